@@ -1,0 +1,14 @@
+module github.com/scfws/scfws
+
+go 1.26.8
+
+require (
+	github.com/go-sql-driver/mysql v1.10.1
+	github.com/kelseyhightower/envconfig v1.4.0
+	go.uber.org/zap v1.28.0
+)
+
+require (
+	filippo.io/edwards25519 v1.2.0 // indirect
+	go.uber.org/multierr v1.10.0 // indirect
+)
