@@ -11,5 +11,7 @@ require (
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/tencentyun/scf-go-lib v0.0.0-20230904103145-13c9a7eeca80 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 )

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
@@ -65,7 +66,7 @@ var identifier = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 // SCF console means "use the default" rather than "parse an empty value".
 func Load() (Config, error) {
 	var c Config
-	for _, key := range keys() {
+	for _, key := range Keys() {
 		if v, ok := os.LookupEnv(key); ok && strings.TrimSpace(v) == "" {
 			_ = os.Unsetenv(key)
 		}
@@ -167,12 +168,15 @@ func (c Config) Level() zapcore.Level {
 // Usage writes the table of variables with their defaults, for -h.
 func Usage() string {
 	var b strings.Builder
-	_ = envconfig.Usagef("", &Config{}, &b, "  {{range .}}{{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
+	tw := tabwriter.NewWriter(&b, 1, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  VARIABLE\tDEFAULT\tMEANING")
+	_ = envconfig.Usagef("", &Config{}, tw, "{{range .}}  {{usage_key .}}\t{{usage_default .}}\t{{usage_description .}}\n{{end}}")
+	_ = tw.Flush()
 	return b.String()
 }
 
-// keys lists the environment variables that Config reads.
-func keys() []string {
+// Keys lists the environment variables that Config reads.
+func Keys() []string {
 	t := reflect.TypeOf(Config{})
 	out := make([]string, 0, t.NumField())
 	for i := range t.NumField() {

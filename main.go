@@ -1,0 +1,222 @@
+// Command scfws is one binary for the register, transmission and cleanup
+// functions of a Tencent Cloud API Gateway WebSocket API. Under SCF it serves
+// the Go1 runtime; elsewhere it runs events from the command line.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/tencentyun/scf-go-lib/cloudfunction"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/gateway"
+	"github.com/scfws/scfws/router"
+	"github.com/scfws/scfws/store"
+)
+
+// version is set at build time: -ldflags "-X main.version=v1.2.3".
+var version = "dev"
+
+var (
+	_ router.Registry       = (*store.MySQL)(nil)
+	_ router.Registry       = (*store.Memory)(nil)
+	_ router.Pusher         = (*gateway.Client)(nil)
+	_ cloudfunction.Handler = (*router.Router)(nil)
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
+		var u usageError
+		if errors.As(err, &u) {
+			fmt.Fprintf(os.Stderr, "scfws: %v\n\n%s", err, usage())
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "scfws: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+func usage() string {
+	return `scfws: one binary for the register, transmission and cleanup functions of a
+Tencent Cloud API Gateway WebSocket API.
+
+Usage:
+  scfws                     under SCF (_LAMBDA_SERVER_PORT set): serve the Go1 runtime
+  scfws invoke [-timeout 3s] EVENT.json|-
+                            run one event through the function and print its reply
+  scfws version             print the version
+  scfws -h                  print this help
+
+Environment (a variable set to "" counts as unset):
+` + config.Usage()
+}
+
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	if os.Getenv("_LAMBDA_SERVER_PORT") != "" {
+		return serveFunction(stdout)
+	}
+	if len(args) == 0 {
+		return usageError{errors.New("no command (not under SCF: _LAMBDA_SERVER_PORT is not set)")}
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage())
+		return nil
+	case "version":
+		fmt.Fprintf(stdout, "scfws %s %s %s/%s\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return nil
+	case "invoke":
+		return invoke(args[1:], stdin, stdout, stderr)
+	default:
+		return usageError{fmt.Errorf("unknown command %q", args[0])}
+	}
+}
+
+// serveFunction serves the SCF Go1 runtime until the process is killed.
+// Settings are read on the first invoke: the runtime sets the function's
+// environment variables as it delivers each one.
+func serveFunction(stdout io.Writer) error {
+	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
+	log := newLogger(stdout, level, true).With(zap.String("version", version))
+	cloudfunction.StartHandler(router.New(log, loader(log, level)))
+	return errors.New("runtime server stopped") // StartHandler does not return
+}
+
+func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	timeout := fs.Duration("timeout", 3*time.Second, "the invocation deadline, as SCF's function timeout")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() != 1 {
+		return usageError{errors.New("invoke wants one event file, or - for standard input")}
+	}
+	var payload []byte
+	var err error
+	if name := fs.Arg(0); name == "-" {
+		payload, err = io.ReadAll(io.LimitReader(stdin, config.MaxEventBytes+1))
+	} else {
+		payload, err = os.ReadFile(name)
+	}
+	if err != nil {
+		return err
+	}
+	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
+	log := newLogger(stderr, level, false)
+	defer func() { _ = log.Sync() }()
+
+	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
+	defer cancel()
+	reply := router.New(log, loader(log, level)).Handle(ctx, payload)
+	out, err := json.MarshalIndent(reply, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, "%s\n", out)
+	return err
+}
+
+// loader turns the environment into the router's Deps, once it is valid.
+func loader(log *zap.Logger, level zap.AtomicLevel) router.Loader {
+	return func(ctx context.Context) (*router.Deps, error) {
+		cfg, err := config.Load()
+		if err != nil {
+			return nil, err
+		}
+		level.SetLevel(cfg.Level())
+		reg, err := openRegistry(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		return depsFrom(cfg, reg, log)
+	}
+}
+
+// depsFrom builds the push client and options around a registry.
+func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.Deps, error) {
+	push, err := gateway.New(cfg.SendbackHost, gateway.Options{
+		Concurrency: cfg.PushConcurrency,
+		Timeout:     cfg.PushTimeout.D(),
+		Retries:     cfg.PushRetries,
+	})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("configured",
+		zap.String("store", cfg.Store), zap.String("dbHost", cfg.DBHost), zap.Int("dbPort", cfg.DBPort),
+		zap.String("dbName", cfg.DBName), zap.String("dbTable", cfg.DBTable), zap.String("sendbackHost", cfg.SendbackHost),
+		zap.Duration("idleTimeout", cfg.IdleTimeout.D()), zap.Int("pushConcurrency", cfg.PushConcurrency),
+		zap.Duration("pushTimeout", cfg.PushTimeout.D()), zap.Int("pushRetries", cfg.PushRetries),
+		zap.Strings("wsSubprotocols", cfg.WSSubprotocols), zap.Bool("broadcastToSender", cfg.BroadcastToSender),
+		zap.Bool("onlineCountSuffix", cfg.OnlineCountSuffix), zap.Bool("heartbeat", cfg.HeartbeatMessage != ""),
+		zap.Int("maxMessageBytes", cfg.MaxMessageBytes))
+	return &router.Deps{
+		Registry: reg,
+		Pusher:   push,
+		Options: router.Options{
+			Subprotocols:      cfg.WSSubprotocols,
+			BroadcastToSender: cfg.BroadcastToSender,
+			OnlineCountSuffix: cfg.OnlineCountSuffix,
+			HeartbeatMessage:  cfg.HeartbeatMessage,
+			MaxMessageBytes:   cfg.MaxMessageBytes,
+			SweepEvery:        min(time.Minute, cfg.IdleTimeout.D()/2),
+		},
+	}, nil
+}
+
+func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (router.Registry, error) {
+	if cfg.Store == config.StoreMemory {
+		log.Warn("STORE=memory: connections are kept in this process only; use it for local runs and tests")
+		return store.NewMemory(cfg.IdleTimeout.D(), nil), nil
+	}
+	db, err := store.OpenMySQL(ctx, store.MySQLConfig{
+		Host:        cfg.DBHost,
+		Port:        cfg.DBPort,
+		User:        cfg.DBUser,
+		Password:    cfg.DBPassword.Reveal(),
+		DBName:      cfg.DBName,
+		Table:       cfg.DBTable,
+		AutoMigrate: cfg.DBAutoMigrate,
+		IdleTimeout: cfg.IdleTimeout.D(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open registry %s.%s at %s: %w", cfg.DBName, cfg.DBTable, cfg.DBHost, err)
+	}
+	if s := db.Schema(); !s.Keyed {
+		log.Warn("the connection table has no unique key on ConnectionID: writes take two statements and racing registers can duplicate rows; "+
+			"add one with ALTER TABLE ... ADD PRIMARY KEY (ConnectionID)", zap.String("dbTable", cfg.DBTable))
+	} else if s.Created {
+		log.Info("created the connection table", zap.String("dbTable", cfg.DBTable))
+	}
+	return db, nil
+}
+
+// newLogger writes JSON (SCF turns stdout into the function log) or, for
+// people at a terminal, the console format.
+func newLogger(w io.Writer, level zap.AtomicLevel, jsonFormat bool) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "time"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeDuration = zapcore.StringDurationEncoder
+	var e zapcore.Encoder
+	if jsonFormat {
+		e = zapcore.NewJSONEncoder(enc)
+	} else {
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		e = zapcore.NewConsoleEncoder(enc)
+	}
+	return zap.New(zapcore.NewCore(e, zapcore.AddSync(w), level))
+}
