@@ -86,7 +86,7 @@ type Router struct {
 	load Loader
 	now  func() time.Time
 
-	mu   sync.Mutex
+	mu     sync.Mutex
 	loaded *Deps // nil until load succeeds
 
 	lastSweep atomic.Int64 // unix nanoseconds
