@@ -12,8 +12,10 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/tencentyun/scf-go-lib/cloudfunction"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -90,6 +92,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 func serveFunction(stdout io.Writer) error {
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	log := newLogger(stdout, level, true).With(zap.String("version", version))
+	routeDriverLog(log)
 	cloudfunction.StartHandler(router.New(log, loader(log, level)))
 	return errors.New("runtime server stopped") // StartHandler does not return
 }
@@ -117,6 +120,7 @@ func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	log := newLogger(stderr, level, false)
 	defer func() { _ = log.Sync() }()
+	routeDriverLog(log)
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -203,6 +207,17 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 	}
 	return db, nil
 }
+
+// routeDriverLog sends the MySQL driver's own messages (a connection cut
+// under the pool, say) to our log, so that the function log stays JSON.
+func routeDriverLog(log *zap.Logger) {
+	l := log.Named("mysql")
+	_ = mysql.SetLogger(driverLogger(func(v ...any) { l.Warn(strings.TrimSpace(fmt.Sprint(v...))) }))
+}
+
+type driverLogger func(v ...any)
+
+func (f driverLogger) Print(v ...any) { f(v...) }
 
 // newLogger writes JSON (SCF turns stdout into the function log) or, for
 // people at a terminal, the console format.

@@ -61,6 +61,10 @@ type Options struct {
 	// SweepEvery is how often one process sweeps dead rows, at most
 	// (default 1m). The schedule is process state, safe to lose.
 	SweepEvery time.Duration
+	// Reserve is kept from the invocation's deadline for replying: registry
+	// and push calls get the deadline less Reserve (default 200ms), so a
+	// hung database still lets the reply out in time.
+	Reserve time.Duration
 }
 
 // Deps is what the router routes to.
@@ -156,6 +160,8 @@ func (r *Router) Handle(ctx context.Context, payload []byte) (reply Reply) {
 	if err != nil {
 		return reply
 	}
+	ctx, cancel := reserve(ctx, deps.Options.Reserve)
+	defer cancel()
 	switch ev.WebSocket.Action {
 	case ActionConnecting:
 		reply, err = r.register(ctx, deps, ev.WebSocket)
@@ -167,6 +173,18 @@ func (r *Router) Handle(ctx context.Context, payload []byte) (reply Reply) {
 		err = fail(CodeUnknownAction, nil, "unknown action %q", clip(ev.WebSocket.Action))
 	}
 	return reply
+}
+
+// reserve shortens ctx's deadline, if it has one, by d (default 200ms).
+func reserve(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		d = 200 * time.Millisecond
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	return context.WithDeadline(ctx, deadline.Add(-d))
 }
 
 // finish fills the reply's code and message from err.

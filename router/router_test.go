@@ -1,0 +1,364 @@
+package router
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+// fakeRegistry is a map, with knobs to fail or panic.
+type fakeRegistry struct {
+	mu      sync.Mutex
+	ids     map[string]bool
+	err     error // returned by every call
+	panics  bool
+	removed []string
+	sweeps  int
+}
+
+func newFakeRegistry(ids ...string) *fakeRegistry {
+	f := &fakeRegistry{ids: map[string]bool{}}
+	for _, id := range ids {
+		f.ids[id] = true
+	}
+	return f
+}
+
+func (f *fakeRegistry) check() error {
+	if f.panics {
+		panic("registry exploded")
+	}
+	return f.err
+}
+
+func (f *fakeRegistry) Touch(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return err
+	}
+	f.ids[id] = true
+	return nil
+}
+
+func (f *fakeRegistry) Remove(_ context.Context, ids ...string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		delete(f.ids, id)
+	}
+	f.removed = append(f.removed, ids...)
+	return nil
+}
+
+func (f *fakeRegistry) Live(context.Context) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	var out []string
+	for id := range f.ids {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (f *fakeRegistry) Sweep(context.Context) (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sweeps++
+	return 0, f.check()
+}
+
+// pushErr is what a Pusher reports per recipient.
+type pushErr struct{ gone, skipped bool }
+
+func (e pushErr) Error() string { return "push failed" }
+func (e pushErr) Gone() bool    { return e.gone }
+func (e pushErr) Skipped() bool { return e.skipped }
+
+// fakePusher answers by recipient: outcome[id], default delivered.
+type fakePusher struct {
+	mu      sync.Mutex
+	outcome map[string]error
+	got     map[string]string // id -> data
+}
+
+func (p *fakePusher) Broadcast(_ context.Context, ids []string, _, data string) []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.got == nil {
+		p.got = map[string]string{}
+	}
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		p.got[id] = data
+		errs[i] = p.outcome[id]
+	}
+	return errs
+}
+
+func event(action, id, data string) []byte {
+	b, _ := json.Marshal(Event{WebSocket: &WebSocket{Action: action, SecConnectionID: id, Data: data}})
+	return b
+}
+
+func newObserved(load Loader) (*Router, *observer.ObservedLogs) {
+	core, logs := observer.New(zapcore.DebugLevel)
+	return New(zap.New(core), load), logs
+}
+
+func handle(t *testing.T, r *Router, payload []byte) Reply {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	out, err := r.Invoke(ctx, payload)
+	if err != nil {
+		t.Fatalf("Invoke(%s) error = %v; want nil always", payload, err)
+	}
+	var reply Reply
+	if err := json.Unmarshal(out, &reply); err != nil {
+		t.Fatalf("Invoke(%s) = %s: not JSON: %v", payload, out, err)
+	}
+	return reply
+}
+
+func TestNegotiate(t *testing.T) {
+	tests := []struct {
+		give    string
+		allowed []string
+		want    string
+	}{
+		{"", nil, ""},
+		{"chat,binary", nil, "chat"},
+		{" chat , binary ", []string{"binary"}, "binary"},
+		{"chat", []string{"json"}, ""},
+		{"a b, c\r\nX: y, ok", nil, "ok"},
+		{"v1.chat", []string{"v1.chat"}, "v1.chat"},
+		{",,,", nil, ""},
+		{`"quoted", plain`, nil, "plain"},
+	}
+	for _, tt := range tests {
+		if got := negotiate(tt.give, tt.allowed); got != tt.want {
+			t.Errorf("negotiate(%q, %q) = %q; want %q", tt.give, tt.allowed, got, tt.want)
+		}
+	}
+}
+
+func TestCheckID(t *testing.T) {
+	tests := []struct {
+		give string
+		want string // "" = valid
+	}{
+		{"xawexasdfewezdfsdfeasdfffa==", ""},
+		{"a+b/c=", ""},
+		{"'; DROP TABLE t; --", ""},
+		{"连接🙂", ""},
+		{strings.Repeat("a", 255), ""},
+		{strings.Repeat("a", 256), "at most 255"},
+		{"", "missing"},
+		{"a\x00b", "control"},
+		{"a\nb", "control"},
+		{"\xff\xfe", "not UTF-8"},
+	}
+	for _, tt := range tests {
+		err := checkID(tt.give)
+		if (tt.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("checkID(%q) = %v; want %q", clip(tt.give), err, tt.want)
+		}
+	}
+}
+
+func TestClip(t *testing.T) {
+	tests := []struct{ give, want string }{
+		{"short", "short"},
+		{strings.Repeat("x", 100), strings.Repeat("x", 64) + "…(100 bytes)"},
+		{strings.Repeat("连", 30), strings.Repeat("连", 21) + "…(90 bytes)"}, // never cuts a rune
+	}
+	for _, tt := range tests {
+		if got := clip(tt.give); got != tt.want {
+			t.Errorf("clip(%q) = %q; want %q", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestTransmitClassifiesOutcomes(t *testing.T) {
+	reg := newFakeRegistry("me", "ok1", "ok2", "gone1", "failed1", "skipped1")
+	push := &fakePusher{outcome: map[string]error{
+		"gone1": pushErr{gone: true}, "failed1": errors.New("connection refused"), "skipped1": pushErr{skipped: true},
+	}}
+	r, logs := newObserved(Fixed(&Deps{Registry: reg, Pusher: push, Options: Options{MaxMessageBytes: 100}}))
+	reply := handle(t, r, event(ActionDataSend, "me", "hi"))
+	want := Summary{Recipients: 5, Delivered: 2, Pruned: 1, Failed: 1, Skipped: 1}
+	got := *reply.Summary
+	got.ElapsedMs = 0
+	if reply.ErrNo != 0 || got != want {
+		t.Errorf("transmit = %d %+v; want 0 %+v", reply.ErrNo, got, want)
+	}
+	if !slices.Equal(reg.removed, []string{"gone1"}) {
+		t.Errorf("removed %q; want only gone1", reg.removed)
+	}
+	if _, ok := push.got["me"]; ok {
+		t.Errorf("the sender got its own frame; want not (BROADCAST_TO_SENDER off)")
+	}
+	entries := logs.All()
+	if len(entries) != 1 || entries[0].Level != zapcore.WarnLevel || !strings.Contains(entries[0].ContextMap()["error"].(string), "1 pushes failed") {
+		t.Errorf("logged %+v; want one warning naming the failed push", entries)
+	}
+}
+
+func TestPruneFailureIsAWarning(t *testing.T) {
+	reg := &failingRemove{fakeRegistry: newFakeRegistry("me", "gone1")}
+	push := &fakePusher{outcome: map[string]error{"gone1": pushErr{gone: true}}}
+	r, logs := newObserved(Fixed(&Deps{Registry: reg, Pusher: push, Options: Options{MaxMessageBytes: 100}}))
+	reply := handle(t, r, event(ActionDataSend, "me", "hi"))
+	if reply.ErrNo != 0 || reply.Pruned != 0 || reply.Recipients != 1 {
+		t.Errorf("transmit with a failing prune = %d %+v; want errNo 0, pruned 0", reply.ErrNo, reply.Summary)
+	}
+	if e := logs.All(); len(e) != 1 || !strings.Contains(e[0].ContextMap()["error"].(string), "prune 1 gone connections") {
+		t.Errorf("log = %+v; want one line naming the prune failure", e)
+	}
+}
+
+type failingRemove struct{ *fakeRegistry }
+
+func (f *failingRemove) Remove(context.Context, ...string) error { return errors.New("db gone") }
+
+func TestErrorsBecomeReplies(t *testing.T) {
+	dbDown := errors.New("dial tcp 10.0.0.5:3306: connect: connection refused")
+	tests := []struct {
+		name      string
+		reg       *fakeRegistry
+		give      []byte
+		wantNo    int
+		wantMsg   string
+		wantLevel zapcore.Level
+	}{
+		{"register ok", newFakeRegistry(), event(ActionConnecting, "a", ""), CodeOK, "ok", zapcore.InfoLevel},
+		{"register, DB down", &fakeRegistry{err: dbDown}, event(ActionConnecting, "a", ""), CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
+		{"transmit, DB down", &fakeRegistry{err: dbDown}, event(ActionDataSend, "a", "x"), CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
+		{"cleanup, DB down", &fakeRegistry{err: dbDown}, event(ActionClosing, "a", ""), CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
+		{"registry panics", &fakeRegistry{panics: true}, event(ActionConnecting, "a", ""), CodeInternal, "internal error", zapcore.ErrorLevel},
+		{"unknown action", newFakeRegistry(), event("dance", "a", ""), CodeUnknownAction, `unknown action "dance"`, zapcore.WarnLevel},
+		{"oversize", newFakeRegistry(), event(ActionDataSend, "a", "12345678901"), CodeTooLarge, "message of 11 bytes: at most 10 (MAX_MESSAGE_BYTES)", zapcore.WarnLevel},
+		{"no websocket", newFakeRegistry(), []byte(`{"requestContext":{}}`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
+		{"null", newFakeRegistry(), []byte(`null`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
+		{"number", newFakeRegistry(), []byte(`42`), CodeMalformedEvent, "malformed event: json: cannot unmarshal number", zapcore.WarnLevel},
+		{"websocket is a string", newFakeRegistry(), []byte(`{"websocket":"connecting"}`), CodeMalformedEvent, "malformed event", zapcore.WarnLevel},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, logs := newObserved(Fixed(&Deps{Registry: tt.reg, Pusher: &fakePusher{}, Options: Options{MaxMessageBytes: 10}}))
+			reply := handle(t, r, tt.give)
+			if reply.ErrNo != tt.wantNo || !strings.HasPrefix(reply.ErrMsg, tt.wantMsg) {
+				t.Errorf("Handle(%s) = %d %q; want %d %q", tt.give, reply.ErrNo, reply.ErrMsg, tt.wantNo, tt.wantMsg)
+			}
+			if strings.Contains(reply.ErrMsg, "10.0.0.5") || strings.Contains(reply.ErrMsg, "panic") {
+				t.Errorf("reply %q exposes internals; they belong in the log", reply.ErrMsg)
+			}
+			entries := logs.All()
+			if len(entries) != 1 || entries[0].Level != tt.wantLevel {
+				t.Fatalf("logged %d lines %+v; want one at %s", len(entries), entries, tt.wantLevel)
+			}
+			if tt.wantNo == CodeRegistry && !strings.Contains(entries[0].ContextMap()["error"].(string), "10.0.0.5") {
+				t.Errorf("log line lacks the cause: %+v", entries[0].ContextMap())
+			}
+		})
+	}
+}
+
+func TestLoaderRetriedUntilItWorks(t *testing.T) {
+	calls := 0
+	deps := &Deps{Registry: newFakeRegistry(), Pusher: &fakePusher{}, Options: Options{MaxMessageBytes: 10}}
+	r, logs := newObserved(func(context.Context) (*Deps, error) {
+		calls++
+		if calls < 3 {
+			return nil, errors.New("DB_HOST: required when STORE=mysql\nSENDBACK_HOST: required")
+		}
+		return deps, nil
+	})
+	for i := range 2 {
+		reply := handle(t, r, event(ActionConnecting, "a", ""))
+		if reply.ErrNo != CodeNotReady || reply.ErrMsg != "not ready: DB_HOST: required when STORE=mysql; SENDBACK_HOST: required" {
+			t.Errorf("invoke %d = %d %q; want %d naming both variables", i, reply.ErrNo, reply.ErrMsg, CodeNotReady)
+		}
+	}
+	for range 2 {
+		if reply := handle(t, r, event(ActionConnecting, "a", "")); reply.ErrNo != 0 {
+			t.Errorf("after the loader works, reply = %d %q; want 0", reply.ErrNo, reply.ErrMsg)
+		}
+	}
+	if calls != 3 {
+		t.Errorf("loader called %d times; want 3 (retried while failing, then cached)", calls)
+	}
+	if n := logs.FilterField(zap.Int("errNo", CodeNotReady)).Len(); n != 2 {
+		t.Errorf("logged %d not-ready lines; want 2", n)
+	}
+}
+
+func TestSweepAtMostOncePerInterval(t *testing.T) {
+	reg := newFakeRegistry()
+	r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: &fakePusher{}, Options: Options{MaxMessageBytes: 10, SweepEvery: time.Minute}}))
+	clock := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	r.now = func() time.Time { return clock }
+	for _, step := range []time.Duration{0, time.Second, 30 * time.Second, 31 * time.Second, time.Second} {
+		clock = clock.Add(step)
+		handle(t, r, event(ActionDataSend, "a", "x"))
+	}
+	if reg.sweeps != 2 {
+		t.Errorf("swept %d times over 63s at most once a minute; want 2", reg.sweeps)
+	}
+}
+
+func TestHeartbeatOnlyTouches(t *testing.T) {
+	reg := newFakeRegistry("peer")
+	push := &fakePusher{}
+	r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: push, Options: Options{MaxMessageBytes: 10, HeartbeatMessage: "ping"}}))
+	reply := handle(t, r, event(ActionDataSend, "me", "ping"))
+	if reply.ErrMsg != "heartbeat" || len(push.got) != 0 || !reg.ids["me"] {
+		t.Errorf("heartbeat: reply %q, pushes %v, registered %v; want heartbeat, none, true", reply.ErrMsg, push.got, reg.ids["me"])
+	}
+	handle(t, r, event(ActionDataSend, "me", "ping!"))
+	if push.got["peer"] != "ping!" {
+		t.Errorf("a frame that only starts like the heartbeat was not broadcast: %v", push.got)
+	}
+}
+
+// The deadline reaching the registry is the invocation's less the reserve.
+func TestRegistryGetsReservedDeadline(t *testing.T) {
+	var got time.Duration
+	reg := &deadlineRegistry{fakeRegistry: newFakeRegistry(), seen: &got}
+	r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: &fakePusher{}, Options: Options{Reserve: 500 * time.Millisecond}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	deadline, _ := ctx.Deadline()
+	r.Handle(ctx, event(ActionConnecting, "a", ""))
+	if want := time.Until(deadline) - 500*time.Millisecond; got > want+50*time.Millisecond || got < want-time.Second {
+		t.Errorf("registry saw %s left; want about %s (deadline less the reserve)", got, want)
+	}
+}
+
+type deadlineRegistry struct {
+	*fakeRegistry
+	seen *time.Duration
+}
+
+func (d *deadlineRegistry) Touch(ctx context.Context, id string) error {
+	dl, _ := ctx.Deadline()
+	*d.seen = time.Until(dl)
+	return d.fakeRegistry.Touch(ctx, id)
+}
