@@ -233,7 +233,7 @@ var (
 )
 
 // buildBinary builds scfws once per test run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "scfws-bin")

@@ -5,6 +5,8 @@
 # Stop it with: kill "$(cat "$SCFWS_TEST_MYSQL_DIR/pid")"
 set -euo pipefail
 port=${SCFWS_TEST_MYSQL_PORT:-33306}
+# The next free port from there: a developer may have a server on it already.
+while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
 dir=$(mktemp -d /tmp/scfws-mariadb.XXXXXX)
 PATH=$PATH:/usr/sbin
 mariadb-install-db --no-defaults --datadir="$dir/data" --auth-root-authentication-method=socket \

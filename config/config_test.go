@@ -136,7 +136,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), fmt.Sprintf("%s", c.DBPassword)} {
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%+v", c), fmt.Sprintf("%#v", c), c.DBPassword.String(), fmt.Sprint(c.DBPassword)} {
 		if strings.Contains(s, "hunter2") {
 			t.Errorf("printed config %q contains the password", s)
 		}

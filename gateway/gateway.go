@@ -52,7 +52,7 @@ func New(rawURL string, o Options) (*Client, error) {
 		return nil, fmt.Errorf("reverse-push address: %w", err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("reverse-push address %q: want http(s)://host/...", rawURL)
+		return nil, fmt.Errorf("reverse-push address %q: want http:// or https:// and a host", rawURL)
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 128

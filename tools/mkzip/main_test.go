@@ -1,0 +1,89 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"debug/elf"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// The zip is what SCF's Go1 runtime needs: one entry, main, executable,
+// a static linux/amd64 ELF.
+func TestZip(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "main.zip")
+	if err := build(context.Background(), "../..", out, "v-test"); err != nil {
+		t.Fatal(err)
+	}
+	zr, err := zip.OpenReader(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	if len(zr.File) != 1 || zr.File[0].Name != "main" {
+		var names []string
+		for _, f := range zr.File {
+			names = append(names, f.Name)
+		}
+		t.Fatalf("zip entries = %q; want just main", names)
+	}
+	f := zr.File[0]
+	if mode := f.Mode(); !mode.IsRegular() || mode.Perm() != 0o755 {
+		t.Errorf("main mode = %v; want -rwxr-xr-x", mode)
+	}
+	if f.CreatorVersion>>8 != 3 {
+		t.Errorf("zip creator OS = %d; want 3 (Unix) so the mode is honoured", f.CreatorVersion>>8)
+	}
+	rc, err := f.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(rc)
+	rc.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ef, err := elf.NewFile(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("main is not ELF: %v", err)
+	}
+	defer ef.Close()
+	if ef.Machine != elf.EM_X86_64 || ef.Class != elf.ELFCLASS64 {
+		t.Errorf("main is %v %v; want EM_X86_64 ELFCLASS64", ef.Machine, ef.Class)
+	}
+	for _, p := range ef.Progs {
+		if p.Type == elf.PT_INTERP || p.Type == elf.PT_DYNAMIC {
+			t.Errorf("main has a %v program header; want a static executable", p.Type)
+		}
+	}
+	if libs, _ := ef.ImportedLibraries(); len(libs) > 0 {
+		t.Errorf("main needs %q; want no shared libraries", libs)
+	}
+	t.Logf("zip %d bytes, main %d bytes", fileSize(t, out), len(data))
+
+	// On this kind of machine the binary runs as it is: check it says who it is.
+	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
+		bin := filepath.Join(t.TempDir(), "main")
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		got, err := exec.Command(bin, "version").Output()
+		if err != nil || !strings.HasPrefix(string(got), "scfws v-test ") {
+			t.Errorf("main version = %q, %v; want scfws v-test ...", got, err)
+		}
+	}
+}
+
+func fileSize(t *testing.T, path string) int64 {
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Size()
+}
