@@ -13,5 +13,6 @@ require (
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
+	github.com/coder/websocket v1.8.15 // indirect
 	go.uber.org/multierr v1.10.0 // indirect
 )

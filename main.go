@@ -56,6 +56,7 @@ Tencent Cloud API Gateway WebSocket API.
 
 Usage:
   scfws                     under SCF (_LAMBDA_SERVER_PORT set): serve the Go1 runtime
+  scfws local [flags]       run the API Gateway + SCF emulator and the chat page (-h for flags)
   scfws invoke [-timeout 3s] EVENT.json|-
                             run one event through the function and print its reply
   scfws version             print the version
@@ -81,6 +82,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return nil
 	case "invoke":
 		return invoke(args[1:], stdin, stdout, stderr)
+	case "local":
+		return local(args[1:], stdout, stderr)
 	default:
 		return usageError{fmt.Errorf("unknown command %q", args[0])}
 	}
