@@ -182,4 +182,3 @@ Press Ctrl+C to stop.
 	defer cancel()
 	return srv.Shutdown(shutdown)
 }
-

@@ -33,7 +33,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // handler; set once the gateway's push URL is known.
 type routerInvoker struct{ r *router.Router }
 
-func (i *routerInvoker) Invoke(ctx context.Context, p []byte) ([]byte, error) { return i.r.Invoke(ctx, p) }
+func (i *routerInvoker) Invoke(ctx context.Context, p []byte) ([]byte, error) {
+	return i.r.Invoke(ctx, p)
+}
 
 type env struct {
 	srv *httptest.Server
