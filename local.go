@@ -26,6 +26,7 @@ type localFlags struct {
 	path            string
 	function        string
 	functionTimeout time.Duration
+	concurrency     int
 	idleTimeout     time.Duration
 	idleCleanup     bool
 	dropCleanup     bool
@@ -59,6 +60,7 @@ Flags:
 	fs.StringVar(&f.path, "path", "/websocket", "the WebSocket API's path")
 	fs.StringVar(&f.function, "function", "", "SCF Go1 binary to run (default: this scfws)")
 	fs.DurationVar(&f.functionTimeout, "function-timeout", 3*time.Second, "function timeout: each invoke's deadline")
+	fs.IntVar(&f.concurrency, "function-concurrency", 8, "invokes in flight at once in the function process; more wait, as for a free instance")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 600*time.Second, "backend timeout: clients silent this long are closed")
 	fs.BoolVar(&f.idleCleanup, "idle-cleanup", false, "send closing when the idle timeout closes a client (Tencent does not document it)")
 	fs.BoolVar(&f.dropCleanup, "drop-cleanup", false, "never send closing, as if every client vanished")
@@ -126,7 +128,7 @@ func local(args []string, stdout, stderr io.Writer) error {
 	log := newLogger(stderr, zap.NewAtomicLevelAt(zapcore.InfoLevel), false).Named("gw")
 	defer func() { _ = log.Sync() }()
 	fn, err := emulator.NewFunction(f.function, emulator.FunctionOptions{
-		Env: env, Timeout: f.functionTimeout, Logs: emulator.ReadableLog(stderr),
+		Env: env, Timeout: f.functionTimeout, Logs: emulator.ReadableLog(stderr), Concurrency: f.concurrency,
 	})
 	if err != nil {
 		return err
@@ -161,10 +163,10 @@ func local(args []string, stdout, stderr io.Writer) error {
   chat page     %s/
   WebSocket     ws://%s%s
   reverse push  %s  (the function's SENDBACK_HOST)
-  function      %s (pid %d), timeout %s, store %s
+  function      %s (pid %d), timeout %s, %d invokes at once, store %s
   idle timeout  %s; closing sent on: %s
 Press Ctrl+C to stop.
-`, base, l.Addr(), f.path, pushURL, f.function, fn.Pid(), f.functionTimeout, store, f.idleTimeout, cleanup)
+`, base, l.Addr(), f.path, pushURL, f.function, fn.Pid(), f.functionTimeout, f.concurrency, store, f.idleTimeout, cleanup)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

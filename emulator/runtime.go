@@ -32,6 +32,7 @@ type Function struct {
 	env     string // the Environment JSON sent with every invoke
 	timeout time.Duration
 	logs    func(line []byte) // each line the child prints
+	slots   chan struct{}     // invokes in flight
 
 	mu   sync.Mutex
 	proc *process
@@ -53,6 +54,11 @@ type FunctionOptions struct {
 	Timeout time.Duration
 	// Logs receives every line the child prints (default: discarded).
 	Logs func(line []byte)
+	// Concurrency bounds the invokes in flight in the one process (default
+	// 8); the others wait for a slot, as events wait for a free instance.
+	// SCF gives each instance one invoke at a time; one process running
+	// hundreds at once would measure the emulator, not the function.
+	Concurrency int
 }
 
 // NewFunction prepares to run the binary at path. Start it with Start, or let
@@ -68,7 +74,11 @@ func NewFunction(path string, o FunctionOptions) (*Function, error) {
 	if o.Logs == nil {
 		o.Logs = func([]byte) {}
 	}
-	return &Function{path: path, env: string(env), timeout: o.Timeout, logs: o.Logs}, nil
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	return &Function{path: path, env: string(env), timeout: o.Timeout, logs: o.Logs,
+		slots: make(chan struct{}, o.Concurrency)}, nil
 }
 
 // Start starts the child now, so that a broken binary shows at once.
@@ -97,8 +107,15 @@ type InvokeError struct {
 func (e *InvokeError) Error() string { return "function " + e.Kind + ": " + e.Msg }
 
 // Invoke delivers one event and returns the function's reply. Calls may run
-// concurrently, as the gateway makes them.
+// concurrently, as the gateway makes them; the deadline starts once the
+// invoke has a slot.
 func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	select {
+	case f.slots <- struct{}{}:
+		defer func() { <-f.slots }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 	p, err := f.current(ctx)
 	if err != nil {
 		return nil, &InvokeError{Kind: "crash", Msg: err.Error()}

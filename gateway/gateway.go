@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -26,7 +27,10 @@ type Options struct {
 	Concurrency int
 	// Timeout bounds one attempt (default 2s).
 	Timeout time.Duration
-	// Retries after a network error, a timeout, HTTP 429 or 5xx (default 0).
+	// Retries after HTTP 429 or 5xx, or a network error or timeout that
+	// struck before the request was fully sent (default 0). A push whose
+	// request went out but got no answer may have been delivered, so it is
+	// not retried: a retry could show the client the frame twice.
 	Retries int
 	// Backoff is the first retry's mean wait, doubled for each further one
 	// (default 50ms). Waits are jittered so retries of a broadcast spread.
@@ -97,12 +101,15 @@ type PushError struct {
 
 	gone    bool
 	skipped bool
+	sent    bool // the request was written: the gateway may have delivered it
 }
 
 func (e *PushError) Error() string {
 	switch {
 	case e.skipped:
 		return "push not started: deadline near"
+	case e.Status == 0 && e.sent:
+		return fmt.Sprintf("push (%d attempts, the last sent but unanswered): %v", e.Attempts, e.Err)
 	case e.Status == 0:
 		return fmt.Sprintf("push (%d attempts): %v", e.Attempts, e.Err)
 	case e.ErrNo != 0:
@@ -124,7 +131,10 @@ func (e *PushError) Gone() bool { return e.gone }
 func (e *PushError) Skipped() bool { return e.skipped }
 
 func (e *PushError) retryable() bool {
-	return !e.gone && (e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 500)
+	if e.Status == 0 {
+		return !e.sent
+	}
+	return !e.gone && (e.Status == http.StatusTooManyRequests || e.Status >= 500)
 }
 
 // Push delivers one frame to one connection. dataType is "text" or "binary"
@@ -212,6 +222,10 @@ var jsonContentType = []string{"application/json"}
 func (c *Client) attempt(ctx context.Context, m message) *PushError {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
+	var sent atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteRequest: func(i httptrace.WroteRequestInfo) { sent.Store(i.Err == nil) },
+	})
 	// Built by hand and sent on the transport directly: a push follows no
 	// redirects and keeps no cookies, and the URL is parsed once per Client.
 	req := (&http.Request{
@@ -230,7 +244,7 @@ func (c *Client) attempt(ctx context.Context, m message) *PushError {
 	}).WithContext(ctx)
 	resp, err := c.tr.RoundTrip(req)
 	if err != nil {
-		return &PushError{Err: err}
+		return &PushError{Err: err, sent: sent.Load()}
 	}
 	var buf [512]byte
 	n, err := io.ReadFull(resp.Body, buf[:])

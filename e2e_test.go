@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/emulator"
+	"github.com/scfws/scfws/internal/testdb"
+)
+
+// localRun is `scfws local` running as a user runs it.
+type localRun struct {
+	cmd    *exec.Cmd
+	base   string // http://127.0.0.1:port
+	ws     string // ws://127.0.0.1:port/websocket
+	fnPid  int
+	stderr *syncBuffer
+}
+
+// startLocal runs the built binary's local command on a free port with env
+// (on top of a clean environment) and waits for its banner.
+func startLocal(t testing.TB, env map[string]string, args ...string) *localRun {
+	t.Helper()
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, append([]string{"local", "-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = []string{"PATH=/usr/bin:/bin"}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	l := &localRun{cmd: cmd, stderr: &syncBuffer{}}
+	cmd.Stderr = l.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		l.stop(t)
+		if t.Failed() {
+			out := strings.Split(l.stderr.String(), "\n")
+			t.Logf("last lines of local's output:\n%s", strings.Join(out[max(0, len(out)-60):], "\n"))
+		}
+	})
+	lines := make(chan string)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	timeout := time.After(30 * time.Second)
+	for l.ws == "" || l.fnPid == 0 {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				t.Fatalf("local exited before it was ready:\n%s", l.stderr)
+			}
+			f := strings.Fields(line)
+			switch {
+			case len(f) >= 3 && f[0] == "chat" && f[1] == "page":
+				l.base = strings.TrimSuffix(f[2], "/")
+			case len(f) >= 2 && f[0] == "WebSocket":
+				l.ws = f[1]
+			case len(f) >= 4 && f[0] == "function":
+				l.fnPid, _ = strconv.Atoi(strings.TrimSuffix(f[3], "),"))
+			}
+		case <-timeout:
+			t.Fatalf("local did not print its addresses:\n%s", l.stderr)
+		}
+	}
+	go func() {
+		for range lines {
+		}
+	}()
+	return l
+}
+
+// stop interrupts local as Ctrl+C does; it must exit cleanly.
+func (l *localRun) stop(t testing.TB) {
+	if l.cmd.ProcessState != nil {
+		return
+	}
+	_ = l.cmd.Process.Signal(syscall.SIGINT)
+	done := make(chan error, 1)
+	go func() { done <- l.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("local exited with %v after SIGINT:\n%s", err, l.stderr)
+		}
+	case <-time.After(15 * time.Second):
+		_ = l.cmd.Process.Kill()
+		<-done
+		t.Errorf("local did not stop within 15s of SIGINT")
+	}
+}
+
+func (l *localRun) connections(t testing.TB) []string {
+	t.Helper()
+	resp, err := http.Get(l.base + "/_scfws/connections")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var conns []emulator.ConnectionInfo
+	if err := json.NewDecoder(resp.Body).Decode(&conns); err != nil {
+		t.Fatal(err)
+	}
+	ids := make([]string, len(conns))
+	for i, c := range conns {
+		ids[i] = c.ID
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// client is one WebSocket client that records every frame it receives.
+type client struct {
+	c    *websocket.Conn
+	mu   sync.Mutex
+	got  map[string]int
+	n    int
+	done chan struct{}
+}
+
+func connect(t testing.TB, url string) *client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: %v", url, err)
+	}
+	c.SetReadLimit(1 << 20)
+	cl := &client{c: c, got: map[string]int{}, done: make(chan struct{})}
+	go func() {
+		defer close(cl.done)
+		for {
+			_, data, err := c.Read(context.Background())
+			if err != nil {
+				return
+			}
+			cl.mu.Lock()
+			cl.got[string(data)]++
+			cl.n++
+			cl.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { c.CloseNow(); <-cl.done })
+	return cl
+}
+
+func (cl *client) send(t testing.TB, msg string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := cl.c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+		t.Errorf("send %q: %v", msg, err)
+	}
+}
+
+func (cl *client) count() int {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.n
+}
+
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func localDBEnv(db *testdb.DB) map[string]string {
+	return map[string]string{"DB_HOST": db.Host, "DB_PORT": strconv.Itoa(db.Port), "DB_USER": db.User,
+		"DB_PASSWORD": db.Password, "DB_NAME": db.Name, "ONLINE_COUNT_SUFFIX": "false", "LOG_LEVEL": "warn"}
+}
+
+// 200 clients chat through the real function, the real runtime protocol and
+// MariaDB; every frame arrives exactly once at every other client.
+func TestLocalChat200Clients(t *testing.T) {
+	const clients, messages = 200, 5
+	db := testdb.New(t)
+	l := startLocal(t, localDBEnv(db))
+
+	cs := make([]*client, clients)
+	var wg sync.WaitGroup
+	for i := range cs {
+		wg.Go(func() { cs[i] = connect(t, l.ws) })
+	}
+	wg.Wait()
+	if got := db.IDs(t, "ConnectionID_List"); len(got) != clients {
+		t.Fatalf("registry has %d rows after %d handshakes; want one each", len(got), clients)
+	}
+	if got := db.IDs(t, "ConnectionID_List"); !slices.Equal(got, l.connections(t)) {
+		t.Fatalf("registry and gateway disagree on the open connections")
+	}
+
+	for i, c := range cs {
+		wg.Go(func() {
+			for m := range messages {
+				c.send(t, fmt.Sprintf("c%03d-m%d", i, m))
+				time.Sleep(50 * time.Millisecond)
+			}
+		})
+	}
+	wg.Wait()
+	want := (clients - 1) * messages
+	eventually(t, 90*time.Second, "every message at every client", func() bool {
+		for _, c := range cs {
+			if c.count() < want {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(200 * time.Millisecond) // room for a duplicate to show up
+	for i, c := range cs {
+		c.mu.Lock()
+		if c.n != want || len(c.got) != want {
+			t.Errorf("client %d got %d frames, %d distinct; want %d each once", i, c.n, len(c.got), want)
+		}
+		for m := range messages {
+			if c.got[fmt.Sprintf("c%03d-m%d", i, m)] != 0 {
+				t.Errorf("client %d got its own message back", i)
+			}
+		}
+		c.mu.Unlock()
+	}
+
+	// Half leave cleanly: closing reaches the function, which forgets them.
+	for i := 0; i < clients; i += 2 {
+		wg.Go(func() { cs[i].c.Close(websocket.StatusNormalClosure, "bye") })
+	}
+	wg.Wait()
+	eventually(t, 30*time.Second, "the closing invokes", func() bool {
+		return len(db.IDs(t, "ConnectionID_List")) == clients/2
+	})
+	if got, open := db.IDs(t, "ConnectionID_List"), l.connections(t); !slices.Equal(got, open) {
+		t.Errorf("registry %d rows != the %d survivors the gateway has open", len(got), len(open))
+	}
+	if strings.Contains(l.stderr.String(), db.Password) {
+		t.Errorf("local's output contains the DB password")
+	}
+}
+
+// Clients that vanish without closing (-drop-cleanup) stop being recipients
+// once the idle timeout passes, and their rows are swept.
+func TestLocalDroppedClientsExpire(t *testing.T) {
+	db := testdb.New(t)
+	env := localDBEnv(db)
+	env["LOG_LEVEL"] = "info"
+	l := startLocal(t, env, "-drop-cleanup", "-idle-timeout", "2s")
+	var cs []*client
+	for range 10 {
+		cs = append(cs, connect(t, l.ws))
+	}
+	for _, c := range cs[5:] {
+		c.c.Close(websocket.StatusNormalClosure, "vanish")
+	}
+	eventually(t, 5*time.Second, "the gateway to drop 5", func() bool { return len(l.connections(t)) == 5 })
+	if n := len(db.IDs(t, "ConnectionID_List")); n != 10 {
+		t.Fatalf("registry has %d rows; want 10 (no closing with -drop-cleanup)", n)
+	}
+	// Survivors stay alive with heartbeats past the idle timeout.
+	for range 6 {
+		for _, c := range cs[:5] {
+			c.send(t, "__heartbeat__")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	cs[0].send(t, "who is here?")
+	eventually(t, 10*time.Second, "the message at the other survivors", func() bool {
+		for _, c := range cs[1:5] {
+			if c.count() != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if got, open := db.IDs(t, "ConnectionID_List"), l.connections(t); !slices.Equal(got, open) {
+		t.Errorf("registry %q; want only the 5 survivors %q (the dropped ones swept)", got, open)
+	}
+	logs := l.stderr.String()
+	if !strings.Contains(logs, "recipients=4") {
+		t.Errorf("no transmit with 4 recipients in the function log:\n%s", logs)
+	}
+	for _, c := range cs[:5] {
+		if c.got["__heartbeat__"] != 0 {
+			t.Errorf("a heartbeat was broadcast")
+		}
+	}
+}
+
+// A malformed start is a clear error, not a hang.
+func TestLocalBadFunction(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "local", "-addr", "127.0.0.1:0", "-function", "/nonexistent/fn").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "start the function") {
+		t.Errorf("local -function /nonexistent = %v %s; want a start error", err, out)
+	}
+	out, err = exec.Command(bin, "local", "-h").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "-drop-cleanup") || !strings.Contains(string(out), "-function-timeout") {
+		t.Errorf("local -h = %v %s; want the flags", err, out)
+	}
+}
+
+func TestFunctionEnvInLocalMode(t *testing.T) {
+	for _, k := range config.Keys() {
+		t.Setenv(k, "")
+	}
+	f := localFlags{idleTimeout: 90 * time.Second, heartbeat: "hb"}
+	got := functionEnv(f, "http://127.0.0.1:1/sendback")
+	want := map[string]string{"STORE": "memory", "SENDBACK_HOST": "http://127.0.0.1:1/sendback", "IDLE_TIMEOUT": "1m30s",
+		"HEARTBEAT_MESSAGE": "hb", "ONLINE_COUNT_SUFFIX": "true"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("functionEnv = %v; want %v", got, want)
+	}
+	t.Setenv("DB_HOST", "db.internal")
+	t.Setenv("PUSH_RETRIES", "5")
+	got = functionEnv(f, "http://x/")
+	if got["STORE"] != "mysql" || got["DB_HOST"] != "db.internal" || got["PUSH_RETRIES"] != "5" {
+		t.Errorf("with DB_HOST set, functionEnv = %v; want STORE=mysql and the variables passed through", got)
+	}
+}
+
