@@ -343,4 +343,3 @@ func TestFunctionEnvInLocalMode(t *testing.T) {
 		t.Errorf("with DB_HOST set, functionEnv = %v; want STORE=mysql and the variables passed through", got)
 	}
 }
-
