@@ -41,7 +41,7 @@ type Config struct {
 
 	PushConcurrency int      `envconfig:"PUSH_CONCURRENCY" default:"128" desc:"reverse pushes in flight at once"`
 	PushTimeout     Duration `envconfig:"PUSH_TIMEOUT" default:"2s" desc:"timeout of one push attempt"`
-	PushRetries     int      `envconfig:"PUSH_RETRIES" default:"2" desc:"retries of a push after a network error, timeout, 429 or 5xx"`
+	PushRetries     int      `envconfig:"PUSH_RETRIES" default:"2" desc:"retries of a push after 429, 5xx, or a failure before it was sent"`
 
 	WSSubprotocols    []string `envconfig:"WS_SUBPROTOCOLS" desc:"comma-separated allow-list of subprotocols; empty = accept the first offered"`
 	BroadcastToSender bool     `envconfig:"BROADCAST_TO_SENDER" default:"false" desc:"echo a message back to its sender too"`
