@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -144,4 +146,43 @@ func TestChatPageInChromium(t *testing.T) {
 	if strings.Contains(l.stderr.String(), "panic") {
 		t.Errorf("local's output mentions a panic:\n%s", l.stderr)
 	}
+}
+
+// The page's heartbeats keep it connected past the idle timeout, and after a
+// close it did not ask for (the server pushes closing) it reconnects by
+// itself and chats again.
+func TestChatPageHeartbeatAndReconnect(t *testing.T) {
+	browser := newBrowser(t)
+	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"}, "-idle-timeout", "2s")
+	a, _ := page(t, browser, l.base+"/")
+	b, _ := page(t, browser, l.base+"/")
+
+	time.Sleep(5 * time.Second) // two and a half idle timeouts
+	for name, tab := range map[string]context.Context{"A": a, "B": b} {
+		if n := count(t, tab, `[...document.querySelectorAll("li.system")].filter(li => li.textContent.startsWith("connection closed")).length`); n != 0 {
+			t.Errorf("%s was disconnected during the idle timeout despite heartbeats", name)
+		}
+	}
+	if n := len(l.connections(t)); n != 2 {
+		t.Fatalf("%d connections open after the idle timeouts; want 2", n)
+	}
+
+	// The server closes A's connection through the reverse-push address.
+	first := l.connections(t)
+	for _, id := range first {
+		body := fmt.Sprintf(`{"websocket":{"action":"closing","secConnectionID":%q}}`, id)
+		resp, err := http.Post(l.base+"/sendback", "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	waitJS(t, a, "A to notice the close", `[...document.querySelectorAll("li.system")].some(li => li.textContent.startsWith("connection closed (1000"))`)
+	waitJS(t, a, "A to reconnect", `document.getElementById("state").dataset.state === "connected"`)
+	waitJS(t, b, "B to reconnect", `document.getElementById("state").dataset.state === "connected"`)
+	if again := l.connections(t); len(again) != 2 || slices.Equal(again, first) {
+		t.Errorf("connections after reconnecting = %q; want two new ones", again)
+	}
+	say(t, a, "back again")
+	waitJS(t, b, "B to get A's message after both reconnected", bubbles("theirs", "back again")+" === 1")
 }

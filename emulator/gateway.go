@@ -155,8 +155,8 @@ type frame struct {
 // idle timeout, a slow client, a failed invoke.
 func (c *conn) closeByGateway(code websocket.StatusCode, reason string) {
 	c.once.Do(func() {
-		c.byGateway.Store(true)
 		c.closeCode, c.closeWhy = code, reason
+		c.byGateway.Store(true)
 		close(c.done)
 		if ws := c.ws.Load(); ws != nil {
 			go func() { _ = ws.Close(code, reason) }()
