@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/scfws/scfws/router"
+)
+
+func TestCLI(t *testing.T) {
+	bin := buildBinary(t)
+	memory := []string{"PATH=/usr/bin:/bin", "STORE=memory", "SENDBACK_HOST=http://127.0.0.1:9/push"}
+	tests := []struct {
+		name     string
+		args     []string
+		env      []string
+		stdin    string
+		wantCode int
+		wantOut  string // in stdout
+		wantErr  string // in stderr
+	}{
+		{"help", []string{"-h"}, nil, "", 0, "scfws local [flags]", ""},
+		{"help lists variables", []string{"help"}, nil, "", 0, "SENDBACK_HOST", ""},
+		{"version", []string{"version"}, nil, "", 0, "scfws dev go", ""},
+		{"no command", nil, nil, "", 2, "", "no command"},
+		{"unknown command", []string{"deploy"}, nil, "", 2, "", `unknown command "deploy"`},
+		{"invoke file", []string{"invoke", "testdata/golden/register.json"}, memory, "", 0, `"secWebSocketProtocol": "chat"`, `"action": "connecting"`},
+		{"invoke stdin", []string{"invoke", "-"}, memory, `{"websocket":{"action":"closing","secConnectionID":"a=="}}`, 0, `"errNo": 0`, ""},
+		{"invoke unconfigured", []string{"invoke", "testdata/golden/register.json"}, []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=s3cret-pw"}, "", 0, `"errNo": 501`, "DB_HOST: required"},
+		{"invoke missing file", []string{"invoke", "nope.json"}, memory, "", 1, "", "no such file"},
+		{"invoke two files", []string{"invoke", "a", "b"}, memory, "", 2, "", "one event file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cmd := exec.Command(bin, tt.args...)
+			cmd.Env = append([]string{}, tt.env...)
+			cmd.Stdin = strings.NewReader(tt.stdin)
+			var stdout, stderr strings.Builder
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			code := 0
+			var exit *exec.ExitError
+			if errors.As(err, &exit) {
+				code = exit.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tt.wantCode || !strings.Contains(stdout.String(), tt.wantOut) || !strings.Contains(stderr.String(), tt.wantErr) {
+				t.Errorf("scfws %q = exit %d\nstdout: %s\nstderr: %s\nwant exit %d, stdout with %q, stderr with %q",
+					tt.args, code, stdout.String(), stderr.String(), tt.wantCode, tt.wantOut, tt.wantErr)
+			}
+			if strings.Contains(stdout.String()+stderr.String(), "s3cret-pw") {
+				t.Errorf("output contains the DB password")
+			}
+			if tt.args != nil && tt.args[0] == "invoke" && code == 0 {
+				var reply router.Reply
+				if err := json.Unmarshal([]byte(stdout.String()), &reply); err != nil {
+					t.Errorf("invoke printed %q: not a JSON reply: %v", stdout.String(), err)
+				}
+			}
+		})
+	}
+}
