@@ -335,6 +335,11 @@ func TestOversizeFrameCloses1009(t *testing.T) {
 		t.Errorf("after an 11-byte frame, read %v; want close 1009", err)
 	}
 	e.waitConns(t, 0)
+	// The gateway made that close: no closing event, the row waits for the sweep.
+	time.Sleep(100 * time.Millisecond)
+	if n := len(e.reg.All()); n != 1 {
+		t.Errorf("registry has %d rows after a gateway-side close; want 1 (no closing sent)", n)
+	}
 }
 
 func TestFailPushInjection(t *testing.T) {

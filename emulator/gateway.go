@@ -370,23 +370,7 @@ func (g *Gateway) readLoop(c *conn, ws *websocket.Conn, log *zap.Logger) {
 	for {
 		typ, data, err := ws.Read(g.ctx)
 		if err != nil {
-			why := "client closed"
-			if status := websocket.CloseStatus(err); status == websocket.StatusMessageTooBig {
-				c.closeByGateway(websocket.StatusMessageTooBig, "message too big")
-			} else if status != -1 {
-				why = fmt.Sprintf("client closed: %d %s", status, closeReason(err))
-			}
-			byGateway := c.byGateway.Load()
-			c.closeByGateway(websocket.StatusNormalClosure, "") // no-op unless the client went first
-			g.remove(c)
-			if byGateway {
-				why = fmt.Sprintf("closed by the gateway: %d %s", c.closeCode, c.closeWhy)
-			}
-			log.Info("disconnected", zap.String("why", why))
-			if g.opts.DropCleanup || byGateway && !(c.closeWhy == "idle timeout" && g.opts.IdleCleanup) {
-				return
-			}
-			g.cleanup(c, why)
+			g.disconnected(c, err, log)
 			return
 		}
 		c.lastFrame.Store(time.Now().UnixNano())
@@ -404,6 +388,31 @@ func (g *Gateway) readLoop(c *conn, ws *websocket.Conn, log *zap.Logger) {
 			c.closeByGateway(websocket.StatusInternalError, "function failed")
 		}
 	}
+}
+
+// disconnected forgets c and, for a close its client made, sends closing;
+// for a close the gateway made it does so only where asked to.
+func (g *Gateway) disconnected(c *conn, err error, log *zap.Logger) {
+	if errors.Is(err, websocket.ErrMessageTooBig) {
+		c.closeByGateway(websocket.StatusMessageTooBig, "message too big")
+	}
+	byGateway := c.byGateway.Load()
+	c.closeByGateway(websocket.StatusNormalClosure, "") // marks a client's close; waits for one in progress
+	g.remove(c)
+	why := "client closed"
+	switch {
+	case byGateway:
+		why = fmt.Sprintf("closed by the gateway: %d %s", c.closeCode, c.closeWhy)
+	case websocket.CloseStatus(err) != -1:
+		why = fmt.Sprintf("client closed: %d %s", websocket.CloseStatus(err), closeReason(err))
+	}
+	log.Info("disconnected", zap.String("why", why))
+	idle := byGateway && c.closeWhy == "idle timeout"
+	switch {
+	case g.opts.DropCleanup, byGateway && !(idle && g.opts.IdleCleanup):
+		return
+	}
+	g.cleanup(c, why)
 }
 
 func closeReason(err error) string {

@@ -6,6 +6,7 @@
 package router
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -205,7 +206,7 @@ func finish(reply Reply, err error) Reply {
 }
 
 func decode(payload []byte, ev *Event) error {
-	if len(strings.TrimSpace(string(payload))) == 0 {
+	if len(bytes.TrimSpace(payload)) == 0 {
 		return fail(CodeMalformedEvent, nil, "malformed event: empty")
 	}
 	if err := json.Unmarshal(payload, ev); err != nil {
