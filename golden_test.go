@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"net"
 	"net/rpc"
 	"os"
@@ -16,19 +15,17 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/internal/golden"
 	"github.com/scfws/scfws/internal/pushtest"
 	"github.com/scfws/scfws/internal/testdb"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/golden/*.golden from the in-process run")
 
 const goldenIdle = 600 * time.Second
 
@@ -80,6 +77,8 @@ func loadGoldenCases(t *testing.T) []goldenCase {
 	return cases
 }
 
+func goldenPath(name string) string { return filepath.Join("testdata", "golden", name+".golden") }
+
 // goldenEnv is the settings every case shares.
 func goldenEnv(pushURL string) map[string]string {
 	return map[string]string{"SENDBACK_HOST": pushURL, "PUSH_RETRIES": "1", "IDLE_TIMEOUT": "600", "LOG_LEVEL": "debug"}
@@ -101,24 +100,6 @@ func (o outcome) marshal(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
-}
-
-func checkGolden(t *testing.T, name string, got []byte, write bool) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name+".golden")
-	if write {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -run TestGolden -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s: outcome differs from %s (-want +got):\n%s", name, path, diff)
-	}
 }
 
 // TestGoldenInProcess runs each event through the raw-bytes handler, with the
@@ -172,7 +153,7 @@ func TestGoldenInProcess(t *testing.T) {
 				t.Fatalf("reply %s is not JSON: %v", payload, err)
 			}
 			o.Pushes, o.Registry = srv.Pushes(), reg.All()
-			checkGolden(t, c.name, o.marshal(t), *update)
+			golden.Check(t, goldenPath(c.name), o.marshal(t), true)
 		})
 	}
 }
@@ -217,7 +198,7 @@ func TestGoldenRuntime(t *testing.T) {
 				t.Fatalf("reply %s is not JSON: %v", resp.Payload, err)
 			}
 			o.Pushes, o.Registry = srv.Pushes(), db.IDs(t, table)
-			checkGolden(t, c.name, o.marshal(t), false)
+			golden.Check(t, goldenPath(c.name), o.marshal(t), false)
 			logs := fn.stop(t)
 			if strings.Contains(logs, db.Password) {
 				t.Errorf("function log contains the DB password:\n%s", logs)

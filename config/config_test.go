@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
 )
 
 // setenv sets a clean environment: every variable of Config unset, then kv.

@@ -25,6 +25,8 @@ import (
 	"github.com/scfws/scfws/gateway"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
+
+	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

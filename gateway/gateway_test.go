@@ -12,6 +12,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/scfws/scfws/internal/pushtest"
+
+	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

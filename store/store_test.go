@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/scfws/scfws/internal/testdb"
+
+	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
 )
 
 const idle = 10 * time.Minute

@@ -12,6 +12,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
 )
 
 // The zip is what SCF's Go1 runtime needs: one entry, main, executable,
