@@ -22,6 +22,7 @@ import (
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/internal/golden"
 	"github.com/scfws/scfws/internal/pushtest"
+	"github.com/scfws/scfws/internal/testbin"
 	"github.com/scfws/scfws/internal/testdb"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
@@ -207,39 +208,8 @@ func TestGoldenRuntime(t *testing.T) {
 	}
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
-
 // buildBinary builds scfws once per test run.
-func buildBinary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "scfws-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "scfws")
-		out, err := exec.Command("go", "build", "-o", buildPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = &buildError{err: err, out: string(out)}
-		}
-	})
-	if buildErr != nil {
-		t.Fatalf("go build: %v", buildErr)
-	}
-	return buildPath
-}
-
-type buildError struct {
-	err error
-	out string
-}
-
-func (e *buildError) Error() string { return e.err.Error() + "\n" + e.out }
+func buildBinary(t testing.TB) string { return testbin.Build(t, ".") }
 
 // function is the binary running in SCF function mode.
 type function struct {

@@ -120,6 +120,9 @@ func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if len(payload) > config.MaxEventBytes {
+		return fmt.Errorf("the event is over %d bytes, SCF's limit", config.MaxEventBytes)
+	}
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	log := newLogger(stderr, level, false)
 	defer func() { _ = log.Sync() }()

@@ -9,9 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +20,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/scfws/scfws/gateway"
+	"github.com/scfws/scfws/internal/testbin"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 
@@ -417,31 +415,7 @@ func TestSlowClientIsClosedNotWaitedFor(t *testing.T) {
 	_ = slow
 }
 
-var (
-	badfnOnce sync.Once
-	badfnPath string
-	badfnErr  error
-)
-
-func buildBadfn(t *testing.T) string {
-	t.Helper()
-	badfnOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "badfn")
-		if err != nil {
-			badfnErr = err
-			return
-		}
-		badfnPath = filepath.Join(dir, "badfn")
-		out, err := exec.Command("go", "build", "-o", badfnPath, "./testdata/badfn").CombinedOutput()
-		if err != nil {
-			badfnErr = fmt.Errorf("%v\n%s", err, out)
-		}
-	})
-	if badfnErr != nil {
-		t.Fatal(badfnErr)
-	}
-	return badfnPath
-}
+func buildBadfn(t *testing.T) string { return testbin.Build(t, "./testdata/badfn") }
 
 func invokeData(t *testing.T, f *Function, data string) (map[string]any, error) {
 	t.Helper()

@@ -1,0 +1,41 @@
+// Package testbin builds a command once per test run, for tests that run it
+// as a separate process (as the SCF runtime or a user would).
+package testbin
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+)
+
+var (
+	mu    sync.Mutex
+	built = map[string]string{} // package dir -> binary
+)
+
+// Build compiles the main package in dir (relative to the test's package)
+// and returns the binary's path; later calls reuse it.
+func Build(t testing.TB, dir string) string {
+	t.Helper()
+	mu.Lock()
+	defer mu.Unlock()
+	if bin, ok := built[dir]; ok {
+		return bin
+	}
+	tmp, err := os.MkdirTemp("", "testbin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(tmp, filepath.Base(abs))
+	if out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", dir, err, out)
+	}
+	built[dir] = bin
+	return bin
+}
