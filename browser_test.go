@@ -153,11 +153,11 @@ func TestChatPageInChromium(t *testing.T) {
 // itself and chats again.
 func TestChatPageHeartbeatAndReconnect(t *testing.T) {
 	browser := newBrowser(t)
-	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"}, "-idle-timeout", "2s")
+	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"}, "-idle-timeout", "3s")
 	a, _ := page(t, browser, l.base+"/")
 	b, _ := page(t, browser, l.base+"/")
 
-	time.Sleep(5 * time.Second) // two and a half idle timeouts
+	time.Sleep(7 * time.Second) // over two idle timeouts
 	for name, tab := range map[string]context.Context{"A": a, "B": b} {
 		if n := count(t, tab, `[...document.querySelectorAll("li.system")].filter(li => li.textContent.startsWith("connection closed")).length`); n != 0 {
 			t.Errorf("%s was disconnected during the idle timeout despite heartbeats", name)

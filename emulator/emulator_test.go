@@ -310,14 +310,14 @@ func TestIdleTimeout(t *testing.T) {
 }
 
 func TestFramesKeepAliveAndHeartbeat(t *testing.T) {
-	e := start(t, Options{IdleTimeout: 400 * time.Millisecond}, router.Options{HeartbeatMessage: "__hb__"}, nil)
+	e := start(t, Options{IdleTimeout: time.Second}, router.Options{HeartbeatMessage: "__hb__"}, nil)
 	a := dial(t, e.url, nil)
 	b := dial(t, e.url, nil)
 	e.waitConns(t, 2)
-	for range 6 { // 1.2s of heartbeats every 200ms: three idle timeouts' worth
+	for range 10 { // 2.5s of heartbeats every 250ms: two and a half idle timeouts
 		write(t, a, websocket.MessageText, []byte("__hb__"))
 		write(t, b, websocket.MessageText, []byte("__hb__"))
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	write(t, a, websocket.MessageText, []byte("still here"))
 	if _, data, err := read(t, b); err != nil || string(data) != "still here" {

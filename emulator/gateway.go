@@ -561,7 +561,8 @@ func (g *Gateway) serveConfig(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"path":                g.opts.Path,
 		"heartbeatMessage":    g.opts.HeartbeatMessage,
-		"heartbeatIntervalMs": (g.opts.IdleTimeout / 2).Milliseconds(),
+		// A third of the idle timeout: one late timer does not lose the connection.
+		"heartbeatIntervalMs": (g.opts.IdleTimeout / 3).Milliseconds(),
 	})
 }
 

@@ -201,7 +201,8 @@ func (c *Client) send(ctx context.Context, m message) error {
 		}
 		wait := c.opts.Backoff << (attempt - 1)
 		wait = wait/2 + rand.N(wait) // mean wait, jittered
-		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait {
+		// Retry only if the attempt after the wait has time to finish.
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+minAttempt {
 			return err
 		}
 		t := time.NewTimer(wait)
@@ -213,6 +214,10 @@ func (c *Client) send(ctx context.Context, m message) error {
 		}
 	}
 }
+
+// minAttempt is the least time worth starting a retry with: a push inside
+// the gateway's network takes a few milliseconds.
+const minAttempt = 20 * time.Millisecond
 
 // replyLimit bounds how much of an answer is read; the gateway's is tiny.
 const replyLimit = 64 << 10
