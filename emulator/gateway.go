@@ -559,8 +559,8 @@ func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) serveConfig(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
-		"path":                g.opts.Path,
-		"heartbeatMessage":    g.opts.HeartbeatMessage,
+		"path":             g.opts.Path,
+		"heartbeatMessage": g.opts.HeartbeatMessage,
 		// A third of the idle timeout: one late timer does not lose the connection.
 		"heartbeatIntervalMs": (g.opts.IdleTimeout / 3).Milliseconds(),
 	})
