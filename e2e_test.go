@@ -282,8 +282,8 @@ func TestLocalDroppedClientsExpire(t *testing.T) {
 	if n := len(db.IDs(t, "ConnectionID_List")); n != 10 {
 		t.Fatalf("registry has %d rows; want 10 (no closing with -drop-cleanup)", n)
 	}
-	// Survivors stay alive with heartbeats past the idle timeout.
-	for range 6 {
+	// Survivors stay alive with heartbeats for twice the idle timeout.
+	for range 8 {
 		for _, c := range cs[:5] {
 			c.send(t, "__heartbeat__")
 		}
