@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os/exec"
 	"slices"
@@ -310,6 +311,19 @@ func TestLocalDroppedClientsExpire(t *testing.T) {
 			t.Errorf("a heartbeat was broadcast")
 		}
 	}
+}
+
+// Ctrl+C stops local cleanly even with a client connected and a socket that
+// was opened but never used (as browsers preconnect).
+func TestLocalStopsCleanly(t *testing.T) {
+	l := startLocal(t, nil)
+	_ = connect(t, l.ws)
+	idle, err := net.Dial("tcp", strings.TrimPrefix(l.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	l.stop(t) // fails the test unless the exit status is 0 within 15s
 }
 
 // A malformed start is a clear error, not a hang.
