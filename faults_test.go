@@ -191,32 +191,3 @@ func TestPushEndpointFaults(t *testing.T) {
 		})
 	}
 }
-
-// Settings may be missing on the first invoke and fixed later: the same warm
-// process then works, without a restart.
-func TestRuntimeConfigFixedWhileWarm(t *testing.T) {
-	bin := buildBinary(t)
-	push := pushtest.Start()
-	defer push.Close()
-	fn := startFunction(t, bin)
-	event := []byte(`{"websocket":{"action":"connecting","secConnectionID":"a=="}}`)
-
-	resp := fn.invoke(t, "unconfigured", event, map[string]string{}, 3*time.Second)
-	var r router.Reply
-	if resp.Error != nil || json.Unmarshal(resp.Payload, &r) != nil {
-		t.Fatalf("invoke = %+v; want a reply", resp)
-	}
-	for _, name := range []string{"DB_HOST", "DB_USER", "SENDBACK_HOST"} {
-		if r.ErrNo != router.CodeNotReady || !strings.Contains(r.ErrMsg, name) {
-			t.Errorf("unconfigured reply = %d %q; want %d naming %s", r.ErrNo, r.ErrMsg, router.CodeNotReady, name)
-		}
-	}
-	resp = fn.invoke(t, "configured", event, map[string]string{"STORE": "memory", "SENDBACK_HOST": push.URL}, 3*time.Second)
-	if resp.Error != nil || json.Unmarshal(resp.Payload, &r) != nil || r.ErrNo != 0 {
-		t.Errorf("after fixing the settings, reply = %s %+v; want errNo 0", resp.Payload, resp.Error)
-	}
-	logs := fn.stop(t)
-	if n := strings.Count(logs, `"msg":"invoke"`); n != 2 {
-		t.Errorf("log has %d invoke lines for 2 invokes:\n%s", n, logs)
-	}
-}

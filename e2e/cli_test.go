@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"encoding/json"
@@ -27,9 +27,9 @@ func TestCLI(t *testing.T) {
 		{"version", []string{"version"}, nil, "", 0, "scfws dev go", ""},
 		{"no command", nil, nil, "", 2, "", "no command"},
 		{"unknown command", []string{"deploy"}, nil, "", 2, "", `unknown command "deploy"`},
-		{"invoke file", []string{"invoke", "testdata/golden/register.json"}, memory, "", 0, `"secWebSocketProtocol": "chat"`, `"action": "connecting"`},
+		{"invoke file", []string{"invoke", "../testdata/golden/register.json"}, memory, "", 0, `"secWebSocketProtocol": "chat"`, `"action": "connecting"`},
 		{"invoke stdin", []string{"invoke", "-"}, memory, `{"websocket":{"action":"closing","secConnectionID":"a=="}}`, 0, `"errNo": 0`, ""},
-		{"invoke unconfigured", []string{"invoke", "testdata/golden/register.json"}, []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=s3cret-pw"}, "", 0, `"errNo": 501`, "DB_HOST: required"},
+		{"invoke unconfigured", []string{"invoke", "../testdata/golden/register.json"}, []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=s3cret-pw"}, "", 0, `"errNo": 501`, "DB_HOST: required"},
 		{"invoke missing file", []string{"invoke", "nope.json"}, memory, "", 1, "", "no such file"},
 		{"invoke two files", []string{"invoke", "a", "b"}, memory, "", 2, "", "one event file"},
 	}

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
+	"github.com/scfws/scfws/internal/goldencase"
 	"github.com/scfws/scfws/internal/pushtest"
 	"github.com/scfws/scfws/internal/testdb"
 	"github.com/scfws/scfws/store"
@@ -28,7 +29,7 @@ func BenchmarkFunctionTransmit(b *testing.B) {
 		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
 			db := testdb.New(b)
 			s, err := store.OpenMySQL(context.Background(), store.MySQLConfig{Host: db.Host, Port: db.Port, User: db.User,
-				Password: db.Password, DBName: db.Name, Table: "ConnectionID_List", AutoMigrate: true, IdleTimeout: goldenIdle})
+				Password: db.Password, DBName: db.Name, Table: "ConnectionID_List", AutoMigrate: true, IdleTimeout: goldencase.Idle})
 			if err != nil {
 				b.Fatal(err)
 			}

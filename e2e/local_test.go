@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -18,7 +18,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/emulator"
 	"github.com/scfws/scfws/internal/testdb"
 )
@@ -336,24 +335,5 @@ func TestLocalBadFunction(t *testing.T) {
 	out, err = exec.Command(bin, "local", "-h").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "-drop-cleanup") || !strings.Contains(string(out), "-function-timeout") {
 		t.Errorf("local -h = %v %s; want the flags", err, out)
-	}
-}
-
-func TestFunctionEnvInLocalMode(t *testing.T) {
-	for _, k := range config.Keys() {
-		t.Setenv(k, "")
-	}
-	f := localFlags{idleTimeout: 90 * time.Second, heartbeat: "hb"}
-	got := functionEnv(f, "http://127.0.0.1:1/sendback")
-	want := map[string]string{"STORE": "memory", "SENDBACK_HOST": "http://127.0.0.1:1/sendback", "IDLE_TIMEOUT": "1m30s",
-		"HEARTBEAT_MESSAGE": "hb", "ONLINE_COUNT_SUFFIX": "true"}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("functionEnv = %v; want %v", got, want)
-	}
-	t.Setenv("DB_HOST", "db.internal")
-	t.Setenv("PUSH_RETRIES", "5")
-	got = functionEnv(f, "http://x/")
-	if got["STORE"] != "mysql" || got["DB_HOST"] != "db.internal" || got["PUSH_RETRIES"] != "5" {
-		t.Errorf("with DB_HOST set, functionEnv = %v; want STORE=mysql and the variables passed through", got)
 	}
 }

@@ -1,0 +1,210 @@
+// Package e2e runs scfws as its users do: the built binary over the SCF
+// runtime protocol, `scfws local` with real WebSocket clients, MariaDB and
+// headless Chromium, and the command line. go test -short skips it.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net"
+	"net/rpc"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
+
+	"github.com/scfws/scfws/internal/golden"
+	"github.com/scfws/scfws/internal/goldencase"
+	"github.com/scfws/scfws/internal/pushtest"
+	"github.com/scfws/scfws/internal/testbin"
+	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/router"
+	"github.com/scfws/scfws/store"
+)
+
+// goldenDir is the root package's golden events.
+const goldenDir = "../testdata/golden"
+
+// TestGoldenRuntime runs each event through the built binary over the SCF Go1
+// runtime protocol (net/rpc Function.Invoke), with the MySQL registry. The
+// function's settings arrive in the invoke's Environment, as under SCF.
+func TestGoldenRuntime(t *testing.T) {
+	db := testdb.New(t)
+	bin := buildBinary(t)
+	srv := pushtest.Start()
+	defer srv.Close()
+	const table = "ConnectionID_List"
+	for _, c := range goldencase.Load(t, goldenDir) {
+		t.Run(c.Name, func(t *testing.T) {
+			srv.Reset()
+			db.Exec(t, "DROP TABLE IF EXISTS "+table)
+			s, err := store.OpenMySQL(context.Background(), store.MySQLConfig{Host: db.Host, Port: db.Port, User: db.User,
+				Password: db.Password, DBName: db.Name, Table: table, AutoMigrate: true, IdleTimeout: goldencase.Idle})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			for _, sd := range goldencase.Seed {
+				db.Exec(t, "INSERT INTO "+table+" (ConnectionID, Date) VALUES (?, UTC_TIMESTAMP() - INTERVAL ? SECOND)", sd.ID, int(sd.Age.Seconds()))
+			}
+			env := goldencase.Env(srv.URL + "/api-golden")
+			for k, v := range map[string]string{"STORE": "mysql", "DB_HOST": db.Host, "DB_PORT": strconv.Itoa(db.Port),
+				"DB_USER": db.User, "DB_PASSWORD": db.Password, "DB_NAME": db.Name} {
+				env[k] = v
+			}
+			for k, v := range c.Env {
+				env[k] = v
+			}
+			fn := startFunction(t, bin)
+			resp := fn.invoke(t, c.Name, c.Event, env, 3*time.Second)
+			if resp.Error != nil {
+				t.Fatalf("invoke failed: %+v; want a reply, never an error", resp.Error)
+			}
+			var o goldencase.Outcome
+			if err := json.Unmarshal(resp.Payload, &o.Reply); err != nil {
+				t.Fatalf("reply %s is not JSON: %v", resp.Payload, err)
+			}
+			o.Pushes, o.Registry = srv.Pushes(), db.IDs(t, table)
+			golden.Check(t, goldencase.Path(goldenDir, c.Name), o.Marshal(t), false)
+			logs := fn.stop(t)
+			if strings.Contains(logs, db.Password) {
+				t.Errorf("function log contains the DB password:\n%s", logs)
+			}
+		})
+	}
+}
+
+// buildBinary builds scfws once per test run.
+func buildBinary(t testing.TB) string { return testbin.Build(t, "..") }
+
+// function is the binary running in SCF function mode.
+type function struct {
+	cmd    *exec.Cmd
+	client *rpc.Client
+	out    *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startFunction starts bin as the SCF runtime would, with nothing in its
+// environment but the port, and waits for Function.Ping.
+func startFunction(t *testing.T, bin string) *function {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	f := &function{cmd: exec.Command(bin), out: &syncBuffer{}}
+	f.cmd.Env = []string{"_LAMBDA_SERVER_PORT=" + port}
+	f.cmd.Stdout, f.cmd.Stderr = f.out, f.out
+	if err := f.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.stop(t) })
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if f.client, err = rpc.Dial("tcp", "127.0.0.1:"+port); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("function did not listen on %s: %v\n%s", port, err, f.out)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := f.client.Call("Function.Ping", &messages.PingRequest{}, &messages.PingResponse{}); err != nil {
+		t.Fatalf("Function.Ping: %v", err)
+	}
+	return f
+}
+
+func (f *function) invoke(t *testing.T, name string, payload []byte, env map[string]string, timeout time.Duration) messages.InvokeResponse {
+	t.Helper()
+	envJSON, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(timeout)
+	req := messages.InvokeRequest{
+		Payload:       payload,
+		RequestId:     "golden-" + name,
+		Deadline:      messages.InvokeRequest_Timestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())},
+		Environment:   string(envJSON),
+		FunctionName:  "scfws",
+		TimeLimitInMs: int32(timeout.Milliseconds()),
+	}
+	var resp messages.InvokeResponse
+	if err := f.client.Call("Function.Invoke", &req, &resp); err != nil {
+		t.Fatalf("Function.Invoke: %v\n%s", err, f.out)
+	}
+	return resp
+}
+
+// stop kills the function and returns its log, which must be JSON lines.
+func (f *function) stop(t *testing.T) string {
+	t.Helper()
+	if f.cmd.ProcessState == nil {
+		if f.client != nil {
+			f.client.Close()
+		}
+		_ = f.cmd.Process.Kill()
+		_ = f.cmd.Wait()
+	}
+	logs := f.out.String()
+	for _, line := range strings.Split(strings.TrimSpace(logs), "\n") {
+		if line != "" && !json.Valid([]byte(line)) {
+			t.Errorf("function log line is not JSON: %s", line)
+		}
+	}
+	return logs
+}
+
+// Settings may be missing on the first invoke and fixed later: the same warm
+// process then works, without a restart.
+func TestRuntimeConfigFixedWhileWarm(t *testing.T) {
+	bin := buildBinary(t)
+	push := pushtest.Start()
+	defer push.Close()
+	fn := startFunction(t, bin)
+	event := []byte(`{"websocket":{"action":"connecting","secConnectionID":"a=="}}`)
+
+	resp := fn.invoke(t, "unconfigured", event, map[string]string{}, 3*time.Second)
+	var r router.Reply
+	if resp.Error != nil || json.Unmarshal(resp.Payload, &r) != nil {
+		t.Fatalf("invoke = %+v; want a reply", resp)
+	}
+	for _, name := range []string{"DB_HOST", "DB_USER", "SENDBACK_HOST"} {
+		if r.ErrNo != router.CodeNotReady || !strings.Contains(r.ErrMsg, name) {
+			t.Errorf("unconfigured reply = %d %q; want %d naming %s", r.ErrNo, r.ErrMsg, router.CodeNotReady, name)
+		}
+	}
+	resp = fn.invoke(t, "configured", event, map[string]string{"STORE": "memory", "SENDBACK_HOST": push.URL}, 3*time.Second)
+	if resp.Error != nil || json.Unmarshal(resp.Payload, &r) != nil || r.ErrNo != 0 {
+		t.Errorf("after fixing the settings, reply = %s %+v; want errNo 0", resp.Payload, resp.Error)
+	}
+	logs := fn.stop(t)
+	if n := strings.Count(logs, `"msg":"invoke"`); n != 2 {
+		t.Errorf("log has %d invoke lines for 2 invokes:\n%s", n, logs)
+	}
+}

@@ -1,0 +1,19 @@
+package e2e
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+)
+
+// TestMain skips the whole package under -short: every test here starts
+// processes, and some start a browser or a database schema.
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped under -short (process-level tests)")
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
