@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -26,22 +25,25 @@ const (
 )
 
 // Config is everything the function needs. Field tags name the exact
-// environment variables documented in the README.
+// environment variables documented in the README; `alias` names a second
+// variable read when the first is unset, and `secret` marks values that no
+// message may quote.
 type Config struct {
 	DBHost        string   `envconfig:"DB_HOST" desc:"MySQL host (required when STORE=mysql)"`
 	DBPort        int      `envconfig:"DB_PORT" default:"3306" desc:"MySQL port"`
 	DBUser        string   `envconfig:"DB_USER" desc:"MySQL user (required when STORE=mysql)"`
-	DBPassword    Secret   `envconfig:"DB_PASSWORD" desc:"MySQL password; never logged"`
+	DBPassword    Secret   `envconfig:"DB_PASSWORD" secret:"true" desc:"MySQL password; never logged"`
 	DBName        string   `envconfig:"DB_NAME" default:"SCF_Demo" desc:"database holding the connection table"`
 	DBTable       string   `envconfig:"DB_TABLE" default:"ConnectionID_List" desc:"connection table (columns ConnectionID, Date)"`
 	DBAutoMigrate bool     `envconfig:"DB_AUTO_MIGRATE" default:"true" desc:"create the table when it is missing"`
-	SendbackHost  string   `envconfig:"SENDBACK_HOST" desc:"the API's reverse-push address, http(s)://... (required)"`
+	SendbackHost  string   `envconfig:"SENDBACK_HOST" alias:"wsBackUrl" secret:"true" desc:"the API's reverse-push address, http(s)://... (required; wsBackUrl is read when unset)"`
 	Store         string   `envconfig:"STORE" default:"mysql" desc:"connection registry: mysql, or memory for local runs and tests"`
 	IdleTimeout   Duration `envconfig:"IDLE_TIMEOUT" default:"600s" desc:"the API's backend timeout; quieter connections are dead (600 or 10m)"`
 
-	PushConcurrency int      `envconfig:"PUSH_CONCURRENCY" default:"128" desc:"reverse pushes in flight at once"`
+	PushConcurrency int      `envconfig:"PUSH_CONCURRENCY" default:"128" desc:"reverse pushes in flight at once (1-512)"`
+	PushRate        int      `envconfig:"PUSH_RATE" default:"0" desc:"reverse pushes per second per instance; 0 = unlimited"`
 	PushTimeout     Duration `envconfig:"PUSH_TIMEOUT" default:"2s" desc:"timeout of one push attempt"`
-	PushRetries     int      `envconfig:"PUSH_RETRIES" default:"2" desc:"retries of a push after 429, 5xx, or a failure before it was sent"`
+	PushRetries     int      `envconfig:"PUSH_RETRIES" default:"2" desc:"retries of a push after 429, or a failure before it was sent"`
 
 	WSSubprotocols    []string `envconfig:"WS_SUBPROTOCOLS" desc:"comma-separated allow-list of subprotocols; empty = accept the first offered"`
 	BroadcastToSender bool     `envconfig:"BROADCAST_TO_SENDER" default:"false" desc:"echo a message back to its sender too"`
@@ -53,46 +55,144 @@ type Config struct {
 
 // Limits enforced by Validate.
 const (
-	maxPushConcurrency = 4096
+	// MaxPushConcurrency stays well inside an SCF instance's 1,024 file
+	// descriptors and 1,024 processes+threads: each push in flight holds a
+	// socket, and the database pool and runtime need some too.
+	MaxPushConcurrency = 512
 	maxPushRetries     = 10
+	maxPushRate        = 1_000_000
 	// MaxEventBytes is SCF's limit on an event and a reply.
 	MaxEventBytes = 6 << 20
 )
 
 var identifier = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 
-// Load reads the environment as it is now and validates the result.
-// A variable set to the empty string counts as unset, so a blank field in the
-// SCF console means "use the default" rather than "parse an empty value".
-func Load() (Config, error) {
+// Lookup finds an environment variable, as os.LookupEnv does.
+type Lookup func(key string) (string, bool)
+
+// FromMap is a Lookup over a map, for tests and for settings that arrive
+// as data (the local emulator's function environment).
+func FromMap(m map[string]string) Lookup {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// Load reads the settings through lookup and validates them. It changes
+// nothing global, so tests may run it in parallel. A variable set to the
+// empty string counts as unset, so a blank field in the SCF console means
+// "use the default" rather than "parse an empty value". Every problem is
+// reported at once, each naming its variable.
+func Load(lookup Lookup) (Config, error) {
 	var c Config
-	for _, key := range Keys() {
-		if v, ok := os.LookupEnv(key); ok && strings.TrimSpace(v) == "" {
-			_ = os.Unsetenv(key)
+	var errs []error
+	unparsed := map[string]bool{}
+	v := reflect.ValueOf(&c).Elem()
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := f.Tag.Get("envconfig")
+		if key == "" {
+			continue
 		}
-	}
-	if err := envconfig.Process("", &c); err != nil {
-		// envconfig's own message quotes the raw value; say only which
-		// variable is wrong and why.
-		var pe *envconfig.ParseError
-		if errors.As(err, &pe) {
-			return Config{}, fmt.Errorf("%s: %w", pe.KeyName, pe.Err)
+		raw, ok := get(lookup, key)
+		if !ok && f.Tag.Get("alias") != "" {
+			raw, ok = get(lookup, f.Tag.Get("alias"))
 		}
-		return Config{}, err
+		if !ok {
+			raw, ok = f.Tag.Lookup("default")
+		}
+		if !ok {
+			continue
+		}
+		if err := decode(v.Field(i), raw); err != nil {
+			if f.Tag.Get("secret") == "true" {
+				err = errors.New("cannot be read (the value is not shown)")
+			}
+			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			unparsed[key] = true
+		}
 	}
 	c.WSSubprotocols = trimAll(c.WSSubprotocols)
-	if err := c.Validate(); err != nil {
-		return Config{}, err
+	c.SendbackHost, c.DBHost = strings.TrimSpace(c.SendbackHost), strings.TrimSpace(c.DBHost)
+	for _, p := range c.problems() {
+		if !unparsed[p.key] {
+			errs = append(errs, p)
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
+}
+
+// get is lookup with blank values treated as unset.
+func get(lookup Lookup, key string) (string, bool) {
+	v, ok := lookup(key)
+	if !ok || strings.TrimSpace(v) == "" {
+		return "", false
+	}
+	return v, true
+}
+
+// decode parses raw into the field: the kinds Config uses, and any type
+// with envconfig's Decode method.
+func decode(field reflect.Value, raw string) error {
+	if d, ok := field.Addr().Interface().(envconfig.Decoder); ok {
+		return d.Decode(raw)
+	}
+	s := strings.TrimSpace(raw)
+	switch field.Kind() {
+	case reflect.String:
+		field.SetString(raw) // as given: a heartbeat may have spaces
+	case reflect.Int:
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", clip(s))
+		}
+		field.SetInt(int64(n))
+	case reflect.Bool:
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%q is neither true nor false", clip(s))
+		}
+		field.SetBool(b)
+	case reflect.Slice:
+		field.Set(reflect.ValueOf(strings.Split(s, ",")))
+	default:
+		return fmt.Errorf("unsupported kind %s", field.Kind())
+	}
+	return nil
+}
+
+// clip keeps a quoted value short in a message.
+func clip(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
 }
 
 // Validate reports every problem at once, each naming its variable, so that
 // one look at the log is enough to fix the console settings.
 func (c Config) Validate() error {
 	var errs []error
+	for _, p := range c.problems() {
+		errs = append(errs, p)
+	}
+	return errors.Join(errs...)
+}
+
+// problem is one variable's problem.
+type problem struct {
+	key string
+	msg string
+}
+
+func (p problem) Error() string { return p.key + ": " + p.msg }
+
+func (c Config) problems() []problem {
+	var errs []problem
 	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
+		errs = append(errs, problem{name, fmt.Sprintf(format, args...)})
 	}
 	switch c.Store {
 	case StoreMySQL:
@@ -116,13 +216,16 @@ func (c Config) Validate() error {
 		bad("DB_TABLE", "must match [A-Za-z0-9_]{1,64}")
 	}
 	if err := checkURL(c.SendbackHost); err != nil {
-		bad("SENDBACK_HOST", "%v", err)
+		bad("SENDBACK_HOST", "%v (nor is wsBackUrl set)", err)
 	}
 	if c.IdleTimeout.D() < time.Second {
 		bad("IDLE_TIMEOUT", "must be at least 1s, not %s", c.IdleTimeout)
 	}
-	if c.PushConcurrency < 1 || c.PushConcurrency > maxPushConcurrency {
-		bad("PUSH_CONCURRENCY", "must be 1-%d, not %d", maxPushConcurrency, c.PushConcurrency)
+	if c.PushConcurrency < 1 || c.PushConcurrency > MaxPushConcurrency {
+		bad("PUSH_CONCURRENCY", "must be 1-%d, not %d (an SCF instance has 1,024 file descriptors)", MaxPushConcurrency, c.PushConcurrency)
+	}
+	if c.PushRate < 0 || c.PushRate > maxPushRate {
+		bad("PUSH_RATE", "must be 0 (unlimited) to %d, not %d", maxPushRate, c.PushRate)
 	}
 	if c.PushTimeout.D() <= 0 {
 		bad("PUSH_TIMEOUT", "must be positive, not %s", c.PushTimeout)
@@ -134,21 +237,22 @@ func (c Config) Validate() error {
 		bad("MAX_MESSAGE_BYTES", "must be 1-%d, not %d", MaxEventBytes, c.MaxMessageBytes)
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
-		bad("LOG_LEVEL", "must be debug, info, warn or error, not %q", c.LogLevel)
+		bad("LOG_LEVEL", "must be debug, info, warn or error, not %q", clip(c.LogLevel))
 	}
-	return errors.Join(errs...)
+	return errs
 }
 
 func checkURL(s string) error {
 	if strings.TrimSpace(s) == "" {
 		return errors.New("required (the API's reverse-push address)")
 	}
-	u, err := url.Parse(s)
+	// The value may carry credentials (user:pass@host): no message quotes it.
+	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {
 		return errors.New("not a URL")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("must start with http:// or https://, not %q", u.Scheme+"://")
+		return errors.New("must start with http:// or https://")
 	}
 	if u.Host == "" {
 		return errors.New("has no host")
@@ -175,7 +279,7 @@ func Usage() string {
 	return b.String()
 }
 
-// Keys lists the environment variables that Config reads.
+// Keys lists the environment variables that Config reads, aliases included.
 func Keys() []string {
 	t := reflect.TypeOf(Config{})
 	out := make([]string, 0, t.NumField())
@@ -183,8 +287,24 @@ func Keys() []string {
 		if k := t.Field(i).Tag.Get("envconfig"); k != "" {
 			out = append(out, k)
 		}
+		if a := t.Field(i).Tag.Get("alias"); a != "" {
+			out = append(out, a)
+		}
 	}
 	return out
+}
+
+// RedactURL hides the credentials a URL may carry (user:pass@), so that the
+// push address can be logged.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparsable URL]"
+	}
+	if u.User != nil {
+		u.User = url.User("redacted")
+	}
+	return u.String()
 }
 
 func trimAll(ss []string) []string {

@@ -2,26 +2,14 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
 )
-
-// setenv sets a clean environment: every variable of Config unset, then kv.
-func setenv(t *testing.T, kv map[string]string) {
-	t.Helper()
-	for _, name := range []string{"DB_HOST", "DB_PORT", "DB_USER", "DB_PASSWORD", "DB_NAME", "DB_TABLE",
-		"DB_AUTO_MIGRATE", "SENDBACK_HOST", "STORE", "IDLE_TIMEOUT", "PUSH_CONCURRENCY", "PUSH_TIMEOUT",
-		"PUSH_RETRIES", "WS_SUBPROTOCOLS", "BROADCAST_TO_SENDER", "ONLINE_COUNT_SUFFIX",
-		"HEARTBEAT_MESSAGE", "MAX_MESSAGE_BYTES", "LOG_LEVEL"} {
-		t.Setenv(name, "")
-	}
-	for k, v := range kv {
-		t.Setenv(k, v)
-	}
-}
 
 var valid = map[string]string{
 	"DB_HOST": "10.0.0.5", "DB_USER": "scf", "DB_PASSWORD": "hunter2-secret",
@@ -40,8 +28,8 @@ func with(kv map[string]string) map[string]string {
 }
 
 func TestLoadDefaults(t *testing.T) {
-	setenv(t, valid)
-	c, err := Load()
+	t.Parallel()
+	c, err := Load(FromMap(valid))
 	if err != nil {
 		t.Fatalf("Load() error: %v", err)
 	}
@@ -57,6 +45,7 @@ func TestLoadDefaults(t *testing.T) {
 		{"STORE", c.Store, "mysql"},
 		{"IDLE_TIMEOUT", c.IdleTimeout.D(), 600 * time.Second},
 		{"PUSH_CONCURRENCY", c.PushConcurrency, 128},
+		{"PUSH_RATE", c.PushRate, 0},
 		{"PUSH_TIMEOUT", c.PushTimeout.D(), 2 * time.Second},
 		{"PUSH_RETRIES", c.PushRetries, 2},
 		{"BROADCAST_TO_SENDER", c.BroadcastToSender, false},
@@ -74,11 +63,11 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 func TestLoadValues(t *testing.T) {
-	setenv(t, with(map[string]string{
+	t.Parallel()
+	c, err := Load(FromMap(with(map[string]string{
 		"IDLE_TIMEOUT": "300", "PUSH_TIMEOUT": "750ms", "WS_SUBPROTOCOLS": " chat , ,binary",
-		"STORE": "memory", "DB_HOST": "", "DB_USER": "",
-	}))
-	c, err := Load()
+		"STORE": "memory", "DB_HOST": "", "DB_USER": "", "PUSH_RATE": "5000", "PUSH_CONCURRENCY": "512",
+	})))
 	if err != nil {
 		t.Fatalf("Load() error: %v", err)
 	}
@@ -87,6 +76,34 @@ func TestLoadValues(t *testing.T) {
 	}
 	if got := strings.Join(c.WSSubprotocols, "|"); got != "chat|binary" {
 		t.Errorf("WS_SUBPROTOCOLS = %q; want chat|binary", got)
+	}
+	if c.PushRate != 5000 || c.PushConcurrency != 512 {
+		t.Errorf("PUSH_RATE, PUSH_CONCURRENCY = %d, %d; want 5000, 512", c.PushRate, c.PushConcurrency)
+	}
+}
+
+// Tencent's WebSocket component stores the push address in wsBackUrl; it
+// is read when SENDBACK_HOST is unset (or blank), and SENDBACK_HOST wins.
+func TestWsBackURLAlias(t *testing.T) {
+	t.Parallel()
+	const component, ours = "http://set-a.cb-guangzhou.apigateway.tencentyun.com/api-a", "http://set-b.cb-guangzhou.apigateway.tencentyun.com/api-b"
+	tests := []struct {
+		name string
+		give map[string]string
+		want string
+	}{
+		{"alias only", map[string]string{"SENDBACK_HOST": "", "wsBackUrl": component}, component},
+		{"blank SENDBACK_HOST", map[string]string{"SENDBACK_HOST": "  ", "wsBackUrl": component}, component},
+		{"both", map[string]string{"SENDBACK_HOST": ours, "wsBackUrl": component}, ours},
+	}
+	for _, tt := range tests {
+		c, err := Load(FromMap(with(tt.give)))
+		if err != nil || c.SendbackHost != tt.want {
+			t.Errorf("%s: SendbackHost = %q, %v; want %q", tt.name, c.SendbackHost, err, tt.want)
+		}
+	}
+	if !slices.Contains(Keys(), "wsBackUrl") {
+		t.Errorf("Keys() = %v; want wsBackUrl among them (local passes it through)", Keys())
 	}
 }
 
@@ -106,17 +123,24 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"DB_PORT": "abc"}, []string{"DB_PORT: "}},
 		{map[string]string{"IDLE_TIMEOUT": "soon"}, []string{"IDLE_TIMEOUT: ", "neither seconds nor a duration"}},
 		{map[string]string{"IDLE_TIMEOUT": "0"}, []string{"IDLE_TIMEOUT: must be at least 1s"}},
-		{map[string]string{"PUSH_CONCURRENCY": "0"}, []string{"PUSH_CONCURRENCY: must be 1-4096"}},
+		{map[string]string{"PUSH_CONCURRENCY": "0"}, []string{"PUSH_CONCURRENCY: must be 1-512"}},
+		{map[string]string{"PUSH_CONCURRENCY": "513"}, []string{"PUSH_CONCURRENCY: must be 1-512, not 513", "1,024 file descriptors"}},
+		{map[string]string{"PUSH_RATE": "-1"}, []string{"PUSH_RATE: must be 0 (unlimited)"}},
+		{map[string]string{"PUSH_RATE": "fast"}, []string{`PUSH_RATE: "fast" is not a whole number`}},
 		{map[string]string{"PUSH_RETRIES": "-1"}, []string{"PUSH_RETRIES: must be 0-10"}},
 		{map[string]string{"PUSH_TIMEOUT": "0s"}, []string{"PUSH_TIMEOUT: must be positive"}},
 		{map[string]string{"MAX_MESSAGE_BYTES": "0"}, []string{"MAX_MESSAGE_BYTES: must be 1-"}},
 		{map[string]string{"LOG_LEVEL": "loud"}, []string{`LOG_LEVEL: must be debug, info, warn or error, not "loud"`}},
 		{map[string]string{"BROADCAST_TO_SENDER": "maybe"}, []string{"BROADCAST_TO_SENDER: "}},
+		// Values that may be secret are never quoted.
+		{map[string]string{"SENDBACK_HOST": "admin:hunter2@set-xxx/api"}, []string{"SENDBACK_HOST: must start with http://"}},
+		{map[string]string{"SENDBACK_HOST": "ftp://admin:hunter2@set-xxx/api"}, []string{"SENDBACK_HOST: must start with http://"}},
+		{map[string]string{"DB_HOST": "", "PUSH_RATE": "x", "IDLE_TIMEOUT": "0"}, []string{"DB_HOST: required", "PUSH_RATE: ", "IDLE_TIMEOUT: must be"}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.give), func(t *testing.T) {
-			setenv(t, with(tt.give))
-			_, err := Load()
+			t.Parallel()
+			_, err := Load(FromMap(with(tt.give)))
 			if err == nil {
 				t.Fatalf("Load() = nil error; want %q", tt.want)
 			}
@@ -133,8 +157,8 @@ func TestLoadErrors(t *testing.T) {
 }
 
 func TestSecretNeverPrinted(t *testing.T) {
-	setenv(t, valid)
-	c, err := Load()
+	t.Parallel()
+	c, err := Load(FromMap(valid))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,8 +173,9 @@ func TestSecretNeverPrinted(t *testing.T) {
 }
 
 func TestUsageListsEveryVariable(t *testing.T) {
+	t.Parallel()
 	u := Usage()
-	for _, name := range []string{"DB_HOST", "DB_PASSWORD", "SENDBACK_HOST", "IDLE_TIMEOUT", "PUSH_CONCURRENCY", "LOG_LEVEL"} {
+	for _, name := range Keys() {
 		if !strings.Contains(u, name) {
 			t.Errorf("Usage() lacks %s:\n%s", name, u)
 		}
@@ -158,4 +183,53 @@ func TestUsageListsEveryVariable(t *testing.T) {
 	if !strings.Contains(u, "600s") {
 		t.Errorf("Usage() lacks the IDLE_TIMEOUT default 600s:\n%s", u)
 	}
+}
+
+// Load reads only through its lookup: the process environment is neither
+// read nor changed (config.Load once called os.Unsetenv).
+func TestLoadIsPure(t *testing.T) {
+	t.Setenv("DB_HOST", "from-the-process")
+	t.Setenv("LOG_LEVEL", " ")
+	c, err := Load(FromMap(with(map[string]string{"DB_HOST": "from-the-lookup"})))
+	if err != nil || c.DBHost != "from-the-lookup" {
+		t.Errorf("DB_HOST = %q, %v; want the lookup's value", c.DBHost, err)
+	}
+	if v, ok := os.LookupEnv("LOG_LEVEL"); !ok || v != " " {
+		t.Errorf("after Load, LOG_LEVEL = %q, %v; want the blank value left alone", v, ok)
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ give, want string }{
+		{"http://set-x.apigateway.tencentyun.com/api-x", "http://set-x.apigateway.tencentyun.com/api-x"},
+		{"http://admin:hunter2@set-x/api-x", "http://redacted@set-x/api-x"},
+		{"http://token@set-x/api-x", "http://redacted@set-x/api-x"},
+	}
+	for _, tt := range tests {
+		if got := RedactURL(tt.give); got != tt.want {
+			t.Errorf("RedactURL(%q) = %q; want %q", tt.give, got, tt.want)
+		}
+	}
+}
+
+// FuzzDuration: any input either decodes or errs; never panics, and a
+// decoded value round-trips through its own String form.
+func FuzzDuration(f *testing.F) {
+	for _, s := range []string{"600", "10m", "1h2m3.5s", "-5", "9223372036854775807", "1e9", "", " 30 ", "µs", "0x10"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var d Duration
+		if err := d.Decode(s); err != nil {
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error for %q spans lines: %v", s, err)
+			}
+			return
+		}
+		var back Duration
+		if err := back.Decode(d.String()); err != nil || back != d {
+			t.Errorf("Decode(%q) = %v; its String %q decodes to %v, %v", s, d, d.String(), back, err)
+		}
+	})
 }
