@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,9 +15,12 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // Options tune a Client. Zero values take the defaults.
@@ -25,38 +29,49 @@ type Options struct {
 	// transport keeps as many idle keep-alive connections, so a broadcast
 	// reuses them instead of reconnecting per push.
 	Concurrency int
+	// Rate bounds pushes per second for the whole Client (0 = unlimited).
+	// SCF runs one invocation at a time per instance, so this is also the
+	// rate of one invocation. Retries count.
+	Rate int
 	// Timeout bounds one attempt (default 2s).
 	Timeout time.Duration
-	// Retries after HTTP 429 or 5xx, or a network error or timeout that
-	// struck before the request was fully sent (default 0). A push whose
-	// request went out but got no answer may have been delivered, so it is
-	// not retried: a retry could show the client the frame twice.
+	// Retries after HTTP 429, or a network error or timeout that struck
+	// before the request was fully sent (default 0). A push whose request
+	// went out but got no answer may have been delivered, so it is not
+	// retried: a retry could show the client the frame twice.
 	Retries int
 	// Backoff is the first retry's mean wait, doubled for each further one
-	// (default 50ms). Waits are jittered so retries of a broadcast spread.
+	// (default 50ms). Waits are jittered so retries of a broadcast spread;
+	// a 429's Retry-After is honoured when it is longer.
 	Backoff time.Duration
-	// Reserve is how long before the context's deadline a broadcast stops
-	// starting pushes and cancels those in flight, leaving the caller time to
-	// record the outcome and reply (default 250ms).
+	// Reserve is the most a broadcast keeps from the context's deadline: it
+	// stops starting pushes and cancels those in flight a tenth of the time
+	// left before the deadline, between 10ms and Reserve (default 250ms),
+	// leaving the caller time to record the outcome and reply.
 	Reserve time.Duration
 }
 
 // Client posts to one reverse-push address. It is safe for concurrent use and
 // meant to live as long as the process.
 type Client struct {
-	url  *url.URL
-	tr   *http.Transport
-	opts Options
+	url   *url.URL
+	tr    *http.Transport
+	opts  Options
+	limit *rate.Limiter // nil: unlimited
+
+	// delivered is set by the first push the address accepted: until then,
+	// a refusal may be the address's fault rather than the connection's.
+	delivered atomic.Bool
 }
 
 // New returns a Client for the reverse-push address rawURL.
 func New(rawURL string, o Options) (*Client, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("reverse-push address: %w", err)
+		return nil, errors.New("reverse-push address: not a URL")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("reverse-push address %q: want http:// or https:// and a host", rawURL)
+		return nil, errors.New("reverse-push address: want http:// or https:// and a host")
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 128
@@ -81,11 +96,40 @@ func New(rawURL string, o Options) (*Client, error) {
 		TLSHandshakeTimeout: o.Timeout,
 		DisableCompression:  true,
 	}
-	return &Client{url: u, tr: tr, opts: o}, nil
+	c := &Client{url: u, tr: tr, opts: o}
+	if o.Rate > 0 {
+		// A burst of a hundredth of a second's worth: enough to keep the
+		// workers busy, too little to overshoot the rate noticeably.
+		c.limit = rate.NewLimiter(rate.Limit(o.Rate), max(1, o.Rate/100))
+	}
+	return c, nil
 }
 
 // CloseIdle closes the kept-alive connections.
 func (c *Client) CloseIdle() { c.tr.CloseIdleConnections() }
+
+// outcome is what became of one push.
+type outcome uint8
+
+const (
+	// unsentFailure: the request was not fully written (retryable).
+	unsentFailure outcome = iota + 1
+	// unanswered: written but no answer in time; it may have landed.
+	unanswered
+	// refused: the gateway answered non-200, or 200 with a non-zero errNo.
+	// Tencent: a non-200 answer means the gateway sends FIN to that
+	// client. Gone, once the address is known to work (see settle).
+	refused
+	// rateLimited: 429 (retryable, honouring Retry-After).
+	rateLimited
+	// tooLarge: 413, 414 or 431 are about the request, not the connection.
+	tooLarge
+	// addressFault: an answer about the push address or the request's
+	// form (3xx, 401, 403, 405, 407, 415), or a refusal every push got.
+	addressFault
+	// skipped: not attempted, the deadline was near.
+	skipped
+)
 
 // PushError says why a push did not deliver.
 type PushError struct {
@@ -99,21 +143,23 @@ type PushError struct {
 	// Err is the transport error, if any.
 	Err error
 
-	gone    bool
-	skipped bool
-	sent    bool // the request was written: the gateway may have delivered it
+	kind       outcome
+	retryAfter time.Duration
+	why        string // for addressFault: what the address did
 }
 
 func (e *PushError) Error() string {
 	switch {
-	case e.skipped:
+	case e.kind == skipped:
 		return "push not started: deadline near"
-	case e.Status == 0 && e.sent:
+	case e.kind == unanswered:
 		return fmt.Sprintf("push (%d attempts, the last sent but unanswered): %v", e.Attempts, e.Err)
 	case e.Status == 0:
 		return fmt.Sprintf("push (%d attempts): %v", e.Attempts, e.Err)
+	case e.kind == addressFault && e.why != "":
+		return e.why
 	case e.ErrNo != 0:
-		return fmt.Sprintf("push: HTTP %d errNo %d %q", e.Status, e.ErrNo, e.Msg)
+		return fmt.Sprintf("push (%d attempts): HTTP %d errNo %d %q", e.Attempts, e.Status, e.ErrNo, e.Msg)
 	default:
 		return fmt.Sprintf("push (%d attempts): HTTP %d", e.Attempts, e.Status)
 	}
@@ -121,32 +167,42 @@ func (e *PushError) Error() string {
 
 func (e *PushError) Unwrap() error { return e.Err }
 
-// Gone is true when the gateway answered that the connection does not exist
-// (a 4xx other than 429, or 200 with a non-zero errNo): the caller should
-// forget it.
-func (e *PushError) Gone() bool { return e.gone }
+// Gone is true when the gateway refused the push for this connection and
+// the address is known to work: the gateway has dropped that client, and
+// the caller should forget it.
+func (e *PushError) Gone() bool { return e.kind == refused }
 
 // Skipped is true when a broadcast never tried this push because the
 // deadline was too near.
-func (e *PushError) Skipped() bool { return e.skipped }
+func (e *PushError) Skipped() bool { return e.kind == skipped }
 
-func (e *PushError) retryable() bool {
-	if e.Status == 0 {
-		return !e.sent
-	}
-	return !e.gone && (e.Status == http.StatusTooManyRequests || e.Status >= 500)
-}
+// AddressFault is true when the answer was about the push address rather
+// than the connection: a redirect, an auth or method error, or a refusal
+// that every push of a broadcast got. The connection is kept.
+func (e *PushError) AddressFault() bool { return e.kind == addressFault }
+
+func (e *PushError) retryable() bool { return e.kind == unsentFailure || e.kind == rateLimited }
 
 // Push delivers one frame to one connection. dataType is "text" or "binary"
 // (data then base64).
 func (c *Client) Push(ctx context.Context, id, dataType, data string) error {
-	return c.send(ctx, message{id: quote(id), tail: dataTail(dataType, data)})
+	return c.one(ctx, message{id: quote(id), tail: dataTail(dataType, data)})
 }
 
 // Close asks the gateway to disconnect id. The caller then forgets id: the
 // gateway sends no closing event for a close it was asked to make.
 func (c *Client) Close(ctx context.Context, id string) error {
-	return c.send(ctx, message{head: closingHead, id: quote(id), tail: closingTail})
+	return c.one(ctx, message{head: closingHead, id: quote(id), tail: closingTail})
+}
+
+func (c *Client) one(ctx context.Context, m message) error {
+	err := c.send(ctx, m)
+	errs := []error{nil}
+	if err != nil {
+		errs[0] = err
+	}
+	c.settle(errs)
+	return errs[0]
 }
 
 // Broadcast delivers one frame to every id, at most Concurrency at a time,
@@ -159,7 +215,7 @@ func (c *Client) Broadcast(ctx context.Context, ids []string, dataType, data str
 	}
 	if deadline, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-c.opts.Reserve))
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-Reserve(time.Until(deadline), c.opts.Reserve)))
 		defer cancel()
 	}
 	tail := dataTail(dataType, data)
@@ -173,7 +229,7 @@ func (c *Client) Broadcast(ctx context.Context, ids []string, dataType, data str
 					return
 				}
 				if ctx.Err() != nil {
-					errs[i] = &PushError{skipped: true, Err: ctx.Err()}
+					errs[i] = &PushError{kind: skipped, Err: ctx.Err()}
 					continue
 				}
 				if err := c.send(ctx, message{id: quote(ids[i]), tail: tail}); err != nil {
@@ -183,7 +239,70 @@ func (c *Client) Broadcast(ctx context.Context, ids []string, dataType, data str
 		})
 	}
 	wg.Wait()
+	c.settle(errs)
 	return errs
+}
+
+// Reserve is how much of the time left before a deadline to keep back: a
+// tenth of it, at least 10ms and at most most. Fixed reserves left nothing
+// for the work under short deadlines (at 500ms, 450ms of reserves left 50ms
+// for pushes), and proportional ones alone left too little for the reply
+// on a starved CPU.
+func Reserve(left, most time.Duration) time.Duration {
+	return min(max(min(most, left/10), 10*time.Millisecond), max(left, 0))
+}
+
+// settle decides, once every push of a call has an answer, whether the
+// refusals were about the connections or about the address. The rule: a
+// refusal prunes a connection only when the address has shown that it
+// works. When no push of the call was delivered and two or more were
+// refused, every push got the same kind of answer, which is the address's
+// fault (a wrong path in SENDBACK_HOST answers 404 to everything): prune
+// none. When the address has never delivered in this process, a lone
+// refusal proves nothing either. A connection kept by mistake costs a
+// failed push per message until the idle sweep; one pruned by mistake
+// cannot hear anyone: the rule errs towards keeping.
+func (c *Client) settle(errs []error) {
+	delivered, refusals := 0, 0
+	var first *PushError
+	for _, err := range errs {
+		if err == nil {
+			delivered++
+			continue
+		}
+		if pe := err.(*PushError); pe.kind == refused {
+			refusals++
+			if first == nil {
+				first = pe
+			}
+		}
+	}
+	if delivered > 0 {
+		c.delivered.Store(true)
+	}
+	var why string
+	switch {
+	case refusals == 0:
+		return
+	case delivered == 0 && refusals >= 2:
+		why = fmt.Sprintf("every push was refused (HTTP %d%s): check SENDBACK_HOST", first.Status, errNoText(first))
+	case !c.delivered.Load():
+		why = fmt.Sprintf("refused (HTTP %d%s) by a push address that has not delivered yet: check SENDBACK_HOST", first.Status, errNoText(first))
+	default:
+		return
+	}
+	for _, err := range errs {
+		if pe, ok := err.(*PushError); ok && pe.kind == refused {
+			pe.kind, pe.why = addressFault, why
+		}
+	}
+}
+
+func errNoText(e *PushError) string {
+	if e.ErrNo == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" errNo %d", e.ErrNo)
 }
 
 // send makes the attempts of one push: retries while the error is transient
@@ -191,8 +310,17 @@ func (c *Client) Broadcast(ctx context.Context, ids []string, dataType, data str
 func (c *Client) send(ctx context.Context, m message) error {
 	var err *PushError
 	for attempt := 1; ; attempt++ {
+		if c.limit != nil {
+			if werr := c.limit.Wait(ctx); werr != nil {
+				if err == nil {
+					return &PushError{kind: skipped, Err: werr}
+				}
+				return err
+			}
+		}
 		err = c.attempt(ctx, m)
 		if err == nil {
+			c.delivered.Store(true)
 			return nil
 		}
 		err.Attempts = attempt
@@ -201,6 +329,7 @@ func (c *Client) send(ctx context.Context, m message) error {
 		}
 		wait := c.opts.Backoff << (attempt - 1)
 		wait = wait/2 + rand.N(wait) // mean wait, jittered
+		wait = max(wait, err.retryAfter)
 		// Retry only if the attempt after the wait has time to finish.
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) < wait+minAttempt {
 			return err
@@ -249,7 +378,10 @@ func (c *Client) attempt(ctx context.Context, m message) *PushError {
 	}).WithContext(ctx)
 	resp, err := c.tr.RoundTrip(req)
 	if err != nil {
-		return &PushError{Err: err, sent: sent.Load()}
+		if sent.Load() {
+			return &PushError{Err: err, kind: unanswered}
+		}
+		return &PushError{Err: err, kind: unsentFailure}
 	}
 	var buf [512]byte
 	n, err := io.ReadFull(resp.Body, buf[:])
@@ -260,7 +392,9 @@ func (c *Client) attempt(ctx context.Context, m message) *PushError {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, replyLimit))
 	resp.Body.Close()
 	if err != nil {
-		return &PushError{Status: resp.StatusCode, Err: err}
+		// The status arrived but the body did not: the gateway acted on
+		// the push, and what it said is lost.
+		return &PushError{Status: resp.StatusCode, Err: err, kind: unanswered}
 	}
 	var reply struct {
 		ErrNo  int    `json:"errNo"`
@@ -268,16 +402,45 @@ func (c *Client) attempt(ctx context.Context, m message) *PushError {
 	}
 	// A reply that is not JSON carries no errNo: the status alone decides.
 	_ = json.Unmarshal(buf[:n], &reply)
-	switch {
-	case resp.StatusCode == http.StatusOK && reply.ErrNo == 0:
+	e := &PushError{Status: resp.StatusCode, ErrNo: reply.ErrNo, Msg: clip(reply.ErrMsg)}
+	switch s := resp.StatusCode; {
+	case s == http.StatusOK && reply.ErrNo == 0:
 		return nil
-	case resp.StatusCode == http.StatusOK:
-		return &PushError{Status: resp.StatusCode, ErrNo: reply.ErrNo, Msg: reply.ErrMsg, gone: true}
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return &PushError{Status: resp.StatusCode, ErrNo: reply.ErrNo, Msg: reply.ErrMsg}
+	case s == http.StatusOK:
+		e.kind = refused
+	case s == http.StatusTooManyRequests:
+		e.kind, e.retryAfter = rateLimited, retryAfter(resp.Header.Get("Retry-After"))
+	case s == http.StatusRequestEntityTooLarge, s == http.StatusRequestURITooLong, s == http.StatusRequestHeaderFieldsTooLarge:
+		e.kind = tooLarge
+	case s < 200 || (s >= 300 && s < 400), s == http.StatusUnauthorized, s == http.StatusForbidden,
+		s == http.StatusMethodNotAllowed, s == http.StatusProxyAuthRequired, s == http.StatusUnsupportedMediaType:
+		e.kind, e.why = addressFault, fmt.Sprintf("HTTP %d is about the address or the request, not the connection: check SENDBACK_HOST", s)
 	default:
-		return &PushError{Status: resp.StatusCode, ErrNo: reply.ErrNo, Msg: reply.ErrMsg, gone: true}
+		e.kind = refused
 	}
+	return e
+}
+
+// retryAfter reads a Retry-After header: seconds, or an HTTP date.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(0, time.Until(t))
+	}
+	return 0
+}
+
+// clip keeps an answer's errMsg short in an error.
+func clip(s string) string {
+	if len(s) > 100 {
+		return s[:100] + "…"
+	}
+	return s
 }
 
 // message is one push body in three parts, so that a broadcast encodes the

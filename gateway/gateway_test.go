@@ -88,44 +88,185 @@ func readAll(t *testing.T, m message) string {
 	}
 }
 
+// warm makes the client's first delivery, so that later refusals are taken
+// as the gateway's word about a connection (see settle).
+func warm(t testing.TB, c *Client) {
+	t.Helper()
+	if err := c.Push(ctxFor(t, 5*time.Second), "warm-up", "text", "x"); err != nil {
+		t.Fatalf("warm-up push: %v", err)
+	}
+}
+
+// kind names an outcome for table tests.
+func kind(err error) string {
+	var pe *PushError
+	switch {
+	case err == nil:
+		return "delivered"
+	case !errors.As(err, &pe):
+		return "not a *PushError: " + err.Error()
+	case pe.Gone():
+		return "gone"
+	case pe.Skipped():
+		return "skipped"
+	case pe.AddressFault():
+		return "address"
+	default:
+		return "failed"
+	}
+}
+
+// TestClassification is the push rule: 200 + errNo 0 delivers; 200 with
+// another errNo, and any non-200 Tencent does not single out, means the
+// gateway dropped the client (gone, never retried); 429 is retried; 413,
+// 414 and 431 are about the frame; redirects, auth, method and media-type
+// answers are about the address.
 func TestClassification(t *testing.T) {
 	tests := []struct {
 		give         string
-		wantGone     bool
-		wantOK       bool
+		want         string
 		wantStatus   int
-		wantAttempts int // requests the endpoint saw
+		wantAttempts int // requests the endpoint saw, after the warm-up
 	}{
-		{give: "ok-1", wantOK: true, wantAttempts: 1},
-		{give: "gone-1", wantGone: true, wantStatus: 404, wantAttempts: 1},
-		{give: "errno-1", wantGone: true, wantStatus: 200, wantAttempts: 1},
-		{give: "fail-1", wantStatus: 500, wantAttempts: 3},
-		{give: "busy-1", wantStatus: 429, wantAttempts: 3},
-		{give: "flaky-1", wantOK: true, wantAttempts: 2},
+		{give: "ok-1", want: "delivered", wantAttempts: 1},
+		{give: "gone-1", want: "gone", wantStatus: 404, wantAttempts: 1},
+		{give: "errno-1", want: "gone", wantStatus: 200, wantAttempts: 1},
+		{give: "fail-1", want: "gone", wantStatus: 500, wantAttempts: 1},
+		{give: "flaky-1", want: "gone", wantStatus: 500, wantAttempts: 1},
+		{give: "status-400-x", want: "gone", wantStatus: 400, wantAttempts: 1},
+		{give: "status-410-x", want: "gone", wantStatus: 410, wantAttempts: 1},
+		{give: "status-502-x", want: "gone", wantStatus: 502, wantAttempts: 1},
+		{give: "status-503-x", want: "gone", wantStatus: 503, wantAttempts: 1},
+		{give: "busy-1", want: "failed", wantStatus: 429, wantAttempts: 3},
+		{give: "status-413-x", want: "failed", wantStatus: 413, wantAttempts: 1},
+		{give: "status-414-x", want: "failed", wantStatus: 414, wantAttempts: 1},
+		{give: "status-431-x", want: "failed", wantStatus: 431, wantAttempts: 1},
+		{give: "status-301-x", want: "address", wantStatus: 301, wantAttempts: 1},
+		{give: "status-401-x", want: "address", wantStatus: 401, wantAttempts: 1},
+		{give: "status-403-x", want: "address", wantStatus: 403, wantAttempts: 1},
+		{give: "status-405-x", want: "address", wantStatus: 405, wantAttempts: 1},
+		{give: "status-415-x", want: "address", wantStatus: 415, wantAttempts: 1},
 		// Sent but unanswered: it may have been delivered, so no retry (no duplicate).
-		{give: "slow-1", wantStatus: 0, wantAttempts: 1},
+		{give: "slow-1", want: "failed", wantStatus: 0, wantAttempts: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give, func(t *testing.T) {
 			srv, c := start(t, Options{Retries: 2, Backoff: time.Millisecond, Timeout: 100 * time.Millisecond})
+			srv.SetRetryAfter(0)
+			warm(t, c)
+			srv.Reset()
+			srv.SetRetryAfter(0)
 			err := c.Push(ctxFor(t, 5*time.Second), tt.give, "text", "x")
 			if got := srv.Requests(); got != int64(tt.wantAttempts) {
 				t.Errorf("Push(%q) made %d requests; want %d", tt.give, got, tt.wantAttempts)
 			}
-			if tt.wantOK {
-				if err != nil {
-					t.Errorf("Push(%q) = %v; want nil", tt.give, err)
-				}
-				return
+			if got := kind(err); got != tt.want {
+				t.Errorf("Push(%q) = %v (%s); want %s", tt.give, err, got, tt.want)
 			}
 			var pe *PushError
-			if !errors.As(err, &pe) {
-				t.Fatalf("Push(%q) = %v; want a *PushError", tt.give, err)
-			}
-			if pe.Gone() != tt.wantGone || pe.Status != tt.wantStatus || pe.Skipped() {
-				t.Errorf("Push(%q) = %v (gone %v, status %d); want gone %v, status %d", tt.give, pe, pe.Gone(), pe.Status, tt.wantGone, tt.wantStatus)
+			if errors.As(err, &pe) && pe.Status != tt.wantStatus {
+				t.Errorf("Push(%q) status %d; want %d", tt.give, pe.Status, tt.wantStatus)
 			}
 		})
+	}
+}
+
+// A refusal from an address that has never delivered proves nothing about
+// the connection: the first lone 404 of a process keeps the connection.
+func TestLoneRefusalBeforeAnyDelivery(t *testing.T) {
+	_, c := start(t, Options{})
+	err := c.Push(ctxFor(t, 5*time.Second), "gone-1", "text", "x")
+	if got := kind(err); got != "address" || !strings.Contains(err.Error(), "has not delivered yet") {
+		t.Errorf("first push ever, refused 404 = %v (%s); want an address fault", err, got)
+	}
+	warm(t, c)
+	if got := kind(c.Push(ctxFor(t, 5*time.Second), "gone-1", "text", "x")); got != "gone" {
+		t.Errorf("after a delivery, 404 = %s; want gone", got)
+	}
+}
+
+// TestWrongAddressPrunesNothing: a push address that refuses every push
+// (a wrong path is a 404 for everything; a missing auth a 401) must never
+// make a broadcast report its recipients gone, even after the address had
+// worked: an answer every push gets is the address's fault.
+func TestWrongAddressPrunesNothing(t *testing.T) {
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("conn-%04d", i)
+	}
+	for _, status := range []int{400, 401, 403, 404, 405, 413, 431, 500, 502, 503} {
+		t.Run(fmt.Sprint(status), func(t *testing.T) {
+			srv, c := start(t, Options{})
+			warm(t, c)
+			srv.Reset()
+			srv.RejectAll(status)
+			errs := c.Broadcast(ctxFor(t, 10*time.Second), ids, "text", "x")
+			counts := map[string]int{}
+			for _, err := range errs {
+				counts[kind(err)]++
+			}
+			if counts["gone"] != 0 || counts["delivered"] != 0 || counts["address"]+counts["failed"] != len(ids) {
+				t.Errorf("outcomes %v; want none gone, all failed or address faults", counts)
+			}
+			if status != 413 && status != 431 && !strings.Contains(errs[0].Error(), "check SENDBACK_HOST") {
+				t.Errorf("errs[0] = %v; want it to say the push address looks wrong", errs[0])
+			}
+			if got := srv.Requests(); got != int64(len(ids)) {
+				t.Errorf("%d requests for %d pushes; want no retries", got, len(ids))
+			}
+		})
+	}
+}
+
+// A 429 is retried after its Retry-After, when that fits the deadline.
+func TestRetryAfterHonoured(t *testing.T) {
+	srv, c := start(t, Options{Retries: 1, Backoff: time.Millisecond})
+	srv.SetRetryAfter(1)
+	began := time.Now()
+	err := c.Push(ctxFor(t, 5*time.Second), "busy-1", "text", "x")
+	if took := time.Since(began); took < time.Second || srv.Requests() != 2 {
+		t.Errorf("with Retry-After: 1, two attempts took %s (%d requests); want a wait of at least 1s between them", took, srv.Requests())
+	}
+	if got := kind(err); got != "failed" {
+		t.Errorf("still 429 after the retries = %s; want failed (kept)", got)
+	}
+	srv.Reset()
+	srv.SetRetryAfter(2)
+	ctx := ctxFor(t, 500*time.Millisecond)
+	_ = c.Push(ctx, "busy-2", "text", "x")
+	if srv.Requests() != 1 || ctx.Err() != nil {
+		t.Errorf("Retry-After 2s with 500ms left: %d requests, ctx %v; want one attempt and an answer before the deadline", srv.Requests(), ctx.Err())
+	}
+}
+
+// PUSH_RATE is a token bucket: pushes never exceed it, and pushes that
+// cannot get a token before the deadline are skipped, not started late.
+func TestRateLimit(t *testing.T) {
+	srv, c := start(t, Options{Rate: 500})
+	ids := make([]string, 300)
+	for i := range ids {
+		ids[i] = fmt.Sprint("r", i)
+	}
+	began := time.Now()
+	errs := c.Broadcast(ctxFor(t, 10*time.Second), ids, "text", "x")
+	took := time.Since(began)
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("push = %v; want all delivered", err)
+		}
+	}
+	// 300 pushes at 500/s with a burst of 5 cannot take less than 590ms.
+	if min := 590 * time.Millisecond; took < min {
+		t.Errorf("300 pushes at 500/s took %s; want at least %s", took, min)
+	}
+	srv.Reset()
+	errs = c.Broadcast(ctxFor(t, 300*time.Millisecond), ids, "text", "x")
+	counts := map[string]int{}
+	for _, err := range errs {
+		counts[kind(err)]++
+	}
+	if counts["skipped"] == 0 || counts["delivered"] == 0 || counts["delivered"] > 150 {
+		t.Errorf("300 pushes at 500/s in 300ms: %v; want some delivered (at most 150) and the rest skipped", counts)
 	}
 }
 
@@ -179,22 +320,17 @@ func TestBroadcastBoundedAndKeptAlive(t *testing.T) {
 }
 
 func TestBroadcastOutcomes(t *testing.T) {
-	_, c := start(t, Options{Retries: 1, Backoff: time.Millisecond})
-	ids := []string{"a", "gone-b", "errno-c", "fail-d", "flaky-e"}
+	srv, c := start(t, Options{Retries: 1, Backoff: time.Millisecond})
+	srv.SetRetryAfter(0)
+	// A fresh client: the delivery to a in the same broadcast is what
+	// shows that the address works.
+	ids := []string{"a", "gone-b", "errno-c", "fail-d", "busy-e", "status-413-f"}
 	errs := c.Broadcast(ctxFor(t, 5*time.Second), ids, "text", "x")
 	var got []string
 	for i, err := range errs {
-		var pe *PushError
-		switch {
-		case err == nil:
-			got = append(got, ids[i]+":delivered")
-		case errors.As(err, &pe) && pe.Gone():
-			got = append(got, ids[i]+":gone")
-		default:
-			got = append(got, ids[i]+":failed")
-		}
+		got = append(got, ids[i]+":"+kind(err))
 	}
-	want := []string{"a:delivered", "gone-b:gone", "errno-c:gone", "fail-d:failed", "flaky-e:delivered"}
+	want := []string{"a:delivered", "gone-b:gone", "errno-c:gone", "fail-d:gone", "busy-e:failed", "status-413-f:failed"}
 	if !slices.Equal(got, want) {
 		t.Errorf("outcomes = %q; want %q", got, want)
 	}
@@ -232,11 +368,12 @@ func TestBroadcastRespectsDeadline(t *testing.T) {
 
 func TestRetryStopsAtDeadline(t *testing.T) {
 	srv, c := start(t, Options{Retries: 10, Backoff: 200 * time.Millisecond})
+	srv.SetRetryAfter(0)
 	ctx := ctxFor(t, 300*time.Millisecond)
-	err := c.Push(ctx, "fail-x", "text", "x")
+	err := c.Push(ctx, "busy-x", "text", "x")
 	var pe *PushError
-	if !errors.As(err, &pe) || pe.Status != 500 {
-		t.Fatalf("Push = %v; want HTTP 500", err)
+	if !errors.As(err, &pe) || pe.Status != 429 {
+		t.Fatalf("Push = %v; want HTTP 429", err)
 	}
 	if n := srv.Requests(); n > 3 {
 		t.Errorf("made %d attempts in 300ms with 200ms backoff; want at most 3", n)
@@ -271,6 +408,41 @@ func BenchmarkBroadcast(b *testing.B) {
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "pushes/s")
 				b.ReportMetric(float64(srv.Conns()), "conns")
 			})
+		}
+	}
+}
+
+// BenchmarkPushRate is 10,000 pushes at PUSH_RATE=5000: 2.0s by design.
+func BenchmarkPushRate(b *testing.B) {
+	srv, c := start(b, Options{Rate: 5000})
+	srv.Discard()
+	ids := make([]string, 10000)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("xawexasdfewezdfsdf%010d", i)
+	}
+	for b.Loop() {
+		began := time.Now()
+		for _, err := range c.Broadcast(context.Background(), ids, "text", "hello") {
+			if err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(time.Since(began).Seconds(), "s/10k-pushes")
+	}
+}
+
+func TestReserve(t *testing.T) {
+	tests := []struct{ give, want time.Duration }{
+		{3 * time.Second, 250 * time.Millisecond},
+		{time.Second, 100 * time.Millisecond},
+		{500 * time.Millisecond, 50 * time.Millisecond},
+		{50 * time.Millisecond, 10 * time.Millisecond},
+		{5 * time.Millisecond, 5 * time.Millisecond},
+		{-time.Second, 0},
+	}
+	for _, tt := range tests {
+		if got := Reserve(tt.give, 250*time.Millisecond); got != tt.want {
+			t.Errorf("Reserve(%s, 250ms) = %s; want %s", tt.give, got, tt.want)
 		}
 	}
 }

@@ -5,19 +5,24 @@
 //	gone-*   404 {"errNo":404,...}           the gateway no longer knows it
 //	errno-*  200 {"errNo":1,...}             likewise, in the 200 form
 //	fail-*   500                             the gateway is in trouble
-//	busy-*   429                             rate limited
+//	busy-*   429 with Retry-After (SetRetryAfter), rate limited
+//	status-NNN-*  answers HTTP NNN with {"errNo":NNN,...}
 //	flaky-*  500 on the first try, then 200
 //	slow-*   answers only after 30s (or when the client gives up)
 //	anything else: 200 {"errNo":0,"errMsg":"ok"}
+//
+// and to any path that starts with /wrong: 404, as a mistyped address.
 package pushtest
 
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -36,7 +41,9 @@ type Push struct {
 type Server struct {
 	*httptest.Server
 
-	latency  atomic.Int64 // nanoseconds added to every answer
+	rejectAll  atomic.Int64 // a status every request gets, as a wrong address would
+	retryAfter atomic.Int64 // seconds in 429 answers; -1 omits the header
+	latency    atomic.Int64 // nanoseconds added to every answer
 	inflight atomic.Int64
 	maxIn    atomic.Int64
 	conns    atomic.Int64
@@ -51,6 +58,7 @@ type Server struct {
 // Start starts a server on a loopback port. Close it when done.
 func Start() *Server {
 	s := &Server{flaky: map[string]bool{}}
+	s.retryAfter.Store(-1)
 	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
 	s.Server.Config.ConnState = func(_ net.Conn, st http.ConnState) {
 		if st == http.StateNew {
@@ -60,6 +68,13 @@ func Start() *Server {
 	s.Server.Start()
 	return s
 }
+
+// RejectAll makes every request answer status (0 turns it off), as a push
+// address with a wrong path or credentials does.
+func (s *Server) RejectAll(status int) { s.rejectAll.Store(int64(status)) }
+
+// SetRetryAfter sets the Retry-After seconds of 429 answers (-1: none).
+func (s *Server) SetRetryAfter(seconds int) { s.retryAfter.Store(int64(seconds)) }
 
 // SetLatency makes every answer wait d.
 func (s *Server) SetLatency(d time.Duration) { s.latency.Store(int64(d)) }
@@ -91,6 +106,8 @@ func (s *Server) Reset() {
 	s.mu.Unlock()
 	s.maxIn.Store(0)
 	s.requests.Store(0)
+	s.rejectAll.Store(0)
+	s.retryAfter.Store(-1)
 }
 
 // MaxInflight is the most requests that were being answered at once.
@@ -118,6 +135,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 
 	var body struct {
 		WebSocket *Push `json:"websocket"`
+	}
+	if st := int(s.rejectAll.Load()); st != 0 || strings.HasPrefix(r.URL.Path, "/wrong") {
+		if st == 0 {
+			st = http.StatusNotFound
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		answer(w, st, st, "rejected: "+http.StatusText(st))
+		return
 	}
 	switch {
 	case r.Method != http.MethodPost:
@@ -154,7 +179,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	case strings.HasPrefix(id, "fail-"), firstFlaky:
 		answer(w, http.StatusInternalServerError, 500, "internal error")
 	case strings.HasPrefix(id, "busy-"):
-		answer(w, http.StatusTooManyRequests, 429, "too many requests")
+		if ra := s.retryAfter.Load(); ra >= 0 {
+			w.Header().Set("Retry-After", strconv.FormatInt(ra, 10))
+		}
+		answer(w, http.StatusTooManyRequests, 429, "API rate limit exceeded")
+	case strings.HasPrefix(id, "status-") && len(id) > len("status-NNN"):
+		st, err := strconv.Atoi(id[len("status-") : len("status-")+3])
+		if err != nil || st < 100 || st > 599 {
+			st = http.StatusTeapot
+		}
+		answer(w, st, st, "status injected by the ID")
 	case strings.HasPrefix(id, "slow-"):
 		sleep(r, 30*time.Second)
 		answer(w, http.StatusOK, 0, "ok")
