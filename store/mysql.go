@@ -88,7 +88,11 @@ func OpenMySQL(ctx context.Context, c MySQLConfig) (*MySQL, error) {
 	if c.IdleTimeout < time.Second {
 		return nil, fmt.Errorf("idle timeout %s: must be at least 1s", c.IdleTimeout)
 	}
-	db := sql.OpenDB(connector(c))
+	conn, err := connector(c)
+	if err != nil {
+		return nil, err
+	}
+	db := sql.OpenDB(conn)
 	open := c.MaxOpenConns
 	if open <= 0 {
 		open = 8
@@ -111,7 +115,7 @@ func OpenMySQL(ctx context.Context, c MySQLConfig) (*MySQL, error) {
 	return s, nil
 }
 
-func connector(c MySQLConfig) driver.Connector {
+func connector(c MySQLConfig) (driver.Connector, error) {
 	mc := mysql.NewConfig()
 	mc.User = c.User
 	mc.Passwd = c.Password
@@ -130,8 +134,11 @@ func connector(c MySQLConfig) driver.Connector {
 	// UPDATE reports matched rows, not changed ones, so the unkeyed Touch
 	// does not insert a duplicate when Date did not change within a second.
 	mc.ClientFoundRows = true
-	conn, _ := mysql.NewConnector(mc) // only fails on a bad TLS or auth plugin name, set by nobody here
-	return conn
+	conn, err := mysql.NewConnector(mc)
+	if err != nil {
+		return nil, fmt.Errorf("database settings: %w", err)
+	}
+	return conn, nil
 }
 
 func orDefault(d, def time.Duration) time.Duration {
@@ -151,10 +158,11 @@ func (s *MySQL) prepareTable(ctx context.Context, table string, migrate bool) (S
 		if !migrate {
 			return schema, fmt.Errorf("table %s does not exist and auto-migrate is off", table)
 		}
-		// utf8mb4_bin: IDs are case-sensitive base64, and a case-insensitive
-		// key would merge two connections into one row.
+		// VARBINARY: IDs compare byte for byte. A case-insensitive key would
+		// merge IDs that differ in case, and utf8mb4_bin still pads, so
+		// "abc " and "abc" were one row (closing one deleted the other).
 		ddl := "CREATE TABLE IF NOT EXISTS `" + table + "` (" +
-			"ConnectionID VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL, " +
+			"ConnectionID VARBINARY(255) NOT NULL, " +
 			"Date DATETIME(3) NOT NULL, " +
 			"PRIMARY KEY (ConnectionID), KEY idx_date (Date)" +
 			") ENGINE=InnoDB DEFAULT CHARSET=utf8mb4"

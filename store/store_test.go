@@ -42,6 +42,7 @@ var hostileIDs = []string{
 	"ab+/cd==",
 	"ABCD+/cd==", // differs from the next only in case: must stay two rows
 	"abcd+/cd==",
+	"abcd+/cd== ", // and from the one before only by a trailing space
 	`it's "quoted"`,
 	"'; DROP TABLE ConnectionID_List; --",
 	`back\slash %_ ? ??`,
@@ -225,13 +226,23 @@ func TestMySQLCreatedTable(t *testing.T) {
 	})
 }
 
+// A hand-made table with a NO PAD binary collation, as the README advises
+// for tables made without auto-migrate.
+func TestMySQLNoPadTable(t *testing.T) {
+	testContract(t, func(t *testing.T) subject {
+		db := testdb.New(t)
+		db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin PRIMARY KEY, Date DATETIME(3))")
+		return mysqlSubject(t, db, "ConnectionID_List", MySQLConfig{})
+	})
+}
+
 // The tutorial's table: two columns made by hand, no key, Date a string.
 func TestMySQLSeedTable(t *testing.T) {
 	for _, dateType := range []string{"VARCHAR(64)", "DATETIME"} {
 		t.Run(dateType, func(t *testing.T) {
 			testContract(t, func(t *testing.T) subject {
 				db := testdb.New(t)
-				db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARCHAR(255) COLLATE utf8mb4_bin, Date "+dateType+")")
+				db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARCHAR(255) COLLATE utf8mb4_nopad_bin, Date "+dateType+")")
 				s := mysqlSubject(t, db, "ConnectionID_List", MySQLConfig{AutoMigrate: true})
 				got := s.reg.(*MySQL).Schema()
 				if got.Created || got.Keyed || got.DateType != strings.ToLower(strings.TrimSuffix(dateType, "(64)")) {
