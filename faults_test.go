@@ -84,8 +84,8 @@ func TestDatabaseDownAndBack(t *testing.T) {
 
 	// Down before the first invoke: the function cannot open the registry.
 	proxy.Set(faultproxy.Down)
-	if r := a.do(t, 3*time.Second, "connecting", "a==", ""); r.ErrNo != router.CodeNotReady || !strings.Contains(r.ErrMsg, "open registry") {
-		t.Errorf("register with the DB down at start = %d %q; want %d open registry", r.ErrNo, r.ErrMsg, router.CodeNotReady)
+	if r := a.do(t, 3*time.Second, "connecting", "a==", ""); r.ErrNo != router.CodeRegistry || r.ErrMsg != "registry unavailable" {
+		t.Errorf("register with the DB down at start = %d %q; want %d registry unavailable", r.ErrNo, r.ErrMsg, router.CodeRegistry)
 	}
 	proxy.Set(faultproxy.Up)
 	for _, id := range []string{"a==", "b=="} {
@@ -138,6 +138,27 @@ func TestDatabaseHangs(t *testing.T) {
 	}
 }
 
+// A cold instance whose database hangs from the start: the first invokes
+// (which load the settings and open the registry) answer before their
+// deadlines too, with a fixed message that names no host, and the instance
+// recovers when the database answers again.
+func TestDatabaseHangsAtColdStart(t *testing.T) {
+	db := testdb.New(t)
+	proxy := startProxy(t, db)
+	proxy.Set(faultproxy.Hang)
+	a := newApp(t, dbEnv(db, proxy.Port()))
+	for _, timeout := range []time.Duration{time.Second, 300 * time.Millisecond, 2 * time.Second} {
+		r := a.do(t, timeout, "connecting", "a==", "") // fails the test if it answers late
+		if r.ErrNo != router.CodeRegistry || r.ErrMsg != "registry unavailable" {
+			t.Errorf("cold invoke with a hung DB, %s deadline = %d %q; want %d %q", timeout, r.ErrNo, r.ErrMsg, router.CodeRegistry, "registry unavailable")
+		}
+	}
+	proxy.Set(faultproxy.Up)
+	if r := a.do(t, 3*time.Second, "connecting", "a==", ""); r.ErrNo != 0 {
+		t.Errorf("after the hang, register = %d %q; want 0", r.ErrNo, r.ErrMsg)
+	}
+}
+
 func TestPushEndpointFaults(t *testing.T) {
 	ids := func(prefix string, n int) []string {
 		var out []string
@@ -156,10 +177,18 @@ func TestPushEndpointFaults(t *testing.T) {
 	}{
 		{name: "down", peers: ids("p", 5), down: true, timeout: 3 * time.Second,
 			want: router.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
-		{name: "500", peers: ids("fail-", 5), timeout: 3 * time.Second,
+		// A non-200 answer means the gateway dropped that client; one peer
+		// that gets the frame shows the address works.
+		{name: "500", peers: append(ids("fail-", 5), "ok=="), timeout: 3 * time.Second,
+			want: router.Summary{Recipients: 6, Delivered: 1, Pruned: 5}, wantReg: 2},
+		{name: "404 and errNo", peers: append(append(ids("gone-", 3), ids("errno-", 2)...), "ok=="), timeout: 3 * time.Second,
+			want: router.Summary{Recipients: 6, Delivered: 1, Pruned: 5}, wantReg: 2},
+		// Every push refused: the address's fault, nothing pruned.
+		{name: "all refused", peers: ids("gone-", 5), timeout: 3 * time.Second,
 			want: router.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
-		{name: "404 and errNo", peers: append(ids("gone-", 3), ids("errno-", 2)...), timeout: 3 * time.Second,
-			want: router.Summary{Recipients: 5, Pruned: 5}, wantReg: 1},
+		// Rate limited past the retries: failed, kept.
+		{name: "429", peers: ids("busy-", 5), timeout: 3 * time.Second,
+			want: router.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
 		// PUSH_TIMEOUT is 2s and the invoke has 1.5s: every push is cut at
 		// the deadline's reserve, and the reply still gets out.
 		{name: "slow", peers: ids("slow-", 5), timeout: 1500 * time.Millisecond,

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tencentyun/scf-go-lib/functioncontext"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/scfws/scfws/config"
@@ -28,16 +29,8 @@ func TestGoldenInProcess(t *testing.T) {
 	for _, c := range goldencase.Load(t, goldenDir) {
 		t.Run(c.Name, func(t *testing.T) {
 			srv.Reset()
-			for _, k := range config.Keys() {
-				t.Setenv(k, "")
-			}
-			t.Setenv("STORE", "memory")
-			for k, v := range goldencase.Env(srv.URL + "/api-golden") {
-				t.Setenv(k, v)
-			}
-			for k, v := range c.Env {
-				t.Setenv(k, v)
-			}
+			env := goldencase.Env(srv.URL, c)
+			env["STORE"] = "memory"
 			now := time.Now()
 			reg := store.NewMemory(goldencase.Idle, nil)
 			for _, s := range goldencase.Seed {
@@ -45,12 +38,10 @@ func TestGoldenInProcess(t *testing.T) {
 			}
 			log := zaptest.NewLogger(t)
 			var pusher interface{ CloseIdle() }
+			load := loaderFrom(config.FromMap(env), log, zap.NewAtomicLevel(),
+				func(context.Context, config.Config, *zap.Logger) (router.Registry, error) { return reg, nil })
 			r := router.New(log, func(ctx context.Context) (*router.Deps, error) {
-				cfg, err := config.Load()
-				if err != nil {
-					return nil, err
-				}
-				d, err := depsFrom(cfg, reg, log)
+				d, err := load(ctx)
 				if err == nil {
 					pusher = d.Pusher.(interface{ CloseIdle() })
 				}

@@ -110,18 +110,9 @@ func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageError{errors.New("invoke wants one event file, or - for standard input")}
 	}
-	var payload []byte
-	var err error
-	if name := fs.Arg(0); name == "-" {
-		payload, err = io.ReadAll(io.LimitReader(stdin, config.MaxEventBytes+1))
-	} else {
-		payload, err = os.ReadFile(name)
-	}
+	payload, err := readEvent(fs.Arg(0), stdin)
 	if err != nil {
 		return err
-	}
-	if len(payload) > config.MaxEventBytes {
-		return fmt.Errorf("the event is over %d bytes, SCF's limit", config.MaxEventBytes)
 	}
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	log := newLogger(stderr, level, false)
@@ -139,15 +130,49 @@ func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return err
 }
 
-// loader turns the environment into the router's Deps, once it is valid.
-func loader(log *zap.Logger, level zap.AtomicLevel) router.Loader {
-	return func(ctx context.Context) (*router.Deps, error) {
-		cfg, err := config.Load()
+// readEvent reads an event from a file, or standard input for "-", never
+// more than SCF's limit: /dev/zero or a huge file is refused, not slurped.
+// Reading a FIFO that never ends is the caller's to interrupt.
+func readEvent(name string, stdin io.Reader) ([]byte, error) {
+	r := stdin
+	if name != "-" {
+		f, err := os.Open(name)
 		if err != nil {
 			return nil, err
 		}
+		defer f.Close()
+		r = f
+	}
+	payload, err := io.ReadAll(io.LimitReader(r, config.MaxEventBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(payload) > config.MaxEventBytes {
+		return nil, fmt.Errorf("the event is over %d bytes, SCF's limit", config.MaxEventBytes)
+	}
+	return payload, nil
+}
+
+// loader turns the environment into the router's Deps, once it is valid.
+// The runtime sets the function's variables as it delivers each invoke, so
+// they are read when the first invoke needs them.
+func loader(log *zap.Logger, level zap.AtomicLevel) router.Loader {
+	return loaderFrom(os.LookupEnv, log, level, openRegistry)
+}
+
+// registryOpener makes the registry the settings name.
+type registryOpener func(ctx context.Context, cfg config.Config, log *zap.Logger) (router.Registry, error)
+
+// loaderFrom is loader with the lookup and the registry replaceable, so that
+// tests run the very same wiring in process.
+func loaderFrom(lookup config.Lookup, log *zap.Logger, level zap.AtomicLevel, open registryOpener) router.Loader {
+	return func(ctx context.Context) (*router.Deps, error) {
+		cfg, err := config.Load(lookup)
+		if err != nil {
+			return nil, router.NotConfigured(err)
+		}
 		level.SetLevel(cfg.Level())
-		reg, err := openRegistry(ctx, cfg, log)
+		reg, err := open(ctx, cfg, log)
 		if err != nil {
 			return nil, err
 		}
@@ -159,16 +184,17 @@ func loader(log *zap.Logger, level zap.AtomicLevel) router.Loader {
 func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.Deps, error) {
 	push, err := gateway.New(cfg.SendbackHost, gateway.Options{
 		Concurrency: cfg.PushConcurrency,
+		Rate:        cfg.PushRate,
 		Timeout:     cfg.PushTimeout.D(),
 		Retries:     cfg.PushRetries,
 	})
 	if err != nil {
-		return nil, err
+		return nil, router.NotConfigured(fmt.Errorf("SENDBACK_HOST: %w", err))
 	}
 	log.Info("configured",
 		zap.String("store", cfg.Store), zap.String("dbHost", cfg.DBHost), zap.Int("dbPort", cfg.DBPort),
-		zap.String("dbName", cfg.DBName), zap.String("dbTable", cfg.DBTable), zap.String("sendbackHost", cfg.SendbackHost),
-		zap.Duration("idleTimeout", cfg.IdleTimeout.D()), zap.Int("pushConcurrency", cfg.PushConcurrency),
+		zap.String("dbName", cfg.DBName), zap.String("dbTable", cfg.DBTable), zap.String("sendbackHost", config.RedactURL(cfg.SendbackHost)),
+		zap.Duration("idleTimeout", cfg.IdleTimeout.D()), zap.Int("pushConcurrency", cfg.PushConcurrency), zap.Int("pushRate", cfg.PushRate),
 		zap.Duration("pushTimeout", cfg.PushTimeout.D()), zap.Int("pushRetries", cfg.PushRetries),
 		zap.Strings("wsSubprotocols", cfg.WSSubprotocols), zap.Bool("broadcastToSender", cfg.BroadcastToSender),
 		zap.Bool("onlineCountSuffix", cfg.OnlineCountSuffix), zap.Bool("heartbeat", cfg.HeartbeatMessage != ""),

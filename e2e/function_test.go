@@ -52,12 +52,9 @@ func TestGoldenRuntime(t *testing.T) {
 			for _, sd := range goldencase.Seed {
 				db.Exec(t, "INSERT INTO "+table+" (ConnectionID, Date) VALUES (?, UTC_TIMESTAMP() - INTERVAL ? SECOND)", sd.ID, int(sd.Age.Seconds()))
 			}
-			env := goldencase.Env(srv.URL + "/api-golden")
+			env := goldencase.Env(srv.URL, c)
 			for k, v := range map[string]string{"STORE": "mysql", "DB_HOST": db.Host, "DB_PORT": strconv.Itoa(db.Port),
 				"DB_USER": db.User, "DB_PASSWORD": db.Password, "DB_NAME": db.Name} {
-				env[k] = v
-			}
-			for k, v := range c.Env {
 				env[k] = v
 			}
 			fn := startFunction(t, bin)

@@ -27,14 +27,17 @@ type Identity struct {
 	SecretID string `json:"secretId,omitempty"`
 }
 
-// WebSocket is the connection-level part of an event.
+// WebSocket is the connection-level part of an event. The handshake's two
+// header fields are pointers because their presence matters: Tencent passes
+// each only when the client's request had the header, and the reply must
+// carry it only then.
 type WebSocket struct {
-	Action                 string `json:"action"`
-	SecConnectionID        string `json:"secConnectionID"`
-	SecWebSocketProtocol   string `json:"secWebSocketProtocol,omitempty"`
-	SecWebSocketExtensions string `json:"secWebSocketExtensions,omitempty"`
-	DataType               string `json:"dataType,omitempty"`
-	Data                   string `json:"data,omitempty"`
+	Action                 string  `json:"action"`
+	SecConnectionID        string  `json:"secConnectionID"`
+	SecWebSocketProtocol   *string `json:"secWebSocketProtocol,omitempty"`
+	SecWebSocketExtensions *string `json:"secWebSocketExtensions,omitempty"`
+	DataType               string  `json:"dataType,omitempty"`
+	Data                   string  `json:"data,omitempty"`
 }
 
 // Actions.
@@ -62,12 +65,15 @@ type Reply struct {
 }
 
 // Handshake is the connecting reply's websocket object: it accepts the
-// connection with at most one subprotocol and no extensions.
+// connection with at most one subprotocol and no extensions. Each header
+// field is present only when the event had it, as in Tencent's template:
+// an empty Sec-WebSocket-Protocol passed to a browser that offered none
+// fails its handshake.
 type Handshake struct {
-	Action                 string `json:"action"`
-	SecConnectionID        string `json:"secConnectionID"`
-	SecWebSocketProtocol   string `json:"secWebSocketProtocol"`
-	SecWebSocketExtensions string `json:"secWebSocketExtensions"`
+	Action                 string  `json:"action"`
+	SecConnectionID        string  `json:"secConnectionID"`
+	SecWebSocketProtocol   *string `json:"secWebSocketProtocol,omitempty"`
+	SecWebSocketExtensions *string `json:"secWebSocketExtensions,omitempty"`
 }
 
 // Summary is what a transmit did.

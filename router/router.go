@@ -57,15 +57,28 @@ type Options struct {
 	// HeartbeatMessage: a text frame equal to it only keeps its connection
 	// alive. Empty turns heartbeats off.
 	HeartbeatMessage string
-	// MaxMessageBytes: larger frames (decoded size for binary) are refused.
+	// MaxMessageBytes: larger frames (decoded size for binary) are refused
+	// (default 256 KiB).
 	MaxMessageBytes int
 	// SweepEvery is how often one process sweeps dead rows, at most
 	// (default 1m). The schedule is process state, safe to lose.
 	SweepEvery time.Duration
-	// Reserve is kept from the invocation's deadline for replying: registry
-	// and push calls get the deadline less Reserve (default 200ms), so a
-	// hung database still lets the reply out in time.
+	// Reserve is the most kept from the invocation's deadline for replying:
+	// registry and push calls get the deadline less a tenth of the time
+	// left, between 10ms and Reserve (default 200ms), so a hung database
+	// still lets the reply out in time, and a short deadline still leaves
+	// time for the work.
 	Reserve time.Duration
+}
+
+// DefaultMaxMessageBytes is MaxMessageBytes when unset.
+const DefaultMaxMessageBytes = 256 << 10
+
+func (o Options) maxMessageBytes() int {
+	if o.MaxMessageBytes <= 0 {
+		return DefaultMaxMessageBytes
+	}
+	return o.MaxMessageBytes
 }
 
 // Deps is what the router routes to.
@@ -91,11 +104,30 @@ type Router struct {
 	load Loader
 	now  func() time.Time
 
-	mu     sync.Mutex
-	loaded *Deps // nil until load succeeds
+	mu      sync.Mutex
+	loaded  *Deps    // nil until load succeeds
+	loading *attempt // the load in progress, if any
 
 	lastSweep atomic.Int64 // unix nanoseconds
 }
+
+// attempt is one run of the Loader that concurrent invokes share; each
+// waits only as long as its own deadline allows.
+type attempt struct {
+	ctx  context.Context // the invoke's that began it
+	done chan struct{}
+	deps *Deps
+	err  error
+}
+
+// NotConfigured marks a Loader error that names settings to fix: its text
+// is safe to show in a reply. Any other Loader error (a database that
+// cannot be reached) answers a fixed message, its cause in the log only.
+func NotConfigured(err error) error { return &configError{err} }
+
+type configError struct{ error }
+
+func (e *configError) Unwrap() error { return e.error }
 
 // New returns a Router that loads its Deps on the first invoke and, while
 // that fails, answers every invoke with CodeNotReady and tries again.
@@ -157,12 +189,14 @@ func (r *Router) Handle(ctx context.Context, payload []byte) (reply Reply) {
 	if err = decode(payload, &ev); err != nil {
 		return reply
 	}
+	// The reserve applies before anything that may block, the first
+	// invoke's loading of the settings and the database included.
+	ctx, cancel := reserve(ctx, r.reserveMax())
+	defer cancel()
 	deps, err := r.deps(ctx)
 	if err != nil {
 		return reply
 	}
-	ctx, cancel := reserve(ctx, deps.Options.Reserve)
-	defer cancel()
 	switch ev.WebSocket.Action {
 	case ActionConnecting:
 		reply, err = r.register(ctx, deps, ev.WebSocket)
@@ -176,15 +210,26 @@ func (r *Router) Handle(ctx context.Context, payload []byte) (reply Reply) {
 	return reply
 }
 
-// reserve shortens ctx's deadline, if it has one, by d (default 200ms).
-func reserve(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
-	if d <= 0 {
-		d = 200 * time.Millisecond
+// reserveMax is the loaded Options' Reserve, or the default before loading.
+func (r *Router) reserveMax() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.loaded != nil && r.loaded.Options.Reserve > 0 {
+		return r.loaded.Options.Reserve
 	}
+	return 200 * time.Millisecond
+}
+
+// reserve shortens ctx's deadline, if it has one, by a tenth of the time
+// left, at least 10ms and at most most. A fixed reserve starved short
+// deadlines (at 150ms, every invoke answered "registry unavailable").
+func reserve(ctx context.Context, most time.Duration) (context.Context, context.CancelFunc) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return ctx, func() {}
 	}
+	left := time.Until(deadline)
+	d := min(max(min(most, left/10), 10*time.Millisecond), max(left, 0))
 	return context.WithDeadline(ctx, deadline.Add(-d))
 }
 
@@ -215,10 +260,29 @@ func decode(payload []byte, ev *Event) error {
 	if ev.WebSocket == nil {
 		return fail(CodeNoWebSocket, nil, "not found websocket")
 	}
+	if !utf8.Valid(payload) && !rawIDValid(payload) {
+		// The decoder turned the ID's invalid bytes into U+FFFD, so two
+		// different IDs could become one: refuse on the raw bytes.
+		return fail(CodeBadConnectionID, nil, "secConnectionID is not UTF-8")
+	}
 	if err := checkID(ev.WebSocket.SecConnectionID); err != nil {
 		return err
 	}
 	return nil
+}
+
+// rawIDValid reports whether the event's secConnectionID, as sent, is valid
+// UTF-8. Only invoked for payloads that hold invalid UTF-8 somewhere.
+func rawIDValid(payload []byte) bool {
+	var raw struct {
+		WebSocket struct {
+			ID json.RawMessage `json:"secConnectionID"`
+		} `json:"websocket"`
+	}
+	if json.Unmarshal(payload, &raw) != nil {
+		return false
+	}
+	return utf8.Valid(raw.WebSocket.ID)
 }
 
 // maxIDBytes bounds a secConnectionID. Tencent's are about 32 characters;
@@ -240,43 +304,103 @@ func checkID(id string) error {
 }
 
 // deps loads the Deps once; a failure is retried on the next invoke, so
-// fixing the console settings fixes a warm instance too.
+// fixing the console settings fixes a warm instance too. No lock is held
+// while loading: invokes that arrive meanwhile share the attempt, each
+// waiting only until its own deadline, and start a fresh one when the
+// invoke that began it has given up.
 func (r *Router) deps(ctx context.Context) (*Deps, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.loaded == nil {
-		d, err := r.load(ctx)
-		if err != nil {
-			// The reason goes in the reply too: it names the variable to fix.
-			return nil, fail(CodeNotReady, nil, "not ready: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	for {
+		r.mu.Lock()
+		if d := r.loaded; d != nil {
+			r.mu.Unlock()
+			return d, nil
 		}
+		a := r.loading
+		if a == nil || a.ctx.Err() != nil {
+			a = &attempt{ctx: ctx, done: make(chan struct{})}
+			r.loading = a
+			// In its own goroutine, so that even a Loader that ignored its
+			// context could not hold this invoke past its deadline.
+			go r.run(a)
+		}
+		r.mu.Unlock()
+		select {
+		case <-a.done:
+		case <-ctx.Done():
+			return nil, fail(CodeRegistry, ctx.Err(), "registry unavailable")
+		}
+		var ce *configError
+		switch {
+		case a.err == nil:
+			return a.deps, nil
+		case a.ctx.Err() != nil && ctx.Err() == nil:
+			continue // cut short by the deadline of the invoke that began it
+		case errors.As(a.err, &ce):
+			// The reason goes in the reply too: it names the variable to fix.
+			return nil, fail(CodeNotReady, nil, "not ready: %s", strings.ReplaceAll(ce.Error(), "\n", "; "))
+		default:
+			// Hosts and driver messages stay out of the reply: the gateway
+			// may pass it to the client whose handshake it refuses.
+			return nil, fail(CodeRegistry, a.err, "registry unavailable")
+		}
+	}
+}
+
+func (r *Router) run(a *attempt) {
+	d, err := r.load(a.ctx)
+	r.mu.Lock()
+	a.deps, a.err = d, err
+	if err == nil {
 		r.loaded = d
 	}
-	return r.loaded, nil
+	if r.loading == a {
+		r.loading = nil
+	}
+	r.mu.Unlock()
+	close(a.done)
 }
 
 func (r *Router) register(ctx context.Context, d *Deps, ws *WebSocket) (Reply, error) {
-	protocol := negotiate(ws.SecWebSocketProtocol, d.Options.Subprotocols)
+	hs := &Handshake{Action: ActionConnecting, SecConnectionID: ws.SecConnectionID}
+	if ws.SecWebSocketProtocol != nil {
+		p := negotiate(*ws.SecWebSocketProtocol, d.Options.Subprotocols)
+		hs.SecWebSocketProtocol = &p
+	}
+	if ws.SecWebSocketExtensions != nil {
+		// Always none: the gateway's support for permessage-deflate is not
+		// documented, and echoing the offer breaks browsers.
+		none := ""
+		hs.SecWebSocketExtensions = &none
+	}
 	// Accept only once stored: nobody is connected without being registered.
 	if err := d.Registry.Touch(ctx, ws.SecConnectionID); err != nil {
 		return Reply{}, fail(CodeRegistry, err, "registry unavailable")
 	}
-	return Reply{WebSocket: &Handshake{
-		Action:               ActionConnecting,
-		SecConnectionID:      ws.SecConnectionID,
-		SecWebSocketProtocol: protocol,
-		// Always none: the gateway's support for permessage-deflate is not
-		// documented, and echoing the offer breaks browsers.
-		SecWebSocketExtensions: "",
-	}}, nil
+	return Reply{WebSocket: hs}, nil
 }
 
+// Bounds on a subprotocol offer: names are short, and a hostile offer must
+// not cost time or come back in the reply.
+const (
+	maxOfferBytes    = 8 << 10
+	maxOfferEntries  = 16
+	maxProtocolBytes = 128
+)
+
 // negotiate picks the first offered subprotocol that the allow-list has, or
-// the first offered when the list is empty.
+// the first offered when the list is empty. It looks at the first
+// maxOfferEntries entries of the first maxOfferBytes only.
 func negotiate(offered string, allowed []string) string {
+	if len(offered) > maxOfferBytes {
+		offered = offered[:maxOfferBytes]
+	}
+	n := 0
 	for p := range strings.SplitSeq(offered, ",") {
+		if n++; n > maxOfferEntries {
+			break
+		}
 		p = strings.TrimSpace(p)
-		if !isToken(p) {
+		if len(p) > maxProtocolBytes || !isToken(p) {
 			continue
 		}
 		if len(allowed) == 0 {
@@ -324,8 +448,8 @@ func (r *Router) transmit(ctx context.Context, d *Deps, ws *WebSocket) (Reply, e
 		reply.ErrMsg = "heartbeat"
 		return reply, nil
 	}
-	if size > d.Options.MaxMessageBytes {
-		return reply, fail(CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, d.Options.MaxMessageBytes)
+	if limit := d.Options.maxMessageBytes(); size > limit {
+		return reply, fail(CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)
 	}
 
 	live, err := d.Registry.Live(ctx)
@@ -348,10 +472,11 @@ func (r *Router) transmit(ctx context.Context, d *Deps, ws *WebSocket) (Reply, e
 	s := reply.Summary
 	s.Recipients = len(recipients)
 	var gone []string
-	var firstErr error
+	var firstErr, addressErr error
 	for i, err := range d.Pusher.Broadcast(ctx, recipients, dataType, data) {
 		var g interface{ Gone() bool }
 		var sk interface{ Skipped() bool }
+		var af interface{ AddressFault() bool }
 		switch {
 		case err == nil:
 			s.Delivered++
@@ -364,11 +489,19 @@ func (r *Router) transmit(ctx context.Context, d *Deps, ws *WebSocket) (Reply, e
 			if firstErr == nil {
 				firstErr = err
 			}
+			if addressErr == nil && errors.As(err, &af) && af.AddressFault() {
+				addressErr = err
+			}
 		}
 	}
 	var problems []error
 	if firstErr != nil {
 		problems = append(problems, fmt.Errorf("%d pushes failed, first: %w", s.Failed, firstErr))
+	}
+	if addressErr != nil {
+		// errNo stays 0 (a failed transmit would close the sender), but the
+		// reply says what the log says: the address is the suspect.
+		reply.ErrMsg = "push address looks wrong: " + addressErr.Error()
 	}
 	if len(gone) > 0 {
 		if err := d.Registry.Remove(ctx, gone...); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -289,7 +290,7 @@ func TestLoaderRetriedUntilItWorks(t *testing.T) {
 	r, logs := newObserved(func(context.Context) (*Deps, error) {
 		calls++
 		if calls < 3 {
-			return nil, errors.New("DB_HOST: required when STORE=mysql\nSENDBACK_HOST: required")
+			return nil, NotConfigured(errors.New("DB_HOST: required when STORE=mysql\nSENDBACK_HOST: required"))
 		}
 		return deps, nil
 	})
@@ -349,7 +350,8 @@ func TestRegistryGetsReservedDeadline(t *testing.T) {
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	r.Handle(ctx, event(ActionConnecting, "a", ""))
-	if want := time.Until(deadline) - 500*time.Millisecond; got > want+50*time.Millisecond || got < want-time.Second {
+	// A tenth of the 2s left: 200ms, under the 500ms cap.
+	if want := time.Until(deadline) - 200*time.Millisecond; got > want+50*time.Millisecond || got < want-time.Second {
 		t.Errorf("registry saw %s left; want about %s (deadline less the reserve)", got, want)
 	}
 }
@@ -363,4 +365,63 @@ func (d *deadlineRegistry) Touch(ctx context.Context, id string) error {
 	dl, _ := ctx.Deadline()
 	*d.seen = time.Until(dl)
 	return d.fakeRegistry.Touch(ctx, id)
+}
+
+// A Loader that fails for want of a database answers a fixed message: the
+// host and the driver's words go to the log, never to the caller.
+func TestLoaderFailureDoesNotLeak(t *testing.T) {
+	r, logs := newObserved(func(context.Context) (*Deps, error) {
+		return nil, errors.New("open registry SCF_Demo.ConnectionID_List at 10.0.0.5: inspect table: dial tcp 10.0.0.5:3306: i/o timeout")
+	})
+	reply := handle(t, r, event(ActionConnecting, "a", ""))
+	if reply.ErrNo != CodeRegistry || reply.ErrMsg != "registry unavailable" {
+		t.Errorf("reply = %d %q; want %d %q", reply.ErrNo, reply.ErrMsg, CodeRegistry, "registry unavailable")
+	}
+	if e := logs.All(); len(e) != 1 || !strings.Contains(e[0].ContextMap()["error"].(string), "10.0.0.5") {
+		t.Errorf("log = %+v; want one line with the cause", e)
+	}
+}
+
+// A cold instance whose Loader hangs (a database that accepts and never
+// answers) still answers every invoke before its own deadline, and no
+// invoke waits on another's: the reserve applies before loading, and no
+// lock is held while loading.
+func TestColdStartWithHungLoaderAnswersInTime(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	var calls sync.Mutex
+	n := 0
+	r := New(zap.NewNop(), func(ctx context.Context) (*Deps, error) {
+		calls.Lock()
+		n++
+		calls.Unlock()
+		select {
+		case <-ctx.Done(): // honours the invoke's (reserved) deadline
+			return nil, fmt.Errorf("connect: %w", ctx.Err())
+		case <-release:
+			return nil, errors.New("released")
+		}
+	})
+	tests := []time.Duration{time.Second, 300 * time.Millisecond, 100 * time.Millisecond, 2 * time.Second}
+	var wg sync.WaitGroup
+	for _, give := range tests {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), give)
+			defer cancel()
+			out, _ := r.Invoke(ctx, event(ActionConnecting, "a", ""))
+			if ctx.Err() != nil {
+				t.Errorf("with a %s deadline, the reply came after it", give)
+			}
+			var reply Reply
+			if err := json.Unmarshal(out, &reply); err != nil || reply.ErrNo != CodeRegistry {
+				t.Errorf("with a %s deadline, reply %s; want errNo %d", give, out, CodeRegistry)
+			}
+		})
+	}
+	wg.Wait()
+	calls.Lock()
+	defer calls.Unlock()
+	if n == 0 {
+		t.Errorf("the Loader was never called")
+	}
 }

@@ -21,14 +21,17 @@ import (
 const Idle = 600 * time.Second
 
 // Seed is the registry every case starts from. The push endpoint answers by
-// ID prefix (see pushtest): gone-* and errno-* are pruned, fail-* is kept
-// after its retry, and dave-expired is past the idle timeout.
+// ID prefix (see pushtest): gone-* (404), errno-* (200 with errNo 1) and
+// fail-* (500) are pruned, since the gateway drops a client whose push it
+// refuses; busy-* (429) is kept after its retry; status-413-* is kept
+// (the frame's fault, not the connection's); dave-expired is past the idle
+// timeout.
 var Seed = []struct {
 	ID  string
 	Age time.Duration
 }{
 	{"alice==", 0}, {"bob==", time.Minute}, {"gone-carol==", 0}, {"errno-frank==", 0},
-	{"fail-erin==", 0}, {"dave-expired==", 2 * Idle},
+	{"fail-erin==", 0}, {"busy-gina==", 0}, {"status-413-hal==", 0}, {"dave-expired==", 2 * Idle},
 }
 
 // Case is one event file and the settings on top of Env.
@@ -67,9 +70,18 @@ func Load(t testing.TB, dir string) []Case {
 // Path is the golden file of the case name in dir.
 func Path(dir, name string) string { return filepath.Join(dir, name+".golden") }
 
-// Env is the settings every case shares.
-func Env(pushURL string) map[string]string {
-	return map[string]string{"SENDBACK_HOST": pushURL, "PUSH_RETRIES": "1", "IDLE_TIMEOUT": "600", "LOG_LEVEL": "debug"}
+// Env is the settings every case shares, with the case's on top. A case's
+// SENDBACK_HOST that starts with "/" is a path on the push endpoint (see
+// pushtest: /wrong-* refuses every push, as a mistyped address does).
+func Env(pushBase string, c Case) map[string]string {
+	env := map[string]string{"SENDBACK_HOST": pushBase + "/api-golden", "PUSH_RETRIES": "1", "IDLE_TIMEOUT": "600", "LOG_LEVEL": "debug"}
+	for k, v := range c.Env {
+		if k == "SENDBACK_HOST" && strings.HasPrefix(v, "/") {
+			v = pushBase + v
+		}
+		env[k] = v
+	}
+	return env
 }
 
 // Outcome is every observable effect of one event.
