@@ -44,10 +44,10 @@ type Server struct {
 	rejectAll  atomic.Int64 // a status every request gets, as a wrong address would
 	retryAfter atomic.Int64 // seconds in 429 answers; -1 omits the header
 	latency    atomic.Int64 // nanoseconds added to every answer
-	inflight atomic.Int64
-	maxIn    atomic.Int64
-	conns    atomic.Int64
-	requests atomic.Int64
+	inflight   atomic.Int64
+	maxIn      atomic.Int64
+	conns      atomic.Int64
+	requests   atomic.Int64
 
 	mu      sync.Mutex
 	pushes  []Push
