@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/internal/faultproxy"
@@ -20,27 +22,32 @@ import (
 	"github.com/scfws/scfws/router"
 )
 
-// app is the function as main wires it, configured through the environment.
+// app is the function as main wires it, configured through its settings.
 type app struct {
 	r    *router.Router
 	push *pushtest.Server
+	logs *observer.ObservedLogs
 }
 
+// newApp wires the function with env on top of a push endpoint of its own;
+// a SENDBACK_HOST in env that starts with "/" is a path on that endpoint.
 func newApp(t *testing.T, env map[string]string) *app {
 	t.Helper()
 	push := pushtest.Start()
 	t.Cleanup(push.Close)
-	for _, k := range config.Keys() {
-		t.Setenv(k, "")
-	}
-	t.Setenv("SENDBACK_HOST", push.URL+"/api-faults")
+	settings := map[string]string{"SENDBACK_HOST": push.URL + "/api-faults"}
 	for k, v := range env {
-		t.Setenv(k, v)
+		if k == "SENDBACK_HOST" && strings.HasPrefix(v, "/") {
+			v = push.URL + v
+		}
+		settings[k] = v
 	}
-	log := zaptest.NewLogger(t)
+	core, logs := observer.New(zapcore.DebugLevel)
+	log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
 	routeDriverLog(log)
 	t.Cleanup(func() { routeDriverLog(zap.NewNop()) })
-	return &app{r: router.New(log, loader(log, zap.NewAtomicLevel())), push: push}
+	load := loaderFrom(config.FromMap(settings), log, zap.NewAtomicLevel(), openRegistry)
+	return &app{r: router.New(log, load), push: push, logs: logs}
 }
 
 func (a *app) do(t *testing.T, timeout time.Duration, action, id, data string) router.Reply {
@@ -159,6 +166,35 @@ func TestDatabaseHangsAtColdStart(t *testing.T) {
 	}
 }
 
+// A push address that refuses every push (a mistyped path answers 404 to
+// all) must never wipe the registry: a 1,000-recipient broadcast deletes no
+// row, counts them failed, and the reply and the log say why.
+func TestWrongPushAddressKeepsRegistry(t *testing.T) {
+	db := testdb.New(t)
+	env := dbEnv(db, db.Port)
+	env["SENDBACK_HOST"] = "/wrong-path/api-x"
+	a := newApp(t, env)
+	if r := a.do(t, 3*time.Second, "connecting", "sender==", ""); r.ErrNo != 0 {
+		t.Fatalf("register = %d %q", r.ErrNo, r.ErrMsg)
+	}
+	db.Exec(t, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('peer-', seq), UTC_TIMESTAMP(3) FROM seq_1_to_1000")
+	r := a.do(t, 3*time.Second, "data send", "sender==", "hello")
+	if r.ErrNo != 0 || r.Summary == nil || r.Recipients != 1000 || r.Failed != 1000 || r.Pruned != 0 {
+		t.Fatalf("transmit = %+v; want errNo 0, 1000 recipients, all failed, none pruned", r)
+	}
+	if !strings.Contains(r.ErrMsg, "push address looks wrong") || !strings.Contains(r.ErrMsg, "HTTP 404") {
+		t.Errorf("errMsg = %q; want it to say the push address looks wrong", r.ErrMsg)
+	}
+	if n := len(db.IDs(t, "ConnectionID_List")); n != 1001 {
+		t.Errorf("registry has %d rows after the broadcast; want all 1001", n)
+	}
+	if n := a.logs.FilterMessage("invoke").FilterLevelExact(zapcore.WarnLevel).Filter(func(e observer.LoggedEntry) bool {
+		return strings.Contains(fmt.Sprint(e.ContextMap()["errMsg"]), "push address looks wrong")
+	}).Len(); n != 1 {
+		t.Errorf("%d warning log lines say the push address looks wrong; want 1", n)
+	}
+}
+
 func TestPushEndpointFaults(t *testing.T) {
 	ids := func(prefix string, n int) []string {
 		var out []string
@@ -217,6 +253,68 @@ func TestPushEndpointFaults(t *testing.T) {
 			if r := a.do(t, 3*time.Second, "data send", "sender==", "__count__"); r.Recipients != tt.wantReg-1 {
 				t.Errorf("after, %d recipients; want %d", r.Recipients, tt.wantReg-1)
 			}
+		})
+	}
+}
+
+// Short function timeouts still leave time for the work: the reserves are
+// a tenth of the time left (10ms at least), not a fixed 450ms. With a
+// healthy database every invoke answers errNo 0 before its deadline.
+func TestShortDeadlines(t *testing.T) {
+	db := testdb.New(t)
+	a := newApp(t, dbEnv(db, db.Port))
+	a.push.SetLatency(2 * time.Millisecond)
+	if r := a.do(t, 3*time.Second, "connecting", "sender==", ""); r.ErrNo != 0 {
+		t.Fatalf("register = %d %q", r.ErrNo, r.ErrMsg)
+	}
+	db.Exec(t, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('peer-', seq), UTC_TIMESTAMP(3) FROM seq_1_to_200")
+	for _, timeout := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond, 500 * time.Millisecond} {
+		if r := a.do(t, timeout, "connecting", fmt.Sprint("c-", timeout), ""); r.ErrNo != 0 {
+			t.Errorf("register with a %s deadline = %d %q; want 0", timeout, r.ErrNo, r.ErrMsg)
+		}
+		r := a.do(t, timeout, "data send", "sender==", "hi")
+		if r.ErrNo != 0 || r.Summary == nil || r.Delivered == 0 {
+			t.Errorf("transmit with a %s deadline = %+v; want errNo 0 and some delivered", timeout, r)
+		}
+	}
+}
+
+// BenchmarkDeadlineCurve is the share of a 10,000-recipient broadcast (2ms
+// push endpoint, MySQL registry) that a function timeout of each length
+// delivers; the rest is skipped, and every invoke answers in time.
+func BenchmarkDeadlineCurve(b *testing.B) {
+	db := testdb.New(b)
+	for _, timeout := range []time.Duration{100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 3 * time.Second} {
+		b.Run(timeout.String(), func(b *testing.B) {
+			push := pushtest.Start()
+			defer push.Close()
+			push.Discard()
+			push.SetLatency(2 * time.Millisecond)
+			settings := dbEnv(db, db.Port)
+			settings["SENDBACK_HOST"] = push.URL
+			settings["LOG_LEVEL"] = "error"
+			r := router.New(zap.NewNop(), loaderFrom(config.FromMap(settings), zap.NewNop(), zap.NewAtomicLevel(), openRegistry))
+			warm, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = r.Invoke(warm, []byte(`{"websocket":{"action":"connecting","secConnectionID":"sender=="}}`))
+			cancel()
+			db.Exec(b, "DELETE FROM ConnectionID_List WHERE ConnectionID <> 'sender=='")
+			db.Exec(b, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('peer-', seq), UTC_TIMESTAMP(3) FROM seq_1_to_9999")
+			var delivered, late int
+			for b.Loop() {
+				ctx, cancel := context.WithTimeout(context.Background(), timeout)
+				out, _ := r.Invoke(ctx, []byte(`{"websocket":{"action":"data send","secConnectionID":"sender==","data":"x"}}`))
+				if ctx.Err() != nil {
+					late++
+				}
+				cancel()
+				var reply router.Reply
+				if err := json.Unmarshal(out, &reply); err != nil || reply.Summary == nil {
+					b.Fatalf("reply %s", out)
+				}
+				delivered += reply.Delivered
+			}
+			b.ReportMetric(float64(delivered)/float64(b.N)/9999*100, "%delivered")
+			b.ReportMetric(float64(late), "late")
 		})
 	}
 }

@@ -43,6 +43,11 @@ func main() {
 			fmt.Fprintf(os.Stderr, "scfws: %v\n\n%s", err, usage())
 			os.Exit(2)
 		}
+		var x exitError
+		if errors.As(err, &x) {
+			fmt.Fprintf(os.Stderr, "scfws: %v\n", err)
+			os.Exit(x.code)
+		}
 		fmt.Fprintf(os.Stderr, "scfws: %v\n", err)
 		os.Exit(1)
 	}
@@ -58,7 +63,10 @@ Usage:
   scfws                     under SCF (_LAMBDA_SERVER_PORT set): serve the Go1 runtime
   scfws local [flags]       run the API Gateway + SCF emulator and the chat page (-h for flags)
   scfws invoke [-timeout 3s] EVENT.json|-
-                            run one event through the function and print its reply
+                            run one event (a file, or - for standard input; at most
+                            6 MB) through the function with the settings of this
+                            environment and print its reply; exit status 1 when the
+                            reply's errNo is not 0
   scfws version             print the version
   scfws -h                  print this help
 
@@ -126,9 +134,23 @@ func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "%s\n", out)
-	return err
+	if _, err := fmt.Fprintf(stdout, "%s\n", out); err != nil {
+		return err
+	}
+	if reply.ErrNo != router.CodeOK {
+		// Scripts see a refusal without parsing the reply.
+		return exitError{code: 1, msg: fmt.Sprintf("the function answered errNo %d", reply.ErrNo)}
+	}
+	return nil
 }
+
+// exitError ends the process with code after printing msg.
+type exitError struct {
+	code int
+	msg  string
+}
+
+func (e exitError) Error() string { return e.msg }
 
 // readEvent reads an event from a file, or standard input for "-", never
 // more than SCF's limit: /dev/zero or a huge file is refused, not slurped.

@@ -29,7 +29,10 @@ func TestCLI(t *testing.T) {
 		{"unknown command", []string{"deploy"}, nil, "", 2, "", `unknown command "deploy"`},
 		{"invoke file", []string{"invoke", "../testdata/golden/register.json"}, memory, "", 0, `"secWebSocketProtocol": "chat"`, `"action": "connecting"`},
 		{"invoke stdin", []string{"invoke", "-"}, memory, `{"websocket":{"action":"closing","secConnectionID":"a=="}}`, 0, `"errNo": 0`, ""},
-		{"invoke unconfigured", []string{"invoke", "../testdata/golden/register.json"}, []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=s3cret-pw"}, "", 0, `"errNo": 501`, "DB_HOST: required"},
+		{"invoke unconfigured", []string{"invoke", "../testdata/golden/register.json"}, []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=s3cret-pw"}, "", 1, `"errNo": 501`, "DB_HOST: required"},
+		{"invoke refused event", []string{"invoke", "-"}, memory, `{"websocket":{"action":"dance","secConnectionID":"a=="}}`, 1, `"errNo": 104`, "errNo 104"},
+		{"invoke /dev/zero", []string{"invoke", "/dev/zero"}, memory, "", 1, "", "over 6291456 bytes"},
+		{"invoke huge stdin", []string{"invoke", "-"}, memory, strings.Repeat(" ", 7<<20), 1, "", "over 6291456 bytes"},
 		{"invoke missing file", []string{"invoke", "nope.json"}, memory, "", 1, "", "no such file"},
 		{"invoke two files", []string{"invoke", "a", "b"}, memory, "", 2, "", "one event file"},
 	}
@@ -55,7 +58,7 @@ func TestCLI(t *testing.T) {
 			if strings.Contains(stdout.String()+stderr.String(), "s3cret-pw") {
 				t.Errorf("output contains the DB password")
 			}
-			if tt.args != nil && tt.args[0] == "invoke" && code == 0 {
+			if tt.args != nil && tt.args[0] == "invoke" && tt.wantOut != "" {
 				var reply router.Reply
 				if err := json.Unmarshal([]byte(stdout.String()), &reply); err != nil {
 					t.Errorf("invoke printed %q: not a JSON reply: %v", stdout.String(), err)

@@ -2,12 +2,14 @@ package gateway
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"go.uber.org/goleak"
 
@@ -445,4 +447,38 @@ func TestReserve(t *testing.T) {
 			t.Errorf("Reserve(%s, 250ms) = %s; want %s", tt.give, got, tt.want)
 		}
 	}
+}
+
+// FuzzMessageBody: any ID and frame encode to a push body that decodes
+// back to them (for valid UTF-8; JSON cannot carry anything else), with the
+// length the request declares.
+func FuzzMessageBody(f *testing.F) {
+	f.Add("xawexasdfewezdfsdfeasdfffa==", "text", "hello")
+	f.Add("'; DROP TABLE x; -- \"q\" </script> \\ 连接🙂", "binary", "AAEC/w==")
+	f.Add("\u2028\x00\x1f", "text", strings.Repeat("\\u0000", 10))
+	f.Fuzz(func(t *testing.T, id, dataType, data string) {
+		m := message{id: quote(id), tail: dataTail(dataType, data)}
+		body := readAll(t, m)
+		if int64(len(body)) != m.len() {
+			t.Fatalf("body of %d bytes, declared %d", len(body), m.len())
+		}
+		var got struct {
+			WebSocket struct {
+				Action          string `json:"action"`
+				SecConnectionID string `json:"secConnectionID"`
+				DataType        string `json:"dataType"`
+				Data            string `json:"data"`
+			} `json:"websocket"`
+		}
+		if err := json.Unmarshal([]byte(body), &got); err != nil {
+			t.Fatalf("body %q is not JSON: %v", body, err)
+		}
+		ws := got.WebSocket
+		if ws.Action != "data send" {
+			t.Errorf("action %q", ws.Action)
+		}
+		if utf8.ValidString(id) && utf8.ValidString(dataType) && utf8.ValidString(data) && (ws.SecConnectionID != id || ws.DataType != dataType || ws.Data != data) {
+			t.Errorf("round trip changed the push: %+v", ws)
+		}
+	})
 }

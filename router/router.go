@@ -64,8 +64,8 @@ type Options struct {
 	// (default 1m). The schedule is process state, safe to lose.
 	SweepEvery time.Duration
 	// Reserve is the most kept from the invocation's deadline for replying:
-	// registry and push calls get the deadline less a tenth of the time
-	// left, between 10ms and Reserve (default 200ms), so a hung database
+	// registry and push calls get the deadline less a fifth of the time
+	// left, between 25ms and Reserve (default 200ms), so a hung database
 	// still lets the reply out in time, and a short deadline still leaves
 	// time for the work.
 	Reserve time.Duration
@@ -220,16 +220,18 @@ func (r *Router) reserveMax() time.Duration {
 	return 200 * time.Millisecond
 }
 
-// reserve shortens ctx's deadline, if it has one, by a tenth of the time
-// left, at least 10ms and at most most. A fixed reserve starved short
-// deadlines (at 150ms, every invoke answered "registry unavailable").
+// reserve shortens ctx's deadline, if it has one, by a fifth of the time
+// left, at least 25ms and at most most. A fixed 200ms starved short
+// deadlines (at 150ms, every invoke answered "registry unavailable"); a
+// tenth with a 10ms floor answered late on a starved CPU (see
+// TestShortDeadlines under -race and stress-ng).
 func reserve(ctx context.Context, most time.Duration) (context.Context, context.CancelFunc) {
 	deadline, ok := ctx.Deadline()
 	if !ok {
 		return ctx, func() {}
 	}
 	left := time.Until(deadline)
-	d := min(max(min(most, left/10), 10*time.Millisecond), max(left, 0))
+	d := min(max(min(most, left/5), 25*time.Millisecond), max(left, 0))
 	return context.WithDeadline(ctx, deadline.Add(-d))
 }
 

@@ -350,8 +350,8 @@ func TestRegistryGetsReservedDeadline(t *testing.T) {
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	r.Handle(ctx, event(ActionConnecting, "a", ""))
-	// A tenth of the 2s left: 200ms, under the 500ms cap.
-	if want := time.Until(deadline) - 200*time.Millisecond; got > want+50*time.Millisecond || got < want-time.Second {
+	// A fifth of the 2s left: 400ms, under the 500ms cap.
+	if want := time.Until(deadline) - 400*time.Millisecond; got > want+50*time.Millisecond || got < want-time.Second {
 		t.Errorf("registry saw %s left; want about %s (deadline less the reserve)", got, want)
 	}
 }
