@@ -1,0 +1,44 @@
+package auth
+
+import (
+	"strings"
+	"testing"
+
+	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
+)
+
+func TestValidName(t *testing.T) {
+	tests := []struct {
+		give string
+		want bool
+	}{
+		{"lobby", true},
+		{"room 2", true},
+		{"sendToGroup.lobby", true},
+		{"用户-7", true},
+		{"café ☕", true},
+		{strings.Repeat("a", MaxNameBytes), true},
+		{"", false},
+		{strings.Repeat("a", MaxNameBytes+1), false},
+		{strings.Repeat("é", MaxNameBytes/2+1), false}, // 130 bytes
+		{" lobby", false},
+		{"lobby ", false},
+		{"a\tb", false},
+		{"a\nb", false},
+		{"a\x00b", false},
+		{"a\x7fb", false},
+		{"a\u0085b", false}, // NEL, a C1 control
+		{"a\u200bb", false}, // zero-width space
+		{"a\u202eb", false}, // right-to-left override
+		{"a\u00a0b", false}, // no-break space
+		{"a\u2028b", false}, // line separator
+		{"a\xffb", false},   // not UTF-8
+		{"\xc3", false},     // cut UTF-8
+		{"a\ufffdb", true},  // the replacement character itself is printable
+	}
+	for _, tt := range tests {
+		if got := ValidName(tt.give); got != tt.want {
+			t.Errorf("ValidName(%q) = %v; want %v", tt.give, got, tt.want)
+		}
+	}
+}
