@@ -63,12 +63,6 @@ type Options struct {
 	// SweepEvery is how often one process sweeps dead rows, at most
 	// (default 1m). The schedule is process state, safe to lose.
 	SweepEvery time.Duration
-	// Reserve is the most kept from the invocation's deadline for replying:
-	// registry and push calls get the deadline less a fifth of the time
-	// left, between 25ms and Reserve (default 200ms), so a hung database
-	// still lets the reply out in time, and a short deadline still leaves
-	// time for the work.
-	Reserve time.Duration
 }
 
 // DefaultMaxMessageBytes is MaxMessageBytes when unset.
@@ -191,7 +185,7 @@ func (r *Router) Handle(ctx context.Context, payload []byte) (reply Reply) {
 	}
 	// The reserve applies before anything that may block, the first
 	// invoke's loading of the settings and the database included.
-	ctx, cancel := reserve(ctx, r.reserveMax())
+	ctx, cancel := reserve(ctx, maxReserve)
 	defer cancel()
 	deps, err := r.deps(ctx)
 	if err != nil {
@@ -210,15 +204,11 @@ func (r *Router) Handle(ctx context.Context, payload []byte) (reply Reply) {
 	return reply
 }
 
-// reserveMax is the loaded Options' Reserve, or the default before loading.
-func (r *Router) reserveMax() time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.loaded != nil && r.loaded.Options.Reserve > 0 {
-		return r.loaded.Options.Reserve
-	}
-	return 200 * time.Millisecond
-}
+// maxReserve is the most kept from an invocation's deadline for replying:
+// registry and push calls get the deadline less a fifth of the time left,
+// between 25ms and maxReserve, so a hung database still lets the reply out
+// in time, and a short deadline still leaves time for the work.
+const maxReserve = 200 * time.Millisecond
 
 // reserve shortens ctx's deadline, if it has one, by a fifth of the time
 // left, at least 25ms and at most most. A fixed 200ms starved short

@@ -345,13 +345,13 @@ func TestHeartbeatOnlyTouches(t *testing.T) {
 func TestRegistryGetsReservedDeadline(t *testing.T) {
 	var got time.Duration
 	reg := &deadlineRegistry{fakeRegistry: newFakeRegistry(), seen: &got}
-	r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: &fakePusher{}, Options: Options{Reserve: 500 * time.Millisecond}}))
+	r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: &fakePusher{}, }))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	r.Handle(ctx, event(ActionConnecting, "a", ""))
-	// A fifth of the 2s left: 400ms, under the 500ms cap.
-	if want := time.Until(deadline) - 400*time.Millisecond; got > want+50*time.Millisecond || got < want-time.Second {
+	// A fifth of the 2s left is 400ms, over the 200ms cap.
+	if want := time.Until(deadline) - 200*time.Millisecond; got > want+50*time.Millisecond || got < want-time.Second {
 		t.Errorf("registry saw %s left; want about %s (deadline less the reserve)", got, want)
 	}
 }
