@@ -56,8 +56,9 @@ type Options struct {
 type Client struct {
 	url   *url.URL
 	tr    *http.Transport
-	opts  Options
-	limit *rate.Limiter // nil: unlimited
+	opts   Options
+	limit  *rate.Limiter // nil: unlimited
+	header http.Header   // shared by every request; never modified
 
 	// delivered is set by the first push the address accepted: until then,
 	// a refusal may be the address's fault rather than the connection's.
@@ -96,7 +97,17 @@ func New(rawURL string, o Options) (*Client, error) {
 		TLSHandshakeTimeout: o.Timeout,
 		DisableCompression:  true,
 	}
-	c := &Client{url: u, tr: tr, opts: o}
+	c := &Client{url: u, tr: tr, opts: o, header: http.Header{"Content-Type": jsonContentType}}
+	if u.User != nil {
+		// Credentials in the address (a proxy in front of the gateway) are
+		// sent as Basic auth, as http.Client would, and kept out of the URL
+		// that errors might quote.
+		pass, _ := u.User.Password()
+		r := http.Request{Header: http.Header{}}
+		r.SetBasicAuth(u.User.Username(), pass)
+		c.header["Authorization"] = r.Header["Authorization"]
+		u.User = nil
+	}
 	if o.Rate > 0 {
 		// A burst of a hundredth of a second's worth: enough to keep the
 		// workers busy, too little to overshoot the rate noticeably.
@@ -368,7 +379,7 @@ func (c *Client) attempt(ctx context.Context, m message) *PushError {
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        http.Header{"Content-Type": jsonContentType},
+		Header:        c.header,
 		Body:          io.NopCloser(m.reader()),
 		ContentLength: m.len(),
 		Host:          c.url.Host,

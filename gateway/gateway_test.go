@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -481,4 +483,30 @@ func FuzzMessageBody(f *testing.F) {
 			t.Errorf("round trip changed the push: %+v", ws)
 		}
 	})
+}
+
+// Credentials in the push address go as Basic auth, never in an error.
+func TestAddressCredentials(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	c, err := New(strings.Replace(srv.URL, "http://", "http://admin:hunter2@", 1)+"/api", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdle()
+	if err := c.Push(ctxFor(t, 5*time.Second), "a", "text", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "Basic YWRtaW46aHVudGVyMg==" {
+		t.Errorf("Authorization = %q; want Basic admin:hunter2", got)
+	}
+	srv.Close()
+	err = c.Push(ctxFor(t, 5*time.Second), "a", "text", "x")
+	if err == nil || strings.Contains(err.Error(), "hunter2") {
+		t.Errorf("push to a closed endpoint = %v; want an error without the password", err)
+	}
 }
