@@ -54,8 +54,8 @@ type Options struct {
 // Client posts to one reverse-push address. It is safe for concurrent use and
 // meant to live as long as the process.
 type Client struct {
-	url   *url.URL
-	tr    *http.Transport
+	url    *url.URL
+	tr     *http.Transport
 	opts   Options
 	limit  *rate.Limiter // nil: unlimited
 	header http.Header   // shared by every request; never modified

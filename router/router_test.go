@@ -345,7 +345,7 @@ func TestHeartbeatOnlyTouches(t *testing.T) {
 func TestRegistryGetsReservedDeadline(t *testing.T) {
 	var got time.Duration
 	reg := &deadlineRegistry{fakeRegistry: newFakeRegistry(), seen: &got}
-	r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: &fakePusher{}, }))
+	r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: &fakePusher{}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
