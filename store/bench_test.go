@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/scfws/scfws/internal/testdb"
 )
+
+const idle = 10 * time.Minute
 
 // BenchmarkTouch compares client-side interpolation (one round trip per
 // statement) with server-side prepared statements (prepare, execute, close)
@@ -28,7 +31,7 @@ func BenchmarkTouch(b *testing.B) {
 			ctx := context.Background()
 			i := 0
 			for b.Loop() {
-				if err := m.Touch(ctx, fmt.Sprintf("id-%d", i%1000)); err != nil {
+				if _, err := m.Register(ctx, Conn{ID: fmt.Sprintf("id-%d", i%1000)}, nil); err != nil {
 					b.Fatal(err)
 				}
 				i++
@@ -54,4 +57,38 @@ func BenchmarkLive(b *testing.B) {
 			b.Fatalf("Live = %d ids, %v", len(ids), err)
 		}
 	}
+}
+
+// BenchmarkGroup10k lists a group of 10,000 live members (100 users of 100
+// connections each) from MariaDB: the recipients of a group send, and the
+// users with their counts that listGroup answers.
+func BenchmarkGroup10k(b *testing.B) {
+	db := testdb.New(b)
+	m, err := OpenMySQL(context.Background(), MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
+		DBName: db.Name, Table: "t", AutoMigrate: true, IdleTimeout: idle})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	db.Exec(b, "INSERT INTO t_v1 (ID, UserID, LastSeen) SELECT CONCAT('conn-', seq), CONCAT('user-', seq % 100), UTC_TIMESTAMP(3) FROM seq_0_to_9999")
+	db.Exec(b, "INSERT INTO t_groups (GroupName, ConnectionID, UserID) SELECT 'lobby', CONCAT('conn-', seq), CONCAT('user-', seq % 100) FROM seq_0_to_9999")
+	db.Exec(b, "INSERT INTO t_groups (GroupName, ConnectionID, UserID) SELECT 'other', CONCAT('conn-', seq), CONCAT('user-', seq % 100) FROM seq_0_to_4999")
+	db.Exec(b, "ANALYZE TABLE t_v1, t_groups")
+	ctx := context.Background()
+	b.Run("GroupConns", func(b *testing.B) {
+		for b.Loop() {
+			ids, err := m.GroupConns(ctx, "lobby")
+			if err != nil || len(ids) != 10000 {
+				b.Fatalf("GroupConns = %d ids, %v", len(ids), err)
+			}
+		}
+	})
+	b.Run("GroupUsers", func(b *testing.B) {
+		for b.Loop() {
+			users, _, _, err := m.GroupUsers(ctx, "lobby", 1000)
+			if err != nil || len(users) != 100 {
+				b.Fatalf("GroupUsers = %d users, %v", len(users), err)
+			}
+		}
+	})
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -42,9 +44,9 @@ type MySQLConfig struct {
 	serverPrepare bool
 }
 
-// Schema is what OpenMySQL found out about the table.
+// Schema is what OpenMySQL found out about the tables.
 type Schema struct {
-	// Created is true when OpenMySQL created the table.
+	// Created is true when OpenMySQL created the connection table.
 	Created bool
 	// Keyed is true when ConnectionID has a one-column unique index. Without
 	// one (a table made by hand as Tencent's tutorial says) writes take two
@@ -54,24 +56,41 @@ type Schema struct {
 	// DateType is the Date column's SQL type: datetime, timestamp, or a
 	// string type holding 'YYYY-MM-DD HH:MM:SS'.
 	DateType string
+	// V1 is true when the scfws.v1 tables (<table>_v1 and <table>_groups)
+	// exist; V1Created when OpenMySQL created them.
+	V1, V1Created bool
 }
 
-// MySQL is the registry in a MySQL table with the columns of Tencent's
-// tutorial: ConnectionID and Date (last client frame, by the database clock).
-// One MySQL, with its pool, serves every invoke of a warm instance.
+// MySQL is the registry in MySQL. Plain connections live in the table of
+// Tencent's tutorial (ConnectionID, and Date: the last client frame, by the
+// database clock); scfws.v1 connections in <table>_v1 (ID, UserID, Roles,
+// Info, LastSeen), their memberships in <table>_groups (GroupName,
+// ConnectionID, UserID). Every query on the v1 tables is an index lookup:
+// group to connections by the primary key, connection to groups and user to
+// connections by secondary keys. One MySQL, with its pool, serves every
+// invoke of a warm instance.
+//
+// No membership outlives its connection: a join inserts only while its
+// connection's row exists, under a locking read, and a removal deletes the
+// row first and the memberships after. So listing a group needs no join
+// with the connections, only the few members that are past the idle
+// timeout but not yet swept taken out.
 type MySQL struct {
 	db     *sql.DB
 	schema Schema
 	idle   int64 // microseconds
 
-	touchUpdate string // keyed: the whole upsert; unkeyed: UPDATE, then...
-	touchInsert string // ...INSERT when no row matched
+	register    string // keyed: the whole upsert; unkeyed: UPDATE, then...
+	insert      string // ...INSERT when no row matched
+	touch       string
 	remove      string // prefix; the IN list is appended
 	live        string
 	sweep       string
+	main, v1, g string // quoted table names
 }
 
-var tableName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+// tableName leaves room for the _groups suffix within MySQL's 64.
+var tableName = regexp.MustCompile(`^[A-Za-z0-9_]{1,57}$`)
 
 // sweepBatch bounds one sweep, so that a backlog never holds a long lock.
 const sweepBatch = 1000
@@ -83,7 +102,7 @@ const removeBatch = 500
 // it. The caller owns the result and closes it.
 func OpenMySQL(ctx context.Context, c MySQLConfig) (*MySQL, error) {
 	if !tableName.MatchString(c.Table) {
-		return nil, fmt.Errorf("table name %q: must match [A-Za-z0-9_]{1,64}", c.Table)
+		return nil, fmt.Errorf("table name %q: must match [A-Za-z0-9_]{1,57}", c.Table)
 	}
 	if c.IdleTimeout < time.Second {
 		return nil, fmt.Errorf("idle timeout %s: must be at least 1s", c.IdleTimeout)
@@ -111,7 +130,7 @@ func OpenMySQL(ctx context.Context, c MySQLConfig) (*MySQL, error) {
 		return nil, err
 	}
 	s.schema = schema
-	s.buildQueries("`" + c.Table + "`")
+	s.buildQueries(c.Table)
 	return s, nil
 }
 
@@ -190,7 +209,51 @@ func (s *MySQL) prepareTable(ctx context.Context, table string, migrate bool) (S
 	if schema.Keyed, err = s.keyed(ctx, table); err != nil {
 		return schema, err
 	}
-	return schema, nil
+	schema.V1, schema.V1Created, err = s.prepareV1(ctx, table, migrate)
+	return schema, err
+}
+
+// prepareV1 finds or creates the scfws.v1 tables. Both must exist; without
+// them plain connections still work and scfws.v1 handshakes are refused.
+func (s *MySQL) prepareV1(ctx context.Context, table string, migrate bool) (exists, created bool, err error) {
+	v1, err := s.columns(ctx, table+"_v1")
+	if err != nil {
+		return false, false, err
+	}
+	g, err := s.columns(ctx, table+"_groups")
+	if err != nil {
+		return false, false, err
+	}
+	if len(v1) > 0 && len(g) > 0 {
+		return true, false, nil
+	}
+	if !migrate {
+		return false, false, nil
+	}
+	for _, ddl := range []string{
+		"CREATE TABLE IF NOT EXISTS `" + table + "_v1` (" +
+			"ID VARBINARY(255) NOT NULL, " +
+			"UserID VARBINARY(128) NOT NULL DEFAULT '', " +
+			"Roles VARBINARY(2048) NOT NULL DEFAULT '', " +
+			"Info VARBINARY(1024) NOT NULL DEFAULT '', " +
+			"LastSeen DATETIME(3) NOT NULL, " +
+			"PRIMARY KEY (ID), KEY idx_user (UserID, LastSeen), KEY idx_seen (LastSeen)" +
+			") ENGINE=InnoDB",
+		// UserID is the connection's, copied (it never changes): listing a
+		// group and its users then reads one index range instead of joining
+		// every member, 3.4ms instead of 14ms for 10,000 members.
+		"CREATE TABLE IF NOT EXISTS `" + table + "_groups` (" +
+			"GroupName VARBINARY(128) NOT NULL, " +
+			"ConnectionID VARBINARY(255) NOT NULL, " +
+			"UserID VARBINARY(128) NOT NULL DEFAULT '', " +
+			"PRIMARY KEY (GroupName, ConnectionID), KEY idx_conn (ConnectionID), KEY idx_user (GroupName, UserID)" +
+			") ENGINE=InnoDB",
+	} {
+		if _, err := s.db.ExecContext(ctx, ddl); err != nil {
+			return false, false, fmt.Errorf("create the scfws.v1 tables: %w", err)
+		}
+	}
+	return true, true, nil
 }
 
 // columns maps lower-case column names to their data types; empty when the
@@ -241,7 +304,7 @@ func (s *MySQL) keyed(ctx context.Context, table string) (bool, error) {
 	return keyed, nil
 }
 
-func (s *MySQL) buildQueries(quoted string) {
+func (s *MySQL) buildQueries(table string) {
 	// Times come from the database clock in UTC, so instances in any time
 	// zone agree. A string Date holds 'YYYY-MM-DD HH:MM:SS', which sorts as
 	// it reads, so it is compared as a string: no cast that strict mode
@@ -251,7 +314,8 @@ func (s *MySQL) buildQueries(quoted string) {
 	// column, which with a short idle timeout makes rows look a second
 	// younger than they are. Hand-made tables keep whole seconds, which
 	// the usual 600s timeout does not notice.
-	t := quoted
+	t := "`" + table + "`"
+	s.main, s.v1, s.g = t, "`"+table+"_v1`", "`"+table+"_groups`"
 	now, alive, dead := "UTC_TIMESTAMP(3)", "Date >= UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND", "Date < UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND"
 	if s.schema.DateType != "datetime" && s.schema.DateType != "timestamp" {
 		const format = ", '%Y-%m-%d %H:%i:%s')"
@@ -261,17 +325,24 @@ func (s *MySQL) buildQueries(quoted string) {
 		alive = "Date BETWEEN " + cutoff + " AND " + upper
 		dead = "(Date < " + cutoff + " OR Date > " + upper + ")"
 	}
+	// UPDATE reports matched rows (ClientFoundRows), so a Touch within the
+	// same millisecond still finds its row.
+	s.touch = "UPDATE " + t + " SET Date = " + now + " WHERE ConnectionID = ?"
 	if s.schema.Keyed {
-		s.touchUpdate = "INSERT INTO " + t + " (ConnectionID, Date) VALUES (?, " + now + ") ON DUPLICATE KEY UPDATE Date = VALUES(Date)"
+		s.register = "INSERT INTO " + t + " (ConnectionID, Date) VALUES (?, " + now + ") ON DUPLICATE KEY UPDATE Date = VALUES(Date)"
 		s.live = "SELECT ConnectionID FROM " + t + " WHERE " + alive
 	} else {
-		s.touchUpdate = "UPDATE " + t + " SET Date = " + now + " WHERE ConnectionID = ?"
-		s.touchInsert = "INSERT INTO " + t + " (ConnectionID, Date) VALUES (?, " + now + ")"
+		s.register = s.touch
+		s.insert = "INSERT INTO " + t + " (ConnectionID, Date) VALUES (?, " + now + ")"
 		s.live = "SELECT DISTINCT ConnectionID FROM " + t + " WHERE " + alive
 	}
 	s.remove = "DELETE FROM " + t + " WHERE ConnectionID IN "
 	s.sweep = "DELETE FROM " + t + " WHERE Date IS NULL OR " + dead + " LIMIT " + strconv.Itoa(sweepBatch)
 }
+
+// v1Alive is the condition for a live scfws.v1 row aliased c; its one
+// argument is the idle timeout in microseconds.
+const v1Alive = "c.LastSeen >= UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND"
 
 // Schema says what OpenMySQL found, for a hint in the log.
 func (s *MySQL) Schema() Schema { return s.schema }
@@ -279,72 +350,523 @@ func (s *MySQL) Schema() Schema { return s.schema }
 // Close releases the pool.
 func (s *MySQL) Close() error { return s.db.Close() }
 
-// Touch registers id, or refreshes its last-seen time.
-func (s *MySQL) Touch(ctx context.Context, id string) error {
-	res, err := s.db.ExecContext(ctx, s.touchUpdate, id)
-	if err != nil {
-		return fmt.Errorf("store connection: %w", err)
+// Register stores c (an upsert) and, for scfws.v1, joins groups. firsts are
+// the groups in which c's user had no other live connection.
+func (s *MySQL) Register(ctx context.Context, c Conn, groups []string) (firsts []string, err error) {
+	if !c.V1 {
+		res, err := s.db.ExecContext(ctx, s.register, c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("store connection: %w", err)
+		}
+		if s.schema.Keyed {
+			return nil, nil
+		}
+		if n, err := res.RowsAffected(); err == nil && n > 0 {
+			return nil, nil
+		}
+		if _, err := s.db.ExecContext(ctx, s.insert, c.ID); err != nil {
+			return nil, fmt.Errorf("store connection: %w", err)
+		}
+		return nil, nil
 	}
-	if s.schema.Keyed {
-		return nil
+	if !s.schema.V1 {
+		return nil, errNoTables
+	}
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO "+s.v1+" (ID, UserID, Roles, Info, LastSeen) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3)) "+
+		"ON DUPLICATE KEY UPDATE UserID = VALUES(UserID), Roles = VALUES(Roles), Info = VALUES(Info), LastSeen = VALUES(LastSeen)",
+		c.ID, c.UserID, strings.Join(c.Roles, ","), c.Info); err != nil {
+		return nil, fmt.Errorf("store connection: %w", err)
+	}
+	if len(groups) == 0 {
+		return nil, nil
+	}
+	present := map[string]bool{}
+	if c.UserID != "" {
+		args := append([]any{c.UserID, c.ID, s.idle}, anys(groups)...)
+		rows, err := s.strings(ctx, "SELECT DISTINCT g.GroupName FROM "+s.g+" g JOIN "+s.v1+" c ON c.ID = g.ConnectionID "+
+			"WHERE g.UserID = ? AND g.ConnectionID <> ? AND "+v1Alive+" AND g.GroupName IN "+list(len(groups)), args...)
+		if err != nil {
+			return nil, fmt.Errorf("join groups: %w", err)
+		}
+		for _, g := range rows {
+			present[g] = true
+		}
+	}
+	names := "SELECT ? AS g" + strings.Repeat(" UNION ALL SELECT ?", len(groups)-1)
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO "+s.g+" (GroupName, ConnectionID, UserID) SELECT x.g, c.ID, c.UserID FROM ("+names+") x JOIN "+
+		s.v1+" c ON c.ID = ? LOCK IN SHARE MODE ON DUPLICATE KEY UPDATE UserID = VALUES(UserID)", append(anys(groups), c.ID)...); err != nil {
+		return nil, fmt.Errorf("join groups: %w", err)
+	}
+	if c.UserID != "" {
+		for _, g := range groups {
+			if !present[g] {
+				firsts = append(firsts, g)
+			}
+		}
+	}
+	return firsts, nil
+}
+
+// Touch refreshes id's last-seen time and returns the connection; ok is
+// false when the registry does not know id (it never registered, or was
+// removed or swept). A plain connection costs one statement, as before
+// scfws.v1 existed.
+func (s *MySQL) Touch(ctx context.Context, id string) (Conn, bool, error) {
+	res, err := s.db.ExecContext(ctx, s.touch, id)
+	if err != nil {
+		return Conn{}, false, fmt.Errorf("refresh connection: %w", err)
 	}
 	if n, err := res.RowsAffected(); err == nil && n > 0 {
-		return nil
+		return Conn{ID: id}, true, nil
 	}
-	if _, err := s.db.ExecContext(ctx, s.touchInsert, id); err != nil {
-		return fmt.Errorf("store connection: %w", err)
+	if !s.schema.V1 {
+		return Conn{}, false, nil
 	}
-	return nil
+	if res, err = s.db.ExecContext(ctx, "UPDATE "+s.v1+" SET LastSeen = UTC_TIMESTAMP(3) WHERE ID = ?", id); err != nil {
+		return Conn{}, false, fmt.Errorf("refresh connection: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return Conn{}, false, nil
+	}
+	c := Conn{ID: id, V1: true}
+	var roles string
+	err = s.db.QueryRowContext(ctx, "SELECT UserID, Roles, Info FROM "+s.v1+" WHERE ID = ?", id).Scan(&c.UserID, &roles, &c.Info)
+	switch {
+	case errors.Is(err, sql.ErrNoRows): // removed in between
+		return Conn{}, false, nil
+	case err != nil:
+		return Conn{}, false, fmt.Errorf("read connection: %w", err)
+	}
+	if roles != "" {
+		c.Roles = strings.Split(roles, ",")
+	}
+	return c, true, nil
 }
 
-// Remove deletes ids; unknown ids are not an error.
-func (s *MySQL) Remove(ctx context.Context, ids ...string) error {
+// Lookup returns id's connection when it is live, without refreshing it.
+func (s *MySQL) Lookup(ctx context.Context, id string) (Conn, bool, error) {
+	plain, err := s.strings(ctx, strings.Replace(s.live, " WHERE ", " WHERE ConnectionID = ? AND ", 1)+" LIMIT 1", id, s.idle)
+	if err != nil {
+		return Conn{}, false, fmt.Errorf("look up connection: %w", err)
+	}
+	if len(plain) > 0 {
+		return Conn{ID: id}, true, nil
+	}
+	if !s.schema.V1 {
+		return Conn{}, false, nil
+	}
+	c := Conn{ID: id, V1: true}
+	var roles string
+	err = s.db.QueryRowContext(ctx, "SELECT c.UserID, c.Roles, c.Info FROM "+s.v1+" c WHERE c.ID = ? AND "+v1Alive, id, s.idle).Scan(&c.UserID, &roles, &c.Info)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Conn{}, false, nil
+	case err != nil:
+		return Conn{}, false, fmt.Errorf("look up connection: %w", err)
+	}
+	if roles != "" {
+		c.Roles = strings.Split(roles, ",")
+	}
+	return c, true, nil
+}
+
+// Remove forgets ids, their memberships included; unknown ids are not an
+// error. left are the groups whose user lost its last live connection.
+func (s *MySQL) Remove(ctx context.Context, ids ...string) ([]Membership, error) {
+	var left []Membership
 	for len(ids) > 0 {
 		n := min(len(ids), removeBatch)
-		args := make([]any, n)
-		for i, id := range ids[:n] {
-			args[i] = id
+		l, err := s.removeBatch(ctx, ids[:n])
+		if err != nil {
+			return left, err
 		}
-		q := s.remove + "(?" + strings.Repeat(", ?", n-1) + ")"
-		if _, err := s.db.ExecContext(ctx, q, args...); err != nil {
-			return fmt.Errorf("remove %d connections: %w", n, err)
-		}
+		left = append(left, l...)
 		ids = ids[n:]
 	}
-	return nil
+	return sortedUnique(left), nil
 }
 
-// Live returns the ids seen within the idle timeout, in no particular order.
-func (s *MySQL) Live(ctx context.Context) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.live, s.idle)
-	if err != nil {
-		return nil, fmt.Errorf("list connections: %w", err)
-	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("list connections: %w", err)
+func (s *MySQL) removeBatch(ctx context.Context, ids []string) ([]Membership, error) {
+	var left []Membership
+	if s.schema.V1 {
+		v1, err := s.strings(ctx, "SELECT ID FROM "+s.v1+" WHERE ID IN "+list(len(ids)), anys(ids)...)
+		if err != nil {
+			return nil, fmt.Errorf("remove %d connections: %w", len(ids), err)
 		}
-		ids = append(ids, id)
+		if len(v1) > 0 {
+			left, err = s.removeV1(ctx, v1)
+		} else {
+			// Memberships a failed removal left behind go with a retry.
+			_, err = s.db.ExecContext(ctx, "DELETE FROM "+s.g+" WHERE ConnectionID IN "+list(len(ids)), anys(ids)...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("remove %d connections: %w", len(ids), err)
+		}
 	}
-	if err := rows.Err(); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.remove+list(len(ids)), anys(ids)...); err != nil {
+		return left, fmt.Errorf("remove %d connections: %w", len(ids), err)
+	}
+	return left, nil
+}
+
+// removeV1 deletes scfws.v1 connections and their memberships, and works
+// out which of their users thereby left which groups. The connection rows
+// go first: a join that holds its connection's row (a locking read) has
+// committed its membership before the row's delete proceeds, so the
+// memberships' delete after it takes that one too; a join after it finds
+// no row and inserts nothing.
+func (s *MySQL) removeV1(ctx context.Context, ids []string) ([]Membership, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT DISTINCT GroupName, UserID FROM "+s.g+
+		" WHERE UserID <> '' AND ConnectionID IN "+list(len(ids)), anys(ids)...)
+	if err != nil {
+		return nil, err
+	}
+	cands, err := scanMemberships(rows)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+s.v1+" WHERE ID IN "+list(len(ids)), anys(ids)...); err != nil {
+		return nil, err
+	}
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+s.g+" WHERE ConnectionID IN "+list(len(ids)), anys(ids)...); err != nil {
+		return nil, err
+	}
+	return s.departed(ctx, cands)
+}
+
+// departed returns the candidates whose user has no live connection left
+// in the group.
+func (s *MySQL) departed(ctx context.Context, cands []Membership) ([]Membership, error) {
+	if len(cands) == 0 {
+		return nil, nil
+	}
+	groups, users := map[string]bool{}, map[string]bool{}
+	for _, m := range cands {
+		groups[m.Group], users[m.UserID] = true, true
+	}
+	args := append(append([]any{s.idle}, anys(keys(groups))...), anys(keys(users))...)
+	rows, err := s.db.QueryContext(ctx, "SELECT DISTINCT g.GroupName, g.UserID FROM "+s.g+" g JOIN "+s.v1+" c ON c.ID = g.ConnectionID "+
+		"WHERE "+v1Alive+" AND g.GroupName IN "+list(len(groups))+" AND g.UserID IN "+list(len(users)), args...)
+	if err != nil {
+		return nil, err
+	}
+	still, err := scanMemberships(rows)
+	if err != nil {
+		return nil, err
+	}
+	present := map[Membership]bool{}
+	for _, m := range still {
+		present[m] = true
+	}
+	var left []Membership
+	for _, m := range cands {
+		if !present[m] {
+			left = append(left, m)
+		}
+	}
+	return left, nil
+}
+
+func scanMemberships(rows *sql.Rows) ([]Membership, error) {
+	defer rows.Close()
+	var out []Membership
+	for rows.Next() {
+		var m Membership
+		if err := rows.Scan(&m.Group, &m.UserID); err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, rows.Err()
+}
+
+// Live returns the plain connections seen within the idle timeout, in no
+// particular order.
+func (s *MySQL) Live(ctx context.Context) ([]string, error) {
+	ids, err := s.strings(ctx, s.live, s.idle)
+	if err != nil {
 		return nil, fmt.Errorf("list connections: %w", err)
 	}
 	return ids, nil
 }
 
-// Sweep deletes up to sweepBatch rows older than the idle timeout and says
-// how many; a larger backlog goes on the next sweeps.
-func (s *MySQL) Sweep(ctx context.Context) (int64, error) {
+// LiveV1 returns the scfws.v1 connections seen within the idle timeout.
+func (s *MySQL) LiveV1(ctx context.Context) ([]string, error) {
+	if !s.schema.V1 {
+		return nil, nil
+	}
+	ids, err := s.strings(ctx, "SELECT c.ID FROM "+s.v1+" c WHERE "+v1Alive, s.idle)
+	if err != nil {
+		return nil, fmt.Errorf("list connections: %w", err)
+	}
+	return ids, nil
+}
+
+// Sweep deletes up to sweepBatch rows of each kind older than the idle
+// timeout, and memberships whose connection is gone, and says how many
+// connections went and which users thereby left which groups. A larger
+// backlog goes on the next sweeps.
+func (s *MySQL) Sweep(ctx context.Context) (int64, []Membership, error) {
 	res, err := s.db.ExecContext(ctx, s.sweep, s.idle)
 	if err != nil {
-		return 0, fmt.Errorf("sweep connections: %w", err)
+		return 0, nil, fmt.Errorf("sweep connections: %w", err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, fmt.Errorf("sweep connections: %w", err)
+		return 0, nil, fmt.Errorf("sweep connections: %w", err)
 	}
-	return n, nil
+	if !s.schema.V1 {
+		return n, nil, nil
+	}
+	dead, err := s.strings(ctx, "SELECT c.ID FROM "+s.v1+" c WHERE NOT ("+v1Alive+") LIMIT "+strconv.Itoa(sweepBatch), s.idle)
+	if err != nil {
+		return n, nil, fmt.Errorf("sweep connections: %w", err)
+	}
+	var left []Membership
+	if len(dead) > 0 {
+		if left, err = s.Remove(ctx, dead...); err != nil {
+			return n, left, fmt.Errorf("sweep connections: %w", err)
+		}
+	}
+	// A removal cut short (the database failed between its statements)
+	// can leave memberships without their connection.
+	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+s.g+" WHERE ConnectionID NOT IN (SELECT ID FROM "+s.v1+")"); err != nil {
+		return n + int64(len(dead)), left, fmt.Errorf("sweep memberships: %w", err)
+	}
+	return n + int64(len(dead)), left, nil
+}
+
+// Join adds id to group. first is true when id's user had no other live
+// connection in it. Joining a group twice is not an error.
+func (s *MySQL) Join(ctx context.Context, id, group string, maxGroups int) (bool, error) {
+	if !s.schema.V1 {
+		return false, errNotV1
+	}
+	var user string
+	var count, member int
+	err := s.db.QueryRowContext(ctx, "SELECT c.UserID, COUNT(g.GroupName), COALESCE(SUM(g.GroupName = ?), 0) FROM "+s.v1+" c "+
+		"LEFT JOIN "+s.g+" g ON g.ConnectionID = c.ID WHERE c.ID = ? GROUP BY c.ID, c.UserID", group, id).Scan(&user, &count, &member)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, errNotV1
+	case err != nil:
+		return false, fmt.Errorf("join group: %w", err)
+	case member > 0:
+		return false, nil
+	case maxGroups > 0 && count >= maxGroups:
+		return false, errTooMany
+	}
+	present := false
+	if user != "" {
+		if present, err = s.userIn(ctx, group, user, id); err != nil {
+			return false, fmt.Errorf("join group: %w", err)
+		}
+	}
+	// Only while the connection's row exists, held by a locking read (in
+	// any isolation level): a join racing a close adds nothing, or adds
+	// before the close's delete of the memberships (see removeV1).
+	if _, err := s.db.ExecContext(ctx, "INSERT INTO "+s.g+" (GroupName, ConnectionID, UserID) SELECT ?, ID, UserID FROM "+s.v1+
+		" WHERE ID = ? LOCK IN SHARE MODE ON DUPLICATE KEY UPDATE UserID = VALUES(UserID)", group, id); err != nil {
+		return false, fmt.Errorf("join group: %w", err)
+	}
+	return user != "" && !present, nil
+}
+
+// userIn reports whether user has a live connection other than except in
+// group.
+func (s *MySQL) userIn(ctx context.Context, group, user, except string) (bool, error) {
+	var one int
+	err := s.db.QueryRowContext(ctx, "SELECT 1 FROM "+s.g+" g JOIN "+s.v1+" c ON c.ID = g.ConnectionID "+
+		"WHERE g.GroupName = ? AND g.UserID = ? AND g.ConnectionID <> ? AND "+v1Alive+" LIMIT 1", group, user, except, s.idle).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Leave takes id out of group. last is true when that was its user's last
+// live connection in it. Leaving a group one is not in is not an error.
+func (s *MySQL) Leave(ctx context.Context, id, group string) (bool, error) {
+	if !s.schema.V1 {
+		return false, nil
+	}
+	var user string
+	err := s.db.QueryRowContext(ctx, "SELECT UserID FROM "+s.v1+" WHERE ID = ?", id).Scan(&user)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("leave group: %w", err)
+	}
+	res, err := s.db.ExecContext(ctx, "DELETE FROM "+s.g+" WHERE GroupName = ? AND ConnectionID = ?", group, id)
+	if err != nil {
+		return false, fmt.Errorf("leave group: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 || user == "" {
+		return false, nil
+	}
+	present, err := s.userIn(ctx, group, user, id)
+	if err != nil {
+		return false, fmt.Errorf("leave group: %w", err)
+	}
+	return !present, nil
+}
+
+// GroupConns returns group's live member connections.
+func (s *MySQL) GroupConns(ctx context.Context, group string) ([]string, error) {
+	if !s.schema.V1 {
+		return nil, nil
+	}
+	ids, err := s.strings(ctx, "SELECT ConnectionID FROM "+s.g+" WHERE GroupName = ?", group)
+	if err != nil {
+		return nil, fmt.Errorf("list group: %w", err)
+	}
+	dead, err := s.strings(ctx, "SELECT g.ConnectionID FROM "+s.v1+" c JOIN "+s.g+" g ON g.ConnectionID = c.ID AND g.GroupName = ? "+
+		"WHERE NOT ("+v1Alive+")", group, s.idle)
+	if err != nil {
+		return nil, fmt.Errorf("list group: %w", err)
+	}
+	if len(dead) == 0 {
+		return ids, nil
+	}
+	gone := map[string]bool{}
+	for _, id := range dead {
+		gone[id] = true
+	}
+	live := ids[:0]
+	for _, id := range ids {
+		if !gone[id] {
+			live = append(live, id)
+		}
+	}
+	return live, nil
+}
+
+// GroupUsers lists group's users with their live connection counts, by
+// user ID, at most limit of them (truncated then says there are more), and
+// how many anonymous connections it has. Users whose members are all past
+// the idle timeout and not yet swept drop out of a truncated page without
+// a replacement.
+func (s *MySQL) GroupUsers(ctx context.Context, group string, limit int) ([]UserCount, int, bool, error) {
+	if !s.schema.V1 {
+		return []UserCount{}, 0, false, nil
+	}
+	q := "SELECT UserID, COUNT(*) FROM " + s.g + " WHERE GroupName = ? GROUP BY UserID ORDER BY UserID"
+	args := []any{group}
+	if limit > 0 {
+		q += " LIMIT ?"
+		args = append(args, limit+2) // the anonymous row, and one to tell truncation
+	}
+	counts, err := s.userCounts(ctx, q, args...)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("list group: %w", err)
+	}
+	dead, err := s.userCounts(ctx, "SELECT g.UserID, COUNT(*) FROM "+s.v1+" c JOIN "+s.g+" g ON g.ConnectionID = c.ID AND g.GroupName = ? "+
+		"WHERE NOT ("+v1Alive+") GROUP BY g.UserID", group, s.idle)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("list group: %w", err)
+	}
+	minus := map[string]int{}
+	for _, d := range dead {
+		minus[d.UserID] = d.Connections
+	}
+	users := []UserCount{}
+	anonymous, named := 0, 0
+	for _, u := range counts {
+		n := u.Connections - minus[u.UserID]
+		switch {
+		case u.UserID == "":
+			anonymous = n
+		case n > 0:
+			named++
+			if limit <= 0 || len(users) < limit {
+				users = append(users, UserCount{UserID: u.UserID, Connections: n})
+			}
+		}
+	}
+	return users, anonymous, limit > 0 && named > limit, nil
+}
+
+func (s *MySQL) userCounts(ctx context.Context, q string, args ...any) ([]UserCount, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []UserCount
+	for rows.Next() {
+		var u UserCount
+		if err := rows.Scan(&u.UserID, &u.Connections); err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// UserConns returns user's live connections.
+func (s *MySQL) UserConns(ctx context.Context, user string) ([]string, error) {
+	if !s.schema.V1 || user == "" { // anonymous is nobody
+		return nil, nil
+	}
+	ids, err := s.strings(ctx, "SELECT c.ID FROM "+s.v1+" c WHERE c.UserID = ? AND "+v1Alive, user, s.idle)
+	if err != nil {
+		return nil, fmt.Errorf("list user: %w", err)
+	}
+	return ids, nil
+}
+
+// IsMember reports whether id is a live member of group.
+func (s *MySQL) IsMember(ctx context.Context, id, group string) (bool, error) {
+	if !s.schema.V1 {
+		return false, nil
+	}
+	var one int
+	err := s.db.QueryRowContext(ctx, "SELECT 1 FROM "+s.g+" g JOIN "+s.v1+" c ON c.ID = g.ConnectionID "+
+		"WHERE g.GroupName = ? AND g.ConnectionID = ? AND "+v1Alive, group, id, s.idle).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check membership: %w", err)
+	}
+	return true, nil
+}
+
+// strings runs a query whose rows are one string each.
+func (s *MySQL) strings(ctx context.Context, q string, args ...any) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// list is an IN list of n placeholders: (?, ?, ?).
+func list(n int) string { return "(?" + strings.Repeat(", ?", n-1) + ")" }
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func keys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

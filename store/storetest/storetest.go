@@ -1,0 +1,520 @@
+// Package storetest is the contract every connection registry keeps: the
+// semantics the router relies on, run against the MySQL and in-memory
+// registries, and against any future one (a Redis registry runs it too).
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/scfws/scfws/store"
+)
+
+// Registry is what a registry offers.
+type Registry interface {
+	Register(ctx context.Context, c store.Conn, groups []string) ([]string, error)
+	Touch(ctx context.Context, id string) (store.Conn, bool, error)
+	Lookup(ctx context.Context, id string) (store.Conn, bool, error)
+	Remove(ctx context.Context, ids ...string) ([]store.Membership, error)
+	Live(ctx context.Context) ([]string, error)
+	LiveV1(ctx context.Context) ([]string, error)
+	Sweep(ctx context.Context) (int64, []store.Membership, error)
+	Join(ctx context.Context, id, group string, maxGroups int) (bool, error)
+	Leave(ctx context.Context, id, group string) (bool, error)
+	GroupConns(ctx context.Context, group string) ([]string, error)
+	GroupUsers(ctx context.Context, group string, limit int) ([]store.UserCount, int, bool, error)
+	UserConns(ctx context.Context, user string) ([]string, error)
+	IsMember(ctx context.Context, id, group string) (bool, error)
+}
+
+// Subject is one registry under test, with a way to make a connection old
+// and to see every stored row.
+type Subject struct {
+	Reg Registry
+	// Idle is the idle timeout the registry was opened with.
+	Idle time.Duration
+	// Age makes id's last-seen time `by` in the past.
+	Age func(t *testing.T, id string, by time.Duration)
+	// All returns every connection ID stored, live or not, duplicates
+	// included, sorted.
+	All func(t *testing.T) []string
+	// Memberships returns every stored (group, connection ID), sorted.
+	Memberships func(t *testing.T) [][2]string
+}
+
+// HostileIDs must each be stored and found exactly: quotes, SQL, unicode,
+// and IDs that differ only in case or by a trailing space.
+var HostileIDs = []string{
+	"xawexasdfewezdfsdfeasdfffa==",
+	"ab+/cd==",
+	"ABCD+/cd==", // differs from the next only in case: must stay two rows
+	"abcd+/cd==",
+	"abcd+/cd== ", // and from the one before only by a trailing space
+	`it's "quoted"`,
+	"'; DROP TABLE ConnectionID_List; --",
+	`back\slash %_ ? ??`,
+	"连接编号-🙂",
+}
+
+// Run runs the contract; newSubject returns an empty registry each call.
+func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
+	t.Run("plain", func(t *testing.T) { plain(t, newSubject) })
+	t.Run("v1", func(t *testing.T) { v1(t, newSubject) })
+	t.Run("groups", func(t *testing.T) { groups(t, newSubject) })
+	t.Run("presence", func(t *testing.T) { presence(t, newSubject) })
+	t.Run("concurrency", func(t *testing.T) { concurrency(t, newSubject) })
+}
+
+var ctx = context.Background()
+
+// h turns a call's (value, error) into the value, failing the test on an
+// error: of(t).ids(s.Reg.Live(ctx)).
+type h struct{ t *testing.T }
+
+func of(t *testing.T) h { return h{t} }
+
+func (h h) ids(v []string, err error) []string { h.t.Helper(); h.no(err); return v }
+func (h h) yes(v bool, err error) bool         { h.t.Helper(); h.no(err); return v }
+func (h h) left(v []store.Membership, err error) []store.Membership {
+	h.t.Helper()
+	h.no(err)
+	return v
+}
+func (h h) no(err error) {
+	h.t.Helper()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func sorted(ids []string) []string { return slices.Sorted(slices.Values(ids)) }
+
+func register(t *testing.T, r Registry, c store.Conn, groups ...string) []string {
+	t.Helper()
+	firsts, err := r.Register(ctx, c, groups)
+	of(t).no(err)
+	return firsts
+}
+
+func v1conn(id, user string) store.Conn { return store.Conn{ID: id, V1: true, UserID: user} }
+
+func plain(t *testing.T, newSubject func(t *testing.T) Subject) {
+	t.Run("register is an upsert", func(t *testing.T) {
+		s := newSubject(t)
+		for range 3 {
+			register(t, s.Reg, store.Conn{ID: "a=="})
+		}
+		if got := s.All(t); !slices.Equal(got, []string{"a=="}) {
+			t.Errorf("rows = %q; want one row", got)
+		}
+	})
+
+	t.Run("touch knows what it registered", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, store.Conn{ID: "a=="})
+		c, ok, err := s.Reg.Touch(ctx, "a==")
+		if err != nil || !ok || c.ID != "a==" || c.V1 || c.UserID != "" {
+			t.Errorf("Touch(a==) = %+v, %v, %v; want the plain connection", c, ok, err)
+		}
+		if _, ok, err := s.Reg.Touch(ctx, "never-seen"); ok || err != nil {
+			t.Errorf("Touch(never-seen) = %v, %v; want unknown", ok, err)
+		}
+		if got := s.All(t); !slices.Equal(got, []string{"a=="}) {
+			t.Errorf("rows after touching an unknown ID = %q; want it not stored", got)
+		}
+	})
+
+	t.Run("hostile ids round-trip", func(t *testing.T) {
+		s := newSubject(t)
+		for _, id := range HostileIDs {
+			register(t, s.Reg, store.Conn{ID: id})
+		}
+		if got := sorted(of(t).ids(s.Reg.Live(ctx))); !slices.Equal(got, sorted(HostileIDs)) {
+			t.Errorf("Live() = %q; want %q", got, sorted(HostileIDs))
+		}
+		of(t).left(s.Reg.Remove(ctx, HostileIDs[4:]...))
+		if got := sorted(of(t).ids(s.Reg.Live(ctx))); !slices.Equal(got, sorted(HostileIDs[:4])) {
+			t.Errorf("after Remove, Live() = %q; want %q", got, sorted(HostileIDs[:4]))
+		}
+	})
+
+	t.Run("remove unknown and many", func(t *testing.T) {
+		s := newSubject(t)
+		if _, err := s.Reg.Remove(ctx, "never-seen"); err != nil {
+			t.Errorf("Remove(unknown) = %v; want nil", err)
+		}
+		if _, err := s.Reg.Remove(ctx); err != nil {
+			t.Errorf("Remove() = %v; want nil", err)
+		}
+		var ids []string
+		for i := range 1234 {
+			ids = append(ids, fmt.Sprintf("id-%04d", i))
+		}
+		for _, id := range ids {
+			register(t, s.Reg, store.Conn{ID: id})
+		}
+		of(t).left(s.Reg.Remove(ctx, ids[:1200]...))
+		if got := sorted(of(t).ids(s.Reg.Live(ctx))); !slices.Equal(got, ids[1200:]) {
+			t.Errorf("Live() after removing 1200 = %d ids; want %d", len(got), len(ids)-1200)
+		}
+	})
+
+	t.Run("expiry and sweep", func(t *testing.T) {
+		s := newSubject(t)
+		for _, id := range []string{"fresh", "quiet", "dead"} {
+			register(t, s.Reg, store.Conn{ID: id})
+		}
+		s.Age(t, "quiet", s.Idle-time.Minute)
+		s.Age(t, "dead", s.Idle+time.Minute)
+		if got := sorted(of(t).ids(s.Reg.Live(ctx))); !slices.Equal(got, []string{"fresh", "quiet"}) {
+			t.Errorf("Live() = %q; want fresh and quiet", got)
+		}
+		n, _, err := s.Reg.Sweep(ctx)
+		if err != nil || n != 1 {
+			t.Errorf("Sweep() = %d, %v; want 1, nil", n, err)
+		}
+		if got := s.All(t); !slices.Equal(got, []string{"fresh", "quiet"}) {
+			t.Errorf("rows after Sweep = %q; want fresh and quiet", got)
+		}
+		// A dead connection that speaks again before the sweep is alive.
+		s.Age(t, "quiet", s.Idle+time.Minute)
+		if _, ok, err := s.Reg.Touch(ctx, "quiet"); !ok || err != nil {
+			t.Fatalf("Touch(quiet) = %v, %v", ok, err)
+		}
+		if n, _, _ := s.Reg.Sweep(ctx); n != 0 {
+			t.Errorf("Sweep() after revival = %d; want 0", n)
+		}
+	})
+}
+
+func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
+	t.Run("identity round-trips", func(t *testing.T) {
+		s := newSubject(t)
+		want := store.Conn{ID: "v==", V1: true, UserID: "alice", Roles: []string{"sendToUser", "joinLeaveGroup.dev"}, Info: `["requestContext","websocket"]`}
+		register(t, s.Reg, want)
+		register(t, s.Reg, store.Conn{ID: "anon==", V1: true})
+		got, ok, err := s.Reg.Touch(ctx, "v==")
+		if err != nil || !ok || got.ID != want.ID || !got.V1 || got.UserID != want.UserID || !slices.Equal(got.Roles, want.Roles) || got.Info != want.Info {
+			t.Errorf("Touch(v==) = %+v, %v, %v; want %+v", got, ok, err, want)
+		}
+		if got, ok, _ := s.Reg.Touch(ctx, "anon=="); !ok || !got.V1 || got.UserID != "" || len(got.Roles) != 0 {
+			t.Errorf("Touch(anon==) = %+v, %v; want an anonymous v1 connection", got, ok)
+		}
+	})
+
+	t.Run("lookup sees only the live", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, store.Conn{ID: "p1"})
+		register(t, s.Reg, store.Conn{ID: "v1", V1: true, UserID: "alice", Roles: []string{"sendToUser"}})
+		if c, live, err := s.Reg.Lookup(ctx, "p1"); err != nil || !live || c.V1 {
+			t.Errorf("Lookup(p1) = %+v, %v, %v; want the live plain connection", c, live, err)
+		}
+		if c, live, err := s.Reg.Lookup(ctx, "v1"); err != nil || !live || !c.V1 || c.UserID != "alice" || !slices.Equal(c.Roles, []string{"sendToUser"}) {
+			t.Errorf("Lookup(v1) = %+v, %v, %v; want alice's v1 connection", c, live, err)
+		}
+		for _, id := range []string{"p1", "v1"} {
+			s.Age(t, id, s.Idle+time.Minute)
+			if _, live, err := s.Reg.Lookup(ctx, id); live || err != nil {
+				t.Errorf("Lookup(%s) past the idle timeout = %v, %v; want not live", id, live, err)
+			}
+		}
+		if _, live, err := s.Reg.Lookup(ctx, "never-seen"); live || err != nil {
+			t.Errorf("Lookup(never-seen) = %v, %v; want not live", live, err)
+		}
+	})
+
+	t.Run("plain and v1 are listed apart", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, store.Conn{ID: "p1"})
+		register(t, s.Reg, store.Conn{ID: "p2"})
+		register(t, s.Reg, v1conn("v1", "alice"))
+		register(t, s.Reg, v1conn("v2", ""))
+		if got := sorted(of(t).ids(s.Reg.Live(ctx))); !slices.Equal(got, []string{"p1", "p2"}) {
+			t.Errorf("Live() = %q; want the plain ones", got)
+		}
+		if got := sorted(of(t).ids(s.Reg.LiveV1(ctx))); !slices.Equal(got, []string{"v1", "v2"}) {
+			t.Errorf("LiveV1() = %q; want the v1 ones", got)
+		}
+		s.Age(t, "v2", s.Idle+time.Minute)
+		if got := sorted(of(t).ids(s.Reg.LiveV1(ctx))); !slices.Equal(got, []string{"v1"}) {
+			t.Errorf("LiveV1() with v2 expired = %q; want v1", got)
+		}
+	})
+
+	t.Run("users", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, v1conn("a1", "alice"))
+		register(t, s.Reg, v1conn("a2", "alice"))
+		register(t, s.Reg, v1conn("b1", "bob"))
+		register(t, s.Reg, v1conn("x1", ""))
+		if got := sorted(of(t).ids(s.Reg.UserConns(ctx, "alice"))); !slices.Equal(got, []string{"a1", "a2"}) {
+			t.Errorf("UserConns(alice) = %q; want a1, a2", got)
+		}
+		s.Age(t, "a2", s.Idle+time.Minute)
+		if got := of(t).ids(s.Reg.UserConns(ctx, "alice")); !slices.Equal(got, []string{"a1"}) {
+			t.Errorf("UserConns(alice) with a2 expired = %q; want a1", got)
+		}
+		if got := of(t).ids(s.Reg.UserConns(ctx, "nobody")); len(got) != 0 {
+			t.Errorf("UserConns(nobody) = %q; want none", got)
+		}
+		if got := of(t).ids(s.Reg.UserConns(ctx, "")); len(got) != 0 {
+			t.Errorf(`UserConns("") = %q; want none: anonymous is nobody`, got)
+		}
+	})
+
+	t.Run("remove takes memberships", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, v1conn("a1", "alice"), "lobby", "dev")
+		register(t, s.Reg, v1conn("b1", "bob"), "lobby")
+		of(t).left(s.Reg.Remove(ctx, "a1"))
+		if got := s.Memberships(t); !slices.Equal(got, [][2]string{{"lobby", "b1"}}) {
+			t.Errorf("memberships after Remove(a1) = %q; want only b1 in lobby", got)
+		}
+		if got := s.All(t); !slices.Equal(got, []string{"b1"}) {
+			t.Errorf("rows after Remove(a1) = %q; want b1", got)
+		}
+		if _, ok, _ := s.Reg.Touch(ctx, "a1"); ok {
+			t.Errorf("Touch(a1) after Remove found it")
+		}
+	})
+
+	t.Run("sweep takes dead v1 connections", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, v1conn("a1", "alice"), "lobby")
+		register(t, s.Reg, v1conn("b1", "bob"), "lobby")
+		register(t, s.Reg, store.Conn{ID: "p1"})
+		s.Age(t, "a1", s.Idle+time.Minute)
+		s.Age(t, "p1", s.Idle+time.Minute)
+		n, left, err := s.Reg.Sweep(ctx)
+		if err != nil || n != 2 {
+			t.Errorf("Sweep() = %d, %v; want 2 (one of each kind)", n, err)
+		}
+		if !slices.Equal(left, []store.Membership{{Group: "lobby", UserID: "alice"}}) {
+			t.Errorf("Sweep() left = %+v; want alice left lobby", left)
+		}
+		if got := s.Memberships(t); !slices.Equal(got, [][2]string{{"lobby", "b1"}}) {
+			t.Errorf("memberships after Sweep = %q; want only b1 in lobby", got)
+		}
+	})
+}
+
+func groups(t *testing.T, newSubject func(t *testing.T) Subject) {
+	t.Run("join, leave, members", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, v1conn("a1", "alice"))
+		register(t, s.Reg, v1conn("b1", "bob"), "lobby")
+		register(t, s.Reg, v1conn("c1", "carol"), "dev")
+		of(t).yes(s.Reg.Join(ctx, "a1", "lobby", 10))
+		of(t).yes(s.Reg.Join(ctx, "a1", "lobby", 10)) // twice is fine
+		if got := sorted(of(t).ids(s.Reg.GroupConns(ctx, "lobby"))); !slices.Equal(got, []string{"a1", "b1"}) {
+			t.Errorf("GroupConns(lobby) = %q; want a1, b1", got)
+		}
+		if in := of(t).yes(s.Reg.IsMember(ctx, "c1", "lobby")); in {
+			t.Errorf("IsMember(c1, lobby) = true")
+		}
+		if in := of(t).yes(s.Reg.IsMember(ctx, "a1", "lobby")); !in {
+			t.Errorf("IsMember(a1, lobby) = false")
+		}
+		of(t).yes(s.Reg.Leave(ctx, "a1", "lobby"))
+		of(t).yes(s.Reg.Leave(ctx, "a1", "lobby")) // twice is fine
+		of(t).yes(s.Reg.Leave(ctx, "nobody", "lobby"))
+		if got := of(t).ids(s.Reg.GroupConns(ctx, "lobby")); !slices.Equal(got, []string{"b1"}) {
+			t.Errorf("GroupConns(lobby) after a1 left = %q; want b1", got)
+		}
+		s.Age(t, "b1", s.Idle+time.Minute)
+		if got := of(t).ids(s.Reg.GroupConns(ctx, "lobby")); len(got) != 0 {
+			t.Errorf("GroupConns(lobby) with b1 dead = %q; want none: the dead are never recipients", got)
+		}
+		if in := of(t).yes(s.Reg.IsMember(ctx, "b1", "lobby")); in {
+			t.Errorf("IsMember(b1, lobby) with b1 dead = true")
+		}
+	})
+
+	t.Run("hostile group names", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, v1conn("a1", "alice"))
+		names := []string{"lobby", "Lobby", "lobby ", "'; DROP TABLE x; --", "组-🙂", `a"b\c`}
+		for _, g := range names {
+			of(t).yes(s.Reg.Join(ctx, "a1", g, 0))
+		}
+		for _, g := range names {
+			if got := of(t).ids(s.Reg.GroupConns(ctx, g)); !slices.Equal(got, []string{"a1"}) {
+				t.Errorf("GroupConns(%q) = %q; want a1", g, got)
+			}
+		}
+		if n := len(s.Memberships(t)); n != len(names) {
+			t.Errorf("%d memberships for %d distinct names; want one each", n, len(names))
+		}
+	})
+
+	t.Run("only v1 connections join", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, store.Conn{ID: "p1"})
+		for _, id := range []string{"p1", "never-seen"} {
+			_, err := s.Reg.Join(ctx, id, "lobby", 10)
+			var nf interface{ NotFound() bool }
+			if !asNotFound(err, &nf) {
+				t.Errorf("Join(%s) = %v; want a NotFound error", id, err)
+			}
+		}
+	})
+
+	t.Run("group limit", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, v1conn("a1", "alice"), "g0", "g1")
+		of(t).yes(s.Reg.Join(ctx, "a1", "g2", 3))
+		_, err := s.Reg.Join(ctx, "a1", "g3", 3)
+		if tm, ok := err.(interface{ TooManyGroups() bool }); !ok || !tm.TooManyGroups() {
+			t.Errorf("fourth Join with a limit of 3 = %v; want a TooManyGroups error", err)
+		}
+		if _, err := s.Reg.Join(ctx, "a1", "g1", 3); err != nil {
+			t.Errorf("Join of a group it is in, at the limit = %v; want nil", err)
+		}
+	})
+
+	t.Run("users of a group", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, v1conn("b1", "bob"), "lobby")
+		register(t, s.Reg, v1conn("a1", "alice"), "lobby")
+		register(t, s.Reg, v1conn("a2", "alice"), "lobby")
+		register(t, s.Reg, v1conn("c1", "carol"), "lobby")
+		register(t, s.Reg, v1conn("x1", ""), "lobby")
+		register(t, s.Reg, v1conn("x2", ""), "lobby")
+		register(t, s.Reg, v1conn("d1", "dave"), "dev")
+		users, anon, truncated, err := s.Reg.GroupUsers(ctx, "lobby", 10)
+		want := []store.UserCount{{UserID: "alice", Connections: 2}, {UserID: "bob", Connections: 1}, {UserID: "carol", Connections: 1}}
+		if err != nil || !slices.Equal(users, want) || anon != 2 || truncated {
+			t.Errorf("GroupUsers(lobby) = %+v, %d, %v, %v; want %+v, 2 anonymous, whole", users, anon, truncated, err, want)
+		}
+		users, _, truncated, _ = s.Reg.GroupUsers(ctx, "lobby", 2)
+		if !slices.Equal(users, want[:2]) || !truncated {
+			t.Errorf("GroupUsers(lobby, 2) = %+v, %v; want the first two and truncated", users, truncated)
+		}
+		s.Age(t, "a2", s.Idle+time.Minute)
+		users, _, _, _ = s.Reg.GroupUsers(ctx, "lobby", 10)
+		if users[0] != (store.UserCount{UserID: "alice", Connections: 1}) {
+			t.Errorf("with a2 dead, alice = %+v; want 1 connection", users[0])
+		}
+		if users, anon, _, _ := s.Reg.GroupUsers(ctx, "empty", 10); len(users) != 0 || anon != 0 {
+			t.Errorf("GroupUsers(empty) = %+v, %d; want none", users, anon)
+		}
+	})
+}
+
+func asNotFound(err error, nf *interface{ NotFound() bool }) bool {
+	v, ok := err.(interface{ NotFound() bool })
+	if ok {
+		*nf = v
+	}
+	return ok && v.NotFound()
+}
+
+// presence: joined when a user's first connection joins a group, left when
+// its last one leaves, by leave, remove or sweep; never for anonymous users.
+func presence(t *testing.T, newSubject func(t *testing.T) Subject) {
+	s := newSubject(t)
+	if firsts := register(t, s.Reg, v1conn("a1", "alice"), "lobby", "dev"); !slices.Equal(sorted(firsts), []string{"dev", "lobby"}) {
+		t.Errorf("Register(a1) firsts = %q; want dev, lobby", firsts)
+	}
+	if firsts := register(t, s.Reg, v1conn("a2", "alice"), "lobby"); len(firsts) != 0 {
+		t.Errorf("Register(a2) firsts = %q; want none (alice is in lobby)", firsts)
+	}
+	if firsts := register(t, s.Reg, v1conn("x1", ""), "lobby"); len(firsts) != 0 {
+		t.Errorf("Register(anonymous) firsts = %q; want none", firsts)
+	}
+	register(t, s.Reg, v1conn("b1", "bob"))
+	if first := of(t).yes(s.Reg.Join(ctx, "b1", "lobby", 0)); !first {
+		t.Errorf("Join(b1, lobby) first = false; want true")
+	}
+	register(t, s.Reg, v1conn("b2", "bob"))
+	if first := of(t).yes(s.Reg.Join(ctx, "b2", "lobby", 0)); first {
+		t.Errorf("Join(b2, lobby) first = true; want false")
+	}
+	if last := of(t).yes(s.Reg.Leave(ctx, "b2", "lobby")); last {
+		t.Errorf("Leave(b2, lobby) last = true; want false (b1 is still in)")
+	}
+	if last := of(t).yes(s.Reg.Leave(ctx, "b1", "lobby")); !last {
+		t.Errorf("Leave(b1, lobby) last = false; want true")
+	}
+	if last := of(t).yes(s.Reg.Leave(ctx, "x1", "lobby")); last {
+		t.Errorf("Leave(anonymous) last = true; want false")
+	}
+	if left := of(t).left(s.Reg.Remove(ctx, "a1")); !slices.Equal(left, []store.Membership{{Group: "dev", UserID: "alice"}}) {
+		t.Errorf("Remove(a1) left = %+v; want alice left dev only (a2 is in lobby)", left)
+	}
+	// A dead connection does not count as presence.
+	s.Age(t, "a2", s.Idle+time.Minute)
+	register(t, s.Reg, v1conn("a3", "alice"))
+	if first := of(t).yes(s.Reg.Join(ctx, "a3", "lobby", 0)); !first {
+		t.Errorf("Join(a3, lobby) with a2 dead, first = false; want true")
+	}
+	if left := of(t).left(s.Reg.Remove(ctx, "a3", "never-seen")); !slices.Equal(left, []store.Membership{{Group: "lobby", UserID: "alice"}}) {
+		t.Errorf("Remove(a3) left = %+v; want alice left lobby", left)
+	}
+}
+
+// concurrency: joins, leaves, frames and closes from many goroutines (as
+// from parallel instances) never leave a closed connection visible as a
+// recipient.
+func concurrency(t *testing.T, newSubject func(t *testing.T) Subject) {
+	s := newSubject(t)
+	const n = 120
+	var wg sync.WaitGroup
+	errs := make(chan error, 10*n)
+	for i := range n {
+		wg.Go(func() {
+			id, user := fmt.Sprintf("c-%03d", i), fmt.Sprintf("u-%d", i%7)
+			_, err := s.Reg.Register(ctx, v1conn(id, user), []string{"lobby"})
+			errs <- err
+			var inner sync.WaitGroup
+			inner.Go(func() {
+				_, err := s.Reg.Join(ctx, id, fmt.Sprint("g", i%3), 0)
+				if e, ok := err.(interface{ NotFound() bool }); ok && e.NotFound() {
+					err = nil // lost the race with the close: fine
+				}
+				errs <- err
+			})
+			inner.Go(func() { _, err := s.Reg.Leave(ctx, id, "lobby"); errs <- err })
+			inner.Go(func() { _, _, err := s.Reg.Touch(ctx, id); errs <- err })
+			if i%2 == 1 {
+				inner.Go(func() { _, err := s.Reg.Remove(ctx, id); errs <- err })
+			}
+			inner.Wait()
+			_, err = s.Reg.Register(ctx, store.Conn{ID: fmt.Sprintf("p-%03d", i)}, nil)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, g := range []string{"lobby", "g0", "g1", "g2"} {
+		for _, id := range of(t).ids(s.Reg.GroupConns(ctx, g)) {
+			var i int
+			if _, err := fmt.Sscanf(id, "c-%03d", &i); err != nil || i%2 == 1 {
+				t.Errorf("GroupConns(%s) has %q, a closed connection", g, id)
+			}
+		}
+	}
+	if got := len(of(t).ids(s.Reg.LiveV1(ctx))); got != n/2 {
+		t.Errorf("LiveV1() has %d; want the %d never closed", got, n/2)
+	}
+	if got := len(of(t).ids(s.Reg.Live(ctx))); got != n {
+		t.Errorf("Live() has %d; want %d plain", got, n)
+	}
+	// Not even stored: a join racing a close either lands before the
+	// close's delete of memberships or inserts nothing.
+	for _, m := range s.Memberships(t) {
+		var i int
+		if _, err := fmt.Sscanf(m[1], "c-%03d", &i); err != nil || i%2 == 1 {
+			t.Errorf("membership %q of a closed connection remains", m)
+		}
+	}
+}
