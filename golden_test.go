@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 	"github.com/scfws/scfws/internal/golden"
 	"github.com/scfws/scfws/internal/goldencase"
 	"github.com/scfws/scfws/internal/pushtest"
+	"github.com/scfws/scfws/internal/wire"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
@@ -33,13 +33,13 @@ func TestGoldenInProcess(t *testing.T) {
 			env["STORE"] = "memory"
 			now := time.Now()
 			reg := store.NewMemory(goldencase.Idle, nil)
-			for _, s := range goldencase.Seed {
-				reg.TouchAt(s.ID, now.Add(-s.Age))
-			}
+			goldencase.Plant(t, reg, func(id string, by time.Duration) { reg.TouchAt(id, now.Add(-by)) })
 			log := zaptest.NewLogger(t)
 			var pusher interface{ CloseIdle() }
 			load := loaderFrom(config.FromMap(env), log, zap.NewAtomicLevel(),
-				func(context.Context, config.Config, *zap.Logger) (router.Registry, error) { return reg, nil })
+				func(context.Context, config.Config, *zap.Logger) (router.Registry, error) {
+					return wire.Registry(reg), nil
+				})
 			r := router.New(log, func(ctx context.Context) (*router.Deps, error) {
 				d, err := load(ctx)
 				if err == nil {
@@ -50,18 +50,14 @@ func TestGoldenInProcess(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			defer cancel()
 			ctx = functioncontext.NewContext(ctx, &functioncontext.FunctionContext{RequestID: "golden-" + c.Name})
-			payload, err := r.Invoke(ctx, c.Event)
+			payload, err := r.Invoke(ctx, goldencase.Prepare(t, c))
 			if err != nil {
 				t.Fatalf("Invoke returned error %v; want nil always", err)
 			}
 			if pusher != nil {
 				pusher.CloseIdle()
 			}
-			var o goldencase.Outcome
-			if err := json.Unmarshal(payload, &o.Reply); err != nil {
-				t.Fatalf("reply %s is not JSON: %v", payload, err)
-			}
-			o.Pushes, o.Registry = srv.Pushes(), reg.All()
+			o := goldencase.Outcome{Reply: payload, Pushes: srv.Pushes(), Registry: reg.All(), Groups: reg.Memberships()}
 			golden.Check(t, goldencase.Path(goldenDir, c.Name), o.Marshal(t), true)
 		})
 	}

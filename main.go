@@ -20,8 +20,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/scfws/scfws/auth"
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/gateway"
+	"github.com/scfws/scfws/internal/wire"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
@@ -30,8 +32,6 @@ import (
 var version = "dev"
 
 var (
-	_ router.Registry       = (*store.MySQL)(nil)
-	_ router.Registry       = (*store.Memory)(nil)
 	_ router.Pusher         = (*gateway.Client)(nil)
 	_ cloudfunction.Handler = (*router.Router)(nil)
 )
@@ -213,6 +213,17 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 	if err != nil {
 		return nil, router.NotConfigured(fmt.Errorf("SENDBACK_HOST: %w", err))
 	}
+	var verify router.Verifier
+	if cfg.AuthSecret != "" || strings.TrimSpace(cfg.AuthPublicKey) != "" {
+		v, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.AuthSecret.Reveal()), PublicKeysPEM: cfg.AuthPublicKey,
+			Audience: cfg.AuthAudience, Issuer: cfg.AuthIssuer})
+		if err != nil {
+			// auth's messages name the key's problem and never quote it.
+			return nil, router.NotConfigured(fmt.Errorf("AUTH_SECRET or AUTH_PUBLIC_KEY: %w", err))
+		}
+		verify = wire.Verifier(v)
+		log.Info("scfws.v1 tokens", zap.Strings("algorithms", v.Algorithms()), zap.Bool("required", cfg.AuthRequired))
+	}
 	log.Info("configured",
 		zap.String("store", cfg.Store), zap.String("dbHost", cfg.DBHost), zap.Int("dbPort", cfg.DBPort),
 		zap.String("dbName", cfg.DBName), zap.String("dbTable", cfg.DBTable), zap.String("sendbackHost", config.RedactURL(cfg.SendbackHost)),
@@ -220,10 +231,13 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 		zap.Duration("pushTimeout", cfg.PushTimeout.D()), zap.Int("pushRetries", cfg.PushRetries),
 		zap.Strings("wsSubprotocols", cfg.WSSubprotocols), zap.Bool("broadcastToSender", cfg.BroadcastToSender),
 		zap.Bool("onlineCountSuffix", cfg.OnlineCountSuffix), zap.Bool("heartbeat", cfg.HeartbeatMessage != ""),
-		zap.Int("maxMessageBytes", cfg.MaxMessageBytes))
+		zap.Int("maxMessageBytes", cfg.MaxMessageBytes), zap.Strings("defaultRoles", cfg.DefaultRoles),
+		zap.Bool("presenceEvents", cfg.PresenceEvents), zap.Bool("publishRoute", cfg.PublishSecret != ""),
+		zap.Bool("probe", cfg.ProbeSecret != ""))
 	return &router.Deps{
 		Registry: reg,
 		Pusher:   push,
+		Verifier: verify,
 		Options: router.Options{
 			Subprotocols:      cfg.WSSubprotocols,
 			BroadcastToSender: cfg.BroadcastToSender,
@@ -231,6 +245,12 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 			HeartbeatMessage:  cfg.HeartbeatMessage,
 			MaxMessageBytes:   cfg.MaxMessageBytes,
 			SweepEvery:        min(time.Minute, cfg.IdleTimeout.D()/2),
+			AuthRequired:      cfg.AuthRequired,
+			DefaultRoles:      cfg.DefaultRoles,
+			PresenceEvents:    cfg.PresenceEvents,
+			MaxGroups:         cfg.MaxGroups,
+			PublishSecret:     cfg.PublishSecret.Reveal(),
+			ProbeSecret:       cfg.ProbeSecret.Reveal(),
 		},
 	}, nil
 }
@@ -238,7 +258,7 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (router.Registry, error) {
 	if cfg.Store == config.StoreMemory {
 		log.Warn("STORE=memory: connections are kept in this process only; use it for local runs and tests")
-		return store.NewMemory(cfg.IdleTimeout.D(), nil), nil
+		return wire.Registry(store.NewMemory(cfg.IdleTimeout.D(), nil)), nil
 	}
 	db, err := store.OpenMySQL(ctx, store.MySQLConfig{
 		Host:        cfg.DBHost,
@@ -253,13 +273,21 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s.%s at %s: %w", cfg.DBName, cfg.DBTable, cfg.DBHost, err)
 	}
-	if s := db.Schema(); !s.Keyed {
+	s := db.Schema()
+	if !s.Keyed {
 		log.Warn("the connection table has no unique key on ConnectionID: writes take two statements and racing registers can duplicate rows; "+
 			"add one with ALTER TABLE ... ADD PRIMARY KEY (ConnectionID)", zap.String("dbTable", cfg.DBTable))
 	} else if s.Created {
 		log.Info("created the connection table", zap.String("dbTable", cfg.DBTable))
 	}
-	return db, nil
+	switch {
+	case s.V1Created:
+		log.Info("created the scfws.v1 tables", zap.String("dbTable", cfg.DBTable))
+	case !s.V1:
+		log.Warn("the scfws.v1 tables do not exist and DB_AUTO_MIGRATE is off: scfws.v1 handshakes are refused; plain connections work",
+			zap.String("dbTable", cfg.DBTable))
+	}
+	return wire.Registry(db), nil
 }
 
 // routeDriverLog sends the MySQL driver's own messages (a connection cut

@@ -51,6 +51,17 @@ type Config struct {
 	HeartbeatMessage  string   `envconfig:"HEARTBEAT_MESSAGE" desc:"a text frame equal to this only keeps the connection alive; empty = off"`
 	MaxMessageBytes   int      `envconfig:"MAX_MESSAGE_BYTES" default:"262144" desc:"larger frames are not broadcast"`
 	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+
+	AuthSecret     Secret   `envconfig:"AUTH_SECRET" secret:"true" desc:"key of HS256/384/512 scfws.v1 tokens (32 bytes or more); never logged"`
+	AuthPublicKey  string   `envconfig:"AUTH_PUBLIC_KEY" desc:"PEM public key(s) of RS*/PS*/ES* tokens from an identity provider (newlines may be \n)"`
+	AuthAudience   string   `envconfig:"AUTH_AUDIENCE" desc:"when set, a token's aud must include it"`
+	AuthIssuer     string   `envconfig:"AUTH_ISSUER" desc:"when set, a token's iss must equal it"`
+	AuthRequired   bool     `envconfig:"AUTH_REQUIRED" default:"false" desc:"refuse handshakes without a valid scfws.v1 token"`
+	DefaultRoles   []string `envconfig:"DEFAULT_ROLES" default:"joinLeaveGroup,sendToGroup" desc:"permissions of every scfws.v1 connection (none for none); tokens add roles"`
+	PresenceEvents bool     `envconfig:"PRESENCE_EVENTS" default:"false" desc:"push joined/left system events to a group's members"`
+	MaxGroups      int      `envconfig:"MAX_GROUPS_PER_CONNECTION" default:"32" desc:"groups one scfws.v1 connection may be in (1-1000)"`
+	PublishSecret  Secret   `envconfig:"PUBLISH_SECRET" secret:"true" desc:"turns on the signed HTTP route for backends (HMAC key); never logged"`
+	ProbeSecret    Secret   `envconfig:"PROBE_SECRET" secret:"true" desc:"lets scfws probe measure this deployment; remove it after; never logged"`
 }
 
 // Limits enforced by Validate.
@@ -65,7 +76,10 @@ const (
 	MaxEventBytes = 6 << 20
 )
 
-var identifier = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+var (
+	identifier = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
+	tableName  = regexp.MustCompile(`^[A-Za-z0-9_]{1,57}$`)
+)
 
 // Lookup finds an environment variable, as os.LookupEnv does.
 type Lookup func(key string) (string, bool)
@@ -112,6 +126,9 @@ func Load(lookup Lookup) (Config, error) {
 		}
 	}
 	c.WSSubprotocols = trimAll(c.WSSubprotocols)
+	if c.DefaultRoles = trimAll(c.DefaultRoles); len(c.DefaultRoles) == 1 && c.DefaultRoles[0] == "none" {
+		c.DefaultRoles = nil
+	}
 	c.SendbackHost, c.DBHost = strings.TrimSpace(c.SendbackHost), strings.TrimSpace(c.DBHost)
 	for _, p := range c.problems() {
 		if !unparsed[p.key] {
@@ -212,8 +229,8 @@ func (c Config) problems() []problem {
 	if !identifier.MatchString(c.DBName) {
 		bad("DB_NAME", "must match [A-Za-z0-9_]{1,64}")
 	}
-	if !identifier.MatchString(c.DBTable) {
-		bad("DB_TABLE", "must match [A-Za-z0-9_]{1,64}")
+	if !tableName.MatchString(c.DBTable) {
+		bad("DB_TABLE", "must match [A-Za-z0-9_]{1,57} (the scfws.v1 tables add _v1 and _groups)")
 	}
 	if err := checkURL(c.SendbackHost); err != nil {
 		bad("SENDBACK_HOST", "%v (nor is wsBackUrl set)", err)
@@ -235,6 +252,17 @@ func (c Config) problems() []problem {
 	}
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxEventBytes {
 		bad("MAX_MESSAGE_BYTES", "must be 1-%d, not %d", MaxEventBytes, c.MaxMessageBytes)
+	}
+	if c.AuthRequired && c.AuthSecret == "" && strings.TrimSpace(c.AuthPublicKey) == "" {
+		bad("AUTH_REQUIRED", "needs AUTH_SECRET or AUTH_PUBLIC_KEY to verify tokens with")
+	}
+	for _, r := range c.DefaultRoles {
+		if !ValidRole(r) {
+			bad("DEFAULT_ROLES", "%q is not a role: want joinLeaveGroup, sendToGroup, sendToUser, joinLeaveGroup.<group>, sendToGroup.<group>, or none", clip(r))
+		}
+	}
+	if c.MaxGroups < 1 || c.MaxGroups > 1000 {
+		bad("MAX_GROUPS_PER_CONNECTION", "must be 1-1000, not %d", c.MaxGroups)
 	}
 	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
 		bad("LOG_LEVEL", "must be debug, info, warn or error, not %q", clip(c.LogLevel))
@@ -258,6 +286,22 @@ func checkURL(s string) error {
 		return errors.New("has no host")
 	}
 	return nil
+}
+
+// ValidRole reports whether r names a scfws.v1 permission: joinLeaveGroup,
+// sendToGroup, sendToUser, or the first two scoped to a group
+// ("sendToGroup.lobby").
+func ValidRole(r string) bool {
+	switch r {
+	case "joinLeaveGroup", "sendToGroup", "sendToUser":
+		return true
+	}
+	for _, p := range []string{"joinLeaveGroup.", "sendToGroup."} {
+		if g, ok := strings.CutPrefix(r, p); ok && g != "" && len(g) <= 128 {
+			return true
+		}
+	}
+	return false
 }
 
 // Level is the parsed LOG_LEVEL; Validate has already checked it.

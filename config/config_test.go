@@ -116,7 +116,7 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"SENDBACK_HOST": ""}, []string{"SENDBACK_HOST: required"}},
 		{map[string]string{"SENDBACK_HOST": "set-xxx.apigateway/api"}, []string{"SENDBACK_HOST: must start with http://"}},
 		{map[string]string{"SENDBACK_HOST": "http:///nohost"}, []string{"SENDBACK_HOST: has no host"}},
-		{map[string]string{"DB_TABLE": "x; DROP TABLE y"}, []string{"DB_TABLE: must match [A-Za-z0-9_]{1,64}"}},
+		{map[string]string{"DB_TABLE": "x; DROP TABLE y"}, []string{"DB_TABLE: must match [A-Za-z0-9_]{1,57}"}},
 		{map[string]string{"DB_NAME": "a-b"}, []string{"DB_NAME: must match"}},
 		{map[string]string{"STORE": "redis"}, []string{`STORE: must be "mysql" or "memory", not "redis"`}},
 		{map[string]string{"DB_PORT": "0"}, []string{"DB_PORT: must be 1-65535"}},

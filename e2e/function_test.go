@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/rpc"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,31 +43,36 @@ func TestGoldenRuntime(t *testing.T) {
 	for _, c := range goldencase.Load(t, goldenDir) {
 		t.Run(c.Name, func(t *testing.T) {
 			srv.Reset()
-			db.Exec(t, "DROP TABLE IF EXISTS "+table)
+			for _, tb := range []string{table, table + "_v1", table + "_groups"} {
+				db.Exec(t, "DROP TABLE IF EXISTS "+tb)
+			}
 			s, err := store.OpenMySQL(context.Background(), store.MySQLConfig{Host: db.Host, Port: db.Port, User: db.User,
 				Password: db.Password, DBName: db.Name, Table: table, AutoMigrate: true, IdleTimeout: goldencase.Idle})
 			if err != nil {
 				t.Fatal(err)
 			}
+			goldencase.Plant(t, s, func(id string, by time.Duration) {
+				db.Exec(t, "UPDATE "+table+" SET Date = UTC_TIMESTAMP(3) - INTERVAL ? SECOND WHERE ConnectionID = ?", int(by.Seconds()), id)
+				db.Exec(t, "UPDATE "+table+"_v1 SET LastSeen = UTC_TIMESTAMP(3) - INTERVAL ? SECOND WHERE ID = ?", int(by.Seconds()), id)
+			})
 			s.Close()
-			for _, sd := range goldencase.Seed {
-				db.Exec(t, "INSERT INTO "+table+" (ConnectionID, Date) VALUES (?, UTC_TIMESTAMP() - INTERVAL ? SECOND)", sd.ID, int(sd.Age.Seconds()))
-			}
 			env := goldencase.Env(srv.URL, c)
 			for k, v := range map[string]string{"STORE": "mysql", "DB_HOST": db.Host, "DB_PORT": strconv.Itoa(db.Port),
 				"DB_USER": db.User, "DB_PASSWORD": db.Password, "DB_NAME": db.Name} {
 				env[k] = v
 			}
 			fn := startFunction(t, bin)
-			resp := fn.invoke(t, c.Name, c.Event, env, 3*time.Second)
+			resp := fn.invoke(t, c.Name, goldencase.Prepare(t, c), env, 3*time.Second)
 			if resp.Error != nil {
 				t.Fatalf("invoke failed: %+v; want a reply, never an error", resp.Error)
 			}
-			var o goldencase.Outcome
-			if err := json.Unmarshal(resp.Payload, &o.Reply); err != nil {
-				t.Fatalf("reply %s is not JSON: %v", resp.Payload, err)
+			ids := append(db.IDs(t, table), db.Strings(t, "SELECT ID FROM "+table+"_v1")...)
+			var groups [][2]string
+			for _, row := range db.Strings(t, "SELECT CONCAT(GroupName, 0x00, ConnectionID) FROM "+table+"_groups ORDER BY GroupName, ConnectionID") {
+				g, id, _ := strings.Cut(row, "\x00")
+				groups = append(groups, [2]string{g, id})
 			}
-			o.Pushes, o.Registry = srv.Pushes(), db.IDs(t, table)
+			o := goldencase.Outcome{Reply: resp.Payload, Pushes: srv.Pushes(), Registry: slices.Sorted(slices.Values(ids)), Groups: groups}
 			golden.Check(t, goldencase.Path(goldenDir, c.Name), o.Marshal(t), false)
 			logs := fn.stop(t)
 			if strings.Contains(logs, db.Password) {

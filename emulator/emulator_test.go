@@ -21,6 +21,7 @@ import (
 
 	"github.com/scfws/scfws/gateway"
 	"github.com/scfws/scfws/internal/testbin"
+	"github.com/scfws/scfws/internal/wire"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 
@@ -61,7 +62,7 @@ func start(t *testing.T, o Options, ro router.Options, load router.Loader) *env 
 		ro.MaxMessageBytes = 1 << 20
 	}
 	if load == nil {
-		load = router.Fixed(&router.Deps{Registry: reg, Pusher: push, Options: ro})
+		load = router.Fixed(&router.Deps{Registry: wire.Registry(reg), Pusher: push, Options: ro})
 	}
 	inv.r = router.New(log, load)
 	t.Cleanup(func() {

@@ -220,6 +220,18 @@ func (c *Client) one(ctx context.Context, m message) error {
 // and returns when all are done: errs[i] is nil when ids[i] got the frame,
 // else a *PushError. One dead connection does not stop the others.
 func (c *Client) Broadcast(ctx context.Context, ids []string, dataType, data string) []error {
+	return c.fan(ctx, ids, nil, dataTail(dataType, data))
+}
+
+// Disconnect asks the gateway to close every id, as Broadcast sends: the
+// caller then forgets them, since the gateway sends no closing event for a
+// close it was asked to make.
+func (c *Client) Disconnect(ctx context.Context, ids []string) []error {
+	return c.fan(ctx, ids, closingHead, closingTail)
+}
+
+// fan sends head+id+tail to every id.
+func (c *Client) fan(ctx context.Context, ids []string, head, tail []byte) []error {
 	errs := make([]error, len(ids))
 	if len(ids) == 0 {
 		return errs
@@ -229,7 +241,6 @@ func (c *Client) Broadcast(ctx context.Context, ids []string, dataType, data str
 		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-Reserve(time.Until(deadline), c.opts.Reserve)))
 		defer cancel()
 	}
-	tail := dataTail(dataType, data)
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(c.opts.Concurrency, len(ids)) {
@@ -243,7 +254,7 @@ func (c *Client) Broadcast(ctx context.Context, ids []string, dataType, data str
 					errs[i] = &PushError{kind: skipped, Err: ctx.Err()}
 					continue
 				}
-				if err := c.send(ctx, message{id: quote(ids[i]), tail: tail}); err != nil {
+				if err := c.send(ctx, message{head: head, id: quote(ids[i]), tail: tail}); err != nil {
 					errs[i] = err
 				}
 			}

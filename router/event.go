@@ -1,12 +1,26 @@
 package router
 
-// Event is what API Gateway sends the function for each step of a WebSocket
-// connection's life. The same type serves all three roles.
+import "encoding/json"
+
+// Event is anything the function is invoked with. Its shape says its kind:
+// a websocket object is a step of a WebSocket connection (from API
+// Gateway); a top-level scfws object is a backend command (the SCF Invoke
+// API, a timer, another function); httpMethod with headers is a request on
+// an API Gateway HTTP API (the signed route). A WebSocket client can never
+// produce the other two: its frames arrive inside websocket.data.
 type Event struct {
-	// RequestContext is present on connecting; the console's sample test
-	// events omit it, so it is optional.
+	// RequestContext is present on connecting and on HTTP requests; the
+	// console's sample test events omit it, so it is optional.
 	RequestContext *RequestContext `json:"requestContext,omitempty"`
 	WebSocket      *WebSocket      `json:"websocket,omitempty"`
+	Scfws          *Command        `json:"scfws,omitempty"`
+
+	// The API Gateway HTTP trigger's fields.
+	HTTPMethod      string            `json:"httpMethod,omitempty"`
+	Path            string            `json:"path,omitempty"`
+	Headers         map[string]string `json:"headers,omitempty"`
+	Body            string            `json:"body,omitempty"`
+	IsBase64Encoded bool              `json:"isBase64Encoded,omitempty"`
 }
 
 // RequestContext describes the API and the client's handshake request.
@@ -40,6 +54,17 @@ type WebSocket struct {
 	Data                   string  `json:"data,omitempty"`
 }
 
+// Command is a backend command: {"scfws":{"op":"sendToGroup",...}}.
+type Command struct {
+	Op           string          `json:"op"`
+	Group        string          `json:"group,omitempty"`
+	UserID       string          `json:"userId,omitempty"`
+	ConnectionID string          `json:"connectionId,omitempty"`
+	DataType     string          `json:"dataType,omitempty"`
+	Data         json.RawMessage `json:"data,omitempty"`
+	Reason       string          `json:"reason,omitempty"`
+}
+
 // Actions.
 const (
 	ActionConnecting = "connecting"
@@ -48,20 +73,34 @@ const (
 	ActionClosing    = "closing"
 )
 
-// Data types of a frame.
+// Data types of a frame. JSON exists only in scfws.v1 and backend
+// commands: any JSON value, sent to plain connections as text.
 const (
 	DataText   = "text"
 	DataBinary = "binary" // data is base64
+	DataJSON   = "json"
 )
 
+// Subprotocol is the protocol name of scfws.v1 connections.
+const Subprotocol = "scfws.v1"
+
 // Reply is the function's answer. The gateway reads errNo and websocket on
-// connecting, and only the invoke's success otherwise; the counts are for
-// logs and for people running `scfws invoke`.
+// connecting, and only the invoke's success otherwise; the rest is for
+// backends, logs and people running `scfws invoke`.
 type Reply struct {
 	ErrNo     int        `json:"errNo"`
 	ErrMsg    string     `json:"errMsg"`
 	WebSocket *Handshake `json:"websocket,omitempty"`
 	*Summary
+	*GroupList
+	// UserID and Connections answer listUser (Connections is then the
+	// user's connection IDs); Connections alone answers addToGroup and
+	// removeFromGroup (how many connections joined or left).
+	UserID      string `json:"userId,omitempty"`
+	Connections any    `json:"connections,omitempty"`
+	// Detail is the cause of a failure, given only to backends: they are
+	// trusted callers (CAM or a signature), unlike the gateway's clients.
+	Detail string `json:"detail,omitempty"`
 }
 
 // Handshake is the connecting reply's websocket object: it accepts the
@@ -76,7 +115,7 @@ type Handshake struct {
 	SecWebSocketExtensions *string `json:"secWebSocketExtensions,omitempty"`
 }
 
-// Summary is what a transmit did.
+// Summary is what a send did.
 type Summary struct {
 	// Recipients is how many connections the frame was for.
 	Recipients int `json:"recipients"`
@@ -92,19 +131,47 @@ type Summary struct {
 	ElapsedMs int64 `json:"elapsedMs"`
 }
 
+func (s *Summary) add(o Summary) {
+	s.Recipients += o.Recipients
+	s.Delivered += o.Delivered
+	s.Pruned += o.Pruned
+	s.Failed += o.Failed
+	s.Skipped += o.Skipped
+}
+
+// GroupList answers listGroup: the group's users with their connection
+// counts, by user ID, capped (truncated says there are more), and its
+// anonymous connections.
+type GroupList struct {
+	Group     string      `json:"group"`
+	Users     []UserCount `json:"users"`
+	Anonymous int         `json:"anonymous"`
+	Truncated bool        `json:"truncated"`
+}
+
+// UserCount is one user of a group.
+type UserCount struct {
+	UserID      string `json:"userId"`
+	Connections int    `json:"connections"`
+}
+
 // Reply codes. 0 accepts a handshake; anything else refuses it.
 const (
 	CodeOK = 0
 	// CodeNoRequestContext is the templates' code for a missing
 	// requestContext; scfws tolerates that and never sends it.
 	CodeNoRequestContext = 101
-	CodeNoWebSocket      = 102 // no websocket object (the templates' code)
+	CodeNoWebSocket      = 102 // no websocket object, nor any other kind of event
 	CodeBadConnectionID  = 103 // secConnectionID missing, too long or not text
 	CodeUnknownAction    = 104
 	CodeMalformedEvent   = 105 // not a JSON object
 	CodeTooLarge         = 106 // a frame over MAX_MESSAGE_BYTES
-	CodeBadData          = 107 // unknown dataType, or binary data not base64
+	CodeBadData          = 107 // unknown dataType, or data not base64 / JSON
+	CodeUnknownOp        = 108 // a backend command with an unknown op
+	CodeBadArgument      = 109 // a backend command with a missing or invalid argument
+	CodeRefused          = 110 // a scfws.v1 request refused (the ack says why)
+	CodeUnauthorized     = 401 // a handshake without a valid token where one is needed
 	CodeInternal         = 500 // a bug: recovered panic
-	CodeNotReady         = 501 // configuration missing or invalid, or the registry cannot be opened
+	CodeNotReady         = 501 // configuration missing or invalid
 	CodeRegistry         = 502 // the registry failed
 )

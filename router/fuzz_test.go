@@ -15,7 +15,8 @@ import (
 
 // knownCodes are the errNo values the README documents.
 var knownCodes = map[int]bool{CodeOK: true, CodeNoWebSocket: true, CodeBadConnectionID: true, CodeUnknownAction: true,
-	CodeMalformedEvent: true, CodeTooLarge: true, CodeBadData: true, CodeInternal: true, CodeNotReady: true, CodeRegistry: true}
+	CodeMalformedEvent: true, CodeTooLarge: true, CodeBadData: true, CodeUnknownOp: true, CodeBadArgument: true,
+	CodeRefused: true, CodeUnauthorized: true, CodeInternal: true, CodeNotReady: true, CodeRegistry: true}
 
 // FuzzInvoke drives the whole raw-bytes handler: whatever arrives, the
 // invoke succeeds with a JSON reply carrying a documented errNo, never
@@ -48,6 +49,12 @@ func FuzzInvoke(f *testing.F) {
 		var reply struct {
 			ErrNo  *int    `json:"errNo"`
 			ErrMsg *string `json:"errMsg"`
+			// An HTTP route's response holds the reply in its body.
+			StatusCode int    `json:"statusCode"`
+			Body       string `json:"body"`
+		}
+		if err := json.Unmarshal(out, &reply); err == nil && reply.StatusCode != 0 {
+			out = []byte(reply.Body)
 		}
 		if err := json.Unmarshal(out, &reply); err != nil || reply.ErrNo == nil || reply.ErrMsg == nil {
 			t.Fatalf("reply %s is not a JSON object with errNo and errMsg (%v)", out, err)

@@ -1,14 +1,14 @@
-// Package router is the function's inbound contract: it reads an API Gateway
-// WebSocket event, dispatches on websocket.action to register, transmit or
-// cleanup, and answers. It declares what it needs from the registry and the
-// push client as small interfaces, and is the one place where errors become
-// replies and log lines.
+// Package router is the function's inbound contract: it reads an event
+// (a WebSocket step from API Gateway, a backend command, or a request on
+// the signed HTTP route), does what it asks, and answers. It declares what
+// it needs from the registry, the push client and the token verifier as
+// small interfaces, and is the one place where errors become replies and
+// log lines.
 package router
 
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,35 +24,85 @@ import (
 	"go.uber.org/zap/zapcore"
 )
 
-// Registry keeps the live connections.
+// Conn is a connection as the registry knows it.
+type Conn struct {
+	ID     string
+	V1     bool // speaks scfws.v1
+	UserID string
+	Roles  []string
+	Info   string // what register remembered of the handshake
+}
+
+// Membership is a user's presence in a group.
+type Membership struct {
+	Group  string
+	UserID string
+}
+
+// Registry keeps the live connections, their identities and groups.
+// "Live" means heard from within the idle timeout: the gateway has
+// certainly dropped the others.
 type Registry interface {
-	// Touch registers id, or refreshes the time it was last heard from.
-	Touch(ctx context.Context, id string) error
-	// Remove forgets ids; unknown ids are not an error.
-	Remove(ctx context.Context, ids ...string) error
-	// Live lists the connections heard from within the idle timeout.
+	// Register stores a connection (an upsert) and, for scfws.v1, joins
+	// groups; firsts are the groups its user had no other connection in.
+	Register(ctx context.Context, c Conn, groups []string) (firsts []string, err error)
+	// Touch refreshes id's lease and returns the connection; known is
+	// false when the registry has no row for it.
+	Touch(ctx context.Context, id string) (c Conn, known bool, err error)
+	// Lookup returns a live connection without refreshing it.
+	Lookup(ctx context.Context, id string) (c Conn, live bool, err error)
+	// Remove forgets ids and their memberships; unknown ids are fine.
+	// left are the groups whose user lost its last connection.
+	Remove(ctx context.Context, ids ...string) (left []Membership, err error)
+	// Live lists the live plain connections, LiveV1 the scfws.v1 ones.
 	Live(ctx context.Context) ([]string, error)
-	// Sweep deletes rows past the idle timeout and says how many.
-	Sweep(ctx context.Context) (int64, error)
+	LiveV1(ctx context.Context) ([]string, error)
+	// Sweep deletes connections past the idle timeout.
+	Sweep(ctx context.Context) (n int64, left []Membership, err error)
+	// Join and Leave change a scfws.v1 connection's groups; first and last
+	// say whether its user thereby arrived in or left the group.
+	Join(ctx context.Context, id, group string, maxGroups int) (first bool, err error)
+	Leave(ctx context.Context, id, group string) (last bool, err error)
+	GroupConns(ctx context.Context, group string) ([]string, error)
+	GroupUsers(ctx context.Context, group string, limit int) (users []UserCount, anonymous int, truncated bool, err error)
+	UserConns(ctx context.Context, user string) ([]string, error)
+	IsMember(ctx context.Context, id, group string) (bool, error)
 }
 
 // Pusher delivers frames through the API's reverse-push address.
 type Pusher interface {
 	// Broadcast sends one frame to every id and returns when all are done:
 	// errs[i] is nil when ids[i] got it. An error with Gone() true means the
-	// gateway no longer knows the connection; one with Skipped() true was
-	// not attempted because the deadline was near.
+	// gateway no longer knows the connection; Skipped() true, not attempted
+	// because the deadline was near; AddressFault() true, the push address
+	// itself looks wrong.
 	Broadcast(ctx context.Context, ids []string, dataType, data string) (errs []error)
+	// Disconnect asks the gateway to close each id, with the same errors.
+	Disconnect(ctx context.Context, ids []string) (errs []error)
+}
+
+// Verifier checks a connect token. Its errors' text is a short reason that
+// is safe to show: it never quotes the token or a key.
+type Verifier interface {
+	Verify(token string) (Principal, error)
+}
+
+// Principal is who a valid token says the client is.
+type Principal struct {
+	UserID string
+	Groups []string
+	Roles  []string
 }
 
 // Options are the behaviours a deployment chooses.
 type Options struct {
-	// Subprotocols is the allow-list; empty accepts the first offered.
+	// Subprotocols is the allow-list for plain connections; empty accepts
+	// the first offered. scfws.v1 is always accepted.
 	Subprotocols []string
-	// BroadcastToSender echoes a frame to its sender too.
+	// BroadcastToSender echoes a plain frame to its sender too.
 	BroadcastToSender bool
 	// OnlineCountSuffix appends the templates' "(===Online people:N===)" to
-	// text frames, N counting the sender.
+	// plain text frames, N counting the sender.
 	OnlineCountSuffix bool
 	// HeartbeatMessage: a text frame equal to it only keeps its connection
 	// alive. Empty turns heartbeats off.
@@ -63,6 +113,21 @@ type Options struct {
 	// SweepEvery is how often one process sweeps dead rows, at most
 	// (default 1m). The schedule is process state, safe to lose.
 	SweepEvery time.Duration
+
+	// AuthRequired refuses handshakes without a valid scfws.v1 token.
+	AuthRequired bool
+	// DefaultRoles apply to every scfws.v1 connection; tokens add to them.
+	DefaultRoles []string
+	// PresenceEvents pushes joined/left system events to group members.
+	PresenceEvents bool
+	// MaxGroups bounds the groups of one connection (default 32).
+	MaxGroups int
+	// ListLimit bounds the users a group listing returns (default 1000).
+	ListLimit int
+	// PublishSecret keys the signed HTTP route; empty turns it off.
+	PublishSecret string
+	// ProbeSecret enables scfws probe's requests; empty turns them off.
+	ProbeSecret string
 }
 
 // DefaultMaxMessageBytes is MaxMessageBytes when unset.
@@ -75,10 +140,26 @@ func (o Options) maxMessageBytes() int {
 	return o.MaxMessageBytes
 }
 
+func (o Options) maxGroups() int {
+	if o.MaxGroups <= 0 {
+		return 32
+	}
+	return o.MaxGroups
+}
+
+func (o Options) listLimit() int {
+	if o.ListLimit <= 0 {
+		return 1000
+	}
+	return o.ListLimit
+}
+
 // Deps is what the router routes to.
 type Deps struct {
 	Registry Registry
 	Pusher   Pusher
+	// Verifier checks scfws.v1 tokens; nil when no key is configured.
+	Verifier Verifier
 	Options  Options
 }
 
@@ -124,7 +205,7 @@ type configError struct{ error }
 func (e *configError) Unwrap() error { return e.error }
 
 // New returns a Router that loads its Deps on the first invoke and, while
-// that fails, answers every invoke with CodeNotReady and tries again.
+// that fails, answers every invoke with an error and tries again.
 func New(log *zap.Logger, load Loader) *Router {
 	return &Router{log: log, load: load, now: time.Now}
 }
@@ -133,12 +214,15 @@ func New(log *zap.Logger, load Loader) *Router {
 // discards the payload of a failed invoke, and the gateway closes a client's
 // socket when a transmit invoke fails.
 func (r *Router) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	reply := r.Handle(ctx, payload)
-	b, err := json.Marshal(reply)
-	if err != nil { // not reachable with these types; keep the contract anyway
-		return []byte(`{"errNo":500,"errMsg":"internal error"}`), nil
-	}
-	return b, nil
+	out, _ := r.handle(ctx, payload)
+	return out, nil
+}
+
+// Handle routes one event and returns its reply; for a request on the HTTP
+// route, the reply inside the HTTP response Invoke returns.
+func (r *Router) Handle(ctx context.Context, payload []byte) Reply {
+	_, reply := r.handle(ctx, payload)
+	return reply
 }
 
 // failure is an error that knows its reply code and the message for the
@@ -162,46 +246,99 @@ func fail(code int, cause error, format string, args ...any) error {
 	return &failure{code: code, msg: fmt.Sprintf(format, args...), cause: cause}
 }
 
-// Handle routes one event and returns its reply. It logs one line for the
-// invoke, and is the only place that maps errors to replies.
-func (r *Router) Handle(ctx context.Context, payload []byte) (reply Reply) {
+// kind is what an event is.
+type kind int
+
+const (
+	kindWebSocket kind = iota + 1
+	kindCommand
+	kindHTTP
+)
+
+// handle routes one event. It logs one line for the invoke, and is the only
+// place that maps errors to replies.
+func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply Reply) {
 	start := r.now()
 	var ev Event
+	var k kind
 	var err error
+	var http *httpRequest
+	var c *call
+	trusted := false // a backend: gets the causes of failures
 	defer func() {
 		if p := recover(); p != nil {
 			err = fail(CodeInternal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()), "internal error")
 			reply = Reply{}
 		}
-		reply = finish(reply, err)
+		reply = finish(reply, err, trusted)
 		if reply.Summary != nil {
 			reply.Summary.ElapsedMs = r.now().Sub(start).Milliseconds()
 		}
-		r.logInvoke(ctx, &ev, reply, err, r.now().Sub(start))
+		op := ""
+		if c != nil {
+			op = c.op
+		}
+		r.logInvoke(ctx, &ev, k, op, reply, err, r.now().Sub(start))
+		out = encode(reply, http)
 	}()
 
-	if err = decode(payload, &ev); err != nil {
-		return reply
+	if k, err = decode(payload, &ev); err != nil {
+		return nil, reply
 	}
 	// The reserve applies before anything that may block, the first
 	// invoke's loading of the settings and the database included.
 	ctx, cancel := reserve(ctx, maxReserve)
 	defer cancel()
+	if k == kindHTTP {
+		http = &httpRequest{}
+	}
 	deps, err := r.deps(ctx)
 	if err != nil {
-		return reply
+		return nil, reply
 	}
-	switch ev.WebSocket.Action {
-	case ActionConnecting:
-		reply, err = r.register(ctx, deps, ev.WebSocket)
-	case ActionDataSend, ActionDataRecv:
-		reply, err = r.transmit(ctx, deps, ev.WebSocket)
-	case ActionClosing:
-		reply, err = r.cleanup(ctx, deps, ev.WebSocket)
-	default:
-		err = fail(CodeUnknownAction, nil, "unknown action %q", clip(ev.WebSocket.Action))
+	switch k {
+	case kindCommand:
+		trusted = true // CAM let the caller invoke the function
+	case kindHTTP:
+		// The signature is checked before anything is stored or sent.
+		if ev.Scfws, err = http.verify(&ev, deps.Options, r.now()); err != nil {
+			return nil, reply
+		}
+		trusted = true
 	}
-	return reply
+	c = &call{r: r, d: deps, ctx: ctx}
+	switch k {
+	case kindWebSocket:
+		switch ev.WebSocket.Action {
+		case ActionConnecting:
+			reply, err = c.register(ev.WebSocket)
+		case ActionDataSend, ActionDataRecv:
+			reply, err = c.transmit(ev.WebSocket)
+		case ActionClosing:
+			reply, err = c.cleanup(ev.WebSocket)
+		default:
+			err = fail(CodeUnknownAction, nil, "unknown action %q", clip(ev.WebSocket.Action))
+		}
+	case kindCommand, kindHTTP:
+		reply, err = c.command(ev.Scfws)
+	}
+	if err == nil {
+		err = c.problems()
+	}
+	return nil, reply
+}
+
+// encode is the invoke's payload: the reply, or for the HTTP route the API
+// Gateway response holding it.
+func encode(reply Reply, http *httpRequest) []byte {
+	b, err := json.Marshal(reply)
+	if err != nil { // not reachable with these types; keep the contract anyway
+		b = []byte(`{"errNo":500,"errMsg":"internal error"}`)
+	}
+	if http == nil {
+		return b
+	}
+	return http.response(reply, b)
 }
 
 // maxReserve is the most kept from an invocation's deadline for replying:
@@ -225,8 +362,9 @@ func reserve(ctx context.Context, most time.Duration) (context.Context, context.
 	return context.WithDeadline(ctx, deadline.Add(-d))
 }
 
-// finish fills the reply's code and message from err.
-func finish(reply Reply, err error) Reply {
+// finish fills the reply's code and message from err. A backend, a trusted
+// caller, also gets the cause.
+func finish(reply Reply, err error, trusted bool) Reply {
 	var w warn
 	if err == nil || errors.As(err, &w) {
 		if reply.ErrMsg == "" {
@@ -239,28 +377,34 @@ func finish(reply Reply, err error) Reply {
 		f = &failure{code: CodeInternal, msg: "internal error"}
 	}
 	reply.ErrNo, reply.ErrMsg, reply.WebSocket = f.code, f.msg, nil
+	if trusted && f.cause != nil && f.code != CodeInternal {
+		reply.Detail = clipN(f.cause.Error(), 500)
+	}
 	return reply
 }
 
-func decode(payload []byte, ev *Event) error {
+func decode(payload []byte, ev *Event) (kind, error) {
 	if len(bytes.TrimSpace(payload)) == 0 {
-		return fail(CodeMalformedEvent, nil, "malformed event: empty")
+		return 0, fail(CodeMalformedEvent, nil, "malformed event: empty")
 	}
 	if err := json.Unmarshal(payload, ev); err != nil {
-		return fail(CodeMalformedEvent, nil, "malformed event: %v", err)
+		return 0, fail(CodeMalformedEvent, nil, "malformed event: %v", err)
 	}
-	if ev.WebSocket == nil {
-		return fail(CodeNoWebSocket, nil, "not found websocket")
+	switch {
+	case ev.WebSocket != nil:
+	case ev.Scfws != nil:
+		return kindCommand, nil
+	case ev.HTTPMethod != "" && ev.Headers != nil:
+		return kindHTTP, nil
+	default:
+		return 0, fail(CodeNoWebSocket, nil, "not found websocket")
 	}
 	if !utf8.Valid(payload) && !rawIDValid(payload) {
 		// The decoder turned the ID's invalid bytes into U+FFFD, so two
 		// different IDs could become one: refuse on the raw bytes.
-		return fail(CodeBadConnectionID, nil, "secConnectionID is not UTF-8")
+		return 0, fail(CodeBadConnectionID, nil, "secConnectionID is not UTF-8")
 	}
-	if err := checkID(ev.WebSocket.SecConnectionID); err != nil {
-		return err
-	}
-	return nil
+	return kindWebSocket, checkID(ev.WebSocket.SecConnectionID)
 }
 
 // rawIDValid reports whether the event's secConnectionID, as sent, is valid
@@ -278,7 +422,7 @@ func rawIDValid(payload []byte) bool {
 }
 
 // maxIDBytes bounds a secConnectionID. Tencent's are about 32 characters;
-// the bound keeps a hostile one out of the registry's 255-character key.
+// the bound keeps a hostile one out of the registry's 255-byte key.
 const maxIDBytes = 255
 
 func checkID(id string) error {
@@ -352,184 +496,6 @@ func (r *Router) run(a *attempt) {
 	close(a.done)
 }
 
-func (r *Router) register(ctx context.Context, d *Deps, ws *WebSocket) (Reply, error) {
-	hs := &Handshake{Action: ActionConnecting, SecConnectionID: ws.SecConnectionID}
-	if ws.SecWebSocketProtocol != nil {
-		p := negotiate(*ws.SecWebSocketProtocol, d.Options.Subprotocols)
-		hs.SecWebSocketProtocol = &p
-	}
-	if ws.SecWebSocketExtensions != nil {
-		// Always none: the gateway's support for permessage-deflate is not
-		// documented, and echoing the offer breaks browsers.
-		none := ""
-		hs.SecWebSocketExtensions = &none
-	}
-	// Accept only once stored: nobody is connected without being registered.
-	if err := d.Registry.Touch(ctx, ws.SecConnectionID); err != nil {
-		return Reply{}, fail(CodeRegistry, err, "registry unavailable")
-	}
-	return Reply{WebSocket: hs}, nil
-}
-
-// Bounds on a subprotocol offer: names are short, and a hostile offer must
-// not cost time or come back in the reply.
-const (
-	maxOfferBytes    = 8 << 10
-	maxOfferEntries  = 16
-	maxProtocolBytes = 128
-)
-
-// negotiate picks the first offered subprotocol that the allow-list has, or
-// the first offered when the list is empty. It looks at the first
-// maxOfferEntries entries of the first maxOfferBytes only.
-func negotiate(offered string, allowed []string) string {
-	if len(offered) > maxOfferBytes {
-		offered = offered[:maxOfferBytes]
-	}
-	n := 0
-	for p := range strings.SplitSeq(offered, ",") {
-		if n++; n > maxOfferEntries {
-			break
-		}
-		p = strings.TrimSpace(p)
-		if len(p) > maxProtocolBytes || !isToken(p) {
-			continue
-		}
-		if len(allowed) == 0 {
-			return p
-		}
-		for _, a := range allowed {
-			if a == p {
-				return p
-			}
-		}
-	}
-	return ""
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110), as a subprotocol
-// name must be; anything else could corrupt the gateway's response headers.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range []byte(s) {
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
-}
-
-func (r *Router) transmit(ctx context.Context, d *Deps, ws *WebSocket) (Reply, error) {
-	reply := Reply{Summary: &Summary{}}
-	sender, dataType, data := ws.SecConnectionID, ws.DataType, ws.Data
-	if dataType == "" {
-		dataType = DataText
-	}
-	size, err := frameSize(dataType, data)
-	if err != nil {
-		return reply, err
-	}
-	// The sender spoke, so it is alive: refresh it, and register it again if
-	// its row was lost (a wrong prune, a missed connecting).
-	if err := d.Registry.Touch(ctx, sender); err != nil {
-		return reply, fail(CodeRegistry, err, "registry unavailable")
-	}
-	if dataType == DataText && d.Options.HeartbeatMessage != "" && data == d.Options.HeartbeatMessage {
-		reply.ErrMsg = "heartbeat"
-		return reply, nil
-	}
-	if limit := d.Options.maxMessageBytes(); size > limit {
-		return reply, fail(CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)
-	}
-
-	live, err := d.Registry.Live(ctx)
-	if err != nil {
-		return reply, fail(CodeRegistry, err, "registry unavailable")
-	}
-	recipients := live
-	if !d.Options.BroadcastToSender {
-		recipients = make([]string, 0, len(live))
-		for _, id := range live {
-			if id != sender {
-				recipients = append(recipients, id)
-			}
-		}
-	}
-	if d.Options.OnlineCountSuffix && dataType == DataText {
-		data = fmt.Sprintf("%s(===Online people:%d===)", data, len(live))
-	}
-
-	s := reply.Summary
-	s.Recipients = len(recipients)
-	var gone []string
-	var firstErr, addressErr error
-	for i, err := range d.Pusher.Broadcast(ctx, recipients, dataType, data) {
-		var g interface{ Gone() bool }
-		var sk interface{ Skipped() bool }
-		var af interface{ AddressFault() bool }
-		switch {
-		case err == nil:
-			s.Delivered++
-		case errors.As(err, &g) && g.Gone():
-			gone = append(gone, recipients[i])
-		case errors.As(err, &sk) && sk.Skipped():
-			s.Skipped++
-		default:
-			s.Failed++
-			if firstErr == nil {
-				firstErr = err
-			}
-			if addressErr == nil && errors.As(err, &af) && af.AddressFault() {
-				addressErr = err
-			}
-		}
-	}
-	var problems []error
-	if firstErr != nil {
-		problems = append(problems, fmt.Errorf("%d pushes failed, first: %w", s.Failed, firstErr))
-	}
-	if addressErr != nil {
-		// errNo stays 0 (a failed transmit would close the sender), but the
-		// reply says what the log says: the address is the suspect.
-		reply.ErrMsg = "push address looks wrong: " + addressErr.Error()
-	}
-	if len(gone) > 0 {
-		if err := d.Registry.Remove(ctx, gone...); err != nil {
-			problems = append(problems, fmt.Errorf("prune %d gone connections: %w", len(gone), err))
-		} else {
-			s.Pruned = len(gone)
-		}
-	}
-	if r.sweepDue(d.Options.SweepEvery) {
-		n, err := d.Registry.Sweep(ctx)
-		if err != nil {
-			problems = append(problems, err)
-		}
-		s.Swept = n
-	}
-	// The transmit did its job even when some pushes failed: errNo stays 0,
-	// and the problems reach the log as a warning.
-	return reply, warning(errors.Join(problems...))
-}
-
-// frameSize is the frame's size as the client sent it.
-func frameSize(dataType, data string) (int, error) {
-	switch dataType {
-	case DataText:
-		return len(data), nil
-	case DataBinary:
-		n, err := base64.StdEncoding.Decode(make([]byte, base64.StdEncoding.DecodedLen(len(data))), []byte(data))
-		if err != nil {
-			return 0, fail(CodeBadData, nil, "binary data is not base64: %v", err)
-		}
-		return n, nil
-	default:
-		return 0, fail(CodeBadData, nil, "unknown dataType %q: want text or binary", clip(dataType))
-	}
-}
-
 // sweepDue claims this process's next sweep when one is due.
 func (r *Router) sweepDue(every time.Duration) bool {
 	if every <= 0 {
@@ -538,13 +504,6 @@ func (r *Router) sweepDue(every time.Duration) bool {
 	now := r.now().UnixNano()
 	last := r.lastSweep.Load()
 	return now-last >= int64(every) && r.lastSweep.CompareAndSwap(last, now)
-}
-
-func (r *Router) cleanup(ctx context.Context, d *Deps, ws *WebSocket) (Reply, error) {
-	if err := d.Registry.Remove(ctx, ws.SecConnectionID); err != nil {
-		return Reply{}, fail(CodeRegistry, err, "registry unavailable")
-	}
-	return Reply{}, nil
 }
 
 // warn marks problems that do not change the reply but belong in the log.
@@ -559,8 +518,9 @@ func warning(err error) error {
 	return warn{err}
 }
 
-// logInvoke writes the invoke's one log line.
-func (r *Router) logInvoke(ctx context.Context, ev *Event, reply Reply, err error, took time.Duration) {
+// logInvoke writes the invoke's one log line. Frame contents, tokens and
+// signatures are never logged, only sizes.
+func (r *Router) logInvoke(ctx context.Context, ev *Event, k kind, op string, reply Reply, err error, took time.Duration) {
 	level := zapcore.InfoLevel
 	var w warn
 	switch {
@@ -577,11 +537,27 @@ func (r *Router) logInvoke(ctx context.Context, ev *Event, reply Reply, err erro
 	if lc, ok := functioncontext.FromContext(ctx); ok && lc.RequestID != "" {
 		fields = append(fields, zap.String("requestId", lc.RequestID))
 	}
-	if ws := ev.WebSocket; ws != nil {
+	switch {
+	case k == kindWebSocket && ev.WebSocket != nil:
+		ws := ev.WebSocket
 		fields = append(fields, zap.String("action", clip(ws.Action)), zap.String("connectionId", clip(ws.SecConnectionID)))
 		if ws.Data != "" || ws.DataType != "" {
 			fields = append(fields, zap.Int("dataBytes", len(ws.Data)))
 		}
+		if op != "" {
+			fields = append(fields, zap.String("op", op))
+		}
+	case ev.Scfws != nil:
+		action := "command"
+		if k == kindHTTP {
+			action = "http"
+		}
+		fields = append(fields, zap.String("action", action), zap.String("op", clip(ev.Scfws.Op)))
+		if len(ev.Scfws.Data) > 0 {
+			fields = append(fields, zap.Int("dataBytes", len(ev.Scfws.Data)))
+		}
+	case k == kindHTTP:
+		fields = append(fields, zap.String("action", "http"), zap.String("method", clip(ev.HTTPMethod)))
 	}
 	if rc := ev.RequestContext; rc != nil && rc.RequestID != "" {
 		fields = append(fields, zap.String("apigwRequestId", clip(rc.RequestID)))
@@ -599,8 +575,9 @@ func (r *Router) logInvoke(ctx context.Context, ev *Event, reply Reply, err erro
 }
 
 // clip keeps a hostile field from flooding a log line or a reply.
-func clip(s string) string {
-	const max = 64
+func clip(s string) string { return clipN(s, 64) }
+
+func clipN(s string, max int) string {
 	if len(s) <= max {
 		return s
 	}

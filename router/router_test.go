@@ -43,27 +43,56 @@ func (f *fakeRegistry) check() error {
 	return f.err
 }
 
-func (f *fakeRegistry) Touch(_ context.Context, id string) error {
+func (f *fakeRegistry) Register(_ context.Context, c Conn, _ []string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(); err != nil {
-		return err
+		return nil, err
 	}
-	f.ids[id] = true
-	return nil
+	f.ids[c.ID] = true
+	return nil, nil
 }
 
-func (f *fakeRegistry) Remove(_ context.Context, ids ...string) error {
+func (f *fakeRegistry) Touch(_ context.Context, id string) (Conn, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(); err != nil {
-		return err
+		return Conn{}, false, err
+	}
+	return Conn{ID: id}, f.ids[id], nil
+}
+
+func (f *fakeRegistry) Lookup(ctx context.Context, id string) (Conn, bool, error) {
+	return f.Touch(ctx, id)
+}
+
+func (f *fakeRegistry) Remove(_ context.Context, ids ...string) ([]Membership, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.check(); err != nil {
+		return nil, err
 	}
 	for _, id := range ids {
 		delete(f.ids, id)
 	}
 	f.removed = append(f.removed, ids...)
-	return nil
+	return nil, nil
+}
+
+// The fake has plain connections only; v1 behaviour is tested against the
+// in-memory store (v1_test.go).
+func (f *fakeRegistry) LiveV1(context.Context) ([]string, error) { return nil, f.check() }
+func (f *fakeRegistry) Join(context.Context, string, string, int) (bool, error) {
+	return false, errors.New("not v1")
+}
+func (f *fakeRegistry) Leave(context.Context, string, string) (bool, error)  { return false, f.check() }
+func (f *fakeRegistry) GroupConns(context.Context, string) ([]string, error) { return nil, f.check() }
+func (f *fakeRegistry) UserConns(context.Context, string) ([]string, error)  { return nil, f.check() }
+func (f *fakeRegistry) IsMember(context.Context, string, string) (bool, error) {
+	return false, f.check()
+}
+func (f *fakeRegistry) GroupUsers(context.Context, string, int) ([]UserCount, int, bool, error) {
+	return nil, 0, false, f.check()
 }
 
 func (f *fakeRegistry) Live(context.Context) ([]string, error) {
@@ -80,11 +109,11 @@ func (f *fakeRegistry) Live(context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (f *fakeRegistry) Sweep(context.Context) (int64, error) {
+func (f *fakeRegistry) Sweep(context.Context) (int64, []Membership, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sweeps++
-	return 0, f.check()
+	return 0, nil, f.check()
 }
 
 // pushErr is what a Pusher reports per recipient.
@@ -113,6 +142,10 @@ func (p *fakePusher) Broadcast(_ context.Context, ids []string, _, data string) 
 		errs[i] = p.outcome[id]
 	}
 	return errs
+}
+
+func (p *fakePusher) Disconnect(ctx context.Context, ids []string) []error {
+	return p.Broadcast(ctx, ids, "closing", "")
 }
 
 func event(action, id, data string) []byte {
@@ -239,7 +272,9 @@ func TestPruneFailureIsAWarning(t *testing.T) {
 
 type failingRemove struct{ *fakeRegistry }
 
-func (f *failingRemove) Remove(context.Context, ...string) error { return errors.New("db gone") }
+func (f *failingRemove) Remove(context.Context, ...string) ([]Membership, error) {
+	return nil, errors.New("db gone")
+}
 
 func TestErrorsBecomeReplies(t *testing.T) {
 	dbDown := errors.New("dial tcp 10.0.0.5:3306: connect: connection refused")
@@ -257,7 +292,7 @@ func TestErrorsBecomeReplies(t *testing.T) {
 		{"cleanup, DB down", &fakeRegistry{err: dbDown}, event(ActionClosing, "a", ""), CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
 		{"registry panics", &fakeRegistry{panics: true}, event(ActionConnecting, "a", ""), CodeInternal, "internal error", zapcore.ErrorLevel},
 		{"unknown action", newFakeRegistry(), event("dance", "a", ""), CodeUnknownAction, `unknown action "dance"`, zapcore.WarnLevel},
-		{"oversize", newFakeRegistry(), event(ActionDataSend, "a", "12345678901"), CodeTooLarge, "message of 11 bytes: at most 10 (MAX_MESSAGE_BYTES)", zapcore.WarnLevel},
+		{"oversize", newFakeRegistry("a"), event(ActionDataSend, "a", "12345678901"), CodeTooLarge, "message of 11 bytes: at most 10 (MAX_MESSAGE_BYTES)", zapcore.WarnLevel},
 		{"no websocket", newFakeRegistry(), []byte(`{"requestContext":{}}`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
 		{"null", newFakeRegistry(), []byte(`null`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
 		{"number", newFakeRegistry(), []byte(`42`), CodeMalformedEvent, "malformed event: json: cannot unmarshal number", zapcore.WarnLevel},
@@ -314,7 +349,7 @@ func TestLoaderRetriedUntilItWorks(t *testing.T) {
 }
 
 func TestSweepAtMostOncePerInterval(t *testing.T) {
-	reg := newFakeRegistry()
+	reg := newFakeRegistry("a")
 	r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: &fakePusher{}, Options: Options{MaxMessageBytes: 10, SweepEvery: time.Minute}}))
 	clock := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 	r.now = func() time.Time { return clock }
@@ -328,7 +363,7 @@ func TestSweepAtMostOncePerInterval(t *testing.T) {
 }
 
 func TestHeartbeatOnlyTouches(t *testing.T) {
-	reg := newFakeRegistry("peer")
+	reg := newFakeRegistry("peer", "me")
 	push := &fakePusher{}
 	r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: push, Options: Options{MaxMessageBytes: 10, HeartbeatMessage: "ping"}}))
 	reply := handle(t, r, event(ActionDataSend, "me", "ping"))
@@ -361,10 +396,10 @@ type deadlineRegistry struct {
 	seen *time.Duration
 }
 
-func (d *deadlineRegistry) Touch(ctx context.Context, id string) error {
+func (d *deadlineRegistry) Register(ctx context.Context, c Conn, g []string) ([]string, error) {
 	dl, _ := ctx.Deadline()
 	*d.seen = time.Until(dl)
-	return d.fakeRegistry.Touch(ctx, id)
+	return d.fakeRegistry.Register(ctx, c, g)
 }
 
 // A Loader that fails for want of a database answers a fixed message: the

@@ -6,32 +6,71 @@ package goldencase
 
 import (
 	"bytes"
+	"context"
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/scfws/scfws/internal/pushtest"
 	"github.com/scfws/scfws/router"
+	"github.com/scfws/scfws/store"
 )
 
 // Idle is the idle timeout the cases run with.
 const Idle = 600 * time.Second
 
+// SeedConn is one connection every case starts with.
+type SeedConn struct {
+	ID     string
+	Age    time.Duration // since its last frame
+	V1     bool
+	UserID string
+	Roles  []string
+	Groups []string
+}
+
 // Seed is the registry every case starts from. The push endpoint answers by
 // ID prefix (see pushtest): gone-* (404), errno-* (200 with errNo 1) and
 // fail-* (500) are pruned, since the gateway drops a client whose push it
 // refuses; busy-* (429) is kept after its retry; status-413-* is kept
-// (the frame's fault, not the connection's); dave-expired is past the idle
-// timeout.
-var Seed = []struct {
-	ID  string
-	Age time.Duration
-}{
-	{"alice==", 0}, {"bob==", time.Minute}, {"gone-carol==", 0}, {"errno-frank==", 0},
-	{"fail-erin==", 0}, {"busy-gina==", 0}, {"status-413-hal==", 0}, {"dave-expired==", 2 * Idle},
+// (the frame's fault, not the connection's); *-expired are past the idle
+// timeout. The plain cases' sender is xawexasdfewezdfsdfeasdfffa==; the
+// scfws.v1 cases' senders are v1-ann== (user ann, in lobby and dev) and
+// v1-cat== (cat, who may also send to users).
+var Seed = []SeedConn{
+	{ID: "xawexasdfewezdfsdfeasdfffa=="},
+	{ID: "alice=="}, {ID: "bob==", Age: time.Minute}, {ID: "gone-carol=="}, {ID: "errno-frank=="},
+	{ID: "fail-erin=="}, {ID: "busy-gina=="}, {ID: "status-413-hal=="}, {ID: "dave-expired==", Age: 2 * Idle},
+	{ID: "v1-ann==", V1: true, UserID: "ann", Groups: []string{"dev", "lobby"}},
+	{ID: "v1-ann-phone==", V1: true, UserID: "ann", Groups: []string{"lobby"}},
+	{ID: "v1-ben==", V1: true, UserID: "ben", Groups: []string{"lobby"}},
+	{ID: "v1-cat==", V1: true, UserID: "cat", Roles: []string{"sendToUser"}, Groups: []string{"dev"}},
+	{ID: "v1-anon==", V1: true, Groups: []string{"lobby"}},
+	{ID: "gone-v1-dan==", V1: true, UserID: "dan", Groups: []string{"lobby"}},
+	{ID: "v1-eve-expired==", V1: true, UserID: "eve", Groups: []string{"lobby"}, Age: 2 * Idle},
+}
+
+// Registerer is what Plant needs of a registry.
+type Registerer interface {
+	Register(ctx context.Context, c store.Conn, groups []string) ([]string, error)
+}
+
+// Plant registers the Seed in reg and ages each connection with age.
+func Plant(t testing.TB, reg Registerer, age func(id string, by time.Duration)) {
+	t.Helper()
+	for _, s := range Seed {
+		if _, err := reg.Register(context.Background(), store.Conn{ID: s.ID, V1: s.V1, UserID: s.UserID, Roles: s.Roles}, s.Groups); err != nil {
+			t.Fatalf("seed %s: %v", s.ID, err)
+		}
+		if s.Age > 0 {
+			age(s.ID, s.Age)
+		}
+	}
 }
 
 // Case is one event file and the settings on top of Env.
@@ -84,22 +123,26 @@ func Env(pushBase string, c Case) map[string]string {
 	return env
 }
 
-// Outcome is every observable effect of one event.
+// Outcome is every observable effect of one event: the invoke's payload
+// (a reply, or an HTTP response holding one), the pushes, and the registry
+// after, its groups included.
 type Outcome struct {
-	Reply    router.Reply    `json:"reply"`
+	Reply    json.RawMessage `json:"reply"`
 	Pushes   []pushtest.Push `json:"pushes"`
 	Registry []string        `json:"registry"`
+	Groups   [][2]string     `json:"groups"`
 }
 
 // Marshal renders o deterministically: indented, no HTML escaping, the
 // clock-dependent elapsedMs zeroed, a trailing newline.
 func (o Outcome) Marshal(t testing.TB) []byte {
 	t.Helper()
-	if o.Reply.Summary != nil {
-		o.Reply.Summary.ElapsedMs = 0
-	}
+	o.Reply = stable(t, o.Reply)
 	if o.Pushes == nil {
 		o.Pushes = []pushtest.Push{}
+	}
+	if o.Groups == nil {
+		o.Groups = [][2]string{}
 	}
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -109,4 +152,74 @@ func (o Outcome) Marshal(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// stable zeroes the clock-dependent elapsedMs of a reply, also inside an
+// HTTP response's body, and indents it.
+func stable(t testing.TB, payload json.RawMessage) json.RawMessage {
+	t.Helper()
+	var v map[string]any
+	d := json.NewDecoder(bytes.NewReader(payload))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		t.Fatalf("payload %s is not a JSON object: %v", payload, err)
+	}
+	if _, ok := v["elapsedMs"]; ok {
+		v["elapsedMs"] = 0
+	}
+	if body, ok := v["body"].(string); ok {
+		var inner map[string]any
+		if json.Unmarshal([]byte(body), &inner) == nil {
+			if _, ok := inner["elapsedMs"]; ok {
+				inner["elapsedMs"] = 0
+			}
+			v["body"] = inner // shown decoded: readable, and stable
+		}
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSpace(b.Bytes())
+}
+
+// Prepare fills a case's placeholders that depend on the time of the run:
+// in an HTTP event, "{{now}}" and "{{now-400}}" in the timestamp header
+// become unix seconds, and "{{sign}}" in the signature header becomes the
+// signature of the body with the case's PUBLISH_SECRET.
+func Prepare(t testing.TB, c Case) []byte {
+	t.Helper()
+	if !bytes.Contains(c.Event, []byte("{{")) {
+		return c.Event
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(c.Event, &ev); err != nil {
+		t.Fatal(err)
+	}
+	headers, _ := ev["headers"].(map[string]any)
+	body, _ := ev["body"].(string)
+	ts := ""
+	for k, v := range headers {
+		s, _ := v.(string)
+		switch s {
+		case "{{now}}":
+			ts = strconv.FormatInt(time.Now().Unix(), 10)
+			headers[k] = ts
+		case "{{now-400}}":
+			ts = strconv.FormatInt(time.Now().Unix()-400, 10)
+			headers[k] = ts
+		}
+	}
+	for k, v := range headers {
+		if v == "{{sign}}" {
+			headers[k] = "sha256=" + hex.EncodeToString(router.Sign(c.Env["PUBLISH_SECRET"], ts, []byte(body)))
+		}
+	}
+	out, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

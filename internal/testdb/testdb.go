@@ -91,9 +91,15 @@ func (d *DB) LimitedUser(t testing.TB) (user, password string) {
 // IDs returns the sorted ConnectionID values of table, duplicates included.
 func (d *DB) IDs(t testing.TB, table string) []string {
 	t.Helper()
-	rows, err := d.Root.Query("SELECT ConnectionID FROM `" + table + "` ORDER BY ConnectionID")
+	return d.Strings(t, "SELECT ConnectionID FROM `"+table+"` ORDER BY ConnectionID")
+}
+
+// Strings runs a query whose rows are one string each.
+func (d *DB) Strings(t testing.TB, query string, args ...any) []string {
+	t.Helper()
+	rows, err := d.Root.Query(query, args...)
 	if err != nil {
-		t.Fatalf("list %s: %v", table, err)
+		t.Fatalf("%s: %v", query, err)
 	}
 	defer rows.Close()
 	ids := []string{}

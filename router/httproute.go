@@ -1,0 +1,132 @@
+package router
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The signed HTTP route: for services outside Tencent Cloud, the function
+// also bound to an API Gateway HTTP API takes a backend command as a POST
+// body signed with PUBLISH_SECRET:
+//
+//	X-Scfws-Timestamp: <unix seconds>
+//	X-Scfws-Signature: sha256=<hex HMAC-SHA256(PUBLISH_SECRET, timestamp + "\n" + body)>
+//
+// A signature is good for ReplayWindow either side of its timestamp.
+const (
+	HeaderTimestamp = "X-Scfws-Timestamp"
+	HeaderSignature = "X-Scfws-Signature"
+	ReplayWindow    = 300 * time.Second
+)
+
+// maxBody bounds a request body: a message of MAX_MESSAGE_BYTES, escaped
+// (text may double) or base64, with room for the command around it.
+func maxBody(o Options) int { return 2*o.maxMessageBytes() + 64<<10 }
+
+// httpRequest is a request on the signed route, and its HTTP status.
+type httpRequest struct {
+	status int
+	allow  bool
+}
+
+// verify checks the request's method, signature and freshness, and returns
+// the command in its body.
+func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*Command, error) {
+	secret := o.PublishSecret
+	header := func(name string) string {
+		for k, v := range ev.Headers {
+			if strings.EqualFold(k, name) {
+				return v
+			}
+		}
+		return ""
+	}
+	h.status = http.StatusForbidden
+	if secret == "" {
+		return nil, fail(CodeUnauthorized, nil, "the signed route is off: PUBLISH_SECRET is not set")
+	}
+	if ev.HTTPMethod != http.MethodPost {
+		h.status, h.allow = http.StatusMethodNotAllowed, true
+		return nil, fail(CodeBadArgument, nil, "POST a JSON command")
+	}
+	body := []byte(ev.Body)
+	if ev.IsBase64Encoded {
+		b, err := base64.StdEncoding.DecodeString(ev.Body)
+		if err != nil {
+			h.status = http.StatusBadRequest
+			return nil, fail(CodeMalformedEvent, nil, "body is not base64")
+		}
+		body = b
+	}
+	if limit := maxBody(o); len(body) > limit {
+		h.status = http.StatusRequestEntityTooLarge
+		return nil, fail(CodeTooLarge, nil, "body of %d bytes: at most %d", len(body), limit)
+	}
+	h.status = http.StatusUnauthorized
+	ts, sig := header(HeaderTimestamp), header(HeaderSignature)
+	if ts == "" || sig == "" {
+		return nil, fail(CodeUnauthorized, nil, "missing %s or %s", HeaderTimestamp, HeaderSignature)
+	}
+	secs, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return nil, fail(CodeUnauthorized, nil, "%s is not unix seconds", HeaderTimestamp)
+	}
+	if d := now.Sub(time.Unix(secs, 0)); d > ReplayWindow || d < -ReplayWindow {
+		return nil, fail(CodeUnauthorized, nil, "%s is more than %s away from now", HeaderTimestamp, ReplayWindow)
+	}
+	got, err := hex.DecodeString(strings.TrimPrefix(sig, "sha256="))
+	if err != nil || !strings.HasPrefix(sig, "sha256=") || !hmac.Equal(got, Sign(secret, ts, body)) {
+		return nil, fail(CodeUnauthorized, nil, "bad signature")
+	}
+	h.status = http.StatusBadRequest
+	var cmd struct {
+		Scfws *Command `json:"scfws"`
+	}
+	if err := json.Unmarshal(body, &cmd); err != nil || cmd.Scfws == nil {
+		return nil, fail(CodeMalformedEvent, nil, `body is not {"scfws":{...}}`)
+	}
+	h.status = 0 // from the reply
+	return cmd.Scfws, nil
+}
+
+// Sign is the route's MAC of a body sent at timestamp ts (unix seconds).
+func Sign(secret, ts string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts))
+	m.Write([]byte{'\n'})
+	m.Write(body)
+	return m.Sum(nil)
+}
+
+// response is the API Gateway integration response carrying reply.
+func (h *httpRequest) response(reply Reply, body []byte) []byte {
+	status := h.status
+	if status == 0 {
+		switch {
+		case reply.ErrNo == CodeOK:
+			status = http.StatusOK
+		case reply.ErrNo >= CodeInternal:
+			status = http.StatusInternalServerError
+		default:
+			status = http.StatusBadRequest
+		}
+	}
+	headers := map[string]string{"Content-Type": "application/json"}
+	if h.allow {
+		headers["Allow"] = http.MethodPost
+	}
+	out, _ := json.Marshal(struct {
+		IsBase64Encoded bool              `json:"isBase64Encoded"`
+		StatusCode      int               `json:"statusCode"`
+		Headers         map[string]string `json:"headers"`
+		Body            string            `json:"body"`
+	}{false, status, headers, string(body)})
+	return out
+}

@@ -1,0 +1,399 @@
+package router
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// call is one invoke's work: the Deps, the deadline, and what went wrong
+// along the way that does not change the reply but belongs in its log line.
+type call struct {
+	r   *Router
+	d   *Deps
+	ctx context.Context
+
+	failed     int
+	firstFail  error // the first push that failed
+	addressErr error // the first push that says the address looks wrong
+	errs       []error
+	announcing bool   // presence events do not announce their own prunes
+	op         string // a scfws.v1 request's type, for the log
+}
+
+// problems is what the log line's error says when the reply is a success.
+func (c *call) problems() error {
+	errs := c.errs
+	if c.firstFail != nil {
+		errs = append([]error{fmt.Errorf("%d pushes failed, first: %w", c.failed, c.firstFail)}, errs...)
+	}
+	return warning(errors.Join(errs...))
+}
+
+// push sends one frame to ids, prunes those the gateway says are gone, and
+// says what happened.
+func (c *call) push(ids []string, dataType, data string) Summary {
+	s := Summary{Recipients: len(ids)}
+	if len(ids) == 0 {
+		return s
+	}
+	c.prune(&s, c.tally(&s, ids, c.d.Pusher.Broadcast(c.ctx, ids, dataType, data)))
+	return s
+}
+
+// disconnect asks the gateway to close ids and forgets them: the gateway
+// sends no closing event for a close it was asked to make.
+func (c *call) disconnect(ids []string) Summary {
+	s := Summary{Recipients: len(ids)}
+	if len(ids) == 0 {
+		return s
+	}
+	gone := c.tally(&s, ids, c.d.Pusher.Disconnect(c.ctx, ids))
+	// Closed or gone, each is forgotten; only a gone one counts as pruned.
+	left, err := c.d.Registry.Remove(c.ctx, ids...)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Errorf("forget %d closed connections: %w", len(ids), err))
+		return s
+	}
+	s.Pruned = len(gone)
+	c.announceLeft(left)
+	return s
+}
+
+// tally counts each push's outcome into s and returns the gone ones.
+func (c *call) tally(s *Summary, ids []string, errs []error) (gone []string) {
+	for i, err := range errs {
+		var g interface{ Gone() bool }
+		var sk interface{ Skipped() bool }
+		var af interface{ AddressFault() bool }
+		switch {
+		case err == nil:
+			s.Delivered++
+		case errors.As(err, &g) && g.Gone():
+			gone = append(gone, ids[i])
+		case errors.As(err, &sk) && sk.Skipped():
+			s.Skipped++
+		default:
+			s.Failed++
+			c.failed++
+			if c.firstFail == nil {
+				c.firstFail = err
+			}
+			if c.addressErr == nil && errors.As(err, &af) && af.AddressFault() {
+				c.addressErr = err
+			}
+		}
+	}
+	return gone
+}
+
+// prune forgets connections the gateway has dropped.
+func (c *call) prune(s *Summary, gone []string) {
+	if len(gone) == 0 {
+		return
+	}
+	left, err := c.d.Registry.Remove(c.ctx, gone...)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Errorf("prune %d gone connections: %w", len(gone), err))
+		return
+	}
+	s.Pruned += len(gone)
+	c.announceLeft(left)
+}
+
+// sweep deletes dead rows, when this process's turn has come.
+func (c *call) sweep(s *Summary) {
+	if !c.r.sweepDue(c.d.Options.SweepEvery) {
+		return
+	}
+	n, left, err := c.d.Registry.Sweep(c.ctx)
+	if err != nil {
+		c.errs = append(c.errs, err)
+	}
+	s.Swept = n
+	c.announceLeft(left)
+}
+
+// finishSends puts what the pushes said about the address into the reply:
+// errNo stays 0 (a failed transmit would close the sender), but the reply
+// says what the log says.
+func (c *call) finishSends(reply *Reply) {
+	if c.addressErr != nil && reply.ErrNo == CodeOK && (reply.ErrMsg == "" || reply.ErrMsg == "ok") {
+		reply.ErrMsg = "push address looks wrong: " + c.addressErr.Error()
+	}
+}
+
+func (c *call) register(ws *WebSocket) (Reply, error) {
+	hs := &Handshake{Action: ActionConnecting, SecConnectionID: ws.SecConnectionID}
+	if ws.SecWebSocketExtensions != nil {
+		// Always none: the gateway's support for permessage-deflate is not
+		// documented, and echoing the offer breaks browsers.
+		none := ""
+		hs.SecWebSocketExtensions = &none
+	}
+	var offer string
+	if ws.SecWebSocketProtocol != nil {
+		offer = *ws.SecWebSocketProtocol
+	}
+	v1, tokens := scan(offer)
+	conn := Conn{ID: ws.SecConnectionID, V1: v1}
+	var groups []string
+	switch {
+	case !v1 && c.d.Options.AuthRequired:
+		return Reply{}, fail(CodeUnauthorized, nil, "token required: connect with the scfws.v1 subprotocol and a bearer token")
+	case !v1:
+		if ws.SecWebSocketProtocol != nil {
+			p := negotiate(offer, c.d.Options.Subprotocols)
+			hs.SecWebSocketProtocol = &p
+		}
+	case len(tokens) > 1:
+		return Reply{}, fail(CodeUnauthorized, nil, "more than one token")
+	case len(tokens) == 1 && c.d.Verifier == nil:
+		return Reply{}, fail(CodeUnauthorized, nil, "token not accepted: no key is configured (AUTH_SECRET or AUTH_PUBLIC_KEY)")
+	case len(tokens) == 1:
+		p, err := c.d.Verifier.Verify(tokens[0])
+		if err != nil {
+			// The verifier's text is a short reason; the token never
+			// reaches a reply or a log line.
+			return Reply{}, fail(CodeUnauthorized, nil, "%s", clip(err.Error()))
+		}
+		conn.UserID, conn.Roles = p.UserID, p.Roles
+		groups = p.Groups
+		if len(groups) > c.d.Options.maxGroups() {
+			groups = groups[:c.d.Options.maxGroups()]
+		}
+	case c.d.Options.AuthRequired:
+		return Reply{}, fail(CodeUnauthorized, nil, "token required")
+	}
+	if v1 {
+		p := Subprotocol
+		hs.SecWebSocketProtocol = &p
+	}
+	// Accept only once stored: nobody is connected without being registered.
+	firsts, err := c.d.Registry.Register(c.ctx, conn, groups)
+	if err != nil {
+		var u interface{ Unavailable() bool }
+		if errors.As(err, &u) && u.Unavailable() {
+			return Reply{}, fail(CodeNotReady, err, "not ready: scfws.v1 needs its tables (turn DB_AUTO_MIGRATE on, or create them as the README says)")
+		}
+		return Reply{}, fail(CodeRegistry, err, "registry unavailable")
+	}
+	// Never pushed to the new connection itself: it is not open yet.
+	for _, g := range firsts {
+		c.announceJoined(g, conn.UserID, conn.ID)
+	}
+	return Reply{WebSocket: hs}, nil
+}
+
+// Bounds on a subprotocol offer: names are short, tokens at most 4 KiB,
+// and a hostile offer must not cost time or come back in the reply.
+const (
+	maxOfferBytes    = 16 << 10
+	maxOfferEntries  = 16
+	maxProtocolBytes = 128
+	tokenPrefix      = "bearer."
+)
+
+// entries splits an offer into its first maxOfferEntries trimmed entries,
+// looking at the first maxOfferBytes only.
+func entries(offered string) []string {
+	if len(offered) > maxOfferBytes {
+		offered = offered[:maxOfferBytes]
+	}
+	var out []string
+	for p := range strings.SplitSeq(offered, ",") {
+		if len(out) == maxOfferEntries {
+			break
+		}
+		out = append(out, strings.TrimSpace(p))
+	}
+	return out
+}
+
+// scan reports whether scfws.v1 is offered, and the offered tokens.
+func scan(offered string) (v1 bool, tokens []string) {
+	for _, p := range entries(offered) {
+		switch {
+		case p == Subprotocol:
+			v1 = true
+		case strings.HasPrefix(p, tokenPrefix):
+			tokens = append(tokens, p[len(tokenPrefix):])
+		}
+	}
+	return v1, tokens
+}
+
+// negotiate picks the first offered subprotocol that the allow-list has, or
+// the first offered when the list is empty. A bearer entry is a credential,
+// never a protocol: it is never selected.
+func negotiate(offered string, allowed []string) string {
+	for _, p := range entries(offered) {
+		if len(p) > maxProtocolBytes || !isToken(p) || strings.HasPrefix(p, tokenPrefix) || p == Subprotocol {
+			continue
+		}
+		if len(allowed) == 0 {
+			return p
+		}
+		for _, a := range allowed {
+			if a == p {
+				return p
+			}
+		}
+	}
+	return ""
+}
+
+// isToken reports whether s is an HTTP token (RFC 9110), as a subprotocol
+// name must be; anything else could corrupt the gateway's response headers.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *call) transmit(ws *WebSocket) (Reply, error) {
+	reply := Reply{Summary: &Summary{}}
+	id, dataType, data := ws.SecConnectionID, ws.DataType, ws.Data
+	if dataType == "" {
+		dataType = DataText
+	}
+	size, err := frameSize(dataType, data)
+	if err != nil {
+		return reply, err
+	}
+	conn, known, err := c.d.Registry.Touch(c.ctx, id)
+	if err != nil {
+		return reply, fail(CodeRegistry, err, "registry unavailable")
+	}
+	if !known {
+		// The gateway forgets a connection only when it drops it; the
+		// registry forgot this one while it was open (swept while its
+		// client stayed silent past IDLE_TIMEOUT, or pruned). Its identity
+		// and groups are lost with the row, so it must connect again.
+		*reply.Summary = c.disconnect([]string{id})
+		reply.ErrMsg = "unknown connection: asked the gateway to close it"
+		return reply, warning(errors.New("a frame from a connection the registry does not know: closed so that it registers again (is IDLE_TIMEOUT shorter than the API's backend timeout, or does the client send only WebSocket pings?)"))
+	}
+	if dataType == DataText && c.d.Options.HeartbeatMessage != "" && data == c.d.Options.HeartbeatMessage {
+		reply.ErrMsg = "heartbeat"
+		return reply, nil
+	}
+	if limit := c.d.Options.maxMessageBytes(); size > limit {
+		return reply, fail(CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)
+	}
+	if conn.V1 {
+		err = c.frame(conn, dataType, data, &reply)
+	} else {
+		err = c.broadcast(id, dataType, data, reply.Summary)
+	}
+	c.sweep(reply.Summary)
+	c.finishSends(&reply)
+	return reply, err
+}
+
+// broadcast sends a plain connection's frame to the other plain ones.
+func (c *call) broadcast(sender, dataType, data string, s *Summary) error {
+	live, err := c.d.Registry.Live(c.ctx)
+	if err != nil {
+		return fail(CodeRegistry, err, "registry unavailable")
+	}
+	recipients := live
+	if !c.d.Options.BroadcastToSender {
+		recipients = make([]string, 0, len(live))
+		for _, id := range live {
+			if id != sender {
+				recipients = append(recipients, id)
+			}
+		}
+	}
+	if c.d.Options.OnlineCountSuffix && dataType == DataText {
+		data = fmt.Sprintf("%s(===Online people:%d===)", data, len(live))
+	}
+	*s = c.push(recipients, dataType, data)
+	return nil
+}
+
+// frameSize is the frame's size as the client sent it.
+func frameSize(dataType, data string) (int, error) {
+	switch dataType {
+	case DataText:
+		return len(data), nil
+	case DataBinary:
+		n, err := base64.StdEncoding.Decode(make([]byte, base64.StdEncoding.DecodedLen(len(data))), []byte(data))
+		if err != nil {
+			return 0, fail(CodeBadData, nil, "binary data is not base64: %v", err)
+		}
+		return n, nil
+	default:
+		return 0, fail(CodeBadData, nil, "unknown dataType %q: want text or binary", clip(dataType))
+	}
+}
+
+func (c *call) cleanup(ws *WebSocket) (Reply, error) {
+	left, err := c.d.Registry.Remove(c.ctx, ws.SecConnectionID)
+	if err != nil {
+		return Reply{}, fail(CodeRegistry, err, "registry unavailable")
+	}
+	c.announceLeft(left)
+	return Reply{}, nil
+}
+
+// system is a presence event pushed to a group's members.
+type system struct {
+	Type   string `json:"type"`
+	Event  string `json:"event"`
+	Group  string `json:"group"`
+	UserID string `json:"userId"`
+}
+
+// announceJoined tells group's members (but except) that user arrived.
+func (c *call) announceJoined(group, user, except string) {
+	if !c.d.Options.PresenceEvents || user == "" {
+		return
+	}
+	c.announce(system{Type: "system", Event: "joined", Group: group, UserID: user}, except)
+}
+
+// announceLeft tells each group's members that its user left.
+func (c *call) announceLeft(left []Membership) {
+	if !c.d.Options.PresenceEvents || c.announcing {
+		return
+	}
+	for _, m := range left {
+		c.announce(system{Type: "system", Event: "left", Group: m.Group, UserID: m.UserID}, "")
+	}
+}
+
+func (c *call) announce(ev system, except string) {
+	c.announcing = true
+	defer func() { c.announcing = false }()
+	members, err := c.d.Registry.GroupConns(c.ctx, ev.Group)
+	if err != nil {
+		c.errs = append(c.errs, fmt.Errorf("presence event: %w", err))
+		return
+	}
+	b, _ := frameJSON(ev) // strings always encode
+	c.push(without(members, except), DataText, string(b))
+}
+
+// without returns ids less one.
+func without(ids []string, id string) []string {
+	if id == "" {
+		return ids
+	}
+	out := make([]string, 0, len(ids))
+	for _, x := range ids {
+		if x != id {
+			out = append(out, x)
+		}
+	}
+	return out
+}
