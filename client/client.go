@@ -221,15 +221,24 @@ func (c *Client) do(ctx context.Context, cmd Command) (json.RawMessage, *reply, 
 	return raw, &r, nil
 }
 
+// Encode is p's wire form, a Command's DataType and Data, or why p cannot
+// be sent.
+func (p Payload) Encode() (dataType string, data json.RawMessage, err error) {
+	if p.err != nil {
+		return "", nil, p.err
+	}
+	if p.dataType == "" {
+		return "", nil, errors.New("empty Payload; make one with Text, JSON or Binary")
+	}
+	return p.dataType, p.data, nil
+}
+
 func (c *Client) send(ctx context.Context, cmd Command, p *Payload) (SendResult, error) {
 	if p != nil {
-		if p.err != nil {
-			return SendResult{}, fmt.Errorf("scfws %s: %w", cmd.Op, p.err)
+		var err error
+		if cmd.DataType, cmd.Data, err = p.Encode(); err != nil {
+			return SendResult{}, fmt.Errorf("scfws %s: %w", cmd.Op, err)
 		}
-		if p.dataType == "" {
-			return SendResult{}, fmt.Errorf("scfws %s: empty Payload; make one with Text, JSON or Binary", cmd.Op)
-		}
-		cmd.DataType, cmd.Data = p.dataType, p.data
 	}
 	_, r, err := c.do(ctx, cmd)
 	if r == nil {
