@@ -163,6 +163,13 @@ func (s *Server) Handle(service, version, action string, h Handler) {
 	}
 }
 
+// IsRequest tells an API 3.0 call (signed with TC3, or naming an action)
+// from other traffic, so that the emulator can serve the API on the same
+// address as its gateway: SDKs always post to "/".
+func IsRequest(r *http.Request) bool {
+	return strings.HasPrefix(r.Header.Get("Authorization"), Algorithm+" ") || r.Header.Get("X-TC-Action") != ""
+}
+
 // ServeHTTP answers every request with HTTP 200 and the API's envelope, as
 // the real endpoint does, errors included.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -19,6 +19,9 @@ import (
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
 	"go.uber.org/goleak"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scfws/scfws/tcloud"
 )
@@ -553,6 +556,54 @@ func TestCredentialNeverPrintsSecrets(t *testing.T) {
 		got := fmt.Sprintf(format, c)
 		if strings.Contains(got, tempKey) || strings.Contains(got, tempToken) || !strings.Contains(got, tempID) {
 			t.Errorf("Sprintf(%q, credential) = %q; want the SecretId only", format, got)
+		}
+	}
+}
+
+func TestIsRequest(t *testing.T) {
+	tests := []struct {
+		give map[string]string
+		want bool
+	}{
+		{map[string]string{"Authorization": "TC3-HMAC-SHA256 Credential=x"}, true},
+		{map[string]string{"X-TC-Action": "Invoke"}, true},
+		{map[string]string{"Authorization": "Basic dXNlcjpwdw=="}, false},
+		{map[string]string{}, false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodPost, "/", nil)
+		for k, v := range tt.give {
+			r.Header.Set(k, v)
+		}
+		if got := tcloud.IsRequest(r); got != tt.want {
+			t.Errorf("IsRequest(%v) = %v; want %v", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestLogNamesTheCallNotTheSecrets(t *testing.T) {
+	e := newEnv(t)
+	core, logs := observer.New(zapcore.DebugLevel)
+	e.srv.Log = zap.New(core)
+	_, _ = e.client(t, common.NewCredential(testID, testKey)).Invoke(invokeRequest("echo", "{}"))
+	_, _ = e.client(t, common.NewTokenCredential(tempID, tempKey, tempToken)).Invoke(invokeRequest("echo", "{}"))
+	_, _ = e.client(t, common.NewCredential(testID, "wrong")).Invoke(invokeRequest("echo", "{}"))
+
+	entries := logs.All()
+	if len(entries) != 3 {
+		t.Fatalf("%d log lines; want one per request", len(entries))
+	}
+	for i, want := range []string{"", "", "AuthFailure.SignatureFailure"} {
+		fields := entries[i].ContextMap()
+		code, _ := fields["code"].(string)
+		if fields["action"] != "Invoke" || fields["service"] != "scf" || code != want {
+			t.Errorf("line %d = %v; want action Invoke, service scf, code %q", i, fields, want)
+		}
+		line := fmt.Sprint(fields)
+		for _, s := range append(secrets, "Signature=") {
+			if strings.Contains(line, s) {
+				t.Errorf("line %d %s reveals %q", i, line, s)
+			}
 		}
 	}
 }
