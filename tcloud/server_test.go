@@ -313,6 +313,31 @@ func TestInvokeErrors(t *testing.T) {
 			want: "ResourceNotFound.Function",
 		},
 		{
+			name: "an API version scf does not have",
+			call: func(c *scf.Client) error {
+				req := invokeRequest("echo", "{}")
+				req.Init().WithApiInfo("scf", "2017-01-01", "Invoke")
+				return c.Send(req, scf.NewInvokeResponse())
+			},
+			want: "NoSuchVersion",
+		},
+		{
+			name: "a product this endpoint does not serve",
+			call: func(c *scf.Client) error {
+				req := invokeRequest("echo", "{}")
+				req.Init().WithApiInfo("cvm", "2017-03-12", "DescribeInstances")
+				return c.Send(req, scf.NewInvokeResponse())
+			},
+			want: "NoSuchProduct",
+		},
+		{
+			name: "a handler's own error is an InternalError that says nothing of it",
+			setup: func(e *env) {
+				e.srv.Handle("scf", "2018-04-16", "Invoke", func(context.Context, *tcloud.Request) (any, error) { return nil, errors.New("dsn user:hunter2@db") })
+			},
+			want: "InternalError", wantMsg: "An internal error occurred; retry the request.",
+		},
+		{
 			name: "an action without a handler",
 			call: func(c *scf.Client) error { _, err := c.ListFunctions(scf.NewListFunctionsRequest()); return err },
 			want: "InvalidAction",
