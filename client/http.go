@@ -1,0 +1,152 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Headers of the signed HTTP route.
+const (
+	HeaderTimestamp = "X-Scfws-Timestamp"
+	HeaderSignature = "X-Scfws-Signature"
+)
+
+// MaxReplyBytes bounds a reply read from the HTTP route: SCF's limit on a
+// synchronous function's answer.
+const MaxReplyBytes = 6 << 20
+
+// Sign is the X-Scfws-Signature of body sent at timestamp (unix seconds):
+// "sha256=" and the hex HMAC-SHA256, keyed by the secret, of the timestamp,
+// a newline and the body.
+func Sign(secret []byte, timestamp int64, body []byte) string {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(strconv.FormatInt(timestamp, 10)))
+	m.Write([]byte("\n"))
+	m.Write(body)
+	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// HTTPConfig says where the function's signed route is.
+type HTTPConfig struct {
+	URL    string // the API Gateway route bound to the function
+	Secret []byte // the function's PUBLISH_SECRET
+	// Client makes the requests (default: http.DefaultClient).
+	Client *http.Client
+	// Now is the clock for X-Scfws-Timestamp (default time.Now).
+	Now func() time.Time
+}
+
+// String never shows the secret.
+func (c HTTPConfig) String() string {
+	if u, err := url.Parse(c.URL); err == nil {
+		return "scfws route " + u.Redacted() + " (secret redacted)"
+	}
+	return "scfws route (unparsable URL; secret redacted)"
+}
+
+// GoString is String, for %#v.
+func (c HTTPConfig) GoString() string { return c.String() }
+
+// HTTP sends commands to the function's signed HTTP route.
+type HTTP struct {
+	cfg HTTPConfig
+}
+
+var _ Transport = (*HTTP)(nil)
+
+// NewHTTP checks cfg and returns the transport.
+func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, errors.New("scfws http: the URL is not an http(s) URL")
+	}
+	if len(cfg.Secret) == 0 {
+		return nil, errors.New("scfws http: the secret is empty")
+	}
+	cfg.Secret = bytes.Clone(cfg.Secret)
+	return &HTTP{cfg: cfg}, nil
+}
+
+// HTTPError is the route answering something other than a reply: 401 (a
+// bad signature), 403 (refused, e.g. no PUBLISH_SECRET set or a stale
+// timestamp), or the gateway's own error.
+type HTTPError struct {
+	StatusCode int
+	ErrNo      int    // the body's errNo, when it had one
+	Msg        string // the body's errMsg, or the start of the body
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("HTTP %d %s: %s", e.StatusCode, http.StatusText(e.StatusCode), e.Msg)
+}
+
+// Invoke posts the signed command and returns the reply: the body of a
+// 200, or of a 400 that carries an errNo (the function refusing an
+// argument).
+func (h *HTTP) Invoke(ctx context.Context, command []byte) ([]byte, error) {
+	now := time.Now
+	if h.cfg.Now != nil {
+		now = h.cfg.Now
+	}
+	ts := now().Unix()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(command))
+	if err != nil {
+		return nil, h.fail(fmt.Errorf("make the request: %w", err))
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(HeaderTimestamp, strconv.FormatInt(ts, 10))
+	req.Header.Set(HeaderSignature, Sign(h.cfg.Secret, ts, command))
+	c := h.cfg.Client
+	if c == nil {
+		c = http.DefaultClient
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, h.fail(err) // *url.Error: carries ctx's error when ctx ended
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxReplyBytes+1))
+	if err != nil {
+		return nil, h.fail(fmt.Errorf("read the reply: %w", err))
+	}
+	if len(body) > MaxReplyBytes {
+		return nil, h.fail(fmt.Errorf("the reply is over %d bytes", MaxReplyBytes))
+	}
+	var r struct {
+		ErrNo  *int   `json:"errNo"`
+		ErrMsg string `json:"errMsg"`
+	}
+	isReply := json.Unmarshal(body, &r) == nil && r.ErrNo != nil
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return body, nil
+	case resp.StatusCode == http.StatusBadRequest && isReply:
+		return body, nil
+	case isReply:
+		return nil, h.fail(&HTTPError{StatusCode: resp.StatusCode, ErrNo: *r.ErrNo, Msg: r.ErrMsg})
+	}
+	msg := strings.ToValidUTF8(string(body), "?")
+	if len(msg) > 200 {
+		n := 200
+		for !utf8.RuneStart(msg[n]) {
+			n--
+		}
+		msg = msg[:n] + "…"
+	}
+	return nil, h.fail(&HTTPError{StatusCode: resp.StatusCode, Msg: msg})
+}
+
+func (h *HTTP) fail(err error) error { return &TransportError{Via: "http", Err: err} }

@@ -1,0 +1,282 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/scfws/scfws/client"
+	"github.com/scfws/scfws/config"
+)
+
+// Environment variables publish reads. Secrets come only from the
+// environment, never from flags, so they stay out of shell history and ps.
+const (
+	envSecretID      = "TENCENTCLOUD_SECRETID"
+	envSecretKey     = "TENCENTCLOUD_SECRETKEY"
+	envSessionToken  = "TENCENTCLOUD_SESSIONTOKEN"
+	envRegion        = "TENCENTCLOUD_REGION"
+	envPublishSecret = "PUBLISH_SECRET"
+)
+
+const publishUsage = `Usage:
+  scfws publish -function NAME [-namespace NS] [-region R] [-endpoint URL]
+                TARGET [-type text|json|binary] DATA
+  scfws publish -url URL [-secret-env VAR] TARGET [-type text|json|binary] DATA
+  scfws publish ... (-connection ID [-reason R] | -user U) -close
+
+Sends DATA (or, with -close, closes connections) through the scfws function's
+backend API, and prints its reply. TARGET is one of -all, -group G, -user U,
+-connection ID. DATA - reads standard input (at most 6 MB). Binary DATA is
+raw bytes; it is base64-encoded for you.
+
+With -function, the function is invoked through SCF's Invoke API with the key
+in TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY (and TENCENTCLOUD_SESSIONTOKEN
+for a temporary key); -region defaults to TENCENTCLOUD_REGION. -endpoint points
+at another API address, e.g. http://127.0.0.1:8080 for scfws local.
+With -url, the command goes to the function's signed HTTP route, signed with
+the secret in the environment variable -secret-env names (PUBLISH_SECRET).
+
+Exit status: 0 when the reply's errNo is 0, 1 when it is not or no reply
+came, 2 for a usage error.
+
+Flags:
+`
+
+// publishFlags are scfws publish's settings.
+type publishFlags struct {
+	function, namespace, qualifier, region, endpoint string
+	url, secretEnv                                   string
+	all                                              bool
+	group, user, connection                          string
+	dataType                                         string
+	close                                            bool
+	reason                                           string
+	timeout                                          time.Duration
+	data                                             string // the argument: DATA or -
+}
+
+func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
+	var f publishFlags
+	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, publishUsage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&f.function, "function", "", "the scfws function's name, invoked through SCF's Invoke API")
+	fs.StringVar(&f.namespace, "namespace", "", "the function's namespace (default \"default\")")
+	fs.StringVar(&f.qualifier, "qualifier", "", "the function's version or alias (default $LATEST)")
+	fs.StringVar(&f.region, "region", "", "the function's region, e.g. ap-guangzhou (default $"+envRegion+")")
+	fs.StringVar(&f.endpoint, "endpoint", "", "the Tencent Cloud API address, when not https://scf.tencentcloudapi.com")
+	fs.StringVar(&f.url, "url", "", "the function's signed HTTP route, instead of -function")
+	fs.StringVar(&f.secretEnv, "secret-env", envPublishSecret, "the environment variable holding the route's secret")
+	fs.BoolVar(&f.all, "all", false, "send to every connection")
+	fs.StringVar(&f.group, "group", "", "send to the connections in a group")
+	fs.StringVar(&f.user, "user", "", "send to (or with -close, close) a user's connections")
+	fs.StringVar(&f.connection, "connection", "", "send to (or with -close, close) one connection")
+	fs.StringVar(&f.dataType, "type", client.DataText, "what DATA is: text, json or binary")
+	fs.BoolVar(&f.close, "close", false, "close the -connection or -user instead of sending")
+	fs.StringVar(&f.reason, "reason", "", "why, with -close -connection")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up after this long")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, err
+		}
+		return f, usageError{err}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	if (f.function == "") == (f.url == "") {
+		return f, usageError{errors.New("publish wants -function NAME or -url URL")}
+	}
+	if f.url != "" {
+		for _, name := range []string{"namespace", "qualifier", "region", "endpoint"} {
+			if set[name] {
+				return f, usageError{fmt.Errorf("-%s goes with -function, not -url", name)}
+			}
+		}
+	} else if set["secret-env"] {
+		return f, usageError{errors.New("-secret-env goes with -url, not -function")}
+	}
+	targets := 0
+	for _, on := range []bool{f.all, set["group"], set["user"], set["connection"]} {
+		if on {
+			targets++
+		}
+	}
+	if targets != 1 {
+		return f, usageError{errors.New("publish wants one target: -all, -group G, -user U or -connection ID")}
+	}
+	switch {
+	case f.close && (f.all || set["group"]):
+		return f, usageError{errors.New("-close closes a -connection or a -user")}
+	case f.close && set["type"]:
+		return f, usageError{errors.New("-close sends no data: drop -type")}
+	case set["reason"] && !(f.close && set["connection"]):
+		return f, usageError{errors.New("-reason goes with -close -connection")}
+	case f.close && fs.NArg() != 0:
+		return f, usageError{fmt.Errorf("-close takes no DATA, got %q", fs.Args())}
+	case !f.close && fs.NArg() != 1:
+		return f, usageError{errors.New("publish wants one DATA argument, or - for standard input")}
+	}
+	switch f.dataType {
+	case client.DataText, client.DataJSON, client.DataBinary:
+	default:
+		return f, usageError{fmt.Errorf("-type %q: want text, json or binary", f.dataType)}
+	}
+	if f.timeout <= 0 {
+		return f, usageError{errors.New("-timeout must be positive")}
+	}
+	f.data = fs.Arg(0)
+	return f, nil
+}
+
+func publish(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f, err := parsePublishFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cmd, err := publishCommand(f, stdin)
+	if err != nil {
+		return err
+	}
+	transport, err := publishTransport(f)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, f.timeout)
+	defer cancel()
+
+	raw, err := client.New(transport).Do(ctx, cmd)
+	var refused *client.Error
+	if err != nil && !errors.As(err, &refused) {
+		return err
+	}
+	var out bytes.Buffer
+	if err := json.Indent(&out, raw, "", "  "); err != nil {
+		return fmt.Errorf("indent the reply: %w", err)
+	}
+	out.WriteByte('\n')
+	if _, err := stdout.Write(out.Bytes()); err != nil {
+		return err
+	}
+	if refused != nil {
+		return exitError{code: 1, msg: fmt.Sprintf("the function answered errNo %d: %s", refused.ErrNo, refused.Msg)}
+	}
+	return nil
+}
+
+// publishCommand is the backend command the flags and DATA ask for.
+func publishCommand(f publishFlags, stdin io.Reader) (client.Command, error) {
+	cmd := client.Command{Group: f.group, UserID: f.user, ConnectionID: f.connection}
+	switch {
+	case f.close && f.connection != "":
+		cmd.Op, cmd.Reason = client.OpCloseConnection, f.reason
+		return cmd, nil
+	case f.close:
+		cmd.Op = client.OpCloseUser
+		return cmd, nil
+	case f.all:
+		cmd.Op = client.OpSendToAll
+	case f.group != "":
+		cmd.Op = client.OpSendToGroup
+	case f.user != "":
+		cmd.Op = client.OpSendToUser
+	default:
+		cmd.Op = client.OpSendToConnection
+	}
+	data := []byte(f.data)
+	if f.data == "-" {
+		var err error
+		if data, err = io.ReadAll(io.LimitReader(stdin, config.MaxEventBytes+1)); err != nil {
+			return cmd, fmt.Errorf("read DATA from standard input: %w", err)
+		}
+		if len(data) > config.MaxEventBytes {
+			return cmd, usageError{fmt.Errorf("DATA is over %d bytes, SCF's limit", config.MaxEventBytes)}
+		}
+	}
+	var p client.Payload
+	switch f.dataType {
+	case client.DataText:
+		if !utf8.Valid(data) {
+			return cmd, usageError{errors.New("DATA is not UTF-8 text; use -type binary")}
+		}
+		p = client.Text(string(data))
+	case client.DataJSON:
+		if !json.Valid(data) {
+			return cmd, usageError{errors.New("DATA is not JSON (-type json)")}
+		}
+		p = client.JSON(json.RawMessage(data))
+	case client.DataBinary:
+		p = client.Binary(data)
+	}
+	var err error
+	if cmd.DataType, cmd.Data, err = p.Encode(); err != nil {
+		return cmd, usageError{err}
+	}
+	return cmd, nil
+}
+
+// publishTransport is SCF's Invoke API or the signed route, with secrets
+// from the environment.
+func publishTransport(f publishFlags) (client.Transport, error) {
+	if f.url != "" {
+		if !validEnvName(f.secretEnv) {
+			return nil, usageError{fmt.Errorf("-secret-env %q is not an environment variable name", f.secretEnv)}
+		}
+		secret := os.Getenv(f.secretEnv)
+		if secret == "" {
+			return nil, usageError{fmt.Errorf("%s is not set: it holds the route's secret", f.secretEnv)}
+		}
+		t, err := client.NewHTTP(client.HTTPConfig{URL: f.url, Secret: []byte(secret)})
+		if err != nil {
+			return nil, usageError{err}
+		}
+		return t, nil
+	}
+	id, key := os.Getenv(envSecretID), os.Getenv(envSecretKey)
+	if id == "" || key == "" {
+		return nil, usageError{fmt.Errorf("%s and %s must hold the API key that may invoke the function", envSecretID, envSecretKey)}
+	}
+	region := f.region
+	if region == "" {
+		region = os.Getenv(envRegion)
+	}
+	if region == "" {
+		return nil, usageError{fmt.Errorf("no region: give -region or set %s", envRegion)}
+	}
+	t, err := client.NewSCF(client.SCFConfig{
+		SecretID: id, SecretKey: key, Token: os.Getenv(envSessionToken),
+		Region: region, Namespace: f.namespace, Function: f.function, Qualifier: f.qualifier, Endpoint: f.endpoint,
+	})
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return t, nil
+}
+
+// validEnvName: what a shell can export.
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	return strings.IndexFunc(s, func(c rune) bool {
+		return !(c == '_' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9')
+	}) < 0 && (s[0] < '0' || s[0] > '9')
+}
