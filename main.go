@@ -67,6 +67,13 @@ Usage:
                             6 MB) through the function with the settings of this
                             environment and print its reply; exit status 1 when the
                             reply's errNo is not 0
+  scfws publish -function NAME [-namespace NS] [-region R] [-endpoint URL]
+                (-all | -group G | -user U | -connection ID) [-type text|json|binary] DATA|-
+                            send DATA through the function's backend API: SCF Invoke
+                            with the key in TENCENTCLOUD_SECRETID/SECRETKEY, or with
+                            -url URL the signed route (secret in PUBLISH_SECRET);
+                            -close closes a -connection or -user instead; prints the
+                            reply; exit status 1 when its errNo is not 0 (-h for more)
   scfws version             print the version
   scfws -h                  print this help
 
@@ -92,6 +99,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return invoke(args[1:], stdin, stdout, stderr)
 	case "local":
 		return local(args[1:], stdout, stderr)
+	case "publish":
+		return publish(args[1:], stdin, stdout, stderr)
 	default:
 		return usageError{fmt.Errorf("unknown command %q", args[0])}
 	}
