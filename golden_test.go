@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/internal/golden"
@@ -34,7 +38,8 @@ func TestGoldenInProcess(t *testing.T) {
 			now := time.Now()
 			reg := store.NewMemory(goldencase.Idle, nil)
 			goldencase.Plant(t, reg, func(id string, by time.Duration) { reg.TouchAt(id, now.Add(-by)) })
-			log := zaptest.NewLogger(t)
+			core, logs := observer.New(zapcore.DebugLevel)
+			log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
 			var pusher interface{ CloseIdle() }
 			load := loaderFrom(config.FromMap(env), log, zap.NewAtomicLevel(),
 				func(context.Context, config.Config, *zap.Logger) (router.Registry, error) {
@@ -58,6 +63,11 @@ func TestGoldenInProcess(t *testing.T) {
 				pusher.CloseIdle()
 			}
 			o := goldencase.Outcome{Reply: payload, Pushes: srv.Pushes(), Registry: reg.All(), Groups: reg.Memberships()}
+			var logged strings.Builder
+			for _, e := range logs.All() {
+				fmt.Fprintf(&logged, "%s %v\n", e.Message, e.ContextMap())
+			}
+			goldencase.NoTokens(t, c, logged.String(), string(o.Marshal(t)))
 			golden.Check(t, goldencase.Path(goldenDir, c.Name), o.Marshal(t), true)
 		})
 	}

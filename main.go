@@ -74,6 +74,8 @@ Usage:
                             -url URL the signed route (secret in PUBLISH_SECRET);
                             -close closes a -connection or -user instead; prints the
                             reply; exit status 1 when its errNo is not 0 (-h for more)
+  scfws token -sub USER [-groups a,b] [-roles r1,r2] [-ttl 1h]
+                            print a scfws.v1 connect token signed with AUTH_SECRET
   scfws version             print the version
   scfws -h                  print this help
 
@@ -101,6 +103,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return local(args[1:], stdout, stderr)
 	case "publish":
 		return publish(args[1:], stdin, stdout, stderr)
+	case "token":
+		return token(args[1:], os.LookupEnv, stdout, stderr)
 	default:
 		return usageError{fmt.Errorf("unknown command %q", args[0])}
 	}

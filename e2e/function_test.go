@@ -78,6 +78,7 @@ func TestGoldenRuntime(t *testing.T) {
 			if strings.Contains(logs, db.Password) {
 				t.Errorf("function log contains the DB password:\n%s", logs)
 			}
+			goldencase.NoTokens(t, c, logs, string(o.Marshal(t)))
 		})
 	}
 }

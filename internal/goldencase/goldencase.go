@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -222,4 +223,21 @@ func Prepare(t testing.TB, c Case) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// jwt matches a token's header.payload: what must never reach a log line,
+// a reply or a push.
+var jwt = regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+`)
+
+// NoTokens fails the test if a token in the case's event shows in any of
+// outputs (the log, the reply, the pushes).
+func NoTokens(t testing.TB, c Case, outputs ...string) {
+	t.Helper()
+	for _, tok := range jwt.FindAllString(string(c.Event), -1) {
+		for _, out := range outputs {
+			if strings.Contains(out, tok) {
+				t.Errorf("a token from the event appears in the output:\n%.300s", out)
+			}
+		}
+	}
 }

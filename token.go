@@ -1,0 +1,79 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/scfws/scfws/auth"
+	"github.com/scfws/scfws/config"
+)
+
+// token prints a scfws.v1 connect token signed with AUTH_SECRET: for local
+// runs, and for backends that want one without a JWT library.
+func token(args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("token", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: scfws token -sub USER [-groups a,b] [-roles r1,r2] [-ttl 1h] [-alg HS256]
+
+Prints a token for the scfws.v1 subprotocol, signed with AUTH_SECRET from the
+environment (the function's setting). A client offers it at connect:
+  new WebSocket(url, ["scfws.v1", "bearer." + token])
+Roles: joinLeaveGroup, sendToGroup, sendToUser, joinLeaveGroup.<group>,
+sendToGroup.<group>; they add to the function's DEFAULT_ROLES.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	sub := fs.String("sub", "", "the user ID (required)")
+	groups := fs.String("groups", "", "groups joined at connect, comma-separated")
+	roles := fs.String("roles", "", "permissions, comma-separated")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime")
+	alg := fs.String("alg", "HS256", "HS256, HS384 or HS512")
+	aud := fs.String("aud", "", "audience (AUTH_AUDIENCE, when the function checks one)")
+	iss := fs.String("iss", "", "issuer (AUTH_ISSUER, when the function checks one)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("token takes no arguments, got %q", fs.Args())}
+	}
+	if *sub == "" {
+		return usageError{errors.New("-sub is required")}
+	}
+	for _, r := range list(*roles) {
+		if !config.ValidRole(r) {
+			return usageError{fmt.Errorf("-roles: %q is not a role", r)}
+		}
+	}
+	secret, ok := lookup("AUTH_SECRET")
+	if !ok || secret == "" {
+		return errors.New("AUTH_SECRET is not set: the token is signed with the function's AUTH_SECRET (32 bytes or more)")
+	}
+	t, err := auth.Sign([]byte(secret), *alg, auth.Claims{Subject: *sub, Groups: list(*groups), Roles: list(*roles),
+		TTL: *ttl, Audience: *aud, Issuer: *iss}, time.Now())
+	if err != nil {
+		return err // auth's messages never quote the secret
+	}
+	_, err = fmt.Fprintln(stdout, t)
+	return err
+}
+
+// list splits a comma-separated flag, dropping blanks.
+func list(s string) []string {
+	var out []string
+	for p := range strings.SplitSeq(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
