@@ -264,6 +264,8 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 			MaxGroups:         cfg.MaxGroups,
 			PublishSecret:     cfg.PublishSecret.Reveal(),
 			ProbeSecret:       cfg.ProbeSecret.Reveal(),
+			IdleTimeout:       cfg.IdleTimeout.D(),
+			PushRate:          cfg.PushRate,
 		},
 	}, nil
 }

@@ -192,6 +192,9 @@ func (e *PushError) Skipped() bool { return e.kind == skipped }
 // that every push of a broadcast got. The connection is kept.
 func (e *PushError) AddressFault() bool { return e.kind == addressFault }
 
+// HTTPStatus is the answer's status, 0 when there was none.
+func (e *PushError) HTTPStatus() int { return e.Status }
+
 func (e *PushError) retryable() bool { return e.kind == unsentFailure || e.kind == rateLimited }
 
 // Push delivers one frame to one connection. dataType is "text" or "binary"
@@ -325,6 +328,29 @@ func errNoText(e *PushError) string {
 		return ""
 	}
 	return fmt.Sprintf(" errNo %d", e.ErrNo)
+}
+
+// Raw posts body to the push address once, as it is, and returns the
+// answer: for scfws probe, which measures what the gateway answers to
+// pushes the client would never send (a malformed one, one for an ID that
+// never existed). No retry, no rate limit, no classification.
+func (c *Client) Raw(ctx context.Context, body []byte) (status int, answer []byte, err error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url.String(), bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
+	}
+	resp, err := c.tr.RoundTrip(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	answer, err = io.ReadAll(io.LimitReader(resp.Body, 4<<10))
+	return resp.StatusCode, answer, err
 }
 
 // send makes the attempts of one push: retries while the error is transient

@@ -128,6 +128,9 @@ type Options struct {
 	PublishSecret string
 	// ProbeSecret enables scfws probe's requests; empty turns them off.
 	ProbeSecret string
+	// IdleTimeout and PushRate are the settings, for scfws probe to read.
+	IdleTimeout time.Duration
+	PushRate    int
 }
 
 // DefaultMaxMessageBytes is MaxMessageBytes when unset.
@@ -259,6 +262,8 @@ const (
 // place that maps errors to replies.
 func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply Reply) {
 	start := r.now()
+	inflight.Add(1)
+	defer inflight.Add(-1)
 	var ev Event
 	var k kind
 	var err error
@@ -306,7 +311,7 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 		}
 		trusted = true
 	}
-	c = &call{r: r, d: deps, ctx: ctx}
+	c = &call{r: r, d: deps, ctx: ctx, start: start, payload: payload}
 	switch k {
 	case kindWebSocket:
 		switch ev.WebSocket.Action {

@@ -2,10 +2,12 @@ package router
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // call is one invoke's work: the Deps, the deadline, and what went wrong
@@ -21,6 +23,10 @@ type call struct {
 	errs       []error
 	announcing bool   // presence events do not announce their own prunes
 	op         string // a scfws.v1 request's type, for the log
+
+	start      time.Time // when the invoke began
+	payload    []byte    // the event, for what register keeps of it
+	frameBytes int       // the size of the frame being handled
 }
 
 // problems is what the log line's error says when the reply is a success.
@@ -146,6 +152,9 @@ func (c *call) register(ws *WebSocket) (Reply, error) {
 	case !v1:
 		if ws.SecWebSocketProtocol != nil {
 			p := negotiate(offer, c.d.Options.Subprotocols)
+			if c.probeEmptyReply(offer) {
+				p = "" // present and empty, as scfws probe asked
+			}
 			hs.SecWebSocketProtocol = &p
 		}
 	case len(tokens) > 1:
@@ -170,6 +179,9 @@ func (c *call) register(ws *WebSocket) (Reply, error) {
 	if v1 {
 		p := Subprotocol
 		hs.SecWebSocketProtocol = &p
+		if c.d.Options.ProbeSecret != "" {
+			conn.Info = handshakeInfo(c.payload)
+		}
 	}
 	// Accept only once stored: nobody is connected without being registered.
 	firsts, err := c.d.Registry.Register(c.ctx, conn, groups)
@@ -185,6 +197,22 @@ func (c *call) register(ws *WebSocket) (Reply, error) {
 		c.announceJoined(g, conn.UserID, conn.ID)
 	}
 	return Reply{WebSocket: hs}, nil
+}
+
+// probeEmptyReply reports whether the offer carries scfws probe's request
+// for an empty subprotocol reply, with the right tag.
+func (c *call) probeEmptyReply(offered string) bool {
+	secret := c.d.Options.ProbeSecret
+	if secret == "" {
+		return false
+	}
+	want := ProbeEmptyReply + ProbeTag(secret)
+	for _, p := range entries(offered) {
+		if subtle.ConstantTimeCompare([]byte(p), []byte(want)) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // Bounds on a subprotocol offer: names are short, tokens at most 4 KiB,
@@ -230,7 +258,7 @@ func scan(offered string) (v1 bool, tokens []string) {
 // never a protocol: it is never selected.
 func negotiate(offered string, allowed []string) string {
 	for _, p := range entries(offered) {
-		if len(p) > maxProtocolBytes || !isToken(p) || strings.HasPrefix(p, tokenPrefix) || p == Subprotocol {
+		if len(p) > maxProtocolBytes || !isToken(p) || strings.HasPrefix(p, tokenPrefix) || p == Subprotocol || strings.HasPrefix(p, ProbeEmptyReply) {
 			continue
 		}
 		if len(allowed) == 0 {
@@ -289,6 +317,7 @@ func (c *call) transmit(ws *WebSocket) (Reply, error) {
 	if limit := c.d.Options.maxMessageBytes(); size > limit {
 		return reply, fail(CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)
 	}
+	c.frameBytes = size
 	if conn.V1 {
 		err = c.frame(conn, dataType, data, &reply)
 	} else {
