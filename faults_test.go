@@ -324,3 +324,55 @@ func BenchmarkDeadlineCurve(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFanout10k compares, in one run against MariaDB and one 2ms push
+// endpoint, the ways a message reaches many connections: a plain client's
+// frame to 10,000 (today's broadcast), a scfws.v1 sendToGroup to a group
+// of 10,000, and a backend's sendToAll to all 20,002 (both kinds).
+func BenchmarkFanout10k(b *testing.B) {
+	db := testdb.New(b)
+	push := pushtest.Start()
+	defer push.Close()
+	push.Discard()
+	push.SetLatency(2 * time.Millisecond)
+	settings := dbEnv(db, db.Port)
+	settings["SENDBACK_HOST"] = push.URL
+	settings["LOG_LEVEL"] = "error"
+	r := router.New(zap.NewNop(), loaderFrom(config.FromMap(settings), zap.NewNop(), zap.NewAtomicLevel(), openRegistry))
+	invoke := func(b *testing.B, event string, want int) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		out, _ := r.Invoke(ctx, []byte(event))
+		var reply router.Reply
+		if err := json.Unmarshal(out, &reply); err != nil || reply.ErrNo != 0 || (want > 0 && (reply.Summary == nil || reply.Delivered != want)) {
+			b.Fatalf("%s: reply %s; want %d delivered", event, out, want)
+		}
+	}
+	invoke(b, `{"websocket":{"action":"connecting","secConnectionID":"plain-sender"}}`, 0)
+	invoke(b, `{"websocket":{"action":"connecting","secConnectionID":"v1-sender","secWebSocketProtocol":"scfws.v1"}}`, 0)
+	db.Exec(b, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('plain-', seq), UTC_TIMESTAMP(3) FROM seq_1_to_10000")
+	db.Exec(b, "INSERT INTO ConnectionID_List_v1 (ID, UserID, LastSeen) SELECT CONCAT('v1-', seq), CONCAT('user-', seq % 1000), UTC_TIMESTAMP(3) FROM seq_1_to_10000")
+	db.Exec(b, "INSERT INTO ConnectionID_List_groups (GroupName, ConnectionID, UserID) SELECT 'lobby', CONCAT('v1-', seq), CONCAT('user-', seq % 1000) FROM seq_1_to_10000")
+	// Interleaved, so that load from elsewhere hits all three alike.
+	kinds := []struct {
+		name, event string
+		want        int
+	}{
+		{"broadcast", `{"websocket":{"action":"data send","secConnectionID":"plain-sender","data":"hello, everyone"}}`, 10000},
+		{"sendToGroup", `{"websocket":{"action":"data send","secConnectionID":"v1-sender","data":"{\"type\":\"sendToGroup\",\"group\":\"lobby\",\"data\":\"hello, everyone\"}"}}`, 10000},
+		{"sendToAll", `{"scfws":{"op":"sendToAll","dataType":"text","data":"hello, everyone"}}`, 20002},
+	}
+	took := make([]time.Duration, len(kinds))
+	for b.Loop() {
+		for i, k := range kinds {
+			began := time.Now()
+			invoke(b, k.event, k.want)
+			took[i] += time.Since(began)
+		}
+	}
+	for i, k := range kinds {
+		b.ReportMetric(float64(took[i].Milliseconds())/float64(b.N), k.name+"-ms")
+	}
+	b.ReportMetric(float64(took[1])/float64(took[0]), "group/broadcast")
+	b.ReportMetric(float64(took[2])/float64(took[0]*2), "all/(2*broadcast)")
+}
