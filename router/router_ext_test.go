@@ -17,8 +17,10 @@ import (
 // nopPusher delivers everything.
 type nopPusher struct{}
 
-func (nopPusher) Broadcast(_ context.Context, ids []string, _, _ string) []error { return make([]error, len(ids)) }
-func (nopPusher) Disconnect(_ context.Context, ids []string) []error             { return make([]error, len(ids)) }
+func (nopPusher) Broadcast(_ context.Context, ids []string, _, _ string) []error {
+	return make([]error, len(ids))
+}
+func (nopPusher) Disconnect(_ context.Context, ids []string) []error { return make([]error, len(ids)) }
 
 // With PROBE_SECRET, register keeps the names of the connecting event's
 // keys (never their values) for scfws probe, in the registry: a later
