@@ -2,6 +2,7 @@ package router
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -111,6 +112,31 @@ func (c *call) frame(conn Conn, dataType, data string, reply *Reply) error {
 	}
 	c.op = clip(req.Type)
 	return err
+}
+
+// tooLarge answers a scfws.v1 request over MAX_MESSAGE_BYTES with a
+// TooLarge ack when it has an ackId; scfws probe's size requests get their
+// result too, so that the gateway's limit can be told from the function's.
+func (c *call) tooLarge(conn Conn, data string, size, limit int) {
+	var req struct {
+		Type   string  `json:"type"`
+		Secret string  `json:"secret"`
+		Op     string  `json:"op"`
+		AckID  *uint64 `json:"ackId"`
+	}
+	if json.Unmarshal([]byte(data), &req) != nil || req.AckID == nil {
+		return
+	}
+	var b []byte
+	secret := c.d.Options.ProbeSecret
+	if req.Type == "probe" && req.Op == "size" && secret != "" && subtle.ConstantTimeCompare([]byte(req.Secret), []byte(secret)) == 1 {
+		b, _ = frameJSON(probeResult{Type: "probeResult", Op: "size", AckID: req.AckID, Bytes: size,
+			Error: fmt.Sprintf("TooLarge: over MAX_MESSAGE_BYTES (%d)", limit)})
+	} else {
+		b, _ = frameJSON(ack{Type: "ack", AckID: *req.AckID, Error: &ackError{Name: "TooLarge",
+			Message: fmt.Sprintf("message of %d bytes: at most %d", size, limit)}})
+	}
+	c.push([]string{conn.ID}, DataText, string(b))
 }
 
 // request does what req asks and returns the ack's success fields.

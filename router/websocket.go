@@ -315,6 +315,9 @@ func (c *call) transmit(ws *WebSocket) (Reply, error) {
 		return reply, nil
 	}
 	if limit := c.d.Options.maxMessageBytes(); size > limit {
+		if conn.V1 {
+			c.tooLarge(conn, data, size, limit)
+		}
 		return reply, fail(CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)
 	}
 	c.frameBytes = size
