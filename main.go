@@ -76,6 +76,9 @@ Usage:
                             reply; exit status 1 when its errNo is not 0 (-h for more)
   scfws token -sub USER [-groups a,b] [-roles r1,r2] [-ttl 1h]
                             print a scfws.v1 connect token signed with AUTH_SECRET
+  scfws probe -url wss://... [-secret S] [-idle] [-json]
+                            measure a deployment whose function has PROBE_SECRET set:
+                            what the gateway does where Tencent's docs are silent
   scfws version             print the version
   scfws -h                  print this help
 
@@ -105,6 +108,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return publish(args[1:], stdin, stdout, stderr)
 	case "token":
 		return token(args[1:], os.LookupEnv, stdout, stderr)
+	case "probe":
+		return probeCmd(args[1:], os.LookupEnv, stdout, stderr)
 	default:
 		return usageError{fmt.Errorf("unknown command %q", args[0])}
 	}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/scfws/scfws/probe"
+)
+
+// probeCmd runs scfws probe. Exit status: 0 when every scenario ran and
+// none contradicts scfws beyond what a setting fixes; 1 when one does;
+// 2 on usage or connection errors.
+func probeCmd(args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("probe", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, `Usage: scfws probe -url wss://service-xxx.gz.apigw.tencentcs.com/release/websocket [-secret S] [-idle] [-json]
+
+Measures, on a deployed API whose function is scfws with PROBE_SECRET set,
+every gateway behaviour scfws relies on that Tencent does not document, and
+says what to change when the deployment differs. No Tencent credentials; it
+touches only its own connections, in under a minute (-idle adds the
+function's IDLE_TIMEOUT). The secret comes from -secret or PROBE_SECRET.
+Remove PROBE_SECRET from the function afterwards.
+
+Exit status: 0 all ran (settings to change are printed), 1 a measurement
+contradicts what scfws relies on, 2 usage or connection errors.
+
+Flags:
+`)
+		fs.PrintDefaults()
+	}
+	url := fs.String("url", "", "the WebSocket API's address (ws:// or wss://)")
+	secret := fs.String("secret", "", "the function's PROBE_SECRET (default: $PROBE_SECRET)")
+	idle := fs.Bool("idle", false, "also measure the idle timer (takes IDLE_TIMEOUT and a little more)")
+	asJSON := fs.Bool("json", false, "print the report as one JSON object")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return usageError{err}
+	}
+	if fs.NArg() > 0 || *url == "" {
+		return usageError{errors.New("probe wants -url and no arguments")}
+	}
+	if *secret == "" {
+		*secret, _ = lookup("PROBE_SECRET")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	limit := 90 * time.Second
+	if *idle {
+		limit += 20 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	progress := stderr
+	report, err := probe.Run(ctx, probe.Config{URL: *url, Secret: *secret, Idle: *idle, Progress: progress})
+	if err != nil {
+		return exitError{code: 2, msg: err.Error()}
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(report); err != nil {
+			return err
+		}
+	} else if err := report.Table(stdout); err != nil {
+		return err
+	}
+	if report.Contradicted() {
+		return exitError{code: 1, msg: "a measurement contradicts what scfws relies on"}
+	}
+	for _, s := range report.Scenarios {
+		if s.Outcome == probe.Failed {
+			return exitError{code: 2, msg: fmt.Sprintf("%s: %s", s.Name, s.Measured)}
+		}
+	}
+	return nil
+}
