@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/scfws/scfws/internal/skipnote"
 )
 
 // chromiumPath finds Debian's chromium; without one the browser tests skip,
@@ -26,7 +28,7 @@ func chromiumPath(t *testing.T) string {
 	if os.Getenv("CI") == "true" {
 		t.Fatal("no chromium on PATH: .ci/run must install it")
 	}
-	t.Skip("no chromium on PATH (apt-get install chromium)")
+	skipnote.Skip(t, "Chromium", "apt-get install chromium")
 	return ""
 }
 
