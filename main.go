@@ -294,6 +294,9 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 		return nil, fmt.Errorf("open registry %s.%s at %s: %w", cfg.DBName, cfg.DBTable, cfg.DBHost, err)
 	}
 	s := db.Schema()
+	if s.DatabaseCreated {
+		log.Info("created the database", zap.String("dbName", cfg.DBName))
+	}
 	if !s.Keyed {
 		log.Warn("the connection table has no unique key on ConnectionID: writes take two statements and racing registers can duplicate rows; "+
 			"add one with ALTER TABLE ... ADD PRIMARY KEY (ConnectionID)", zap.String("dbTable", cfg.DBTable))

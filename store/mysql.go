@@ -59,6 +59,8 @@ type Schema struct {
 	// V1 is true when the scfws.v1 tables (<table>_v1 and <table>_groups)
 	// exist; V1Created when OpenMySQL created them.
 	V1, V1Created bool
+	// DatabaseCreated is true when OpenMySQL created the database itself.
+	DatabaseCreated bool
 }
 
 // MySQL is the registry in MySQL. Plain connections live in the table of
@@ -125,6 +127,17 @@ func OpenMySQL(ctx context.Context, c MySQLConfig) (*MySQL, error) {
 
 	s := &MySQL{db: db, idle: c.IdleTimeout.Microseconds()}
 	schema, err := s.prepareTable(ctx, c.Table, c.AutoMigrate)
+	var me *mysql.MySQLError
+	// A user without rights on a database hears "access denied" whether or
+	// not it exists: try to create it then too, for a message that helps.
+	if errors.As(err, &me) && (me.Number == errUnknownDatabase || me.Number == errDBAccessDenied) && c.AutoMigrate {
+		// A database that does not exist yet is made, when the user may:
+		// the first thing a new deployment (or a local MariaDB) lacks.
+		if err = createDatabase(ctx, c); err == nil {
+			schema, err = s.prepareTable(ctx, c.Table, c.AutoMigrate)
+			schema.DatabaseCreated = err == nil
+		}
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -133,6 +146,41 @@ func OpenMySQL(ctx context.Context, c MySQLConfig) (*MySQL, error) {
 	s.buildQueries(c.Table)
 	return s, nil
 }
+
+// MariaDB's and MySQL's error numbers.
+const (
+	errUnknownDatabase = 1049
+	errDBAccessDenied  = 1044
+)
+
+// createDatabase makes c's database, connecting without one.
+func createDatabase(ctx context.Context, c MySQLConfig) error {
+	server := c
+	server.DBName = ""
+	conn, err := connector(server)
+	if err != nil {
+		return err
+	}
+	db := sql.OpenDB(conn)
+	defer db.Close()
+	// DBName is checked by config as [A-Za-z0-9_]{1,64}: safe to quote.
+	if !dbName.MatchString(c.DBName) {
+		return fmt.Errorf("database name %q: must match [A-Za-z0-9_]{1,64}", c.DBName)
+	}
+	_, err = db.ExecContext(ctx, "CREATE DATABASE IF NOT EXISTS `"+c.DBName+"` CHARACTER SET utf8mb4")
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && (me.Number == errDBAccessDenied || me.Number == 1045 || me.Number == 1227) {
+		return fmt.Errorf("database %s does not exist (or user %s may not use it), and %s may not create it: "+
+			"have an administrator run CREATE DATABASE %s and grant %s SELECT, INSERT, UPDATE, DELETE, CREATE on it: %w",
+			c.DBName, c.User, c.User, c.DBName, c.User, err)
+	}
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", c.DBName, err)
+	}
+	return nil
+}
+
+var dbName = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 
 func connector(c MySQLConfig) (driver.Connector, error) {
 	mc := mysql.NewConfig()

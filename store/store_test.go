@@ -219,3 +219,33 @@ func TestMySQLOpenErrors(t *testing.T) {
 		})
 	}
 }
+
+// With auto-migrate, a database that does not exist yet is created when
+// the user may, and said plainly when it may not.
+func TestMySQLCreatesDatabase(t *testing.T) {
+	db := testdb.New(t)
+	name := db.Name + "_new"
+	t.Cleanup(func() { db.Exec(t, "DROP DATABASE IF EXISTS `"+name+"`") })
+	c := store.MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password, DBName: name,
+		Table: "ConnectionID_List", AutoMigrate: true, IdleTimeout: idle}
+	m, err := store.OpenMySQL(context.Background(), c)
+	if err != nil {
+		t.Fatalf("OpenMySQL with a missing database = %v; want it created", err)
+	}
+	if s := m.Schema(); !s.DatabaseCreated || !s.Created || !s.V1Created {
+		t.Errorf("Schema() = %+v; want the database and tables created", s)
+	}
+	m.Close()
+
+	user, pass := db.LimitedUser(t)
+	c.User, c.Password, c.DBName = user, pass, db.Name+"_denied"
+	_, err = store.OpenMySQL(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "does not exist (or user "+user+" may not use it), and "+user+" may not create it") ||
+		!strings.Contains(err.Error(), "CREATE DATABASE "+c.DBName) {
+		t.Errorf("OpenMySQL with a missing database and no right to create it = %v; want a clear refusal", err)
+	}
+	c.AutoMigrate = false
+	if _, err = store.OpenMySQL(context.Background(), c); err == nil || !strings.Contains(err.Error(), "Access denied") {
+		t.Errorf("without auto-migrate, OpenMySQL = %v; want the server's refusal", err)
+	}
+}
