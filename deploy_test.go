@@ -261,6 +261,7 @@ func staticExe(t testing.TB, content string) string {
 }
 
 func testHooks(t testing.TB) deployHooks {
+	t.Helper()
 	return deployHooks{getenv: os.Getenv, executable: staticExe(t, "v1"), pollInterval: time.Millisecond}
 }
 
@@ -638,7 +639,7 @@ func TestDeployErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup func(t testing.TB, c *testCloud)
-		args  []string
+		give  []string // flags
 		want  []string // in the error
 	}{
 		{
@@ -668,7 +669,7 @@ func TestDeployErrors(t *testing.T) {
 		},
 		{
 			name: "unknown namespace",
-			args: []string{"-namespace", "staging"},
+			give: []string{"-namespace", "staging"},
 			want: []string{"read the function (scf:GetFunction): ResourceNotFound.Namespace", "create the namespace"},
 		},
 		{
@@ -678,7 +679,7 @@ func TestDeployErrors(t *testing.T) {
 		},
 		{
 			name:  "memory the API refuses",
-			args:  []string{"-memory", "100"},
+			give:  []string{"-memory", "100"},
 			want:  []string{"create the function (scf:CreateFunction): InvalidParameterValue.MemorySize", "a setting was refused"},
 			setup: func(testing.TB, *testCloud) {},
 		},
@@ -689,7 +690,7 @@ func TestDeployErrors(t *testing.T) {
 			if tt.setup != nil {
 				tt.setup(t, c)
 			}
-			_, _, err := runDeployT(t, c, testHooks(t), append(secretArgs(t), tt.args...)...)
+			_, _, err := runDeployT(t, c, testHooks(t), append(secretArgs(t), tt.give...)...)
 			if err == nil {
 				t.Fatal("deploy succeeded; want an error")
 			}

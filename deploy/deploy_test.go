@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -288,5 +290,43 @@ func TestConfigChecks(t *testing.T) {
 				t.Errorf("Deploy = %v; want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// deploy reaches Tencent Cloud only through the SDK: it must not pull in
+// the function's own packages or the emulator.
+func TestImports(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		for _, banned := range []string{"/emulator", "/router", "/store", "/gateway"} {
+			if strings.HasPrefix(pkg, "github.com/scfws/scfws") && strings.Contains(pkg, banned) {
+				t.Errorf("deploy depends on %s", pkg)
+			}
+		}
+	}
+}
+
+// The call's deadline reaches the SDK's HTTP request: a Cloud API that
+// never answers fails the step when the call time is up.
+func TestCallDeadlineReachesTheRequest(t *testing.T) {
+	hung := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then the server sees the client go
+		<-r.Context().Done()
+	}))
+	defer hung.Close()
+	d := &deploy.Deployer{Credentials: deploy.Credentials{SecretID: "AKIDx", SecretKey: "k"}, Endpoint: hung.URL, CallTimeout: 50 * time.Millisecond}
+	cfg := deploy.Config{Target: deploy.Target{Region: "ap-guangzhou", Name: "chat"}, MemoryMB: 128, Timeout: 3 * time.Second,
+		IdleTimeout: 600 * time.Second, Path: "/websocket", Code: deploy.Code{Zip: []byte("PK")}}
+	start := time.Now()
+	_, err := d.Deploy(context.Background(), cfg)
+	var se *deploy.StepError
+	if !errors.As(err, &se) || !errors.Is(err, context.DeadlineExceeded) || se.Step != "read the function" {
+		t.Fatalf("Deploy = %v; want the step read the function to fail with the deadline", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("Deploy took %s with a 50ms call timeout", took)
 	}
 }
