@@ -231,7 +231,11 @@ func (cfg Config) check() error {
 
 func (r *run) deploy(ctx context.Context) error {
 	cfg := r.cfg
-	r.say("scfws deploy: %s in namespace %s of %s%s", cfg.Name, cfg.namespace(), cfg.Region, map[bool]string{true: " (dry run: no changes)"}[cfg.DryRun])
+	dry := ""
+	if cfg.DryRun {
+		dry = " (dry run: no changes)"
+	}
+	r.say("scfws deploy: %s in namespace %s of %s%s", cfg.Name, cfg.namespace(), cfg.Region, dry)
 	r.say("  code: %s", cfg.Code.Source)
 
 	// Read what there is.
