@@ -49,6 +49,13 @@ type Functions interface {
 	Invoke(ctx context.Context, namespace, name string, event []byte) (reply []byte, err error)
 }
 
+// Regional is optionally implemented by Functions that keep functions per
+// region, as the Cloud does: Invoke then runs the Functions of the call's
+// region (X-TC-Region).
+type Regional interface {
+	InRegion(region string) Functions
+}
+
 // Finder is optionally implemented by Functions so that an Event
 // invocation of a missing function is refused at once, as by SCF, rather
 // than accepted and lost.
@@ -198,20 +205,28 @@ func (s *SCF) Invoke(ctx context.Context, req *Request) (any, error) {
 	if !json.Valid(event) {
 		return nil, Errorf(CodeInvalidParam, "ClientContext is not valid JSON.")
 	}
+	fns := s.fns
+	if r, ok := fns.(Regional); ok {
+		fns = r.InRegion(req.Region)
+	}
 	if async {
-		return s.invokeAsync(ctx, in, event)
+		return s.invokeAsync(ctx, fns, in, event)
 	}
 	start := time.Now()
-	reply, err := s.fns.Invoke(ctx, in.Namespace, in.FunctionName, event)
+	reply, err := fns.Invoke(ctx, in.Namespace, in.FunctionName, event)
 	if err := notFound(err); err != nil {
 		return nil, err
 	}
 	return invokeResponse{result(reply, err, time.Since(start))}, nil
 }
 
-// notFound turns the Functions' not-found errors into the API's.
+// notFound turns the Functions' not-found errors into the API's; an
+// *Error (a function that cannot be invoked in its state) is answered as is.
 func notFound(err error) error {
+	var apiErr *Error
 	switch {
+	case errors.As(err, &apiErr):
+		return apiErr
 	case errors.Is(err, ErrNamespaceNotFound):
 		return &Error{Code: CodeNamespaceNotFound, Message: msgNamespaceNotFound}
 	case errors.Is(err, ErrFunctionNotFound):
@@ -266,8 +281,8 @@ func result(reply []byte, err error, took time.Duration) Result {
 }
 
 // invokeAsync accepts an Event invocation and runs it in the background.
-func (s *SCF) invokeAsync(ctx context.Context, in InvokeRequest, event []byte) (any, error) {
-	if f, ok := s.fns.(Finder); ok {
+func (s *SCF) invokeAsync(ctx context.Context, fns Functions, in InvokeRequest, event []byte) (any, error) {
+	if f, ok := fns.(Finder); ok {
 		if err := notFound(f.Find(ctx, in.Namespace, in.FunctionName)); err != nil {
 			return nil, err
 		}
@@ -298,7 +313,7 @@ func (s *SCF) invokeAsync(ctx context.Context, in InvokeRequest, event []byte) (
 		}()
 		runCtx, cancel := context.WithTimeout(s.ctx, timeout)
 		defer cancel()
-		_, _ = s.fns.Invoke(runCtx, in.Namespace, in.FunctionName, event) // nobody waits for the result, as under SCF
+		_, _ = fns.Invoke(runCtx, in.Namespace, in.FunctionName, event) // nobody waits for the result, as under SCF
 	}()
 	return invokeResponse{Result{FunctionRequestID: newRequestID()}}, nil
 }

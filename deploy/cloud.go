@@ -1,0 +1,230 @@
+package deploy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	apigw "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/apigateway/v20180808"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
+	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
+	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
+	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
+)
+
+// Credentials is the API key deploy acts as.
+type Credentials struct {
+	SecretID  string
+	SecretKey string
+	Token     string // for a temporary key (STS), else empty
+}
+
+// String never shows the key or the token.
+func (c Credentials) String() string { return c.SecretID + " (key redacted)" }
+
+// GoString is String, for %#v.
+func (c Credentials) GoString() string { return c.String() }
+
+// cloud makes the SDK calls of one run: each call gets its own client
+// whose transport carries the call's context (SDK 1.0.162 takes none), so
+// deadlines and cancellation reach the HTTP request.
+type cloud struct {
+	cred         *common.Credential
+	region       string
+	scheme, host string // "" for Tencent's endpoints
+	transport    http.RoundTripper
+	callTimeout  time.Duration
+	redact       func(string) string
+}
+
+func newCloud(d *Deployer, region string, redact func(string) string) (*cloud, error) {
+	c := &cloud{
+		cred:        common.NewTokenCredential(d.Credentials.SecretID, d.Credentials.SecretKey, d.Credentials.Token),
+		region:      region,
+		transport:   d.Transport,
+		callTimeout: d.CallTimeout,
+		redact:      redact,
+	}
+	if c.transport == nil {
+		c.transport = http.DefaultTransport
+	}
+	if c.callTimeout <= 0 {
+		c.callTimeout = DefaultCallTimeout
+	}
+	if d.Endpoint != "" {
+		u, err := url.Parse(d.Endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			// The SDK always posts to "/" of the host.
+			return nil, fmt.Errorf("endpoint %q: want scheme://host[:port], e.g. http://127.0.0.1:8080 for scfws local", d.Endpoint)
+		}
+		c.scheme, c.host = strings.ToUpper(u.Scheme), u.Host
+	}
+	return c, nil
+}
+
+func (c *cloud) profile() *profile.ClientProfile {
+	prof := profile.NewClientProfile()
+	prof.HttpProfile.ReqTimeout = 0 // the context bounds the call
+	if c.host != "" {
+		prof.HttpProfile.Endpoint, prof.HttpProfile.Scheme = c.host, c.scheme
+	}
+	return prof
+}
+
+// scf runs one SCF call.
+func (c *cloud) scf(ctx context.Context, call func(*scf.Client) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	cl, err := scf.NewClient(c.cred, c.region, c.profile())
+	if err != nil {
+		return fmt.Errorf("make the SDK client: %w", err)
+	}
+	cl.WithHttpTransport(ctxTransport{ctx: ctx, base: c.transport})
+	return c.sdkError(ctx, call(cl))
+}
+
+// apigw runs one API Gateway call.
+func (c *cloud) apigw(ctx context.Context, call func(*apigw.Client) error) error {
+	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
+	defer cancel()
+	cl, err := apigw.NewClient(c.cred, c.region, c.profile())
+	if err != nil {
+		return fmt.Errorf("make the SDK client: %w", err)
+	}
+	cl.WithHttpTransport(ctxTransport{ctx: ctx, base: c.transport})
+	return c.sdkError(ctx, call(cl))
+}
+
+// APIError is Tencent Cloud API refusing a call.
+type APIError struct {
+	Code      string // e.g. AuthFailure.UnauthorizedOperation
+	Message   string
+	RequestID string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("%s: %s (RequestId %s)", e.Code, e.Message, e.RequestID)
+}
+
+// sdkError sorts what the SDK returned: the API's refusals become an
+// *APIError (their messages cleaned of anything secret); the SDK's own
+// ClientError.* (network, HTTP status, parse) stay errors, and a network
+// error after ctx ended is ctx's error.
+func (c *cloud) sdkError(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	var e *sdkerrors.TencentCloudSDKError
+	if !errors.As(err, &e) {
+		return errors.New(c.redact(err.Error()))
+	}
+	if strings.HasPrefix(e.Code, "ClientError.") {
+		if ctxErr := ctx.Err(); ctxErr != nil && e.Code == "ClientError.NetworkError" {
+			return ctxErr
+		}
+		return fmt.Errorf("%s: %s", e.Code, c.redact(e.Message))
+	}
+	return &APIError{Code: e.Code, Message: c.redact(e.Message), RequestID: e.RequestId}
+}
+
+// isCode says whether err is the API's refusal with code.
+func isCode(err error, code string) bool {
+	var e *APIError
+	return errors.As(err, &e) && e.Code == code
+}
+
+// ctxTransport gives every request the call's context.
+type ctxTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t ctxTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.base.RoundTrip(r.WithContext(t.ctx))
+}
+
+// StepError is a failed step of deploy or destroy: what it was doing, the
+// API call (named as its CAM action), Tencent's error code, and what to do.
+type StepError struct {
+	Step   string // e.g. "create the API"
+	Action string // the call as a CAM action, e.g. apigw:CreateApi
+	Code   string // Tencent's error code; empty when deploy itself refused
+	Err    error  // the API's *APIError, or why the call did not happen
+	Hint   string // what to do
+}
+
+func (e *StepError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.Step)
+	if e.Action != "" {
+		fmt.Fprintf(&b, " (%s)", e.Action)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	if e.Hint != "" {
+		b.WriteString("\n  what to do: " + e.Hint)
+	}
+	return b.String()
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// failed names the step and the call that failed, with what to do.
+func failed(step, action string, err error) error {
+	var se *StepError
+	if errors.As(err, &se) {
+		return err
+	}
+	e := &StepError{Step: step, Action: action, Err: err}
+	var api *APIError
+	switch {
+	case errors.As(err, &api):
+		e.Code = api.Code
+		e.Hint = hint(api.Code, action)
+	case errors.Is(err, context.DeadlineExceeded):
+		e.Hint = "the call took too long: check the network (or -endpoint), then run the same command again; it carries on where it stopped"
+	case errors.Is(err, context.Canceled):
+		e.Hint = "interrupted: run the same command again to carry on"
+	default:
+		e.Hint = "check the network and -endpoint, then run the same command again"
+	}
+	return e
+}
+
+// hint is what to do about an error code of the call action.
+func hint(code, action string) string {
+	switch {
+	case code == "AuthFailure.UnauthorizedOperation" || strings.HasPrefix(code, "UnauthorizedOperation"):
+		return fmt.Sprintf("the key may not call %s: grant that CAM action to its user or role (docs/deploy.md lists the minimal policy), then run the same command again", action)
+	case code == "AuthFailure.SignatureFailure" || code == "AuthFailure.SecretIdNotFound" || code == "AuthFailure.InvalidSecretId":
+		return "check TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY: they are not a valid API key pair"
+	case code == "AuthFailure.TokenFailure":
+		return "check TENCENTCLOUD_SESSIONTOKEN: set it for a temporary key (and only then), and renew it if it expired"
+	case code == "AuthFailure.SignatureExpire":
+		return "the system clock is off by more than 5 minutes: correct it"
+	case code == "ResourceNotFound.Namespace":
+		return "create the namespace in the SCF console first, or leave -namespace out for default"
+	case code == "InvalidParameterValue.InvalidRegion" || code == "UnsupportedRegion" || code == "UnauthorizedOperation.Region":
+		return "check -region (e.g. ap-guangzhou)"
+	case code == "FailedOperation.GetRoleError":
+		return "API Gateway needs its service role to call SCF: open the API Gateway console once and accept the service authorization"
+	case strings.HasPrefix(code, "LimitExceeded") || code == "ResourceInsufficient":
+		return "an account quota is used up: delete unused resources or ask Tencent Cloud to raise it"
+	case code == "RequestLimitExceeded" || code == "LimitExceeded.RequestLimitExceeded":
+		return "too many calls: wait a moment and run the same command again"
+	case strings.HasPrefix(code, "FailedOperation.") && strings.Contains(code, "Function"),
+		code == "FailedOperation.FunctionStatusError", code == "FailedOperation.ApiInOperation":
+		return "the resource is busy with another change: wait until it is Active in the console, then run the same command again"
+	case strings.HasPrefix(code, "ResourceUnavailable") || code == "FailedOperation.InsufficientBalance":
+		return "the account is in arrears or the product is not open: check the console"
+	case strings.HasPrefix(code, "InternalError"):
+		return "Tencent Cloud failed: run the same command again; if it keeps failing, contact support with the RequestId"
+	case strings.HasPrefix(code, "InvalidParameter") || strings.HasPrefix(code, "MissingParameter"):
+		return "a setting was refused (the message says which): fix the flag or -env and run again"
+	}
+	return "see the message; run the same command again once it is fixed"
+}

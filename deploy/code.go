@@ -1,0 +1,180 @@
+package deploy
+
+import (
+	"archive/zip"
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/scfws/scfws/internal/zipbuild"
+)
+
+// Code is the function's package.
+type Code struct {
+	Zip    []byte
+	SHA256 string // of the executable main, hex: the function's description records it
+	Source string // where it came from, for people
+}
+
+// Package limits: SCF takes a zip of at most 50 MB; an executable larger
+// than this is not scfws.
+const (
+	maxZipBytes  = 50 << 20
+	maxMainBytes = 256 << 20
+	modulePath   = "github.com/scfws/scfws"
+)
+
+// PackageOptions says where the code may come from.
+type PackageOptions struct {
+	// ZipFile is a package made before (-zip FILE); it must hold a static
+	// linux/amd64 main.
+	ZipFile string
+	// Executable is this program (default os.Executable()): when it is a
+	// static linux/amd64 build, it is the function, zipped as it is.
+	Executable string
+	// ModuleDir is the scfws module to build from otherwise (default: the
+	// current directory, when it is the scfws module).
+	ModuleDir string
+	// Version is stamped on a build (default git describe, or dev).
+	Version string
+	// BuildLog gets the compiler's messages (default none).
+	BuildLog io.Writer
+}
+
+// Package returns the code to deploy: the -zip file when given; else this
+// very executable when SCF can run it as it is; else a build of the module.
+func Package(ctx context.Context, o PackageOptions) (Code, error) {
+	if o.ZipFile != "" {
+		return zipFromFile(o.ZipFile)
+	}
+	exe := o.Executable
+	if exe == "" {
+		var err error
+		if exe, err = os.Executable(); err != nil {
+			return Code{}, fmt.Errorf("find this executable: %w", err)
+		}
+	}
+	why := "cannot be read"
+	if f, err := os.Open(exe); err == nil {
+		err = zipbuild.CheckStatic(f)
+		f.Close()
+		if err == nil {
+			return zipExecutable(exe, "this executable ("+filepath.Base(exe)+", static linux/amd64)")
+		}
+		why = err.Error()
+	}
+	dir := o.ModuleDir
+	if dir == "" {
+		dir = "."
+		if !isModule(dir) {
+			return Code{}, fmt.Errorf("this scfws cannot be the function (%s), and the current directory is not the scfws module to build one from: "+
+				"run from the module, or pass -zip with a package made by go run ./tools/mkzip", why)
+		}
+	}
+	version := o.Version
+	if version == "" {
+		version = zipbuild.Describe(ctx, dir)
+	}
+	tmp, err := os.MkdirTemp("", "scfws-deploy")
+	if err != nil {
+		return Code{}, err
+	}
+	defer os.RemoveAll(tmp)
+	bin := filepath.Join(tmp, zipbuild.Entry)
+	log := o.BuildLog
+	if log == nil {
+		log = io.Discard
+	}
+	if err := zipbuild.Build(ctx, dir, bin, version, log); err != nil {
+		return Code{}, fmt.Errorf("this scfws cannot be the function (%s), and building one failed: %w", why, err)
+	}
+	abs, _ := filepath.Abs(dir)
+	return zipExecutable(bin, fmt.Sprintf("built from %s (version %s; this scfws is %s)", abs, version, why))
+}
+
+// isModule says whether dir holds the scfws module.
+func isModule(dir string) bool {
+	f, err := os.Open(filepath.Join(dir, "go.mod"))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if fields := strings.Fields(s.Text()); len(fields) == 2 && fields[0] == "module" && strings.Trim(fields[1], `"`) == modulePath {
+			return true
+		}
+	}
+	return false
+}
+
+func zipExecutable(path, source string) (Code, error) {
+	main, err := os.ReadFile(path)
+	if err != nil {
+		return Code{}, err
+	}
+	var buf bytes.Buffer
+	if err := zipbuild.Write(&buf, bytes.NewReader(main)); err != nil {
+		return Code{}, fmt.Errorf("zip %s: %w", path, err)
+	}
+	sum := sha256.Sum256(main)
+	return Code{Zip: buf.Bytes(), SHA256: hex.EncodeToString(sum[:]),
+		Source: fmt.Sprintf("%s, main %s, zip %s", source, size(len(main)), size(buf.Len()))}, nil
+}
+
+func zipFromFile(name string) (Code, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return Code{}, err
+	}
+	defer f.Close()
+	raw, err := io.ReadAll(io.LimitReader(f, maxZipBytes+1))
+	if err != nil {
+		return Code{}, fmt.Errorf("-zip %s: %w", name, err)
+	}
+	if len(raw) > maxZipBytes {
+		return Code{}, fmt.Errorf("-zip %s: over SCF's 50 MB", name)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(raw), int64(len(raw)))
+	if err != nil {
+		return Code{}, fmt.Errorf("-zip %s: not a zip file: %w", name, err)
+	}
+	var entry *zip.File
+	for _, zf := range zr.File {
+		if zf.Name == zipbuild.Entry {
+			entry = zf
+		}
+	}
+	if entry == nil || !entry.Mode().IsRegular() {
+		return Code{}, fmt.Errorf("-zip %s: no file main at its root (the Go1 runtime runs handler main)", name)
+	}
+	rc, err := entry.Open()
+	if err != nil {
+		return Code{}, fmt.Errorf("-zip %s: %w", name, err)
+	}
+	main, err := io.ReadAll(io.LimitReader(rc, maxMainBytes+1))
+	rc.Close()
+	if err != nil {
+		return Code{}, fmt.Errorf("-zip %s: main: %w", name, err)
+	}
+	if len(main) > maxMainBytes {
+		return Code{}, fmt.Errorf("-zip %s: main is over %d MB", name, maxMainBytes>>20)
+	}
+	if err := zipbuild.CheckStatic(bytes.NewReader(main)); err != nil {
+		return Code{}, fmt.Errorf("-zip %s: main is not what SCF's Go1 runtime runs: %w", name, err)
+	}
+	if entry.Mode().Perm()&0o100 == 0 {
+		return Code{}, errors.New("-zip " + name + ": main is not executable (mode " + entry.Mode().String() + "); make it with go run ./tools/mkzip")
+	}
+	sum := sha256.Sum256(main)
+	return Code{Zip: raw, SHA256: hex.EncodeToString(sum[:]),
+		Source: fmt.Sprintf("-zip %s, main %s, zip %s", name, size(len(main)), size(len(raw)))}, nil
+}
