@@ -74,6 +74,15 @@ Usage:
                             -url URL the signed route (secret in PUBLISH_SECRET);
                             -close closes a -connection or -user instead; prints the
                             reply; exit status 1 when its errNo is not 0 (-h for more)
+  scfws deploy -name NAME [-region R] [-namespace NS] [-memory 128] [-timeout 3s]
+               [-idle-timeout 600s] [-path /websocket] [-env KEY=VALUE ...] [-env-file FILE]
+               [-vpc VPC -subnet SUBNET] [-endpoint URL] [-zip FILE] [-dry-run] [-json]
+                            put scfws on Tencent Cloud: the SCF function, an API Gateway
+                            WebSocket API bound to it, the release and the push address,
+                            with the key in TENCENTCLOUD_SECRETID/SECRETKEY; run again,
+                            it changes only what differs (docs/deploy.md; -h for more)
+  scfws destroy -name NAME [-region R] [-namespace NS] [-endpoint URL] [-yes]
+                            remove what scfws deploy made for NAME (asks first)
   scfws token -sub USER [-groups a,b] [-roles r1,r2] [-ttl 1h]
                             print a scfws.v1 connect token signed with AUTH_SECRET
   scfws probe -url wss://... [-secret S] [-idle] [-json]
@@ -110,6 +119,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return token(args[1:], os.LookupEnv, stdout, stderr)
 	case "probe":
 		return probeCmd(args[1:], os.LookupEnv, stdout, stderr)
+	case "deploy":
+		return deploy(args[1:], stdin, stdout, stderr)
+	case "destroy":
+		return destroy(args[1:], stdin, stdout, stderr)
 	default:
 		return usageError{fmt.Errorf("unknown command %q", args[0])}
 	}
