@@ -190,7 +190,7 @@ func TestLocalServerTimeouts(t *testing.T) {
 	}
 }
 
-func testFlags(t *testing.T) localFlags {
+func testFlags(t testing.TB) localFlags {
 	t.Helper()
 	f, err := parseLocalFlags(nil, io.Discard)
 	if err != nil {
@@ -199,7 +199,7 @@ func testFlags(t *testing.T) localFlags {
 	return f
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -210,7 +210,7 @@ func freeAddr(t *testing.T) string {
 }
 
 // runInProcess runs local until the test ends and returns its base URL.
-func runInProcess(t *testing.T, f localFlags) string {
+func runInProcess(t testing.TB, f localFlags) string {
 	t.Helper()
 	f.addr = "127.0.0.1:0"
 	ctx, cancel := context.WithCancel(context.Background())

@@ -16,7 +16,7 @@ import (
 
 // chromiumPath finds Debian's chromium; without one the browser tests skip,
 // except under CI=true where that is a failure.
-func chromiumPath(t *testing.T) string {
+func chromiumPath(t testing.TB) string {
 	t.Helper()
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
@@ -32,7 +32,7 @@ func chromiumPath(t *testing.T) string {
 
 // newBrowser starts headless Chromium; each chromedp.NewContext of the
 // result is a new tab.
-func newBrowser(t *testing.T) context.Context {
+func newBrowser(t testing.TB) context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(chromiumPath(t)),
@@ -55,7 +55,7 @@ func newBrowser(t *testing.T) context.Context {
 }
 
 // open opens url in a new tab.
-func open(t *testing.T, browser context.Context, url string) (context.Context, context.CancelFunc) {
+func open(t testing.TB, browser context.Context, url string) (context.Context, context.CancelFunc) {
 	t.Helper()
 	tab, cancel := chromedp.NewContext(browser)
 	ctx, cancelTimeout := context.WithTimeout(tab, 60*time.Second)
@@ -67,14 +67,14 @@ func open(t *testing.T, browser context.Context, url string) (context.Context, c
 }
 
 // page opens url in a new tab and waits until the chat is connected.
-func page(t *testing.T, browser context.Context, url string) (context.Context, context.CancelFunc) {
+func page(t testing.TB, browser context.Context, url string) (context.Context, context.CancelFunc) {
 	t.Helper()
 	tab, cancel := open(t, browser, url)
 	waitJS(t, tab, "the page to connect", `document.getElementById("state").dataset.state === "connected"`)
 	return tab, cancel
 }
 
-func say(t *testing.T, tab context.Context, text string) {
+func say(t testing.TB, tab context.Context, text string) {
 	t.Helper()
 	if err := chromedp.Do(tab,
 		chromedp.SendKeys(chromedp.CSS("#text"), text),
@@ -85,7 +85,7 @@ func say(t *testing.T, tab context.Context, text string) {
 }
 
 // count runs a JavaScript expression that yields a number.
-func count(t *testing.T, tab context.Context, js string) int {
+func count(t testing.TB, tab context.Context, js string) int {
 	t.Helper()
 	n, err := chromedp.Run(tab, chromedp.Evaluate[int](js))
 	if err != nil {
@@ -94,7 +94,7 @@ func count(t *testing.T, tab context.Context, js string) int {
 	return n
 }
 
-func text(t *testing.T, tab context.Context, js string) string {
+func text(t testing.TB, tab context.Context, js string) string {
 	t.Helper()
 	s, err := chromedp.Run(tab, chromedp.Evaluate[string](js))
 	if err != nil {
@@ -110,7 +110,7 @@ func bubbles(kind, text string) string {
 
 const online = `document.getElementById("online").textContent`
 
-func waitJS(t *testing.T, tab context.Context, what, js string) {
+func waitJS(t testing.TB, tab context.Context, what, js string) {
 	t.Helper()
 	if _, err := chromedp.Run(tab, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
 		t.Fatalf("waiting for %s (%s): %v", what, js, err)
