@@ -305,23 +305,28 @@ func TestGatewayCloseCodes(t *testing.T) {
 // Heartbeats keep clients past the idle timeout: proven by a silent client,
 // connected after them, that the idle timeout closes meanwhile.
 func TestFramesKeepAliveAndHeartbeat(t *testing.T) {
-	e := start(t, Options{IdleTimeout: 500 * time.Millisecond}, router.Options{HeartbeatMessage: "__hb__"}, nil)
+	e := start(t, Options{IdleTimeout: time.Second}, router.Options{HeartbeatMessage: "__hb__"}, nil)
 	a, aID := e.dialID(t, e.url)
 	b, bID := e.dialID(t, e.url)
 	silentID := e.silent(t)
-	ctx, stop := context.WithCancel(context.Background())
+	stop := make(chan struct{})
 	beats := make(chan error, 1)
 	go func() { // the clients' behaviour: a heartbeat every 100ms
 		tick := time.NewTicker(100 * time.Millisecond)
 		defer tick.Stop()
 		for {
 			select {
-			case <-ctx.Done():
+			case <-stop:
 				beats <- nil
 				return
 			case <-tick.C:
+				// Not stop's context: a write it cancelled would close the
+				// connection.
 				for _, c := range []*websocket.Conn{a, b} {
-					if err := c.Write(ctx, websocket.MessageText, []byte("__hb__")); err != nil && ctx.Err() == nil {
+					ctx, cancel := context.WithTimeout(context.Background(), wait)
+					err := c.Write(ctx, websocket.MessageText, []byte("__hb__"))
+					cancel()
+					if err != nil {
 						beats <- err
 						return
 					}
@@ -332,7 +337,7 @@ func TestFramesKeepAliveAndHeartbeat(t *testing.T) {
 	if d := e.obs.disconnect(t, silentID); !strings.Contains(d.Why, "idle timeout") {
 		t.Errorf("silent client: %s; want the idle timeout", d.Why)
 	}
-	stop()
+	close(stop)
 	if err := <-beats; err != nil {
 		t.Fatalf("heartbeat: %v", err)
 	}
@@ -576,10 +581,12 @@ func TestFunctionRuntimeFaults(t *testing.T) {
 func TestInstancesTakeOneInvokeAtATime(t *testing.T) {
 	tests := []struct {
 		instances, concurrency int
+		give                   string // nap: 100ms; gather: waits for 4 at once
+		calls                  int
 		wantPids, wantInflight int
 	}{
-		{3, 1, 3, 1},
-		{1, 4, 1, 4},
+		{3, 1, "nap", 12, 3, 1},
+		{1, 4, "gather", 4, 1, 4},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%dx%d", tt.instances, tt.concurrency), func(t *testing.T) {
@@ -594,11 +601,11 @@ func TestInstancesTakeOneInvokeAtATime(t *testing.T) {
 			if n := len(f.Pids()); n != tt.instances {
 				t.Fatalf("%d processes; want %d", n, tt.instances)
 			}
-			const calls = 12
+			calls := tt.calls
 			replies := make(chan map[string]any, calls)
 			for range calls {
 				go func() {
-					m, err := invokeData(t, f, "nap")
+					m, err := invokeData(t, f, tt.give)
 					if err != nil {
 						t.Error(err)
 					}
@@ -785,14 +792,14 @@ func waitPending(t testing.TB, g *gw, id string, n int) {
 func TestIdleFollowsArrivals(t *testing.T) {
 	fn := newFakeFn()
 	fn.hold = make(chan struct{})
-	g := startGateway(t, fn, Options{IdleTimeout: 400 * time.Millisecond, ReceiveBufferBytes: 64})
+	g := startGateway(t, fn, Options{IdleTimeout: time.Second, ReceiveBufferBytes: 64})
 	c, id := g.dialID(t, g.url)
 	write(t, c, websocket.MessageText, []byte("first"))
 	fn.waitFor(t, "the first transmit", func() bool { return fn.count(id, "data send") == 1 })
 	silentID := g.silent(t)
 	most := 0
 	sent := 1
-	tick := time.NewTicker(50 * time.Millisecond) // the client's heartbeats
+	tick := time.NewTicker(100 * time.Millisecond) // the client's heartbeats
 	defer tick.Stop()
 	for !g.obs.disconnected(silentID) {
 		<-tick.C
@@ -808,7 +815,7 @@ func TestIdleFollowsArrivals(t *testing.T) {
 		}
 	}
 	if g.obs.disconnected(id) {
-		t.Fatalf("the client sending heartbeats every 50ms was closed: %+v", g.obs.disconnect(t, id))
+		t.Fatalf("the client sending heartbeats every 100ms was closed: %+v", g.obs.disconnect(t, id))
 	}
 	close(fn.hold)
 	fn.waitFor(t, "every frame invoked", func() bool { return fn.count(id, "data send") == sent })
@@ -825,7 +832,7 @@ func TestIdleFollowsArrivals(t *testing.T) {
 func TestIdleCountsPings(t *testing.T) {
 	for _, counts := range []bool{false, true} {
 		t.Run(fmt.Sprint("idle-counts-pings=", counts), func(t *testing.T) {
-			g := startGateway(t, newFakeFn(), Options{IdleTimeout: 400 * time.Millisecond, IdleCountsPings: counts})
+			g := startGateway(t, newFakeFn(), Options{IdleTimeout: time.Second, IdleCountsPings: counts})
 			c, id := g.dialID(t, g.url)
 			ctx, stop := context.WithCancel(context.Background())
 			defer stop()

@@ -2,7 +2,8 @@
 // emulator's tests. Frames: "sleep" hangs past any timeout, "panic" panics,
 // "exit" kills the process, "nap" takes 100ms, "big" answers 7 MB. A
 // handshake offering subprotocol "refuse" is refused with errNo 4001, one
-// offering "echo" is refused with the offered subprotocols in errMsg.
+// offering "echo" is refused with the offered subprotocols in errMsg. A
+// frame "gather" waits (up to 3s) until four invokes run at once.
 // Everything else is accepted; every reply has the process ID and the most
 // invokes this process ran at once while it ran.
 package main
@@ -28,7 +29,8 @@ type event struct {
 }
 
 type handler struct {
-	running atomic.Int32
+	running  atomic.Int32
+	gathered atomic.Bool // four gather invokes ran at once
 }
 
 func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
@@ -48,6 +50,16 @@ func (h *handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		time.Sleep(time.Minute)
 	case ws.Data == "nap":
 		time.Sleep(100 * time.Millisecond)
+	case ws.Data == "gather":
+		if n >= 4 {
+			h.gathered.Store(true)
+		}
+		for deadline := time.Now().Add(3 * time.Second); !h.gathered.Load() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+		if h.gathered.Load() {
+			n = 4
+		}
 	case ws.Data == "panic":
 		panic("asked to panic")
 	case ws.Data == "exit":
