@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os/exec"
@@ -293,16 +294,21 @@ func TestLocalChat200Clients(t *testing.T) {
 		}
 		return true
 	})
-	// A last message from every client: once each client has all of them,
-	// every transmit before them has returned, and no late duplicate of an
-	// earlier frame can still arrive.
-	for i, c := range cs {
-		wg.Go(func() { c.send(t, fmt.Sprintf("c%03d-last", i)) })
-	}
-	wg.Wait()
-	eventually(t, 180*time.Second, "the last messages at every client", func() bool {
+	// Once nothing is on its way to a client (no invoke or push in flight,
+	// nothing buffered), a sentinel to each client comes after every frame
+	// still on the wire: no late duplicate can follow it.
+	eventually(t, 60*time.Second, "the emulator to be quiet", func() bool {
+		s := l.status(t)
+		return s.Invoking == 0 && s.Pushing == 0 && s.Buffered == 0
+	})
+	cs[0].send(t, "sentinel-0")
+	cs[1].send(t, "sentinel-1") // cs[0]'s
+	eventually(t, 60*time.Second, "a sentinel at every client", func() bool {
 		for _, c := range cs {
-			if c.count() < want+clients-1 {
+			c.mu.Lock()
+			n := c.got["sentinel-0"] + c.got["sentinel-1"]
+			c.mu.Unlock()
+			if n == 0 {
 				return false
 			}
 		}
@@ -310,15 +316,22 @@ func TestLocalChat200Clients(t *testing.T) {
 	})
 	for i, c := range cs {
 		c.mu.Lock()
-		if c.n != want+clients-1 || len(c.got) != want+clients-1 {
-			t.Errorf("client %d got %d frames, %d distinct; want %d each once", i, c.n, len(c.got), want+clients-1)
+		got := maps.Clone(c.got)
+		c.mu.Unlock()
+		delete(got, "sentinel-0")
+		delete(got, "sentinel-1")
+		n := 0
+		for _, k := range got {
+			n += k
+		}
+		if n != want || len(got) != want {
+			t.Errorf("client %d got %d frames, %d distinct; want %d each once", i, n, len(got), want)
 		}
 		for m := range messages {
-			if c.got[fmt.Sprintf("c%03d-m%d", i, m)] != 0 {
+			if got[fmt.Sprintf("c%03d-m%d", i, m)] != 0 {
 				t.Errorf("client %d got its own message back", i)
 			}
 		}
-		c.mu.Unlock()
 	}
 
 	// Half leave cleanly: closing reaches the function, which forgets them.

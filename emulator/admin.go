@@ -123,17 +123,28 @@ type Status struct {
 	Connections int `json:"connections"`
 	// Disconnects counts connections that ended and whose closing invoke,
 	// if one was due, has returned; ClosingSent counts those invokes.
-	Disconnects int64    `json:"disconnects"`
-	ClosingSent int64    `json:"closingSent"`
+	Disconnects int64 `json:"disconnects"`
+	ClosingSent int64 `json:"closingSent"`
+	// Invoking and Pushing are the invokes and push requests in flight;
+	// Buffered is what waits to be written to clients. All three at 0: no
+	// frame is on its way to a client, bar what is on the wire.
+	Invoking    int64    `json:"invoking"`
+	Pushing     int64    `json:"pushing"`
+	Buffered    int      `json:"buffered"`
 	LastRefused *Refusal `json:"lastRefused"`
 }
 
 // Status reports the gateway's counters and its last refused handshake.
 func (g *Gateway) Status() Status {
-	n := len(g.Connections())
+	conns := g.Connections()
+	buffered := 0
+	for _, c := range conns {
+		buffered += c.Buffered
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s := Status{Connections: n, Disconnects: g.disconnects.Load(), ClosingSent: g.closings.Load()}
+	s := Status{Connections: len(conns), Disconnects: g.disconnects.Load(), ClosingSent: g.closings.Load(),
+		Invoking: g.invoking.Load(), Pushing: g.pushing.Load(), Buffered: buffered}
 	if g.refused != nil {
 		r := *g.refused
 		s.LastRefused = &r

@@ -752,9 +752,15 @@ func TestConcurrentFrames(t *testing.T) {
 			if concurrent {
 				fn.waitFor(t, "three transmits at once", func() bool { return fn.count(id, "data send") == 3 })
 			}
+			if got, want := g.Status().Invoking, map[bool]int64{false: 1, true: 3}[concurrent]; got != want {
+				t.Errorf("status: %d invokes in flight; want %d", got, want)
+			}
 			close(fn.hold)
 			fn.waitFor(t, "three transmits", func() bool { return fn.count(id, "data send") == 3 })
 			waitPending(t, g, id, 0)
+			if s := g.Status(); s.Invoking != 0 || s.Pushing != 0 || s.Buffered != 0 {
+				t.Errorf("status %+v; want nothing in flight", s)
+			}
 			fn.mu.Lock()
 			most := fn.most[id]
 			fn.mu.Unlock()
@@ -1136,5 +1142,42 @@ func TestClosingPushComesAfterQueuedFrames(t *testing.T) {
 			t.Fatalf("frame %s; want %s", data[:3], want)
 		}
 		got++
+	}
+}
+
+// Instances started at once each get their own port and process. (A guard:
+// without spawnMu this did not fail in 15 rounds here, but two children
+// could be handed the same port.)
+func TestInstancesStartTogether(t *testing.T) {
+	for range 3 {
+		f, err := NewFunction(buildBadfn(t), FunctionOptions{Timeout: 5 * time.Second, Instances: 16})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Start(context.Background()); err != nil {
+			f.Close()
+			t.Fatalf("start 16 instances: %v", err)
+		}
+		replies := make(chan map[string]any, 32)
+		for range 32 {
+			go func() {
+				m, err := invokeData(t, f, "nap")
+				if err != nil {
+					t.Error(err)
+				}
+				replies <- m
+			}()
+		}
+		answered := map[float64]bool{}
+		for range 32 {
+			if pid, ok := (<-replies)["pid"].(float64); ok {
+				answered[pid] = true
+			}
+		}
+		pids := f.Pids()
+		f.Close()
+		if len(answered) != 16 || len(pids) != 16 {
+			t.Fatalf("16 instances: pids %v, %d answered; want 16 processes, each answering", pids, len(answered))
+		}
 	}
 }

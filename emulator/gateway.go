@@ -171,6 +171,8 @@ type Gateway struct {
 
 	disconnects atomic.Int64 // disconnects fully handled, closing included
 	closings    atomic.Int64 // closing invokes sent
+	invoking    atomic.Int64 // invokes in flight
+	pushing     atomic.Int64 // push requests being handled
 }
 
 // New returns a Gateway that invokes fn.
@@ -381,7 +383,9 @@ func (g *Gateway) invoke(ctx context.Context, ev event) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s event: %w", ev.WebSocket.Action, err)
 	}
+	g.invoking.Add(1)
 	out, err := g.fn.Invoke(ctx, payload)
+	g.invoking.Add(-1)
 	if h := g.opts.Hooks.Invoked; h != nil {
 		h(Invocation{Action: ev.WebSocket.Action, ConnectionID: ev.WebSocket.SecConnectionID, Err: err})
 	}

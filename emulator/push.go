@@ -35,6 +35,8 @@ const maxPushBytes = 8 << 20
 // Origin or Sec-Fetch-Site header) or one that is not JSON is refused, so
 // that no web page can push to or close a client.
 func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
+	g.pushing.Add(1)
+	defer g.pushing.Add(-1)
 	if msg, ok := g.localOnly(r, false); !ok {
 		pushAnswer(w, http.StatusForbidden, msg)
 		return

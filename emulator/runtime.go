@@ -42,8 +42,12 @@ type Function struct {
 	instances []*instance
 	free      chan *instance // one entry per invoke an instance can take now
 
-	closed atomic.Bool
-	wg     sync.WaitGroup // log readers, calls still running, liveness checks
+	// spawnMu makes one child start at a time: a port is picked free and
+	// then released for the child to bind, so two children started at
+	// once could be handed the same one.
+	spawnMu sync.Mutex
+	closed  atomic.Bool
+	wg      sync.WaitGroup // log readers, calls still running, liveness checks
 }
 
 // instance is one child process slot: the process is started on first use
@@ -291,6 +295,8 @@ func (f *Function) current(ctx context.Context, in *instance) (*process, error) 
 }
 
 func (f *Function) spawn(ctx context.Context) (*process, error) {
+	f.spawnMu.Lock()
+	defer f.spawnMu.Unlock()
 	port, err := freePort()
 	if err != nil {
 		return nil, err
