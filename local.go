@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -10,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,21 +24,34 @@ import (
 
 // localFlags are scfws local's settings.
 type localFlags struct {
-	addr            string
-	path            string
-	function        string
-	functionTimeout time.Duration
-	concurrency     int
-	idleTimeout     time.Duration
-	idleCleanup     bool
-	dropCleanup     bool
-	pushLatency     time.Duration
-	maxMessageBytes int64
-	heartbeat       string
+	addr                 string
+	public               bool
+	path                 string
+	function             string
+	functionTimeout      time.Duration
+	instances            int
+	concurrency          int
+	idleTimeout          time.Duration
+	idleCleanup          bool
+	dropCleanup          bool
+	closingOnServerClose bool
+	idleCountsPings      bool
+	concurrentFrames     bool
+	handshakeExtras      bool
+	pushLatency          time.Duration
+	pushRateLimit        int
+	unknownPushStatus    int
+	maxMessageBytes      int64
+	heartbeat            string
+
+	// Not flags: the HTTP server's timeouts, shorter in tests.
+	readTimeout     time.Duration // a whole request, body included
+	idleConnTimeout time.Duration // a kept-alive connection between requests
+	pushReadTimeout time.Duration // one push body
 }
 
 func parseLocalFlags(args []string, stderr io.Writer) (localFlags, error) {
-	var f localFlags
+	f := localFlags{readTimeout: 30 * time.Second, idleConnTimeout: 90 * time.Second, pushReadTimeout: 10 * time.Second}
 	fs := flag.NewFlagSet("local", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -44,27 +59,42 @@ func parseLocalFlags(args []string, stderr io.Writer) (localFlags, error) {
 
 Runs a Tencent API Gateway WebSocket API and the SCF Go1 runtime on this machine:
 clients connect over WebSocket, each handshake, frame and close becomes an invoke
-of the function (a child process, over the real runtime protocol), and the
+of the function (child processes, over the real runtime protocol), and the
 function answers through the reverse-push address. Open the printed URL to chat.
 
 The function gets STORE=memory unless DB_HOST is set (then that MySQL), and
 SENDBACK_HOST pointing here; every other variable of scfws -h passes through.
-Add ?fail-push=STATUS to the WebSocket URL to make pushes to that connection
-answer STATUS. GET /_scfws/connections lists the open connections.
+With STORE=memory one instance takes -function-concurrency invokes at once
+(default 8), since the registry lives in that one process; with MySQL,
+-instances processes (default 4) take -function-concurrency each (default 1,
+as under SCF).
+
+Add ?fail-push=STATUS (200-599) to the WebSocket URL to make pushes to that
+connection answer STATUS; any but 200 and 429 also drops the client, as the
+gateway does. GET /_scfws/connections lists the open connections, GET
+/_scfws/status shows counts and the last refused handshake.
 
 Flags:
 `)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free one)")
+	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free one); loopback only, unless -public")
+	fs.BoolVar(&f.public, "public", false, "allow a non-loopback -addr: anyone who reaches the port can then push to and close any client")
 	fs.StringVar(&f.path, "path", "/websocket", "the WebSocket API's path")
 	fs.StringVar(&f.function, "function", "", "SCF Go1 binary to run (default: this scfws)")
 	fs.DurationVar(&f.functionTimeout, "function-timeout", 3*time.Second, "function timeout: each invoke's deadline")
-	fs.IntVar(&f.concurrency, "function-concurrency", 8, "invokes in flight at once in the function process; more wait, as for a free instance")
+	fs.IntVar(&f.instances, "instances", 0, "function instances (processes); default 4 with MySQL, and only 1 is possible with STORE=memory")
+	fs.IntVar(&f.concurrency, "function-concurrency", 0, "invokes one instance takes at once; default 8 with STORE=memory (one process stands in for SCF's scale-out), else 1 as under SCF")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 600*time.Second, "backend timeout: clients silent this long are closed")
 	fs.BoolVar(&f.idleCleanup, "idle-cleanup", false, "send closing when the idle timeout closes a client (Tencent does not document it)")
 	fs.BoolVar(&f.dropCleanup, "drop-cleanup", false, "never send closing, as if every client vanished")
+	fs.BoolVar(&f.closingOnServerClose, "closing-on-server-close", false, "send closing when a closing push closes a client (Tencent does not document it)")
+	fs.BoolVar(&f.idleCountsPings, "idle-counts-pings", false, "WebSocket pings reset the idle timer too (by default only data frames do)")
+	fs.BoolVar(&f.concurrentFrames, "concurrent-frames", false, "invoke a client's frames concurrently, as they arrive (default: one at a time, in order); the docs promise no order")
+	fs.BoolVar(&f.handshakeExtras, "handshake-extras", false, "add the handshake's headers and queryString objects to the connecting event (undocumented for WebSocket APIs)")
 	fs.DurationVar(&f.pushLatency, "push-latency", 0, "delay every reverse-push answer")
+	fs.IntVar(&f.pushRateLimit, "push-rate-limit", 0, "answer 429 to pushes above this many per second across the push address (0: no limit)")
+	fs.IntVar(&f.unknownPushStatus, "unknown-push-status", http.StatusNotFound, "HTTP status of a push to an unknown or closed connection (undocumented)")
 	fs.Int64Var(&f.maxMessageBytes, "max-message-bytes", 4<<20, "larger client frames close the client with 1009")
 	fs.StringVar(&f.heartbeat, "heartbeat", "__heartbeat__", "HEARTBEAT_MESSAGE for the function and the chat page, unless set in the environment")
 	if err := fs.Parse(args); err != nil {
@@ -76,12 +106,21 @@ Flags:
 	if fs.NArg() > 0 {
 		return f, usageError{fmt.Errorf("local takes no arguments, got %q", fs.Args())}
 	}
+	switch {
+	case f.unknownPushStatus < 200 || f.unknownPushStatus > 599:
+		return f, usageError{fmt.Errorf("-unknown-push-status %d: want an HTTP status 200-599", f.unknownPushStatus)}
+	case f.pushRateLimit < 0, f.instances < 0, f.concurrency < 0:
+		return f, usageError{errors.New("-push-rate-limit, -instances and -function-concurrency cannot be negative")}
+	case f.maxMessageBytes <= 0:
+		return f, usageError{fmt.Errorf("-max-message-bytes %d: want a positive size", f.maxMessageBytes)}
+	}
 	return f, nil
 }
 
 // functionEnv is the function's environment in local mode: what the user
-// set, with the emulator's addresses and local defaults.
-func functionEnv(f localFlags, pushURL string) map[string]string {
+// set, with the emulator's settings and local defaults. SENDBACK_HOST is
+// added once the address is known.
+func functionEnv(f localFlags) map[string]string {
 	env := map[string]string{}
 	for _, k := range config.Keys() {
 		if v := os.Getenv(k); v != "" {
@@ -93,15 +132,41 @@ func functionEnv(f localFlags, pushURL string) map[string]string {
 	} else if env["STORE"] == "" {
 		env["STORE"] = config.StoreMySQL
 	}
-	env["SENDBACK_HOST"] = pushURL
 	env["IDLE_TIMEOUT"] = f.idleTimeout.String()
 	if env["HEARTBEAT_MESSAGE"] == "" {
 		env["HEARTBEAT_MESSAGE"] = f.heartbeat
 	}
-	if env["ONLINE_COUNT_SUFFIX"] == "" {
-		env["ONLINE_COUNT_SUFFIX"] = "true" // the chat page shows the count the function reports
-	}
+	// Tells the function it runs under scfws local (for its log only).
+	env["SCFWS_LOCAL"] = "true"
 	return env
+}
+
+// scale decides how many instances run and how many invokes each takes.
+func scale(f localFlags, store string) (instances, perInstance int, err error) {
+	if store == config.StoreMemory {
+		if f.instances > 1 {
+			return 0, 0, fmt.Errorf("-instances %d: with STORE=memory the connection registry lives inside one function process, "+
+				"so only 1 instance can run (it takes -function-concurrency invokes at once); set DB_HOST to use MySQL and run more", f.instances)
+		}
+		return 1, cmp.Or(f.concurrency, 8), nil
+	}
+	return cmp.Or(f.instances, 4), cmp.Or(f.concurrency, 1), nil
+}
+
+// checkAddr refuses to listen beyond this machine unless -public: whoever
+// reaches the port can list connections, push to and close any client.
+func checkAddr(addr string, public bool) (loopback bool, err error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, usageError{fmt.Errorf("-addr %q: %w", addr, err)}
+	}
+	ip := net.ParseIP(host)
+	loopback = strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+	if !loopback && !public {
+		return false, usageError{fmt.Errorf("-addr %s listens beyond this machine: anyone who reaches the port could list the connections, "+
+			"push to and close any client through /sendback; use 127.0.0.1, or add -public if you mean it", addr)}
+	}
+	return loopback, nil
 }
 
 func local(args []string, stdout, stderr io.Writer) error {
@@ -112,64 +177,81 @@ func local(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return runLocal(ctx, f, stdout, stderr)
+}
+
+// runLocal runs the emulator until ctx ends (Ctrl+C).
+func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error {
+	loopback, err := checkAddr(f.addr, f.public)
+	if err != nil {
+		return err
+	}
+	env := functionEnv(f)
+	instances, perInstance, err := scale(f, env["STORE"])
+	if err != nil {
+		return err
+	}
 	if f.function == "" {
 		if f.function, err = os.Executable(); err != nil {
 			return err
 		}
 	}
+	console := emulator.NewConsole(stderr)
+	log := console.Logger(zapcore.InfoLevel)
+	defer func() { _ = log.Sync() }()
+
 	l, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
-	base := "http://" + l.Addr().String()
+	defer l.Close() // on every early return; Serve and Shutdown close it too
+	addr := l.Addr().(*net.TCPAddr)
+	host := addr.String()
+	if addr.IP.IsUnspecified() { // the function and the banner use loopback
+		host = net.JoinHostPort("127.0.0.1", fmt.Sprint(addr.Port))
+	}
+	base := "http://" + host
 	pushURL := base + "/sendback"
-	env := functionEnv(f, pushURL)
+	env["SENDBACK_HOST"] = pushURL
 
-	log := newLogger(stderr, zap.NewAtomicLevelAt(zapcore.InfoLevel), false).Named("gw")
-	defer func() { _ = log.Sync() }()
 	fn, err := emulator.NewFunction(f.function, emulator.FunctionOptions{
-		Env: env, Timeout: f.functionTimeout, Logs: emulator.ReadableLog(stderr), Concurrency: f.concurrency,
+		Env: env, Timeout: f.functionTimeout, Logs: console.Function,
+		Instances: instances, Concurrency: perInstance, MaxEventBytes: config.MaxEventBytes,
 	})
 	if err != nil {
 		return err
 	}
 	defer fn.Close()
-	startCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	err = fn.Start(startCtx)
 	cancel()
 	if err != nil {
-		l.Close()
 		return fmt.Errorf("start the function: %w", err)
 	}
 	gw := emulator.New(fn, log, emulator.Options{
 		Path: f.path, PushPath: "/sendback", IdleTimeout: f.idleTimeout, IdleCleanup: f.idleCleanup,
-		DropCleanup: f.dropCleanup, PushLatency: f.pushLatency, MaxMessageBytes: f.maxMessageBytes,
-		HeartbeatMessage: env["HEARTBEAT_MESSAGE"],
+		DropCleanup: f.dropCleanup, ClosingOnServerClose: f.closingOnServerClose, IdleCountsPings: f.idleCountsPings,
+		ConcurrentFrames: f.concurrentFrames, HandshakeExtras: f.handshakeExtras,
+		PushLatency: f.pushLatency, PushRateLimit: f.pushRateLimit, UnknownPushStatus: f.unknownPushStatus,
+		PushReadTimeout: f.pushReadTimeout, MaxMessageBytes: f.maxMessageBytes,
+		HeartbeatMessage: env["HEARTBEAT_MESSAGE"], AnyHost: !loopback,
 	})
-	srv := &http.Server{Handler: gw, ReadHeaderTimeout: 10 * time.Second}
-
-	cleanup := "client closes only"
-	switch {
-	case f.dropCleanup:
-		cleanup = "never (-drop-cleanup)"
-	case f.idleCleanup:
-		cleanup = "client closes and idle timeouts"
+	srv := &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       f.readTimeout,
+		IdleTimeout:       f.idleConnTimeout,
+		ErrorLog:          zap.NewStdLog(log),
 	}
-	store := env["STORE"]
-	if store == config.StoreMySQL {
-		store += " " + env["DB_HOST"]
-	}
-	fmt.Fprintf(stdout, `scfws local: API Gateway + SCF emulator
-  chat page     %s/
-  WebSocket     ws://%s%s
-  reverse push  %s  (the function's SENDBACK_HOST)
-  function      %s (pid %d), timeout %s, %d invokes at once, store %s
-  idle timeout  %s; closing sent on: %s
-Press Ctrl+C to stop.
-`, base, l.Addr(), f.path, pushURL, f.function, fn.Pid(), f.functionTimeout, f.concurrency, store, f.idleTimeout, cleanup)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	fmt.Fprint(stdout, banner(f, !loopback, base, host, pushURL, fn.Pids(), instances, perInstance, env))
+	if !loopback {
+		log.Warn("-public: listening beyond this machine; anyone who reaches " + l.Addr().String() +
+			" can list the connections, push to and close any client through /sendback")
+	}
+
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {
@@ -189,4 +271,45 @@ Press Ctrl+C to stop.
 		_ = srv.Close()
 	}
 	return nil
+}
+
+func banner(f localFlags, public bool, base, host, pushURL string, pids []int, instances, perInstance int, env map[string]string) string {
+	var b strings.Builder
+	cleanup := "client closes only"
+	switch {
+	case f.dropCleanup:
+		cleanup = "never (-drop-cleanup)"
+	case f.idleCleanup && f.closingOnServerClose:
+		cleanup = "client closes, idle timeouts and closing pushes"
+	case f.idleCleanup:
+		cleanup = "client closes and idle timeouts"
+	case f.closingOnServerClose:
+		cleanup = "client closes and closing pushes"
+	}
+	store := env["STORE"]
+	if store == config.StoreMySQL {
+		store += " " + env["DB_HOST"]
+	}
+	ids := strings.Trim(fmt.Sprint(pids), "[]")
+	scaling := fmt.Sprintf("1 instance (pid %s) taking %d invokes at once", ids, perInstance)
+	if instances > 1 {
+		scaling = fmt.Sprintf("%d instances (pids %s) taking %d invoke(s) at once each", instances, ids, perInstance)
+	}
+	frames := "one invoke at a time per client, in order"
+	if f.concurrentFrames {
+		frames = "concurrent invokes per client (-concurrent-frames)"
+	}
+	fmt.Fprintf(&b, `scfws local: API Gateway + SCF emulator
+  chat page     %s/
+  WebSocket     ws://%s%s
+  reverse push  %s  (the function's SENDBACK_HOST)
+  function      %s, %s, timeout %s, store %s
+  frames        %s
+  idle timeout  %s; closing sent on: %s
+`, base, host, f.path, pushURL, f.function, scaling, f.functionTimeout, store, frames, f.idleTimeout, cleanup)
+	if public {
+		fmt.Fprintf(&b, "  WARNING       -public: listening on %s; anyone who reaches it can push to and close any client\n", f.addr)
+	}
+	b.WriteString("Press Ctrl+C to stop.\n")
+	return b.String()
 }

@@ -1,11 +1,20 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/internal/testbin"
 )
 
 func TestFunctionEnvInLocalMode(t *testing.T) {
@@ -13,16 +22,236 @@ func TestFunctionEnvInLocalMode(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	f := localFlags{idleTimeout: 90 * time.Second, heartbeat: "hb"}
-	got := functionEnv(f, "http://127.0.0.1:1/sendback")
-	want := map[string]string{"STORE": "memory", "SENDBACK_HOST": "http://127.0.0.1:1/sendback", "IDLE_TIMEOUT": "1m30s",
-		"HEARTBEAT_MESSAGE": "hb", "ONLINE_COUNT_SUFFIX": "true"}
+	got := functionEnv(f)
+	// No ONLINE_COUNT_SUFFIX: raw clients get the frames as sent; the chat
+	// page asks the emulator for the count.
+	want := map[string]string{"STORE": "memory", "IDLE_TIMEOUT": "1m30s", "HEARTBEAT_MESSAGE": "hb", "SCFWS_LOCAL": "true"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("functionEnv = %v; want %v", got, want)
 	}
 	t.Setenv("DB_HOST", "db.internal")
 	t.Setenv("PUSH_RETRIES", "5")
-	got = functionEnv(f, "http://x/")
-	if got["STORE"] != "mysql" || got["DB_HOST"] != "db.internal" || got["PUSH_RETRIES"] != "5" {
+	t.Setenv("ONLINE_COUNT_SUFFIX", "true")
+	got = functionEnv(f)
+	if got["STORE"] != "mysql" || got["DB_HOST"] != "db.internal" || got["PUSH_RETRIES"] != "5" || got["ONLINE_COUNT_SUFFIX"] != "true" {
 		t.Errorf("with DB_HOST set, functionEnv = %v; want STORE=mysql and the variables passed through", got)
 	}
+}
+
+func TestLocalScale(t *testing.T) {
+	tests := []struct {
+		store                   string
+		instances, concurrency  int
+		wantInstances, wantEach int
+		wantErr                 string
+	}{
+		{"memory", 0, 0, 1, 8, ""},
+		{"memory", 1, 0, 1, 8, ""},
+		{"memory", 0, 3, 1, 3, ""},
+		{"memory", 2, 0, 0, 0, "only 1 instance can run"},
+		{"mysql", 0, 0, 4, 1, ""},
+		{"mysql", 7, 0, 7, 1, ""},
+		{"mysql", 2, 2, 2, 2, ""},
+	}
+	for _, tt := range tests {
+		n, each, err := scale(localFlags{instances: tt.instances, concurrency: tt.concurrency}, tt.store)
+		if n != tt.wantInstances || each != tt.wantEach || (err == nil) != (tt.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
+			t.Errorf("scale(-instances %d -function-concurrency %d, %s) = %d, %d, %v; want %d, %d, %q",
+				tt.instances, tt.concurrency, tt.store, n, each, err, tt.wantInstances, tt.wantEach, tt.wantErr)
+		}
+	}
+}
+
+func TestCheckAddr(t *testing.T) {
+	tests := []struct {
+		give    string
+		public  bool
+		wantErr bool
+	}{
+		{"127.0.0.1:8080", false, false},
+		{"127.0.0.2:0", false, false},
+		{"localhost:8080", false, false},
+		{"[::1]:8080", false, false},
+		{":8080", false, true},
+		{"0.0.0.0:8080", false, true},
+		{"[::]:8080", false, true},
+		{"192.168.1.20:8080", false, true},
+		{"example.com:8080", false, true},
+		{":8080", true, false},
+		{"0.0.0.0:8080", true, false},
+		{"no-port", true, true},
+	}
+	for _, tt := range tests {
+		_, err := checkAddr(tt.give, tt.public)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("checkAddr(%q, public %v) = %v; want an error: %v", tt.give, tt.public, err, tt.wantErr)
+		}
+	}
+}
+
+// Refusals come before local listens or starts anything.
+func TestLocalRefusesBadSettings(t *testing.T) {
+	for _, k := range config.Keys() {
+		t.Setenv(k, "")
+	}
+	tests := []struct {
+		give []string
+		want string
+	}{
+		{[]string{"-addr", "0.0.0.0:0"}, "-public"},
+		{[]string{"-addr", ":0"}, "-public"},
+		{[]string{"-instances", "2"}, "STORE=memory"},
+		{[]string{"-unknown-push-status", "42"}, "200-599"},
+		{[]string{"-push-rate-limit", "-1"}, "negative"},
+	}
+	for _, tt := range tests {
+		var stderr bytes.Buffer
+		done := make(chan error, 1)
+		go func() { done <- local(append(tt.give, "-function", "/nonexistent/fn"), io.Discard, &stderr) }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("local %q = %v; want an error mentioning %s", tt.give, err, tt.want)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("local %q is running; want it refused", tt.give)
+		}
+	}
+}
+
+// A function that fails to start leaves the port free: nothing of local
+// stays behind.
+func TestLocalReleasesListenerWhenStartFails(t *testing.T) {
+	for _, k := range config.Keys() {
+		t.Setenv(k, "")
+	}
+	for _, fn := range []string{"/nonexistent/fn", "/bin/false"} {
+		addr := freeAddr(t)
+		f := testFlags(t)
+		f.addr, f.function = addr, fn
+		err := runLocal(context.Background(), f, io.Discard, io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "start the function") {
+			t.Errorf("-function %s: %v; want a start error", fn, err)
+		}
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatalf("-function %s: after the failed start, %s is still taken: %v", fn, addr, err)
+		}
+		l.Close()
+	}
+}
+
+// The HTTP server closes kept-alive connections that sit idle, and pushes
+// whose body never arrives.
+func TestLocalServerTimeouts(t *testing.T) {
+	for _, k := range config.Keys() {
+		t.Setenv(k, "")
+	}
+	f := testFlags(t)
+	f.function = testbin.Build(t, "./emulator/testdata/badfn")
+	f.idleConnTimeout, f.pushReadTimeout = 300*time.Millisecond, 300*time.Millisecond
+	base := runInProcess(t, f)
+	host := strings.TrimPrefix(base, "http://")
+
+	// An idle kept-alive connection is closed by the server.
+	c, err := net.DialTimeout("tcp", host, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "GET /_scfws/status HTTP/1.1\r\nHost: %s\r\n\r\n", host)
+	r := bufio.NewReader(c)
+	resp, err := http.ReadResponse(r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	_ = c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	if _, err := r.ReadByte(); err != io.EOF {
+		t.Errorf("idle kept-alive connection: read %v; want EOF, closed by the server", err)
+	}
+
+	// A push body that stalls is answered 408.
+	c2, err := net.DialTimeout("tcp", host, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	fmt.Fprintf(c2, "POST /sendback HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", host)
+	_ = c2.SetReadDeadline(time.Now().Add(20 * time.Second))
+	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil {
+		t.Fatalf("stalled push body: %v; want an answer", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestTimeout {
+		t.Errorf("stalled push body = %d; want 408", resp.StatusCode)
+	}
+}
+
+func testFlags(t testing.TB) localFlags {
+	t.Helper()
+	f, err := parseLocalFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// runInProcess runs local until the test ends and returns its base URL.
+func runInProcess(t testing.TB, f localFlags) string {
+	t.Helper()
+	f.addr = "127.0.0.1:0"
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &bannerWriter{url: make(chan string, 1)}
+	done := make(chan error, 1)
+	go func() { done <- runLocal(ctx, f, out, io.Discard) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("local: %v", err)
+		}
+	})
+	select {
+	case u := <-out.url:
+		return u
+	case err := <-done:
+		t.Fatalf("local stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("local printed no banner within 30s")
+	}
+	return ""
+}
+
+// bannerWriter finds the chat page's URL in local's banner.
+type bannerWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	url chan string
+}
+
+func (w *bannerWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	for line := range strings.SplitSeq(w.buf.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "chat" && f[1] == "page" {
+			select {
+			case w.url <- strings.TrimSuffix(f[2], "/"):
+			default:
+			}
+		}
+	}
+	return len(p), nil
 }

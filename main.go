@@ -290,7 +290,10 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 
 func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (router.Registry, error) {
 	if cfg.Store == config.StoreMemory {
-		log.Warn("STORE=memory: connections are kept in this process only; use it for local runs and tests")
+		// scfws local sets SCFWS_LOCAL: memory is what it is for there.
+		if os.Getenv("SCFWS_LOCAL") != "true" {
+			log.Warn("STORE=memory: connections are kept in this process only; use it for local runs and tests")
+		}
 		return wire.Registry(store.NewMemory(cfg.IdleTimeout.D(), nil)), nil
 	}
 	db, err := store.OpenMySQL(ctx, store.MySQLConfig{

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,9 +29,13 @@ type localRun struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:port
 	ws     string // ws://127.0.0.1:port/websocket
-	fnPid  int
+	fnPid  int    // the first function instance
+	fnPids []int
 	stderr *syncBuffer
 }
+
+// pidList is the banner's "(pid 4242)" or "(pids 4242 4243)".
+var pidList = regexp.MustCompile(`\(pids? ([0-9 ]+)\)`)
 
 // startLocal runs the built binary's local command on a free port with env
 // (on top of a clean environment) and waits for its banner.
@@ -78,8 +84,14 @@ func startLocal(t testing.TB, env map[string]string, args ...string) *localRun {
 				l.base = strings.TrimSuffix(f[2], "/")
 			case len(f) >= 2 && f[0] == "WebSocket":
 				l.ws = f[1]
-			case len(f) >= 4 && f[0] == "function":
-				l.fnPid, _ = strconv.Atoi(strings.TrimSuffix(f[3], "),"))
+			case len(f) >= 2 && f[0] == "function":
+				if m := pidList.FindStringSubmatch(line); m != nil {
+					for _, p := range strings.Fields(m[1]) {
+						pid, _ := strconv.Atoi(p)
+						l.fnPids = append(l.fnPids, pid)
+					}
+					l.fnPid = l.fnPids[0]
+				}
 			}
 		case <-timeout:
 			t.Fatalf("local did not print its addresses:\n%s", l.stderr)
@@ -129,6 +141,50 @@ func (l *localRun) connections(t testing.TB) []string {
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+func (l *localRun) status(t testing.TB) emulator.Status {
+	t.Helper()
+	resp, err := http.Get(l.base + "/_scfws/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s emulator.Status
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// waitDisconnects waits until the emulator has handled n disconnects in
+// all, closing invokes included: the emulator counts them as they finish.
+func (l *localRun) waitDisconnects(t testing.TB, n int64) {
+	t.Helper()
+	eventually(t, 60*time.Second, fmt.Sprintf("%d disconnects handled", n), func() bool { return l.status(t).Disconnects >= n })
+	if got := l.status(t).Disconnects; got != n {
+		t.Fatalf("%d disconnects handled; want %d", got, n)
+	}
+}
+
+// waitLog waits until local's output has a line containing all of parts.
+func (l *localRun) waitLog(t testing.TB, parts ...string) string {
+	t.Helper()
+	var found string
+	eventually(t, 60*time.Second, fmt.Sprintf("a log line with %q", parts), func() bool {
+		for line := range strings.SplitSeq(l.stderr.String(), "\n") {
+			ok := true
+			for _, p := range parts {
+				ok = ok && strings.Contains(line, p)
+			}
+			if ok {
+				found = line
+				return true
+			}
+		}
+		return false
+	})
+	return found
 }
 
 // client is one WebSocket client that records every frame it receives.
@@ -197,11 +253,15 @@ func localDBEnv(db *testdb.DB) map[string]string {
 }
 
 // 200 clients chat through the real function, the real runtime protocol and
-// MariaDB; every frame arrives exactly once at every other client.
+// MariaDB, on four function instances; every frame arrives exactly once at
+// every other client.
 func TestLocalChat200Clients(t *testing.T) {
 	const clients, messages = 200, 5
 	db := testdb.New(t)
 	l := startLocal(t, localDBEnv(db))
+	if len(l.fnPids) != 4 {
+		t.Errorf("function instances %v; want 4 by default with MySQL", l.fnPids)
+	}
 
 	cs := make([]*client, clients)
 	var wg sync.WaitGroup
@@ -220,13 +280,13 @@ func TestLocalChat200Clients(t *testing.T) {
 		wg.Go(func() {
 			for m := range messages {
 				c.send(t, fmt.Sprintf("c%03d-m%d", i, m))
-				time.Sleep(50 * time.Millisecond)
+				time.Sleep(50 * time.Millisecond) // the clients' pace
 			}
 		})
 	}
 	wg.Wait()
 	want := (clients - 1) * messages
-	eventually(t, 90*time.Second, "every message at every client", func() bool {
+	eventually(t, 180*time.Second, "every message at every client", func() bool {
 		for _, c := range cs {
 			if c.count() < want {
 				return false
@@ -234,18 +294,44 @@ func TestLocalChat200Clients(t *testing.T) {
 		}
 		return true
 	})
-	time.Sleep(200 * time.Millisecond) // room for a duplicate to show up
+	// Once nothing is on its way to a client (no invoke or push in flight,
+	// nothing buffered), a sentinel to each client comes after every frame
+	// still on the wire: no late duplicate can follow it.
+	eventually(t, 60*time.Second, "the emulator to be quiet", func() bool {
+		s := l.status(t)
+		return s.Invoking == 0 && s.Pushing == 0 && s.Buffered == 0
+	})
+	cs[0].send(t, "sentinel-0")
+	cs[1].send(t, "sentinel-1") // cs[0]'s
+	eventually(t, 60*time.Second, "a sentinel at every client", func() bool {
+		for _, c := range cs {
+			c.mu.Lock()
+			n := c.got["sentinel-0"] + c.got["sentinel-1"]
+			c.mu.Unlock()
+			if n == 0 {
+				return false
+			}
+		}
+		return true
+	})
 	for i, c := range cs {
 		c.mu.Lock()
-		if c.n != want || len(c.got) != want {
-			t.Errorf("client %d got %d frames, %d distinct; want %d each once", i, c.n, len(c.got), want)
+		got := maps.Clone(c.got)
+		c.mu.Unlock()
+		delete(got, "sentinel-0")
+		delete(got, "sentinel-1")
+		n := 0
+		for _, k := range got {
+			n += k
+		}
+		if n != want || len(got) != want {
+			t.Errorf("client %d got %d frames, %d distinct; want %d each once", i, n, len(got), want)
 		}
 		for m := range messages {
-			if c.got[fmt.Sprintf("c%03d-m%d", i, m)] != 0 {
+			if got[fmt.Sprintf("c%03d-m%d", i, m)] != 0 {
 				t.Errorf("client %d got its own message back", i)
 			}
 		}
-		c.mu.Unlock()
 	}
 
 	// Half leave cleanly: closing reaches the function, which forgets them.
@@ -253,11 +339,9 @@ func TestLocalChat200Clients(t *testing.T) {
 		wg.Go(func() { cs[i].c.Close(websocket.StatusNormalClosure, "bye") })
 	}
 	wg.Wait()
-	eventually(t, 30*time.Second, "the closing invokes", func() bool {
-		return len(db.IDs(t, "ConnectionID_List")) == clients/2
-	})
-	if got, open := db.IDs(t, "ConnectionID_List"), l.connections(t); !slices.Equal(got, open) {
-		t.Errorf("registry %d rows != the %d survivors the gateway has open", len(got), len(open))
+	l.waitDisconnects(t, clients/2)
+	if got, open := db.IDs(t, "ConnectionID_List"), l.connections(t); len(got) != clients/2 || !slices.Equal(got, open) {
+		t.Errorf("registry %d rows, the gateway %d open; want the %d survivors in both", len(got), len(open), clients/2)
 	}
 	if strings.Contains(l.stderr.String(), db.Password) {
 		t.Errorf("local's output contains the DB password")
@@ -278,19 +362,41 @@ func TestLocalDroppedClientsExpire(t *testing.T) {
 	for _, c := range cs[5:] {
 		c.c.Close(websocket.StatusNormalClosure, "vanish")
 	}
-	eventually(t, 5*time.Second, "the gateway to drop 5", func() bool { return len(l.connections(t)) == 5 })
+	l.waitDisconnects(t, 5)
 	if n := len(db.IDs(t, "ConnectionID_List")); n != 10 {
 		t.Fatalf("registry has %d rows; want 10 (no closing with -drop-cleanup)", n)
 	}
-	// Survivors stay alive with heartbeats for twice the idle timeout.
-	for range 8 {
-		for _, c := range cs[:5] {
-			c.send(t, "__heartbeat__")
+	// Survivors keep alive with heartbeats, as the chat page does.
+	ctx, stop := context.WithCancel(context.Background())
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		tick := time.NewTicker(400 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				for _, c := range cs[:5] {
+					c.send(t, "__heartbeat__")
+				}
+			}
 		}
-		time.Sleep(500 * time.Millisecond)
+	}()
+	defer func() { stop(); <-beating }()
+	// A silent witness, connected after the vanished clients: once the idle
+	// timeout has closed it, their rows are older than the idle timeout.
+	witness := connect(t, l.ws)
+	select {
+	case <-witness.done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the silent witness was not closed by the 2s idle timeout within 60s")
 	}
+	l.waitDisconnects(t, 6)
+
 	cs[0].send(t, "who is here?")
-	eventually(t, 10*time.Second, "the message at the other survivors", func() bool {
+	eventually(t, 30*time.Second, "the message at the other survivors", func() bool {
 		for _, c := range cs[1:5] {
 			if c.count() != 1 {
 				return false
@@ -298,12 +404,10 @@ func TestLocalDroppedClientsExpire(t *testing.T) {
 		}
 		return true
 	})
-	if got, open := db.IDs(t, "ConnectionID_List"), l.connections(t); !slices.Equal(got, open) {
-		t.Errorf("registry %q; want only the 5 survivors %q (the dropped ones swept)", got, open)
-	}
-	logs := l.stderr.String()
-	if !strings.Contains(logs, "recipients=4") {
-		t.Errorf("no transmit with 4 recipients in the function log:\n%s", logs)
+	// The transmit's log line comes once it is over, sweep included.
+	line := l.waitLog(t, "invoke", "recipients=4", "swept=6")
+	if got, open := db.IDs(t, "ConnectionID_List"), l.connections(t); !slices.Equal(got, open) || len(open) != 5 {
+		t.Errorf("registry %q; want only the 5 survivors %q (the dropped ones swept): %s", got, open, line)
 	}
 	for _, c := range cs[:5] {
 		if c.got["__heartbeat__"] != 0 {
@@ -333,7 +437,43 @@ func TestLocalBadFunction(t *testing.T) {
 		t.Errorf("local -function /nonexistent = %v %s; want a start error", err, out)
 	}
 	out, err = exec.Command(bin, "local", "-h").CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "-drop-cleanup") || !strings.Contains(string(out), "-function-timeout") {
-		t.Errorf("local -h = %v %s; want the flags", err, out)
+	if err != nil {
+		t.Errorf("local -h: %v", err)
+	}
+	for _, flag := range []string{"-addr", "-public", "-drop-cleanup", "-function-timeout", "-instances", "-function-concurrency",
+		"-concurrent-frames", "-unknown-push-status", "-push-rate-limit", "-idle-counts-pings", "-closing-on-server-close",
+		"-handshake-extras", "-max-message-bytes", "-idle-cleanup", "-push-latency", "-heartbeat"} {
+		if !strings.Contains(string(out), flag+" ") && !strings.Contains(string(out), flag+"\n") {
+			t.Errorf("local -h does not list %s:\n%s", flag, out)
+		}
+	}
+}
+
+// One format on the console for the gateway's lines and the function's; raw
+// clients get frames as sent (no online-count suffix in local mode).
+func TestLocalConsole(t *testing.T) {
+	l := startLocal(t, map[string]string{"LOG_LEVEL": "info"})
+	a, b := connect(t, l.ws), connect(t, l.ws)
+	a.send(t, "hi")
+	eventually(t, 30*time.Second, "b to get hi", func() bool { return b.count() == 1 })
+	b.mu.Lock()
+	if b.got["hi"] != 1 {
+		t.Errorf("b got %v; want exactly hi", b.got)
+	}
+	b.mu.Unlock()
+	a.c.Close(websocket.StatusNormalClosure, "bye")
+	l.waitDisconnects(t, 1)
+	l.stop(t)
+	line := regexp.MustCompile(`^\d\d:\d\d:\d\d\.\d{3} (gw|fn) (DEBUG|INFO |WARN |ERROR|     ) `)
+	out := l.stderr.String()
+	for l := range strings.SplitSeq(strings.TrimSuffix(out, "\n"), "\n") {
+		if !line.MatchString(l) {
+			t.Errorf("console line %q is not TIME SOURCE LEVEL message", l)
+		}
+	}
+	for _, want := range []string{" gw INFO  connected ", " fn INFO  invoke ", "action=connecting", " gw INFO  disconnected ", " gw INFO  stopping"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q line in:\n%s", want, out)
+		}
 	}
 }

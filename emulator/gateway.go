@@ -3,14 +3,13 @@ package emulator
 import (
 	"context"
 	"crypto/rand"
-	"embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -42,18 +41,52 @@ type Options struct {
 	IdleCleanup bool
 	// DropCleanup never sends closing, as if every client vanished.
 	DropCleanup bool
+	// ClosingOnServerClose sends closing when a closing push closes a
+	// client. Tencent does not document it; by default it does not.
+	ClosingOnServerClose bool
+	// IdleCountsPings lets WebSocket pings reset the idle timer; by default
+	// only data frames do.
+	IdleCountsPings bool
+	// ConcurrentFrames invokes a client's frames concurrently, each as it
+	// arrives; by default one at a time, in order. The docs promise no
+	// order, and SCF may run them on parallel instances.
+	ConcurrentFrames bool
+	// HandshakeExtras adds the handshake's headers and query string to the
+	// connecting event, as top-level headers and queryString objects (the
+	// shape of API Gateway's HTTP events). Tencent does not document them
+	// for WebSocket APIs.
+	HandshakeExtras bool
 	// PushLatency delays every reverse-push answer.
 	PushLatency time.Duration
+	// PushRateLimit answers 429 to pushes above this many per second,
+	// across the push address (a token bucket); 0 is no limit.
+	PushRateLimit int
+	// UnknownPushStatus answers a push to an unknown or closed connection
+	// (default 404). Tencent does not document it.
+	UnknownPushStatus int
+	// PushReadTimeout bounds reading one push request's body (default 10s).
+	PushReadTimeout time.Duration
 	// MaxMessageBytes: a larger client frame closes the client with 1009
-	// (default 4 MiB, which base64 keeps inside SCF's 6 MB event limit).
+	// (default 4 MiB).
 	MaxMessageBytes int64
-	// SendBuffer is how many frames a client may fall behind before it is
-	// closed as too slow (default 256).
-	SendBuffer int
+	// SendBufferBytes bounds what may wait to be written to one client
+	// (default 4 MiB): a client that falls further behind is closed (1008)
+	// and its pushes answer as for a closed connection.
+	SendBufferBytes int
+	// ReceiveBufferBytes bounds a client's frames waiting for, or in, their
+	// invoke (default 4 MiB); when full, the gateway stops reading that
+	// client until an invoke returns.
+	ReceiveBufferBytes int
 	// WriteTimeout bounds writing one frame to a client (default 5s).
 	WriteTimeout time.Duration
 	// HeartbeatMessage is what the chat page sends to stay alive.
 	HeartbeatMessage string
+	// AnyHost serves the push address and /_scfws/ to any Host header. By
+	// default they answer only requests addressed to a loopback name, so
+	// that a web page cannot reach them through DNS rebinding.
+	AnyHost bool
+	// Hooks report what the gateway did, once it is done.
+	Hooks Hooks
 }
 
 func (o *Options) defaults() {
@@ -69,12 +102,53 @@ func (o *Options) defaults() {
 	if o.MaxMessageBytes <= 0 {
 		o.MaxMessageBytes = 4 << 20
 	}
-	if o.SendBuffer <= 0 {
-		o.SendBuffer = 256
+	if o.SendBufferBytes <= 0 {
+		o.SendBufferBytes = 4 << 20
+	}
+	if o.ReceiveBufferBytes <= 0 {
+		o.ReceiveBufferBytes = 4 << 20
 	}
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = 5 * time.Second
 	}
+	if o.PushReadTimeout <= 0 {
+		o.PushReadTimeout = 10 * time.Second
+	}
+	if o.UnknownPushStatus == 0 {
+		o.UnknownPushStatus = http.StatusNotFound
+	}
+}
+
+// Hooks are called as things finish, so that tests wait for events rather
+// than for time.
+type Hooks struct {
+	// Invoked is called after each invoke returns.
+	Invoked func(Invocation)
+	// Disconnected is called once per connection the function accepted,
+	// after its closing invoke (if one is sent) has returned.
+	Disconnected func(Disconnect)
+}
+
+// Invocation is one invoke the gateway made.
+type Invocation struct {
+	Action       string
+	ConnectionID string
+	Err          error
+}
+
+// Disconnect is how a connection ended.
+type Disconnect struct {
+	ConnectionID string
+	// ByGateway: the gateway closed it (idle timeout, a closing push, a slow
+	// client, a failed invoke or push, shutdown); else the client did.
+	ByGateway bool
+	// Abrupt: the gateway dropped the TCP connection without a close frame
+	// (browsers see 1006), as API Gateway does after a failure.
+	Abrupt bool
+	Why    string
+	// ClosingSent: a closing invoke was made; ClosingErr is its error.
+	ClosingSent bool
+	ClosingErr  error
 }
 
 // Gateway is the API Gateway side: an http.Handler serving the WebSocket API,
@@ -84,14 +158,21 @@ type Gateway struct {
 	log  *zap.Logger
 	opts Options
 	mux  *http.ServeMux
+	rate *bucket // nil without a push rate limit
 
 	ctx    context.Context // ends with Close: stops invokes for frames
 	cancel context.CancelFunc
 
-	mu     sync.Mutex
-	conns  map[string]*conn
-	closed bool
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	conns   map[string]*conn
+	closed  bool
+	refused *Refusal // the last refused handshake
+	wg      sync.WaitGroup
+
+	disconnects atomic.Int64 // disconnects fully handled, closing included
+	closings    atomic.Int64 // closing invokes sent
+	invoking    atomic.Int64 // invokes in flight
+	pushing     atomic.Int64 // push requests being handled
 }
 
 // New returns a Gateway that invokes fn.
@@ -99,11 +180,15 @@ func New(fn Invoker, log *zap.Logger, o Options) *Gateway {
 	o.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &Gateway{fn: fn, log: log, opts: o, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, conns: map[string]*conn{}}
+	if o.PushRateLimit > 0 {
+		g.rate = newBucket(o.PushRateLimit, time.Now)
+	}
 	g.mux.HandleFunc("GET "+o.Path, g.serveWebSocket)
 	g.mux.HandleFunc(o.PushPath, g.servePush)
 	g.mux.HandleFunc("GET /{$}", g.servePage)
-	g.mux.HandleFunc("GET /_scfws/config", g.serveConfig)
-	g.mux.HandleFunc("GET /_scfws/connections", g.serveConnections)
+	g.mux.HandleFunc("GET /_scfws/config", g.admin(g.serveConfig))
+	g.mux.HandleFunc("GET /_scfws/connections", g.admin(g.serveConnections))
+	g.mux.HandleFunc("GET /_scfws/status", g.admin(g.serveStatus))
 	return g
 }
 
@@ -119,7 +204,7 @@ func (g *Gateway) Close() {
 	}
 	g.mu.Unlock()
 	for _, c := range conns {
-		c.closeByGateway(websocket.StatusGoingAway, "gateway shutting down")
+		g.end(c, ending{byGateway: true, code: websocket.StatusGoingAway, reason: "gateway shutting down"})
 	}
 	g.cancel()
 	g.wg.Wait()
@@ -133,47 +218,80 @@ type conn struct {
 	remote   string
 	since    time.Time
 	failPush int // fault injection: answer pushes with this status
+	log      *zap.Logger
 
-	send chan frame
-	done chan struct{} // closed when the gateway gives up on it
-	ws   atomic.Pointer[websocket.Conn]
+	out      *outbox
+	in       *inbox
+	accepted atomic.Bool   // the function accepted the handshake
+	done     chan struct{} // closed when the connection ends, by either side
+	written  chan struct{} // closed when the writer is done
+	ws       atomic.Pointer[websocket.Conn]
 
-	once      sync.Once
-	byGateway atomic.Bool // closed by the gateway: no closing event for it
+	endOnce   sync.Once
+	end       ending // set before done closes
 	lastFrame atomic.Int64
-	closeCode websocket.StatusCode
-	closeWhy  string
 	idle      *time.Timer
 }
 
-type frame struct {
-	typ  websocket.MessageType
-	data []byte
+// tooSlow ends a client that does not keep up with its pushes: abruptly,
+// since a close frame would wait behind everything it has not read.
+var tooSlow = ending{byGateway: true, abrupt: true, code: websocket.StatusPolicyViolation, reason: "client too slow"}
+
+// ending is who ended a connection, and how.
+type ending struct {
+	byGateway   bool
+	abrupt      bool // no close frame: the TCP connection just drops
+	code        websocket.StatusCode
+	reason      string
+	idle        bool // the idle timeout
+	serverClose bool // a closing push
 }
 
-// closeByGateway closes c from the gateway's side: a push of closing, the
-// idle timeout, a slow client, a failed invoke.
-func (c *conn) closeByGateway(code websocket.StatusCode, reason string) {
-	c.once.Do(func() {
-		c.closeCode, c.closeWhy = code, reason
-		c.byGateway.Store(true)
-		close(c.done)
-		if ws := c.ws.Load(); ws != nil {
-			go func() { _ = ws.Close(code, reason) }()
-		}
-	})
-}
-
-// enqueue hands a frame to the writer; false when c cannot keep up.
-func (c *conn) enqueue(f frame) bool {
+func (c *conn) ended() bool {
 	select {
-	case c.send <- f:
-		return true
 	case <-c.done:
-		return false
+		return true
 	default:
 		return false
 	}
+}
+
+// end ends c once; the first caller decides who ended it. It forgets c at
+// once, so that pushes to it answer as for a closed connection.
+func (g *Gateway) end(c *conn, e ending) bool {
+	first := false
+	c.endOnce.Do(func() {
+		first = true
+		c.end = e
+		g.remove(c)
+		close(c.done)
+		if e.byGateway {
+			c.in.drop() // frames not yet invoked never will be
+		}
+		if ws := c.ws.Load(); ws != nil {
+			g.closeSocket(c, ws)
+		}
+	})
+	return first
+}
+
+// closeSocket applies c's ending to its socket.
+func (g *Gateway) closeSocket(c *conn, ws *websocket.Conn) {
+	if !c.end.byGateway || c.end.abrupt {
+		_ = ws.CloseNow()
+		return
+	}
+	// The close handshake waits for the client: not on the caller's time.
+	// After a closing push, the close frame follows the frames pushed
+	// before it (see writeLoop).
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		if c.end.serverClose {
+			<-c.written
+		}
+		_ = ws.Close(c.end.code, c.end.reason)
+	}()
 }
 
 func (g *Gateway) add(c *conn) bool {
@@ -183,6 +301,17 @@ func (g *Gateway) add(c *conn) bool {
 		return false
 	}
 	g.conns[c.id] = c
+	return true
+}
+
+// track counts n goroutines into g.wg unless Close has begun.
+func (g *Gateway) track(n int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return false
+	}
+	g.wg.Add(n)
 	return true
 }
 
@@ -211,7 +340,13 @@ func newConnectionID() string {
 // event is the gateway's side of the wire format (see protocol.md).
 type event struct {
 	RequestContext *requestContext `json:"requestContext,omitempty"`
-	WebSocket      wsEvent         `json:"websocket"`
+	// Headers and QueryString are sent with -handshake-extras only, where
+	// API Gateway's HTTP events have them. Header names are in Go's
+	// canonical form plus Host; repeated headers and query parameters are
+	// joined with commas.
+	Headers     map[string]string `json:"headers,omitzero"`
+	QueryString map[string]string `json:"queryString,omitzero"`
+	WebSocket   wsEvent           `json:"websocket"`
 }
 
 type requestContext struct {
@@ -246,9 +381,15 @@ type handshakeReply struct {
 func (g *Gateway) invoke(ctx context.Context, ev event) ([]byte, error) {
 	payload, err := json.Marshal(ev)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("encode %s event: %w", ev.WebSocket.Action, err)
 	}
-	return g.fn.Invoke(ctx, payload)
+	g.invoking.Add(1)
+	out, err := g.fn.Invoke(ctx, payload)
+	g.invoking.Add(-1)
+	if h := g.opts.Hooks.Invoked; h != nil {
+		h(Invocation{Action: ev.WebSocket.Action, ConnectionID: ev.WebSocket.SecConnectionID, Err: err})
+	}
+	return out, err
 }
 
 func isUpgrade(r *http.Request) bool {
@@ -267,6 +408,19 @@ func headerHas(h http.Header, name, token string) bool {
 	return false
 }
 
+// parseFailPush reads ?fail-push=STATUS: a final HTTP status, 200-599.
+func parseFailPush(q url.Values) (int, error) {
+	if !q.Has("fail-push") {
+		return 0, nil
+	}
+	s := q.Get("fail-push")
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 200 || n > 599 {
+		return 0, fmt.Errorf("fail-push=%.20q: want an HTTP status 200-599", s)
+	}
+	return n, nil
+}
+
 // serveWebSocket asks the function (connecting) before it completes the
 // handshake, as the gateway does.
 func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
@@ -275,23 +429,37 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "this is a WebSocket API: connect with a WebSocket client", http.StatusUpgradeRequired)
 		return
 	}
-	failPush, _ := strconv.Atoi(r.URL.Query().Get("fail-push"))
+	failPush, err := parseFailPush(r.URL.Query())
+	if err != nil {
+		g.refuse(w, Refusal{Status: http.StatusBadRequest, ErrMsg: err.Error()})
+		return
+	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
 	c := &conn{id: newConnectionID(), remote: host, since: time.Now(), failPush: failPush,
-		send: make(chan frame, g.opts.SendBuffer), done: make(chan struct{})}
+		out: newOutbox(g.opts.SendBufferBytes), in: newInbox(g.opts.ReceiveBufferBytes),
+		done: make(chan struct{}), written: make(chan struct{})}
+	c.lastFrame.Store(c.since.UnixNano())
+	c.log = g.log.With(zap.String("connectionId", c.id))
 	if !g.add(c) {
 		http.Error(w, "gateway shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	log := g.log.With(zap.String("connectionId", c.id))
 
-	out, err := g.invoke(r.Context(), event{
+	ev := event{
 		RequestContext: &requestContext{ServiceID: "service-local", ServiceName: "local", Path: g.opts.Path, HTTPMethod: "GET",
 			RequestID: newRequestID(), Identity: map[string]string{}, SourceIP: host, Stage: "release", WebsocketEnable: true},
 		WebSocket: wsEvent{Action: "connecting", SecConnectionID: c.id,
 			SecWebSocketProtocol:   strings.Join(r.Header.Values("Sec-WebSocket-Protocol"), ", "),
 			SecWebSocketExtensions: strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ", ")},
-	})
+	}
+	if g.opts.HandshakeExtras {
+		ev.Headers, ev.QueryString = handshakeExtras(r)
+	}
+	// The client may leave, and Close stops waiting for the function.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer context.AfterFunc(g.ctx, cancel)()
+	defer cancel()
+	out, err := g.invoke(ctx, ev)
 	var reply handshakeReply
 	if err == nil {
 		if jerr := json.Unmarshal(out, &reply); jerr != nil {
@@ -301,118 +469,257 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err != nil:
 		g.remove(c)
-		log.Warn("handshake refused: the register invoke failed", zap.Error(err))
-		http.Error(w, "register function failed: "+err.Error(), http.StatusBadGateway)
+		g.refuse(w, Refusal{Status: http.StatusBadGateway, ErrMsg: "the register invoke failed: " + err.Error()})
 		return
 	case reply.ErrNo != 0:
 		g.remove(c)
-		log.Warn("handshake refused by the function", zap.Int("errNo", reply.ErrNo), zap.String("errMsg", reply.ErrMsg))
-		w.Header().Set("X-Scfws-Errno", strconv.Itoa(reply.ErrNo))
-		http.Error(w, fmt.Sprintf("refused by the register function: errNo %d: %s", reply.ErrNo, reply.ErrMsg), http.StatusForbidden)
+		g.refuse(w, Refusal{Status: http.StatusForbidden, ErrNo: reply.ErrNo, ErrMsg: reply.ErrMsg})
 		return
 	}
 	var protocols []string
 	if reply.WebSocket != nil && reply.WebSocket.SecWebSocketProtocol != "" {
 		protocols = []string{reply.WebSocket.SecWebSocketProtocol}
 	}
+	c.accepted.Store(true)
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: protocols,
-		// The gateway checks no origin; the emulator listens on loopback.
+		// The gateway checks no origin: any page may connect, as to the
+		// real API.
 		InsecureSkipVerify: true,
 		CompressionMode:    websocket.CompressionDisabled,
+		OnPingReceived: func(context.Context, []byte) bool {
+			if g.opts.IdleCountsPings {
+				c.idle.Reset(g.opts.IdleTimeout)
+			}
+			return true
+		},
 	})
 	if err != nil {
-		g.remove(c)
-		log.Warn("handshake failed after the function accepted it", zap.Error(err))
-		g.cleanup(c, "handshake failed")
+		c.log.Warn("handshake failed after the function accepted it", zap.String("error", redact(err.Error())))
+		g.end(c, ending{byGateway: true, abrupt: true, reason: "upgrade failed"})
+		g.finish(c, errors.New("upgrade failed"), true)
 		return
 	}
 	ws.SetReadLimit(g.opts.MaxMessageBytes)
-	c.ws.Store(ws)
-	select {
-	case <-c.done: // closed by a push before the upgrade completed
-		_ = ws.Close(c.closeCode, c.closeWhy)
-	default:
-	}
-	log.Info("connected", zap.String("remote", host), zap.String("subprotocol", ws.Subprotocol()))
 	c.lastFrame.Store(time.Now().UnixNano())
 	c.idle = time.AfterFunc(g.opts.IdleTimeout, func() {
-		c.closeByGateway(websocket.StatusGoingAway, "idle timeout")
+		g.end(c, ending{byGateway: true, code: websocket.StatusGoingAway, reason: "idle timeout", idle: true})
 	})
-	g.wg.Add(2)
+	if !g.track(2) { // Close has begun: it waits for no new goroutines
+		c.idle.Stop()
+		_ = ws.CloseNow()
+		close(c.written)
+		return
+	}
+	c.ws.Store(ws)
+	if c.ended() { // ended during the upgrade (a closing push, Close)
+		g.closeSocket(c, ws)
+	}
+	// Only the subprotocol the function chose is logged, and never a
+	// bearer token that a client offered as one.
+	c.log.Info("connected", zap.String("remote", host), zap.String("subprotocol", redact(ws.Subprotocol())))
 	go g.writeLoop(c, ws)
-	go g.readLoop(c, ws, log)
+	go g.readLoop(c, ws)
 }
 
+// handshakeExtras are the handshake's headers and query string, in the
+// shape of API Gateway's HTTP events.
+func handshakeExtras(r *http.Request) (headers, query map[string]string) {
+	headers = map[string]string{"Host": r.Host}
+	for k, v := range r.Header {
+		headers[k] = strings.Join(v, ", ")
+	}
+	query = map[string]string{}
+	for k, v := range r.URL.Query() {
+		query[k] = strings.Join(v, ",")
+	}
+	return headers, query
+}
+
+// writeLoop writes the pushed frames to the client. When a closing push
+// ends the connection, the frames pushed before it go out first, as the
+// function sent them.
 func (g *Gateway) writeLoop(c *conn, ws *websocket.Conn) {
 	defer g.wg.Done()
+	defer close(c.written)
 	for {
 		select {
-		case f := <-c.send:
-			ctx, cancel := context.WithTimeout(g.ctx, g.opts.WriteTimeout)
-			err := ws.Write(ctx, f.typ, f.data)
-			cancel()
-			if err != nil {
-				c.closeByGateway(websocket.StatusPolicyViolation, "write failed")
-				return
-			}
+		case <-c.out.ready:
 		case <-c.done:
+			if c.end.serverClose {
+				g.writeQueued(c, ws, true)
+			}
+			return
+		}
+		if !g.writeQueued(c, ws, false) {
 			return
 		}
 	}
 }
 
-// readLoop turns each client frame into a transmit invoke, in order, and the
-// client's close into a closing invoke.
-func (g *Gateway) readLoop(c *conn, ws *websocket.Conn, log *zap.Logger) {
+// writeQueued writes the frames queued for c, stopping when c ends unless
+// flush; false when c cannot be written to any more.
+func (g *Gateway) writeQueued(c *conn, ws *websocket.Conn, flush bool) bool {
+	for {
+		if !flush && c.ended() {
+			return c.end.serverClose && g.writeQueued(c, ws, true)
+		}
+		f, ok := c.out.take()
+		if !ok {
+			return true
+		}
+		ctx, cancel := context.WithTimeout(g.ctx, g.opts.WriteTimeout)
+		err := ws.Write(ctx, f.typ, f.data)
+		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+		cancel()
+		c.out.written(f)
+		switch {
+		case err == nil:
+			continue
+		case timedOut:
+			g.end(c, tooSlow)
+		default:
+			// The connection broke under the write: the client went
+			// away, and its close stays the client's (closing is sent).
+			g.end(c, ending{reason: "connection lost during a write"})
+		}
+		return false
+	}
+}
+
+// readLoop reads the client's frames as they arrive (the idle timer follows
+// arrivals, not invokes) and hands them to the invoker; the client's close
+// becomes a closing invoke.
+func (g *Gateway) readLoop(c *conn, ws *websocket.Conn) {
 	defer g.wg.Done()
 	defer c.idle.Stop()
+	if !g.opts.ConcurrentFrames {
+		g.wg.Add(1)
+		go g.invokeLoop(c)
+	}
+	var err error
 	for {
-		typ, data, err := ws.Read(g.ctx)
-		if err != nil {
-			g.disconnected(c, err, log)
-			return
+		var typ websocket.MessageType
+		var data []byte
+		if typ, data, err = ws.Read(g.ctx); err != nil {
+			break
 		}
 		c.lastFrame.Store(time.Now().UnixNano())
 		c.idle.Reset(g.opts.IdleTimeout)
-		ev := wsEvent{Action: "data send", SecConnectionID: c.id, DataType: "text", Data: string(data)}
-		if typ == websocket.MessageBinary {
-			ev.DataType, ev.Data = "binary", base64.StdEncoding.EncodeToString(data)
-		}
-		if _, err := g.invoke(g.ctx, event{WebSocket: ev}); err != nil {
-			if g.ctx.Err() != nil {
-				return
+		f := inFrame{typ: typ, data: data}
+		if !c.in.tryPut(f) {
+			// Full: stop reading until an invoke returns. The client is
+			// not idle meanwhile, so neither is its timer running.
+			c.idle.Stop()
+			ok := c.in.put(f, c.done)
+			c.idle.Reset(g.opts.IdleTimeout)
+			if !ok {
+				break
 			}
-			// A failed transmit invoke makes the gateway close that client.
-			log.Warn("transmit invoke failed: closing the client", zap.Error(err))
-			c.closeByGateway(websocket.StatusInternalError, "function failed")
+		}
+		if g.opts.ConcurrentFrames {
+			g.wg.Add(1)
+			go func() {
+				defer g.wg.Done()
+				if f, ok := c.in.take(); ok {
+					g.transmit(c, f)
+				}
+			}()
+		}
+	}
+	g.disconnected(c, err)
+}
+
+// invokeLoop invokes one client's frames one at a time, in order.
+func (g *Gateway) invokeLoop(c *conn) {
+	defer g.wg.Done()
+	for {
+		f, ok := c.in.take()
+		if !ok {
+			return
+		}
+		g.transmit(c, f)
+	}
+}
+
+// transmit invokes the function for one frame. A failed invoke makes the
+// gateway drop the client: the TCP connection closes without a close frame.
+func (g *Gateway) transmit(c *conn, f inFrame) {
+	defer c.in.done(f)
+	if c.ended() && c.end.byGateway {
+		return
+	}
+	ev := wsEvent{Action: "data send", SecConnectionID: c.id, DataType: "text", Data: string(f.data)}
+	if f.typ == websocket.MessageBinary {
+		ev.DataType, ev.Data = "binary", base64.StdEncoding.EncodeToString(f.data)
+	}
+	if _, err := g.invoke(g.ctx, event{WebSocket: ev}); err != nil && g.ctx.Err() == nil {
+		if g.end(c, ending{byGateway: true, abrupt: true, reason: "transmit invoke failed"}) {
+			c.log.Warn("transmit invoke failed: dropping the client", zap.String("error", redact(err.Error())))
 		}
 	}
 }
 
-// disconnected forgets c and, for a close its client made, sends closing;
-// for a close the gateway made it does so only where asked to.
-func (g *Gateway) disconnected(c *conn, err error, log *zap.Logger) {
+// disconnected records who ended c, lets the frames a client sent before
+// its close reach the function, and then sends closing where due.
+func (g *Gateway) disconnected(c *conn, err error) {
 	if errors.Is(err, websocket.ErrMessageTooBig) {
-		c.closeByGateway(websocket.StatusMessageTooBig, "message too big")
+		g.end(c, ending{byGateway: true, code: websocket.StatusMessageTooBig, reason: "message too big"})
 	}
-	byGateway := c.byGateway.Load()
-	c.closeByGateway(websocket.StatusNormalClosure, "") // marks a client's close; waits for one in progress
-	g.remove(c)
-	why := "client closed"
+	g.end(c, ending{code: websocket.CloseStatus(err), reason: closeReason(err)}) // the client's, unless the gateway's came first
+	c.in.close()
+	c.in.wait()
+	g.finish(c, err, false)
+}
+
+// finish logs how c ended, sends closing where due and reports it.
+func (g *Gateway) finish(c *conn, err error, upgradeFailed bool) {
+	e := c.end
+	var why string
 	switch {
-	case byGateway:
-		why = fmt.Sprintf("closed by the gateway: %d %s", c.closeCode, c.closeWhy)
+	case e.byGateway:
+		why = "closed by the gateway: " + e.reason
+		if !e.abrupt {
+			why = fmt.Sprintf("closed by the gateway: %d %s", e.code, e.reason)
+		}
 	case websocket.CloseStatus(err) != -1:
 		why = fmt.Sprintf("client closed: %d %s", websocket.CloseStatus(err), closeReason(err))
+	default:
+		why = "client went away"
 	}
-	log.Info("disconnected", zap.String("why", why))
-	idle := byGateway && c.closeWhy == "idle timeout"
+	why = redact(why)
+	c.log.Info("disconnected", zap.String("why", why))
+	d := Disconnect{ConnectionID: c.id, ByGateway: e.byGateway, Abrupt: e.abrupt, Why: why}
+	// The function stored a connection whose upgrade then failed.
+	if upgradeFailed || g.sendsClosing(e) {
+		d.ClosingSent = true
+		_, d.ClosingErr = g.invoke(context.WithoutCancel(g.ctx), event{WebSocket: wsEvent{Action: "closing", SecConnectionID: c.id}})
+		g.closings.Add(1)
+		if d.ClosingErr != nil {
+			c.log.Warn("cleanup invoke failed", zap.String("error", redact(d.ClosingErr.Error())))
+		}
+	}
+	g.disconnects.Add(1)
+	if h := g.opts.Hooks.Disconnected; h != nil {
+		h(d)
+	}
+}
+
+// sendsClosing is the one place that decides whether an ending sends
+// closing: always for a client's close, for the gateway's only where asked.
+func (g *Gateway) sendsClosing(e ending) bool {
 	switch {
-	case g.opts.DropCleanup, byGateway && !(idle && g.opts.IdleCleanup):
-		return
+	case g.opts.DropCleanup:
+		return false
+	case !e.byGateway:
+		return true
+	case e.idle:
+		return g.opts.IdleCleanup
+	case e.serverClose:
+		return g.opts.ClosingOnServerClose
+	default:
+		return false
 	}
-	g.cleanup(c, why)
 }
 
 func closeReason(err error) string {
@@ -423,149 +730,6 @@ func closeReason(err error) string {
 	return ""
 }
 
-// cleanup sends closing for c, with a context of its own: the client is gone.
-func (g *Gateway) cleanup(c *conn, why string) {
-	if _, err := g.invoke(context.WithoutCancel(g.ctx), event{WebSocket: wsEvent{Action: "closing", SecConnectionID: c.id}}); err != nil {
-		g.log.Warn("cleanup invoke failed", zap.String("connectionId", c.id), zap.String("why", why), zap.Error(err))
-	}
-}
-
-// push is the body of a reverse-push request.
-type push struct {
-	WebSocket *struct {
-		Action          string  `json:"action"`
-		SecConnectionID string  `json:"secConnectionID"`
-		DataType        string  `json:"dataType"`
-		Data            *string `json:"data"`
-	} `json:"websocket"`
-}
-
-// maxPushBytes bounds a push body: SCF's 6 MB reply limit, and room.
-const maxPushBytes = 8 << 20
-
-// servePush is the reverse-push address. Success is 200 {"errNo":0}; a
-// malformed push is 400 and an unknown connection 404, both with errMsg.
-func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		pushAnswer(w, http.StatusMethodNotAllowed, "POST a JSON body")
-		return
-	}
-	if d := g.opts.PushLatency; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
-	var p push
-	dec := json.NewDecoder(io.LimitReader(r.Body, maxPushBytes))
-	if err := dec.Decode(&p); err != nil {
-		pushAnswer(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
-		return
-	}
-	switch {
-	case p.WebSocket == nil:
-		pushAnswer(w, http.StatusBadRequest, "missing websocket")
-		return
-	case p.WebSocket.Action == "":
-		pushAnswer(w, http.StatusBadRequest, "missing websocket.action")
-		return
-	case p.WebSocket.SecConnectionID == "":
-		pushAnswer(w, http.StatusBadRequest, "missing websocket.secConnectionID")
-		return
-	}
-	ws := p.WebSocket
-	var f frame
-	switch ws.Action {
-	case "data send":
-		if ws.Data == nil {
-			pushAnswer(w, http.StatusBadRequest, "missing websocket.data")
-			return
-		}
-		switch ws.DataType {
-		case "text", "":
-			f = frame{typ: websocket.MessageText, data: []byte(*ws.Data)}
-		case "binary":
-			b, err := base64.StdEncoding.DecodeString(*ws.Data)
-			if err != nil {
-				pushAnswer(w, http.StatusBadRequest, "binary data is not base64: "+err.Error())
-				return
-			}
-			f = frame{typ: websocket.MessageBinary, data: b}
-		default:
-			pushAnswer(w, http.StatusBadRequest, fmt.Sprintf("unknown dataType %q", ws.DataType))
-			return
-		}
-	case "closing":
-	default:
-		pushAnswer(w, http.StatusBadRequest, fmt.Sprintf("unknown action %q", ws.Action))
-		return
-	}
-	c := g.get(ws.SecConnectionID)
-	if c == nil {
-		pushAnswer(w, http.StatusNotFound, "connection not found")
-		return
-	}
-	if c.failPush != 0 {
-		pushAnswer(w, c.failPush, "failure injected with fail-push")
-		return
-	}
-	if ws.Action == "closing" {
-		c.closeByGateway(websocket.StatusNormalClosure, "closed by the server")
-		g.remove(c)
-		pushAnswer(w, http.StatusOK, "ok")
-		return
-	}
-	if !c.enqueue(f) {
-		// A client that cannot keep up is closed rather than allowed to
-		// hold up the pushes to everyone else.
-		c.closeByGateway(websocket.StatusPolicyViolation, "client too slow")
-		g.remove(c)
-		pushAnswer(w, http.StatusNotFound, "connection closed: client too slow")
-		return
-	}
-	pushAnswer(w, http.StatusOK, "ok")
-}
-
-var okAnswer = []byte(`{"errNo":0,"errMsg":"ok"}` + "\n")
-
-func pushAnswer(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	if status == http.StatusOK {
-		_, _ = w.Write(okAnswer)
-		return
-	}
-	_ = json.NewEncoder(w).Encode(map[string]any{"errNo": status, "errMsg": msg})
-}
-
-//go:embed web
-var web embed.FS
-
-func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request) {
-	page, err := web.ReadFile("web/index.html")
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-cache")
-	_, _ = w.Write(page)
-}
-
-// serveConfig tells the chat page where to connect and how to stay alive.
-func (g *Gateway) serveConfig(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{
-		"path":             g.opts.Path,
-		"heartbeatMessage": g.opts.HeartbeatMessage,
-		// A third of the idle timeout: one late timer does not lose the connection.
-		"heartbeatIntervalMs": (g.opts.IdleTimeout / 3).Milliseconds(),
-	})
-}
-
 // ConnectionInfo is one row of GET /_scfws/connections.
 type ConnectionInfo struct {
 	ID        string    `json:"secConnectionID"`
@@ -573,25 +737,29 @@ type ConnectionInfo struct {
 	Since     time.Time `json:"since"`
 	LastFrame time.Time `json:"lastFrame"`
 	FailPush  int       `json:"failPush,omitempty"`
+	// Buffered is how many bytes wait to be written to the client.
+	Buffered int `json:"buffered"`
+	// Pending is how many of its frames wait for, or are in, their invoke.
+	Pending int `json:"pending"`
 }
 
-// Connections lists the open connections, by ID.
+// Connections lists the connections the function accepted and that are
+// still open, by ID.
 func (g *Gateway) Connections() []ConnectionInfo {
 	g.mu.Lock()
-	out := make([]ConnectionInfo, 0, len(g.conns))
+	conns := make([]*conn, 0, len(g.conns))
 	for _, c := range g.conns {
-		if c.ws.Load() == nil {
-			continue // still in its handshake
+		if c.accepted.Load() {
+			conns = append(conns, c)
 		}
-		out = append(out, ConnectionInfo{ID: c.id, Remote: c.remote, Since: c.since,
-			LastFrame: time.Unix(0, c.lastFrame.Load()), FailPush: c.failPush})
 	}
 	g.mu.Unlock()
+	out := make([]ConnectionInfo, 0, len(conns))
+	for _, c := range conns {
+		out = append(out, ConnectionInfo{ID: c.id, Remote: c.remote, Since: c.since,
+			LastFrame: time.Unix(0, c.lastFrame.Load()), FailPush: c.failPush,
+			Buffered: c.out.buffered(), Pending: c.in.pending()})
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
-}
-
-func (g *Gateway) serveConnections(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(g.Connections())
 }

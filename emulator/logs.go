@@ -8,28 +8,58 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
-// ReadableLog returns a sink for a function's log lines that writes them to
-// w for people: JSON lines (zap's, or any) as
+// Console writes the emulator's and the function's log lines to a terminal
+// in one readable format:
 //
-//	14:02:03.481 fn INFO  invoke action=connecting connectionId=… errNo=0
+//	14:02:03.481 gw INFO  connected connectionId=… remote=127.0.0.1
+//	14:02:03.483 fn INFO  invoke action=connecting connectionId=… errNo=0
 //
-// with fields in their original order; other lines as they are.
-func ReadableLog(w io.Writer) func(line []byte) {
-	var mu sync.Mutex
-	return func(line []byte) {
-		s := readable(line)
-		mu.Lock()
-		defer mu.Unlock()
-		_, _ = io.WriteString(w, s)
-	}
+// JSON lines (zap's, or any) keep their fields in order; other lines get
+// the time and source only.
+type Console struct {
+	mu sync.Mutex
+	w  io.Writer
 }
 
-func readable(line []byte) string {
+// NewConsole writes to w.
+func NewConsole(w io.Writer) *Console { return &Console{w: w} }
+
+// Function is a FunctionOptions.Logs sink: one line the function printed.
+func (c *Console) Function(line []byte) { c.print(readable("fn", line)) }
+
+// Logger is a logger for the gateway whose lines look like the function's.
+func (c *Console) Logger(level zapcore.LevelEnabler) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "time"
+	enc.EncodeTime = zapcore.RFC3339NanoTimeEncoder
+	enc.EncodeDuration = zapcore.StringDurationEncoder
+	enc.CallerKey, enc.StacktraceKey, enc.NameKey = "", "", ""
+	return zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(gwSink{c}), level))
+}
+
+// gwSink gets one JSON line per Write from zap.
+type gwSink struct{ c *Console }
+
+func (s gwSink) Write(p []byte) (int, error) {
+	s.c.print(readable("gw", bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
+func (c *Console) print(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, _ = io.WriteString(c.w, s)
+}
+
+func readable(source string, line []byte) string {
 	fields, ok := orderedFields(line)
 	if !ok {
-		return "fn " + string(line) + "\n"
+		return fmt.Sprintf("%s %s %-5s %s\n", time.Now().Format("15:04:05.000"), source, "", line)
 	}
 	var b strings.Builder
 	at, level, msg := time.Now().Format("15:04:05.000"), "", ""
@@ -50,7 +80,7 @@ func readable(line []byte) string {
 			rest = append(rest, f.key+"="+unquote(f.raw))
 		}
 	}
-	fmt.Fprintf(&b, "%s fn %-5s %s", at, level, msg)
+	fmt.Fprintf(&b, "%s %s %-5s %s", at, source, level, msg)
 	for _, r := range rest {
 		b.WriteString(" ")
 		b.WriteString(r)

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,25 +19,42 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 )
 
-// Function runs an SCF Go1 binary as SCF does: a child process serving
-// net/rpc on _LAMBDA_SERVER_PORT, its settings handed over with each invoke
-// in Environment. A child that crashes, asks to exit after a panic, or stops
-// answering after a timeout is replaced on the next invoke.
+// Function runs an SCF Go1 binary as SCF does: child processes (instances)
+// serving net/rpc on _LAMBDA_SERVER_PORT, the settings handed over with each
+// invoke in Environment. An invoke goes to a free instance and waits while
+// none is, as an event waits for SCF to scale out. An instance that crashes,
+// asks to exit after a panic, or stops answering is replaced on its next
+// invoke.
 type Function struct {
-	path    string
-	env     string // the Environment JSON sent with every invoke
-	timeout time.Duration
-	logs    func(line []byte) // each line the child prints
-	slots   chan struct{}     // invokes in flight
+	path      string
+	env       string // the Environment JSON sent with every invoke
+	timeout   time.Duration
+	maxEvent  int
+	logs      func(line []byte) // each line a child prints
+	exclusive bool              // instances take one invoke at a time
 
+	instances []*instance
+	free      chan *instance // one entry per invoke an instance can take now
+
+	// spawnMu makes one child start at a time: a port is picked free and
+	// then released for the child to bind, so two children started at
+	// once could be handed the same one.
+	spawnMu sync.Mutex
+	closed  atomic.Bool
+	wg      sync.WaitGroup // log readers, calls still running, liveness checks
+}
+
+// instance is one child process slot: the process is started on first use
+// and again after it is replaced.
+type instance struct {
 	mu   sync.Mutex
 	proc *process
-	wg   sync.WaitGroup // log readers and waiters
 }
 
 type process struct {
@@ -52,21 +70,28 @@ type FunctionOptions struct {
 	Env map[string]string
 	// Timeout is the function timeout: each invoke's deadline (default 3s).
 	Timeout time.Duration
-	// Logs receives every line the child prints (default: discarded).
+	// Logs receives every line a child prints (default: discarded).
 	Logs func(line []byte)
-	// Concurrency bounds the invokes in flight in the one process (default
-	// 8); the others wait for a slot, as events wait for a free instance.
-	// SCF gives each instance one invoke at a time; one process running
-	// hundreds at once would measure the emulator, not the function.
+	// Instances is how many child processes serve invokes (default 1).
+	Instances int
+	// Concurrency is how many invokes one instance takes at once (default
+	// 1, as under SCF). More lets one process stand in for SCF's scale-out,
+	// which the in-memory registry needs: it lives in one process.
 	Concurrency int
+	// MaxEventBytes is SCF's limit on an event and on a reply (default
+	// 6 MB): a larger one fails the invoke, as SCF refuses it.
+	MaxEventBytes int
 }
+
+// DefaultMaxEventBytes is SCF's limit on a synchronous event and its reply.
+const DefaultMaxEventBytes = 6 << 20
 
 // NewFunction prepares to run the binary at path. Start it with Start, or let
 // the first Invoke do so.
 func NewFunction(path string, o FunctionOptions) (*Function, error) {
 	env, err := json.Marshal(o.Env)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("function environment: %w", err)
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 3 * time.Second
@@ -74,50 +99,81 @@ func NewFunction(path string, o FunctionOptions) (*Function, error) {
 	if o.Logs == nil {
 		o.Logs = func([]byte) {}
 	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = 8
+	o.Instances = max(o.Instances, 1)
+	o.Concurrency = max(o.Concurrency, 1)
+	if o.MaxEventBytes <= 0 {
+		o.MaxEventBytes = DefaultMaxEventBytes
 	}
-	return &Function{path: path, env: string(env), timeout: o.Timeout, logs: o.Logs,
-		slots: make(chan struct{}, o.Concurrency)}, nil
+	f := &Function{path: path, env: string(env), timeout: o.Timeout, maxEvent: o.MaxEventBytes, logs: o.Logs,
+		exclusive: o.Concurrency == 1, free: make(chan *instance, o.Instances*o.Concurrency)}
+	for range o.Instances {
+		f.instances = append(f.instances, &instance{})
+	}
+	// Interleaved, so that concurrent invokes spread over the instances.
+	for range o.Concurrency {
+		for _, in := range f.instances {
+			f.free <- in
+		}
+	}
+	return f, nil
 }
 
-// Start starts the child now, so that a broken binary shows at once.
+// Start starts every instance now, so that a broken binary shows at once.
 func (f *Function) Start(ctx context.Context) error {
-	_, err := f.current(ctx)
-	return err
+	errs := make([]error, len(f.instances))
+	var wg sync.WaitGroup
+	for i, in := range f.instances {
+		wg.Go(func() { _, errs[i] = f.current(ctx, in) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-// Pid is the running child's process ID, or 0.
-func (f *Function) Pid() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.proc == nil {
-		return 0
+// Pids are the running instances' process IDs.
+func (f *Function) Pids() []int {
+	var pids []int
+	for _, in := range f.instances {
+		in.mu.Lock()
+		if in.proc != nil {
+			pids = append(pids, in.proc.cmd.Process.Pid)
+		}
+		in.mu.Unlock()
 	}
-	return f.proc.cmd.Process.Pid
+	return pids
 }
 
 // InvokeError is an invoke that failed: the gateway treats it as the
-// function's failure (refusing a handshake, closing a client).
+// function's failure (refusing a handshake, dropping a client).
 type InvokeError struct {
-	Kind string // "crash", "timeout", "error"
+	Kind string // "crash", "timeout", "error", "too large"
 	Msg  string
 }
 
 func (e *InvokeError) Error() string { return "function " + e.Kind + ": " + e.Msg }
 
+type outcome struct {
+	payload []byte
+	err     error
+}
+
 // Invoke delivers one event and returns the function's reply. Calls may run
-// concurrently, as the gateway makes them; the deadline starts once the
-// invoke has a slot.
+// concurrently, as the gateway makes them; the deadline starts once an
+// instance has taken the invoke. A caller that gives up (ctx) gets its
+// answer at once, but the instance stays busy until its handler returns,
+// as under SCF.
 func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if len(payload) > f.maxEvent {
+		return nil, &InvokeError{Kind: "too large", Msg: fmt.Sprintf("event of %d bytes is over SCF's %d-byte limit", len(payload), f.maxEvent)}
+	}
+	var in *instance
 	select {
-	case f.slots <- struct{}{}:
-		defer func() { <-f.slots }()
+	case in = <-f.free:
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	p, err := f.current(ctx)
+	p, err := f.current(ctx, in)
 	if err != nil {
+		f.free <- in
 		return nil, &InvokeError{Kind: "crash", Msg: err.Error()}
 	}
 	deadline := time.Now().Add(f.timeout)
@@ -131,77 +187,116 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		MemoryLimitInMb: 128,
 		TimeLimitInMs:   int32(f.timeout.Milliseconds()),
 	}
-	var resp messages.InvokeResponse
-	call := p.client.Go("Function.Invoke", req, &resp, make(chan *rpc.Call, 1))
+	resp := new(messages.InvokeResponse)
+	call := p.client.Go("Function.Invoke", req, resp, make(chan *rpc.Call, 1))
+	done := make(chan outcome, 1)
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		done <- f.await(in, p, call, resp, deadline)
+	}()
+	select {
+	case o := <-done:
+		return o.payload, o.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// await waits for one call and gives its instance back once the instance
+// can take another invoke.
+func (f *Function) await(in *instance, p *process, call *rpc.Call, resp *messages.InvokeResponse, deadline time.Time) outcome {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	select {
 	case <-call.Done:
 	case <-timer.C:
-		go f.checkAlive(p)
-		return nil, &InvokeError{Kind: "timeout", Msg: fmt.Sprintf("no reply within %s", f.timeout)}
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		if f.exclusive {
+			// The instance's one invoke is over for SCF; its handler is
+			// still running, so the instance is replaced rather than
+			// handed a second invoke.
+			f.replace(in, p)
+		} else {
+			f.wg.Add(1)
+			go func() {
+				defer f.wg.Done()
+				f.checkAlive(in, p)
+			}()
+		}
+		f.free <- in
+		return outcome{err: &InvokeError{Kind: "timeout", Msg: fmt.Sprintf("no reply within %s", f.timeout)}}
 	}
 	if call.Error != nil {
-		f.replace(p)
-		return nil, &InvokeError{Kind: "crash", Msg: call.Error.Error()}
+		f.replace(in, p)
+		f.free <- in
+		return outcome{err: &InvokeError{Kind: "crash", Msg: call.Error.Error()}}
 	}
+	f.free <- in
 	if e := resp.Error; e != nil {
 		if e.ShouldExit {
-			f.replace(p)
+			f.replace(in, p)
 		}
-		return nil, &InvokeError{Kind: "error", Msg: e.Type + ": " + e.Message}
+		return outcome{err: &InvokeError{Kind: "error", Msg: e.Type + ": " + e.Message}}
 	}
-	return resp.Payload, nil
+	if len(resp.Payload) > f.maxEvent {
+		return outcome{err: &InvokeError{Kind: "too large", Msg: fmt.Sprintf("reply of %d bytes is over SCF's %d-byte limit", len(resp.Payload), f.maxEvent)}}
+	}
+	return outcome{payload: resp.Payload}
 }
 
-// checkAlive replaces a child that timed out and no longer answers Ping; one
-// that still answers keeps serving the invokes in flight.
-func (f *Function) checkAlive(p *process) {
+// checkAlive replaces a process that timed out and no longer answers Ping;
+// one that still answers keeps serving the invokes in flight.
+func (f *Function) checkAlive(in *instance, p *process) {
 	call := p.client.Go("Function.Ping", &messages.PingRequest{}, &messages.PingResponse{}, make(chan *rpc.Call, 1))
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
 	select {
 	case c := <-call.Done:
 		if c.Error == nil {
 			return
 		}
-	case <-time.After(time.Second):
+	case <-t.C:
 	}
-	f.replace(p)
+	f.replace(in, p)
 }
 
-// replace kills p if it is still the current child; the next invoke starts
-// a new one.
-func (f *Function) replace(p *process) {
-	f.mu.Lock()
-	if f.proc == p {
-		f.proc = nil
+// replace kills p if it is still the instance's process; the instance's
+// next invoke starts a new one.
+func (f *Function) replace(in *instance, p *process) {
+	in.mu.Lock()
+	if in.proc == p {
+		in.proc = nil
 	}
-	f.mu.Unlock()
+	in.mu.Unlock()
 	p.kill()
 }
 
-// current returns the running child, starting one if needed.
-func (f *Function) current(ctx context.Context) (*process, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.proc != nil {
+// current returns the instance's running process, starting one if needed.
+func (f *Function) current(ctx context.Context, in *instance) (*process, error) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if f.closed.Load() {
+		return nil, errors.New("function stopped")
+	}
+	if in.proc != nil {
 		select {
-		case <-f.proc.exited:
-			f.proc = nil
+		case <-in.proc.exited:
+			in.proc = nil
 		default:
-			return f.proc, nil
+			return in.proc, nil
 		}
 	}
 	p, err := f.spawn(ctx)
 	if err != nil {
 		return nil, err
 	}
-	f.proc = p
+	in.proc = p
 	return p, nil
 }
 
 func (f *Function) spawn(ctx context.Context) (*process, error) {
+	f.spawnMu.Lock()
+	defer f.spawnMu.Unlock()
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -263,14 +358,17 @@ func (p *process) kill() {
 	<-p.exited
 }
 
-// Close stops the child and waits for its output to be read.
+// Close stops every instance and waits for their output to be read.
 func (f *Function) Close() {
-	f.mu.Lock()
-	p := f.proc
-	f.proc = nil
-	f.mu.Unlock()
-	if p != nil {
-		p.kill()
+	f.closed.Store(true)
+	for _, in := range f.instances {
+		in.mu.Lock()
+		p := in.proc
+		in.proc = nil
+		in.mu.Unlock()
+		if p != nil {
+			p.kill()
+		}
 	}
 	f.wg.Wait()
 }

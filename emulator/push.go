@@ -1,0 +1,193 @@
+package emulator
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// push is the body of a reverse-push request.
+type push struct {
+	WebSocket *struct {
+		Action          string  `json:"action"`
+		SecConnectionID string  `json:"secConnectionID"`
+		DataType        string  `json:"dataType"`
+		Data            *string `json:"data"`
+	} `json:"websocket"`
+}
+
+// maxPushBytes bounds a push body: SCF's 6 MB reply limit, and room.
+const maxPushBytes = 8 << 20
+
+// servePush is the reverse-push address. Success is 200 {"errNo":0}; a
+// malformed push is 400 and an unknown connection UnknownPushStatus (404),
+// all with errMsg. Only programs may push: a request from a browser (an
+// Origin or Sec-Fetch-Site header) or one that is not JSON is refused, so
+// that no web page can push to or close a client.
+func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
+	g.pushing.Add(1)
+	defer g.pushing.Add(-1)
+	if msg, ok := g.localOnly(r, false); !ok {
+		pushAnswer(w, http.StatusForbidden, msg)
+		return
+	}
+	if r.Method != http.MethodPost {
+		pushAnswer(w, http.StatusMethodNotAllowed, "POST a JSON body")
+		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
+		pushAnswer(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
+		return
+	}
+	if g.rate != nil {
+		if ok, wait := g.rate.take(); !ok {
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write(rateLimitedAnswer)
+			return
+		}
+	}
+	// A slow body must not hold the connection (and its goroutine) forever.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.opts.PushReadTimeout))
+	var p push
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPushBytes)).Decode(&p); err != nil {
+		var tooBig *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooBig):
+			pushAnswer(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("push body over %d bytes", maxPushBytes))
+		case errors.As(err, &ne) && ne.Timeout():
+			pushAnswer(w, http.StatusRequestTimeout, "push body not read within "+g.opts.PushReadTimeout.String())
+		default:
+			pushAnswer(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+		}
+		return
+	}
+	if d := g.opts.PushLatency; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	switch {
+	case p.WebSocket == nil:
+		pushAnswer(w, http.StatusBadRequest, "missing websocket")
+		return
+	case p.WebSocket.Action == "":
+		pushAnswer(w, http.StatusBadRequest, "missing websocket.action")
+		return
+	case p.WebSocket.SecConnectionID == "":
+		pushAnswer(w, http.StatusBadRequest, "missing websocket.secConnectionID")
+		return
+	}
+	ws := p.WebSocket
+	var f frame
+	switch ws.Action {
+	case "data send":
+		if ws.Data == nil {
+			pushAnswer(w, http.StatusBadRequest, "missing websocket.data")
+			return
+		}
+		switch ws.DataType {
+		case "text", "":
+			f = frame{typ: websocket.MessageText, data: []byte(*ws.Data)}
+		case "binary":
+			b, err := base64.StdEncoding.DecodeString(*ws.Data)
+			if err != nil {
+				pushAnswer(w, http.StatusBadRequest, "binary data is not base64: "+err.Error())
+				return
+			}
+			f = frame{typ: websocket.MessageBinary, data: b}
+		default:
+			pushAnswer(w, http.StatusBadRequest, fmt.Sprintf("unknown dataType %q", ws.DataType))
+			return
+		}
+	case "closing":
+	default:
+		pushAnswer(w, http.StatusBadRequest, fmt.Sprintf("unknown action %q", ws.Action))
+		return
+	}
+	c := g.get(ws.SecConnectionID)
+	if c == nil {
+		pushAnswer(w, g.opts.UnknownPushStatus, "connection not found")
+		return
+	}
+	if s := c.failPush; s != 0 {
+		// Tencent: a non-200 answer is a system fault, and the gateway
+		// sends FIN to that client. 429 only asks the caller to slow down.
+		if s != http.StatusOK && s != http.StatusTooManyRequests {
+			g.end(c, ending{byGateway: true, abrupt: true, reason: fmt.Sprintf("a push answered %d (fail-push)", s)})
+		}
+		pushAnswer(w, s, "failure injected with fail-push")
+		return
+	}
+	if ws.Action == "closing" {
+		g.end(c, ending{byGateway: true, code: websocket.StatusNormalClosure, reason: "closed by the server", serverClose: true})
+		pushAnswer(w, http.StatusOK, "ok")
+		return
+	}
+	if !c.out.put(f) {
+		// A client that cannot keep up is closed rather than allowed to
+		// hold up the pushes to everyone else, or to grow without bound.
+		g.end(c, tooSlow)
+		pushAnswer(w, g.opts.UnknownPushStatus, "connection closed: client too slow")
+		return
+	}
+	pushAnswer(w, http.StatusOK, "ok")
+}
+
+var (
+	okAnswer          = []byte(`{"errNo":0,"errMsg":"ok"}` + "\n")
+	rateLimitedAnswer = []byte(`{"errNo":429,"errMsg":"API rate limit exceeded"}` + "\n")
+)
+
+func pushAnswer(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if status == http.StatusOK {
+		_, _ = w.Write(okAnswer)
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"errNo": status, "errMsg": msg})
+}
+
+// bucket is a token bucket: rate tokens a second, at most rate saved up.
+type bucket struct {
+	mu     sync.Mutex
+	rate   float64
+	tokens float64
+	last   time.Time
+	now    func() time.Time
+}
+
+func newBucket(rate int, now func() time.Time) *bucket {
+	return &bucket{rate: float64(rate), tokens: float64(rate), last: now(), now: now}
+}
+
+// take spends a token; without one, it says how long until there is one.
+func (b *bucket) take() (bool, time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	now := b.now()
+	b.tokens = min(b.rate, b.tokens+now.Sub(b.last).Seconds()*b.rate)
+	b.last = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return true, 0
+	}
+	return false, time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+}
