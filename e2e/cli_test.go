@@ -26,7 +26,7 @@ func TestCLI(t *testing.T) {
 		{"help lists variables", []string{"help"}, nil, "", 0, "SENDBACK_HOST", ""},
 		{"version", []string{"version"}, nil, "", 0, "scfws dev go", ""},
 		{"no command", nil, nil, "", 2, "", "no command"},
-		{"unknown command", []string{"deploy"}, nil, "", 2, "", `unknown command "deploy"`},
+		{"unknown command", []string{"dance"}, nil, "", 2, "", `unknown command "dance"`},
 		{"invoke file", []string{"invoke", "../testdata/golden/register.json"}, memory, "", 0, `"secWebSocketProtocol": "chat"`, `"action": "connecting"`},
 		{"invoke stdin", []string{"invoke", "-"}, memory, `{"websocket":{"action":"closing","secConnectionID":"a=="}}`, 0, `"errNo": 0`, ""},
 		{"invoke unconfigured", []string{"invoke", "../testdata/golden/register.json"}, []string{"PATH=/usr/bin:/bin", "DB_PASSWORD=s3cret-pw"}, "", 1, `"errNo": 501`, "DB_HOST: required"},
