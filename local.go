@@ -20,6 +20,7 @@ import (
 
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/emulator"
+	"github.com/scfws/scfws/tcloud"
 )
 
 // localFlags are scfws local's settings.
@@ -136,6 +137,10 @@ func functionEnv(f localFlags) map[string]string {
 	if env["HEARTBEAT_MESSAGE"] == "" {
 		env["HEARTBEAT_MESSAGE"] = f.heartbeat
 	}
+	// The chat page shows who is in a room.
+	if env["PRESENCE_EVENTS"] == "" {
+		env["PRESENCE_EVENTS"] = "true"
+	}
 	// Tells the function it runs under scfws local (for its log only).
 	env["SCFWS_LOCAL"] = "true"
 	return env
@@ -189,6 +194,14 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 		return err
 	}
 	env := functionEnv(f)
+	// Secrets the user did not set are made for this session: the chat
+	// page's tokens and the signed route work without setup.
+	generated := map[string]bool{}
+	for _, k := range []string{"AUTH_SECRET", "PUBLISH_SECRET"} {
+		if env[k] == "" {
+			env[k], generated[k] = sessionSecret(), true
+		}
+	}
 	instances, perInstance, err := scale(f, env["STORE"])
 	if err != nil {
 		return err
@@ -237,9 +250,24 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 		PushLatency: f.pushLatency, PushRateLimit: f.pushRateLimit, UnknownPushStatus: f.unknownPushStatus,
 		PushReadTimeout: f.pushReadTimeout, MaxMessageBytes: f.maxMessageBytes,
 		HeartbeatMessage: env["HEARTBEAT_MESSAGE"], AnyHost: !loopback,
+		RoutePath: routePath, MaxEventBytes: config.MaxEventBytes, Token: tokenMinter(env["AUTH_SECRET"]),
 	})
+	// Tencent Cloud's API on the same address, as the SDK posts it to "/":
+	// SCF Invoke of this function (scfws publish, any SDK).
+	cred, showKey := localCredential()
+	api := tcloud.NewServer(cred)
+	api.Log = log.Named("api")
+	scf := tcloud.NewSCF(localFunctions{fn: fn})
+	scf.Register(api)
+	defer scf.Close()
 	srv := &http.Server{
-		Handler:           gw,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/" && tcloud.IsRequest(r) {
+				api.ServeHTTP(w, r)
+				return
+			}
+			gw.ServeHTTP(w, r)
+		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       f.readTimeout,
 		IdleTimeout:       f.idleConnTimeout,
@@ -247,6 +275,7 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 	}
 
 	fmt.Fprint(stdout, banner(f, !loopback, base, host, pushURL, fn.Pids(), instances, perInstance, env))
+	fmt.Fprint(stdout, apiBanner(base, cred, showKey, generated, env))
 	if !loopback {
 		log.Warn("-public: listening beyond this machine; anyone who reaches " + l.Addr().String() +
 			" can list the connections, push to and close any client through /sendback")
@@ -254,6 +283,18 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
+	// Before any client arrives: can the function work? One line says what
+	// to fix; the emulator keeps running, and the function recovers once
+	// its database does.
+	readyCtx, cancel := context.WithTimeout(ctx, f.functionTimeout+time.Second)
+	problem := readiness(readyCtx, fn, env)
+	cancel()
+	if problem != "" {
+		fmt.Fprintf(stdout, "NOT READY     handshakes will be refused: %s\n", problem)
+		log.Warn("the function is not ready: " + problem)
+	} else {
+		fmt.Fprintln(stdout, "ready         the function answered; open the chat page")
+	}
 	select {
 	case err := <-errc:
 		gw.Close()
@@ -310,6 +351,36 @@ func banner(f localFlags, public bool, base, host, pushURL string, pids []int, i
 	if public {
 		fmt.Fprintf(&b, "  WARNING       -public: listening on %s; anyone who reaches it can push to and close any client\n", f.addr)
 	}
+	return b.String()
+}
+
+// routePath is where local serves the signed HTTP route.
+const routePath = "/_scfws/http/"
+
+// apiBanner says how backends reach the function locally.
+func apiBanner(base string, cred tcloud.Credential, showKey bool, generated map[string]bool, env map[string]string) string {
+	var b strings.Builder
+	key := "the key in TENCENTCLOUD_SECRETID/SECRETKEY"
+	if showKey {
+		key = "a local key, below"
+	}
+	fmt.Fprintf(&b, "  Tencent API   %s  (SCF Invoke of function %q, any region; %s)\n", base, localFunctionName, key)
+	secret := "PUBLISH_SECRET from your environment"
+	if generated["PUBLISH_SECRET"] {
+		secret = "PUBLISH_SECRET=" + env["PUBLISH_SECRET"] + " for this session"
+	}
+	fmt.Fprintf(&b, "  signed route  POST %s%spublish  (%s)\n", base, routePath, secret)
+	tokens := "AUTH_SECRET from your environment"
+	if generated["AUTH_SECRET"] {
+		tokens = "AUTH_SECRET made for this session"
+	}
+	fmt.Fprintf(&b, "  tokens        GET %s/_scfws/token?sub=NAME  (scfws.v1 tokens for the chat page; %s)\n", base, tokens)
+	try := ""
+	if showKey {
+		try = fmt.Sprintf("TENCENTCLOUD_SECRETID=%s TENCENTCLOUD_SECRETKEY=%s ", cred.SecretID, cred.SecretKey)
+	}
+	fmt.Fprintf(&b, "  try           %sscfws publish -endpoint %s -region ap-guangzhou -function %s -all 'hello from the backend'\n",
+		try, base, localFunctionName)
 	b.WriteString("Press Ctrl+C to stop.\n")
 	return b.String()
 }

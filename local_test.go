@@ -25,7 +25,7 @@ func TestFunctionEnvInLocalMode(t *testing.T) {
 	got := functionEnv(f)
 	// No ONLINE_COUNT_SUFFIX: raw clients get the frames as sent; the chat
 	// page asks the emulator for the count.
-	want := map[string]string{"STORE": "memory", "IDLE_TIMEOUT": "1m30s", "HEARTBEAT_MESSAGE": "hb", "SCFWS_LOCAL": "true"}
+	want := map[string]string{"STORE": "memory", "IDLE_TIMEOUT": "1m30s", "HEARTBEAT_MESSAGE": "hb", "SCFWS_LOCAL": "true", "PRESENCE_EVENTS": "true"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("functionEnv = %v; want %v", got, want)
 	}

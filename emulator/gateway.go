@@ -87,6 +87,14 @@ type Options struct {
 	AnyHost bool
 	// Hooks report what the gateway did, once it is done.
 	Hooks Hooks
+	// RoutePath, when set, serves an HTTP API bound to the function under
+	// this path prefix (the signed route for backends).
+	RoutePath string
+	// MaxEventBytes is SCF's limit on an event, for the HTTP route.
+	MaxEventBytes int
+	// Token, when set, serves GET /_scfws/token?sub=NAME: a scfws.v1 token
+	// for the chat page.
+	Token func(sub string) (string, error)
 }
 
 func (o *Options) defaults() {
@@ -189,6 +197,12 @@ func New(fn Invoker, log *zap.Logger, o Options) *Gateway {
 	g.mux.HandleFunc("GET /_scfws/config", g.admin(g.serveConfig))
 	g.mux.HandleFunc("GET /_scfws/connections", g.admin(g.serveConnections))
 	g.mux.HandleFunc("GET /_scfws/status", g.admin(g.serveStatus))
+	if o.Token != nil {
+		g.mux.HandleFunc("GET /_scfws/token", g.admin(g.serveToken))
+	}
+	if o.RoutePath != "" {
+		g.mux.HandleFunc(strings.TrimSuffix(o.RoutePath, "/")+"/", g.serveRoute)
+	}
 	return g
 }
 

@@ -294,16 +294,17 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 	// invoke's loading of the settings and the database included.
 	ctx, cancel := reserve(ctx, maxReserve)
 	defer cancel()
-	if k == kindHTTP {
+	switch k {
+	case kindHTTP:
 		http = &httpRequest{}
+	case kindCommand:
+		trusted = true // CAM let the caller invoke the function
 	}
 	deps, err := r.deps(ctx)
 	if err != nil {
 		return nil, reply
 	}
 	switch k {
-	case kindCommand:
-		trusted = true // CAM let the caller invoke the function
 	case kindHTTP:
 		// The signature is checked before anything is stored or sent.
 		if ev.Scfws, err = http.verify(&ev, deps.Options, r.now()); err != nil {
