@@ -175,7 +175,7 @@ func TestPushEndpoint(t *testing.T) {
 		{"no websocket", `{}`, 400, "missing websocket", ""},
 		{"no action", `{"websocket":{"secConnectionID":"x"}}`, 400, "missing websocket.action", ""},
 		{"no id", `{"websocket":{"action":"data send","data":"x"}}`, 400, "missing websocket.secConnectionID", ""},
-		{"no data", `{"websocket":{"action":"data send","secConnectionID":` + string(idJSON) + `}}`, 400, "missing websocket.data", ""},
+		{"no data", `{"websocket":{"action":"data send","secConnectionID":"x"}}`, 400, "missing websocket.data", ""},
 		{"unknown action", `{"websocket":{"action":"explode","secConnectionID":"x"}}`, 400, `unknown action "explode"`, ""},
 		{"bad base64", `{"websocket":{"action":"data send","secConnectionID":"x","dataType":"binary","data":"!!"}}`, 400, "not base64", ""},
 		{"bad dataType", `{"websocket":{"action":"data send","secConnectionID":"x","dataType":"json","data":"{}"}}`, 400, `unknown dataType "json"`, ""},
@@ -227,6 +227,33 @@ func TestPushEndpoint(t *testing.T) {
 	}
 	if status, _ := pushTo(t, g.push, pushBody("data send", id, "x")); status != 404 {
 		t.Errorf("push after closing = %d; want 404", status)
+	}
+}
+
+// A push the gateway refuses for a connection it knows (malformed, say)
+// drops that client without a close frame: Tencent says any non-200 answer
+// is a system fault after which the gateway sends FIN to the client.
+func TestRefusedPushDropsTheClient(t *testing.T) {
+	tests := []struct{ name, body string }{
+		{"data not a string", `{"websocket":{"action":"data send","secConnectionID":%s,"dataType":"text","data":{"x":1}}}`},
+		{"unknown dataType", `{"websocket":{"action":"data send","secConnectionID":%s,"dataType":"xml","data":"<a/>"}}`},
+		{"bad base64", `{"websocket":{"action":"data send","secConnectionID":%s,"dataType":"binary","data":"!!"}}`},
+		{"no data", `{"websocket":{"action":"data send","secConnectionID":%s}}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := startGateway(t, newFakeFn(), Options{})
+			c := rawDial(t, g.url)
+			id := g.onlyID(t)
+			idJSON, _ := json.Marshal(id)
+			if status, _ := pushTo(t, g.push, fmt.Sprintf(tt.body, idJSON)); status != 400 {
+				t.Fatalf("push = %d; want 400", status)
+			}
+			ops := c.frames(t)
+			if d := g.obs.disconnect(t, id); hasClose(ops) || !d.ByGateway || !d.Abrupt || d.ClosingSent {
+				t.Errorf("frames %v, %+v; want the TCP connection dropped with no close frame, no closing", ops, d)
+			}
+		})
 	}
 }
 

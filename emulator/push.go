@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"mime"
 	"net"
@@ -30,8 +31,9 @@ type push struct {
 const maxPushBytes = 8 << 20
 
 // servePush is the reverse-push address. Success is 200 {"errNo":0}; a
-// malformed push is 400 and an unknown connection UnknownPushStatus (404),
-// all with errMsg. Only programs may push: a request from a browser (an
+// malformed push is 400 (and drops the client it names, as any non-200
+// answer does at the gateway) and an unknown connection UnknownPushStatus
+// (404), all with errMsg. Only programs may push: a request from a browser (an
 // Origin or Sec-Fetch-Site header) or one that is not JSON is refused, so
 // that no web page can push to or close a client.
 func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
@@ -60,8 +62,8 @@ func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 	}
 	// A slow body must not hold the connection (and its goroutine) forever.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.opts.PushReadTimeout))
-	var p push
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxPushBytes)).Decode(&p); err != nil {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPushBytes))
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		var ne net.Error
 		switch {
@@ -70,8 +72,29 @@ func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 		case errors.As(err, &ne) && ne.Timeout():
 			pushAnswer(w, http.StatusRequestTimeout, "push body not read within "+g.opts.PushReadTimeout.String())
 		default:
-			pushAnswer(w, http.StatusBadRequest, "malformed JSON: "+err.Error())
+			pushAnswer(w, http.StatusBadRequest, "reading the body: "+err.Error())
 		}
+		return
+	}
+	// A push refused for a connection the gateway knows drops that client:
+	// Tencent says any non-200 answer is a system fault after which the
+	// gateway sends FIN to the client.
+	refuse := func(msg string) {
+		var named struct {
+			WebSocket struct {
+				SecConnectionID string `json:"secConnectionID"`
+			} `json:"websocket"`
+		}
+		if json.Unmarshal(body, &named) == nil {
+			if c := g.get(named.WebSocket.SecConnectionID); c != nil {
+				g.end(c, ending{byGateway: true, abrupt: true, reason: "a push for it was refused (400)"})
+			}
+		}
+		pushAnswer(w, http.StatusBadRequest, msg)
+	}
+	var p push
+	if err := json.Unmarshal(body, &p); err != nil {
+		refuse("malformed JSON: " + err.Error())
 		return
 	}
 	if d := g.opts.PushLatency; d > 0 {
@@ -85,13 +108,13 @@ func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case p.WebSocket == nil:
-		pushAnswer(w, http.StatusBadRequest, "missing websocket")
+		refuse("missing websocket")
 		return
 	case p.WebSocket.Action == "":
-		pushAnswer(w, http.StatusBadRequest, "missing websocket.action")
+		refuse("missing websocket.action")
 		return
 	case p.WebSocket.SecConnectionID == "":
-		pushAnswer(w, http.StatusBadRequest, "missing websocket.secConnectionID")
+		refuse("missing websocket.secConnectionID")
 		return
 	}
 	ws := p.WebSocket
@@ -99,7 +122,7 @@ func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 	switch ws.Action {
 	case "data send":
 		if ws.Data == nil {
-			pushAnswer(w, http.StatusBadRequest, "missing websocket.data")
+			refuse("missing websocket.data")
 			return
 		}
 		switch ws.DataType {
@@ -108,17 +131,17 @@ func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 		case "binary":
 			b, err := base64.StdEncoding.DecodeString(*ws.Data)
 			if err != nil {
-				pushAnswer(w, http.StatusBadRequest, "binary data is not base64: "+err.Error())
+				refuse("binary data is not base64: " + err.Error())
 				return
 			}
 			f = frame{typ: websocket.MessageBinary, data: b}
 		default:
-			pushAnswer(w, http.StatusBadRequest, fmt.Sprintf("unknown dataType %q", ws.DataType))
+			refuse(fmt.Sprintf("unknown dataType %q", ws.DataType))
 			return
 		}
 	case "closing":
 	default:
-		pushAnswer(w, http.StatusBadRequest, fmt.Sprintf("unknown action %q", ws.Action))
+		refuse(fmt.Sprintf("unknown action %q", ws.Action))
 		return
 	}
 	c := g.get(ws.SecConnectionID)

@@ -108,7 +108,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	who, err := main.askWith(ctx, c.Secret, "whoami", nil, 10*time.Second)
 	if err != nil {
-		if errors.Is(err, errNoAnswer) {
+		if errors.Is(err, errNoAnswer) || errors.Is(err, errRefused) {
 			return nil, ErrNoProbe
 		}
 		return nil, err
@@ -212,7 +212,10 @@ type conn struct {
 	err     error // why it closed
 }
 
-var errNoAnswer = errors.New("no answer")
+var (
+	errNoAnswer = errors.New("no answer")
+	errRefused  = errors.New("refused")
+)
 
 // open connects as a scfws.v1 client.
 func (p *prober) open(ctx context.Context, what string, extra ...string) (*conn, error) {
@@ -304,6 +307,11 @@ func (c *conn) await(ctx context.Context, ch chan result, wait time.Duration) (r
 	defer t.Stop()
 	select {
 	case r := <-ch:
+		if r.Type == "ack" && !r.Success {
+			// The function refused the request: without PROBE_SECRET (or
+			// with another), a probe is an unknown request like any other.
+			return r, fmt.Errorf("%w: %s", errRefused, r.Error)
+		}
 		return r, nil
 	case <-c.closed:
 		return result{}, fmt.Errorf("the connection closed: %v", c.closeErr())
