@@ -53,7 +53,7 @@ type Config struct {
 	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
 	AuthSecret     Secret   `envconfig:"AUTH_SECRET" secret:"true" desc:"key of HS256/384/512 scfws.v1 tokens (32 bytes or more); never logged"`
-	AuthPublicKey  string   `envconfig:"AUTH_PUBLIC_KEY" desc:"PEM public key(s) of RS*/PS*/ES* tokens from an identity provider (newlines may be \n)"`
+	AuthPublicKey  string   `envconfig:"AUTH_PUBLIC_KEY" desc:"PEM public key(s) of RS*/PS*/ES* tokens from an identity provider (newlines may be \\n)"`
 	AuthAudience   string   `envconfig:"AUTH_AUDIENCE" desc:"when set, a token's aud must include it"`
 	AuthIssuer     string   `envconfig:"AUTH_ISSUER" desc:"when set, a token's iss must equal it"`
 	AuthRequired   bool     `envconfig:"AUTH_REQUIRED" default:"false" desc:"refuse handshakes without a valid scfws.v1 token"`

@@ -180,6 +180,11 @@ func TestUsageListsEveryVariable(t *testing.T) {
 			t.Errorf("Usage() lacks %s:\n%s", name, u)
 		}
 	}
+	for i, line := range strings.Split(strings.TrimSuffix(u, "\n"), "\n")[1:] {
+		if f := strings.Fields(line); len(f) == 0 || !slices.Contains(Keys(), f[0]) {
+			t.Errorf("Usage() line %d %q does not start with a variable: a description spans lines?", i+2, line)
+		}
+	}
 	if !strings.Contains(u, "600s") {
 		t.Errorf("Usage() lacks the IDLE_TIMEOUT default 600s:\n%s", u)
 	}
