@@ -5,6 +5,7 @@ package zipbuild
 
 import (
 	"archive/zip"
+	"compress/flate"
 	"context"
 	"debug/elf"
 	"errors"
@@ -49,6 +50,11 @@ func Describe(ctx context.Context, dir string) string {
 // always gives the same bytes (no timestamps).
 func Write(w io.Writer, exe io.Reader) error {
 	zw := zip.NewWriter(w)
+	// The zip's size is a feature (SCF's upload limit, cold start): the
+	// best compression saves about 6% for a second more.
+	zw.RegisterCompressor(zip.Deflate, func(out io.Writer) (io.WriteCloser, error) {
+		return flate.NewWriter(out, flate.BestCompression)
+	})
 	h := &zip.FileHeader{Name: Entry, Method: zip.Deflate}
 	h.SetMode(0o755) // also marks the entry as made on Unix, so the mode is honoured
 	fw, err := zw.CreateHeader(h)

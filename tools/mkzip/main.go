@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/scfws/scfws/internal/zipbuild"
 )
@@ -20,26 +21,46 @@ func main() {
 	out := flag.String("o", "dist/main.zip", "the zip to write")
 	version := flag.String("version", "", "version to stamp (default: git describe, or dev)")
 	flag.Parse()
-	if err := build(context.Background(), ".", *out, *version); err != nil {
+	began := time.Now()
+	fmt.Fprintln(os.Stderr, "mkzip: building a static linux/amd64 scfws (the first build takes a while) ...")
+	sizes, err := build(context.Background(), ".", *out, *version)
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "mkzip: %v\n", err)
 		os.Exit(1)
 	}
-	fmt.Println(*out)
+	// The README's sizes come from this line.
+	fmt.Printf("%s: %.1f MB zip, main %.1f MB, in %s\n", *out, mb(sizes.zip), mb(sizes.exe), time.Since(began).Round(100*time.Millisecond))
 }
 
-// build compiles the module at dir and writes the zip to out.
-func build(ctx context.Context, dir, out, version string) error {
+func mb(n int64) float64 { return float64(n) / 1e6 }
+
+type sizes struct{ zip, exe int64 }
+
+// build compiles the module at dir, writes the zip to out, and says how
+// big both are.
+func build(ctx context.Context, dir, out, version string) (sizes, error) {
 	if version == "" {
 		version = zipbuild.Describe(ctx, dir)
 	}
 	tmp, err := os.MkdirTemp("", "mkzip")
 	if err != nil {
-		return err
+		return sizes{}, err
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, zipbuild.Entry)
 	if err := zipbuild.Build(ctx, dir, bin, version, os.Stderr); err != nil {
-		return err
+		return sizes{}, err
 	}
-	return zipbuild.WriteFile(out, bin)
+	if err := zipbuild.WriteFile(out, bin); err != nil {
+		return sizes{}, err
+	}
+	exe, err := os.Stat(bin)
+	if err != nil {
+		return sizes{}, err
+	}
+	zip, err := os.Stat(out)
+	if err != nil {
+		return sizes{}, err
+	}
+	return sizes{zip: zip.Size(), exe: exe.Size()}, nil
 }

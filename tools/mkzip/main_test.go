@@ -20,8 +20,12 @@ import (
 // a static linux/amd64 ELF.
 func TestZip(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "main.zip")
-	if err := build(context.Background(), "../..", out, "v-test"); err != nil {
+	sz, err := build(context.Background(), "../..", out, "v-test")
+	if err != nil {
 		t.Fatal(err)
+	}
+	if fi, err := os.Stat(out); err != nil || fi.Size() != sz.zip || sz.exe <= sz.zip {
+		t.Errorf("build reported %+v; the zip is %v (%v)", sz, fi.Size(), err)
 	}
 	zr, err := zip.OpenReader(out)
 	if err != nil {
