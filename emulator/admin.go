@@ -91,13 +91,17 @@ func isSameOrigin(origin, host string) bool {
 	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && strings.EqualFold(u.Host, host)
 }
 
-// serveConfig tells the chat page where to connect and how to stay alive.
+// serveConfig tells the chat page where to connect, how to stay alive, and
+// whether it can get tokens.
 func (g *Gateway) serveConfig(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"path":             g.opts.Path,
 		"heartbeatMessage": g.opts.HeartbeatMessage,
 		// A third of the idle timeout: one late timer does not lose the connection.
 		"heartbeatIntervalMs": (g.opts.IdleTimeout / 3).Milliseconds(),
+		// Whether GET /_scfws/token mints scfws.v1 tokens: without it the
+		// page connects as an anonymous scfws.v1 client.
+		"tokens": g.opts.Token != nil,
 	})
 }
 
