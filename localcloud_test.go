@@ -357,3 +357,31 @@ func TestServeRefusesPathsItCannotMount(t *testing.T) {
 		}
 	}
 }
+
+// -fail-action is repeatable, checked, and shown in the banner with the
+// deploy command.
+func TestLocalFailActionFlag(t *testing.T) {
+	f, err := parseLocalFlags([]string{"-fail-action", "apigateway:CreateApi=AuthFailure.UnauthorizedOperation",
+		"-fail-action", "scf:CreateFunction=LimitExceeded.Function"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "apigateway:CreateApi=AuthFailure.UnauthorizedOperation,scf:CreateFunction=LimitExceeded.Function"
+	if got := f.faults.String(); got != want {
+		t.Errorf("faults %q; want %q", got, want)
+	}
+	var u usageError
+	if _, err := parseLocalFlags([]string{"-fail-action", "CreateApi"}, io.Discard); !errors.As(err, &u) {
+		t.Errorf("-fail-action CreateApi = %v; want a usage error", err)
+	}
+	b := apiBanner("http://127.0.0.1:8080", tcloud.Credential{SecretID: localSecretID, SecretKey: localSecretKey}, true, nil, nil, f.faults)
+	for _, line := range []string{
+		"  deploy        TENCENTCLOUD_SECRETID=" + localSecretID + " TENCENTCLOUD_SECRETKEY=" + localSecretKey +
+			" scfws deploy -endpoint http://127.0.0.1:8080 -region ap-guangzhou -name chat -env STORE=memory\n",
+		"  failing       " + want + "  (-fail-action)\n",
+	} {
+		if !strings.Contains(b, line) {
+			t.Errorf("banner lacks %q:\n%s", line, b)
+		}
+	}
+}
