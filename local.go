@@ -391,7 +391,7 @@ func apiBanner(base string, cred tcloud.Credential, showKey bool, generated map[
 	if showKey {
 		key = "a local key, below"
 	}
-	fmt.Fprintf(&b, "  Tencent API   %s  (SCF Invoke of function %q, any region; %s)\n", base, localFunctionName, key)
+	fmt.Fprintf(&b, "  Tencent API   %s  (SCF Invoke of function %q, any region, and what scfws deploy uses; %s)\n", base, localFunctionName, key)
 	secret := "PUBLISH_SECRET from your environment"
 	if generated["PUBLISH_SECRET"] {
 		secret = "PUBLISH_SECRET=" + env["PUBLISH_SECRET"] + " for this session"
