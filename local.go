@@ -44,6 +44,7 @@ type localFlags struct {
 	unknownPushStatus    int
 	maxMessageBytes      int64
 	heartbeat            string
+	faults               tcloud.Faults
 
 	// Not flags: the HTTP server's timeouts, shorter in tests.
 	readTimeout     time.Duration // a whole request, body included
@@ -75,6 +76,11 @@ connection answer STATUS; any but 200 and 429 also drops the client, as the
 gateway does. GET /_scfws/connections lists the open connections, GET
 /_scfws/status shows counts and the last refused handshake.
 
+It also answers Tencent Cloud's API on the same address: SCF Invoke of this
+function (named scfws), and what scfws deploy -endpoint uses, so a function
+deployed into it runs from its zip and its WebSocket API is served here, at
+the URL deploy prints. -fail-action makes chosen actions fail.
+
 Flags:
 `)
 		fs.PrintDefaults()
@@ -98,6 +104,7 @@ Flags:
 	fs.IntVar(&f.unknownPushStatus, "unknown-push-status", http.StatusNotFound, "HTTP status of a push to an unknown or closed connection (undocumented)")
 	fs.Int64Var(&f.maxMessageBytes, "max-message-bytes", 4<<20, "larger client frames close the client with 1009")
 	fs.StringVar(&f.heartbeat, "heartbeat", "__heartbeat__", "HEARTBEAT_MESSAGE for the function and the chat page, unless set in the environment")
+	fs.Var(&f.faults, "fail-action", "make a Tencent Cloud API action fail with an error code, service:Action=Code, e.g. apigateway:CreateApi=AuthFailure.UnauthorizedOperation (repeatable)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return f, err
@@ -243,30 +250,48 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("start the function: %w", err)
 	}
-	gw := emulator.New(fn, log, emulator.Options{
-		Path: f.path, PushPath: "/sendback", IdleTimeout: f.idleTimeout, IdleCleanup: f.idleCleanup,
-		DropCleanup: f.dropCleanup, ClosingOnServerClose: f.closingOnServerClose, IdleCountsPings: f.idleCountsPings,
-		ConcurrentFrames: f.concurrentFrames, HandshakeExtras: f.handshakeExtras,
+	// Deployed APIs behave as local's own, by the same flags.
+	gwOpts := emulator.Options{
+		IdleCleanup: f.idleCleanup, DropCleanup: f.dropCleanup, ClosingOnServerClose: f.closingOnServerClose,
+		IdleCountsPings: f.idleCountsPings, ConcurrentFrames: f.concurrentFrames, HandshakeExtras: f.handshakeExtras,
 		PushLatency: f.pushLatency, PushRateLimit: f.pushRateLimit, UnknownPushStatus: f.unknownPushStatus,
-		PushReadTimeout: f.pushReadTimeout, MaxMessageBytes: f.maxMessageBytes,
-		HeartbeatMessage: env["HEARTBEAT_MESSAGE"], AnyHost: !loopback,
-		RoutePath: routePath, MaxEventBytes: config.MaxEventBytes, Token: tokenMinter(env["AUTH_SECRET"]),
-	})
+		PushReadTimeout: f.pushReadTimeout, MaxMessageBytes: f.maxMessageBytes, AnyHost: !loopback,
+		MaxEventBytes: config.MaxEventBytes,
+	}
+	own := gwOpts
+	own.Path, own.PushPath, own.IdleTimeout = f.path, "/sendback", f.idleTimeout
+	own.HeartbeatMessage, own.RoutePath, own.Token = env["HEARTBEAT_MESSAGE"], routePath, tokenMinter(env["AUTH_SECRET"])
+	gw := emulator.New(fn, log, own)
 	// Tencent Cloud's API on the same address, as the SDK posts it to "/":
-	// SCF Invoke of this function (scfws publish, any SDK).
+	// SCF Invoke of this function (scfws publish, any SDK), and the control
+	// plane scfws deploy uses, whose functions and APIs run here too.
 	cred, showKey := localCredential()
 	api := tcloud.NewServer(cred)
 	api.Log = log.Named("api")
-	scf := tcloud.NewSCF(localFunctions{fn: fn})
+	for _, fault := range f.faults {
+		api.Fail(fault)
+	}
+	deployed := newLocalCloud(log, console, gwOpts)
+	cloud := tcloud.NewCloud(deployed, cloudOptions(host))
+	cloud.Register(api)
+	scf := tcloud.NewSCF(localFunctions{fn: fn, cloud: cloud})
 	scf.Register(api)
 	defer scf.Close()
+	// Everything deployed stops before local's own function and gateway.
+	stopDeployed := func() {
+		cloud.Close() // deploys and removals in flight end
+		deployed.Close()
+	}
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == "/" && tcloud.IsRequest(r) {
+			switch {
+			case r.URL.Path == "/" && tcloud.IsRequest(r):
 				api.ServeHTTP(w, r)
-				return
+			case strings.HasPrefix(r.URL.Path, cloudPrefix):
+				deployed.ServeHTTP(w, r)
+			default:
+				gw.ServeHTTP(w, r)
 			}
-			gw.ServeHTTP(w, r)
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       f.readTimeout,
@@ -275,7 +300,7 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 	}
 
 	fmt.Fprint(stdout, banner(f, !loopback, base, host, pushURL, fn.Pids(), instances, perInstance, env))
-	fmt.Fprint(stdout, apiBanner(base, cred, showKey, generated, env))
+	fmt.Fprint(stdout, apiBanner(base, cred, showKey, generated, env, f.faults))
 	if !loopback {
 		log.Warn("-public: listening beyond this machine; anyone who reaches " + l.Addr().String() +
 			" can list the connections, push to and close any client through /sendback")
@@ -297,11 +322,13 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 	}
 	select {
 	case err := <-errc:
+		stopDeployed()
 		gw.Close()
 		return err
 	case <-ctx.Done():
 	}
 	log.Info("stopping")
+	stopDeployed()
 	gw.Close() // clients get 1001 going away
 	fn.Close() // the function's connections to the push address go with it
 	shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -358,13 +385,13 @@ func banner(f localFlags, public bool, base, host, pushURL string, pids []int, i
 const routePath = "/_scfws/http/"
 
 // apiBanner says how backends reach the function locally.
-func apiBanner(base string, cred tcloud.Credential, showKey bool, generated map[string]bool, env map[string]string) string {
+func apiBanner(base string, cred tcloud.Credential, showKey bool, generated map[string]bool, env map[string]string, faults tcloud.Faults) string {
 	var b strings.Builder
 	key := "the key in TENCENTCLOUD_SECRETID/SECRETKEY"
 	if showKey {
 		key = "a local key, below"
 	}
-	fmt.Fprintf(&b, "  Tencent API   %s  (SCF Invoke of function %q, any region; %s)\n", base, localFunctionName, key)
+	fmt.Fprintf(&b, "  Tencent API   %s  (SCF Invoke of function %q, any region, and what scfws deploy uses; %s)\n", base, localFunctionName, key)
 	secret := "PUBLISH_SECRET from your environment"
 	if generated["PUBLISH_SECRET"] {
 		secret = "PUBLISH_SECRET=" + env["PUBLISH_SECRET"] + " for this session"
@@ -381,6 +408,10 @@ func apiBanner(base string, cred tcloud.Credential, showKey bool, generated map[
 	}
 	fmt.Fprintf(&b, "  try           %sscfws publish -endpoint %s -region ap-guangzhou -function %s -all 'hello from the backend'\n",
 		try, base, localFunctionName)
+	fmt.Fprintf(&b, "  deploy        %sscfws deploy -endpoint %s -region ap-guangzhou -name chat -env STORE=memory\n", try, base)
+	if len(faults) > 0 {
+		fmt.Fprintf(&b, "  failing       %s  (-fail-action)\n", faults.String())
+	}
 	b.WriteString("Press Ctrl+C to stop.\n")
 	return b.String()
 }

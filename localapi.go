@@ -67,15 +67,7 @@ type regionFunctions struct {
 func (r regionFunctions) Invoke(ctx context.Context, namespace, name string, event []byte) ([]byte, error) {
 	if name == localFunctionName && (namespace == "" || namespace == localNamespace) {
 		out, err := r.l.fn.Invoke(ctx, event)
-		var ie *emulator.InvokeError
-		if errors.As(err, &ie) {
-			status := 430
-			if ie.Kind == "timeout" {
-				status = 433
-			}
-			return nil, &tcloud.FunctionError{Status: status, Message: ie.Error()}
-		}
-		return out, err
+		return out, functionError(err)
 	}
 	if r.l.cloud == nil {
 		return nil, tcloud.ErrFunctionNotFound

@@ -168,7 +168,11 @@ type Gateway struct {
 	mux  *http.ServeMux
 	rate *bucket // nil without a push rate limit
 
-	ctx    context.Context // ends with Close: stops invokes for frames
+	// ctx ends with Close: it stops invokes for frames. Reads and writes
+	// do not use it: cancelling a read or write closes the socket at once,
+	// and Close's close frames (1001) would be lost. Close ends each socket
+	// itself, and the write timeout bounds a write.
+	ctx    context.Context
 	cancel context.CancelFunc
 
 	mu      sync.Mutex
@@ -582,7 +586,7 @@ func (g *Gateway) writeQueued(c *conn, ws *websocket.Conn, flush bool) bool {
 		if !ok {
 			return true
 		}
-		ctx, cancel := context.WithTimeout(g.ctx, g.opts.WriteTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), g.opts.WriteTimeout)
 		err := ws.Write(ctx, f.typ, f.data)
 		timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
 		cancel()
@@ -615,7 +619,7 @@ func (g *Gateway) readLoop(c *conn, ws *websocket.Conn) {
 	for {
 		var typ websocket.MessageType
 		var data []byte
-		if typ, data, err = ws.Read(g.ctx); err != nil {
+		if typ, data, err = ws.Read(context.Background()); err != nil { // see Gateway.ctx
 			break
 		}
 		c.lastFrame.Store(time.Now().UnixNano())

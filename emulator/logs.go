@@ -32,6 +32,13 @@ func NewConsole(w io.Writer) *Console { return &Console{w: w} }
 // Function is a FunctionOptions.Logs sink: one line the function printed.
 func (c *Console) Function(line []byte) { c.print(readable("fn", line)) }
 
+// Source is a FunctionOptions.Logs sink whose lines show name where
+// Function's show fn: for other functions than local's own (deployed ones),
+// so that their lines tell them apart.
+func (c *Console) Source(name string) func(line []byte) {
+	return func(line []byte) { c.print(readable(name, line)) }
+}
+
 // Logger is a logger for the gateway whose lines look like the function's.
 func (c *Console) Logger(level zapcore.LevelEnabler) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
