@@ -13,12 +13,6 @@ import (
 	"github.com/scfws/scfws/internal/testdb"
 )
 
-// The key scfws local accepts when none is set (localapi.go).
-const (
-	localSecretID  = "AKIDscfwsLocal0000000000000000000000"
-	localSecretKey = "scfws-local-secret-key-not-a-real-one"
-)
-
 // publish runs the built `scfws publish` against local's Tencent Cloud API
 // and returns its reply.
 func (l *localRun) publish(t testing.TB, args ...string) map[string]any {
