@@ -13,15 +13,51 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/scfws/scfws/internal/zipbuild"
 )
 
 // Code is the function's package.
 type Code struct {
+	// Zip is the package, when it was made beforehand (-zip FILE).
 	Zip    []byte
 	SHA256 string // of the executable main, hex: the function's description records it
 	Source string // where it came from, for people
+
+	// exe is an executable zipped only when the code is uploaded: a
+	// deploy that changes no code (the SHA-256 says) never zips 12 MB.
+	exe *lazyZip
+}
+
+type lazyZip struct {
+	once sync.Once
+	main []byte
+	zip  []byte
+	err  error
+}
+
+// Bytes returns the zip, making it from the executable the first time.
+func (c Code) Bytes() ([]byte, error) {
+	if c.Zip != nil || c.exe == nil {
+		return c.Zip, nil
+	}
+	c.exe.once.Do(func() {
+		var buf bytes.Buffer
+		if c.exe.err = zipbuild.Write(&buf, bytes.NewReader(c.exe.main)); c.exe.err == nil {
+			c.exe.zip = buf.Bytes()
+		}
+	})
+	return c.exe.zip, c.exe.err
+}
+
+// size is the package's size, or the executable's (an upper bound of the
+// zip's) before it is zipped.
+func (c Code) size() int {
+	if c.Zip != nil || c.exe == nil {
+		return len(c.Zip)
+	}
+	return len(c.exe.main)
 }
 
 // Package limits: SCF takes a zip of at most 50 MB; an executable larger
@@ -121,13 +157,9 @@ func zipExecutable(path, source string) (Code, error) {
 	if err != nil {
 		return Code{}, err
 	}
-	var buf bytes.Buffer
-	if err := zipbuild.Write(&buf, bytes.NewReader(main)); err != nil {
-		return Code{}, fmt.Errorf("zip %s: %w", path, err)
-	}
 	sum := sha256.Sum256(main)
-	return Code{Zip: buf.Bytes(), SHA256: hex.EncodeToString(sum[:]),
-		Source: fmt.Sprintf("%s, main %s, zip %s", source, size(len(main)), size(buf.Len()))}, nil
+	return Code{SHA256: hex.EncodeToString(sum[:]), exe: &lazyZip{main: main},
+		Source: fmt.Sprintf("%s, main %s", source, size(len(main)))}, nil
 }
 
 func zipFromFile(name string) (Code, error) {

@@ -214,12 +214,20 @@ func (cfg Config) check() error {
 		return fmt.Errorf("idle timeout %s: whole seconds, at least 1s", cfg.IdleTimeout)
 	case !strings.HasPrefix(cfg.Path, "/"):
 		return fmt.Errorf("path %q must start with /", cfg.Path)
-	case len(cfg.Code.Zip) == 0:
+	case cfg.Code.size() == 0:
 		return errors.New("no code")
 	}
-	if n := base64.StdEncoding.EncodedLen(len(cfg.Code.Zip)); n > MaxRequestBytes-64<<10 {
-		return fmt.Errorf("the zip is %.1f MB, %.1f MB in base64: over what one API call may carry (10 MB); build it smaller (go run ./tools/mkzip strips symbols)",
-			float64(len(cfg.Code.Zip))/(1<<20), float64(n)/(1<<20))
+	if n := base64.StdEncoding.EncodedLen(cfg.Code.size()); n > MaxRequestBytes-64<<10 {
+		// Before zipping, the executable's size bounds the zip's: zip to
+		// know.
+		zip, err := cfg.Code.Bytes()
+		if err != nil {
+			return fmt.Errorf("zip the executable: %w", err)
+		}
+		if n = base64.StdEncoding.EncodedLen(len(zip)); n > MaxRequestBytes-64<<10 {
+			return fmt.Errorf("the zip is %.1f MB, %.1f MB in base64: over what one API call may carry (10 MB); build it smaller (go run ./tools/mkzip strips symbols)",
+				float64(len(zip))/(1<<20), float64(n)/(1<<20))
+		}
 	}
 	for k := range cfg.Env {
 		if k == EnvSendbackHost || k == EnvIdleTimeout {
@@ -444,8 +452,12 @@ func (r *run) function(ctx context.Context, fn *functionState, push string) (*fu
 		req := scf.NewUpdateFunctionCodeRequest()
 		req.FunctionName, req.Namespace = common.StringPtr(cfg.Name), common.StringPtr(cfg.namespace())
 		req.Handler = common.StringPtr(Handler)
-		req.ZipFile = common.StringPtr(base64.StdEncoding.EncodeToString(cfg.Code.Zip))
-		r.change(StepUpdateFunctionCode, "update the code of the function %s (main sha256 %.12s, %s zip)", cfg.Name, cfg.Code.SHA256, size(len(cfg.Code.Zip)))
+		zip, err := cfg.Code.Bytes()
+		if err != nil {
+			return nil, fmt.Errorf("zip the executable: %w", err)
+		}
+		req.ZipFile = common.StringPtr(base64.StdEncoding.EncodeToString(zip))
+		r.change(StepUpdateFunctionCode, "update the code of the function %s (main sha256 %.12s, %s zip)", cfg.Name, cfg.Code.SHA256, size(len(zip)))
 		if !cfg.DryRun {
 			if err := r.c.scf(ctx, func(c *scf.Client) error { _, err := c.UpdateFunctionCode(req); return err }); err != nil {
 				return nil, failed("update the function's code", "scf:UpdateFunctionCode", err)
@@ -467,7 +479,11 @@ func (r *run) createFunction(ctx context.Context, env map[string]string) (*funct
 	req.MemorySize = common.Int64Ptr(cfg.MemoryMB)
 	req.Timeout = common.Int64Ptr(int64(cfg.Timeout / time.Second))
 	req.Description = common.StringPtr(codeDescription(cfg.Code.SHA256))
-	req.Code = &scf.Code{ZipFile: common.StringPtr(base64.StdEncoding.EncodeToString(cfg.Code.Zip))}
+	zip, err := cfg.Code.Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("zip the executable: %w", err)
+	}
+	req.Code = &scf.Code{ZipFile: common.StringPtr(base64.StdEncoding.EncodeToString(zip))}
 	req.Environment = sdkEnv(env)
 	if cfg.VpcID != "" {
 		req.VpcConfig = &scf.VpcConfig{VpcId: common.StringPtr(cfg.VpcID), SubnetId: common.StringPtr(cfg.SubnetID)}

@@ -182,7 +182,11 @@ func TestPackage(t *testing.T) {
 			if !strings.Contains(code.Source, tt.wantSource) {
 				t.Errorf("Source = %q; want it to contain %q", code.Source, tt.wantSource)
 			}
-			main := mainOf(t, code.Zip)
+			zip, err := code.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			main := mainOf(t, zip)
 			if err := zipbuild.CheckStatic(bytes.NewReader(main)); err != nil {
 				t.Errorf("main is not static linux/amd64: %v", err)
 			}
