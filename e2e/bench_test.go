@@ -34,7 +34,9 @@ func BenchmarkFunctionTransmit(b *testing.B) {
 				b.Fatal(err)
 			}
 			s.Close()
-			db.Exec(b, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('xawexasdfewezdfsdf', LPAD(seq, 10, '0')), UTC_TIMESTAMP() FROM seq_1_to_"+strconv.Itoa(n))
+			db.Exec(b, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('xawexasdfewezdfsdf', LPAD(seq, 10, '0')), UTC_TIMESTAMP(3) FROM seq_1_to_"+strconv.Itoa(n))
+			// The sender is registered: a frame from an unknown connection closes it.
+			db.Exec(b, "INSERT INTO ConnectionID_List (ConnectionID, Date) VALUES ('sender==', UTC_TIMESTAMP(3))")
 			push := pushtest.Start()
 			defer push.Close()
 			push.Discard()
