@@ -32,6 +32,9 @@ type localRun struct {
 	fnPid  int    // the first function instance
 	fnPids []int
 	stderr *syncBuffer
+
+	mu     sync.Mutex
+	issued []string // tokens from the token endpoint
 }
 
 // pidList is the banner's "(pid 4242)" or "(pids 4242 4243)".

@@ -310,7 +310,7 @@ func (c *Client) settle(errs []error) {
 	case refusals == 0:
 		return
 	case delivered == 0 && refusals >= 2:
-		why = fmt.Sprintf("every push was refused (HTTP %d%s): check SENDBACK_HOST", first.Status, errNoText(first))
+		why = fmt.Sprintf("every push was refused (HTTP %d%s), so nothing was pruned: if it repeats, check SENDBACK_HOST", first.Status, errNoText(first))
 	case !c.delivered.Load():
 		why = fmt.Sprintf("refused (HTTP %d%s) by a push address that has not delivered yet: check SENDBACK_HOST", first.Status, errNoText(first))
 	default:
