@@ -33,10 +33,12 @@ func Build(t testing.TB, dir string) string {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(tmp, filepath.Base(abs))
-	// -trimpath as tools/mkzip builds the zip: the compiled packages are
-	// then shared through the build cache instead of built twice (the zip
-	// test took 128s under -race in CI when they were not).
-	if out, err := exec.Command("go", "build", "-trimpath", "-o", bin, dir).CombinedOutput(); err != nil {
+	// -trimpath and no cgo, as tools/mkzip builds the zip: the compiled
+	// packages are then shared through the build cache instead of built
+	// twice (the zip test took 128s under -race in CI when they were not).
+	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, dir)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // as mkzip, which builds static
+	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", dir, err, out)
 	}
 	built[dir] = bin
