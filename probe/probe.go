@@ -89,7 +89,8 @@ func (r *Report) Contradicted() bool {
 
 // ErrNoProbe is Run's error when the function does not answer probe
 // requests: PROBE_SECRET unset there, or another value.
-var ErrNoProbe = errors.New("the function does not answer probe requests: is PROBE_SECRET set there, to the same value?")
+var ErrNoProbe = errors.New("the function does not answer probe requests: is PROBE_SECRET set there, to the same value? " +
+	"(the answers are pushes: if SENDBACK_HOST is wrong or unreachable from the function, in a VPC say, none arrive either)")
 
 // Run measures. An error means the probe could not start (no connection,
 // no answer to probe requests); a scenario that fails is in the report.
