@@ -286,6 +286,12 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch {
 			case r.URL.Path == "/" && tcloud.IsRequest(r):
+				// It creates functions that run here: programs only, by a
+				// loopback name (no DNS-rebound page), with the session's key.
+				if msg, ok := emulator.ProgramOnly(r, !loopback); !ok {
+					http.Error(w, msg, http.StatusForbidden)
+					return
+				}
 				api.ServeHTTP(w, r)
 			case strings.HasPrefix(r.URL.Path, cloudPrefix):
 				deployed.ServeHTTP(w, r)

@@ -255,3 +255,62 @@ func (w *bannerWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// local's Tencent Cloud API creates functions that run on this machine: a
+// web page must not reach it, not even one whose name resolves to 127.0.0.1
+// (DNS rebinding), and its key is made per session, never a published one.
+func TestLocalAPIAnswersProgramsOnly(t *testing.T) {
+	for _, k := range config.Keys() {
+		t.Setenv(k, "")
+	}
+	t.Setenv("TENCENTCLOUD_SECRETID", "")
+	t.Setenv("TENCENTCLOUD_SECRETKEY", "")
+	a, showA := localCredential()
+	b, _ := localCredential()
+	if !showA || a.SecretID == b.SecretID || a.SecretKey == b.SecretKey || len(a.SecretKey) < 32 {
+		t.Errorf("session keys %q and %q (shown %v); want fresh, long and printed", a.SecretID, b.SecretID, showA)
+	}
+
+	f := testFlags(t)
+	f.function = testbin.Build(t, "./emulator/testdata/badfn")
+	base := runInProcess(t, f)
+	host := strings.TrimPrefix(base, "http://")
+	call := func(reqHost string, header map[string]string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest("POST", base+"/", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = reqHost
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-TC-Action", "CreateFunction")
+		req.Header.Set("Authorization", "TC3-HMAC-SHA256 Credential=AKIDx/2026-11-27/scf/tc3_request, SignedHeaders=content-type;host, Signature=00")
+		for k, v := range header {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	tests := []struct {
+		name   string
+		host   string
+		header map[string]string
+		status int
+		want   string
+	}{
+		{"a program, wrong key", host, nil, 200, "AuthFailure"},
+		{"a rebound page's name", "evil.example:" + strings.Split(host, ":")[1], nil, 403, "not a loopback name"},
+		{"a page's request", host, map[string]string{"Origin": "http://" + host}, 403, "browser requests are refused"},
+		{"a no-cors request", host, map[string]string{"Sec-Fetch-Site": "cross-site"}, 403, "browser requests are refused"},
+	}
+	for _, tt := range tests {
+		if status, body := call(tt.host, tt.header); status != tt.status || !strings.Contains(body, tt.want) {
+			t.Errorf("%s: %d %s; want %d %q", tt.name, status, body, tt.status, tt.want)
+		}
+	}
+}

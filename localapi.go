@@ -25,21 +25,16 @@ const (
 	localNamespace    = "default"
 )
 
-// The key scfws local accepts when TENCENTCLOUD_SECRETID/SECRETKEY are not
-// set: printed at start, good for nothing else.
-const (
-	localSecretID  = "AKIDscfwsLocal0000000000000000000000"
-	localSecretKey = "scfws-local-secret-key-not-a-real-one"
-)
-
 // localCredential is the key local's Tencent Cloud API accepts, and
-// whether to print it (never when it came from the environment).
+// whether to print it (never when it came from the environment). Without
+// one in the environment it is made for this session: the API creates
+// functions that run on this machine, so no published key may reach it.
 func localCredential() (tcloud.Credential, bool) {
 	id, key := os.Getenv("TENCENTCLOUD_SECRETID"), os.Getenv("TENCENTCLOUD_SECRETKEY")
 	if id != "" && key != "" {
 		return tcloud.Credential{SecretID: id, SecretKey: key, Token: os.Getenv("TENCENTCLOUD_SESSIONTOKEN")}, false
 	}
-	return tcloud.Credential{SecretID: localSecretID, SecretKey: localSecretKey}, true
+	return tcloud.Credential{SecretID: "AKIDscfwsLocal" + sessionSecret()[:22], SecretKey: sessionSecret()}, true
 }
 
 // localFunctions gives the SCF API the local function by its name, and

@@ -342,9 +342,8 @@ func TestChatPageServerMessage(t *testing.T) {
 	publish := func(args ...string) {
 		t.Helper()
 		cmd := exec.Command(buildBinary(t), append([]string{"publish", "-endpoint", l.base, "-region", "ap-guangzhou", "-function", "scfws"}, args...)...)
-		// local's printed key (localapi.go), as its banner shows it.
-		cmd.Env = []string{"PATH=/usr/bin:/bin", "TENCENTCLOUD_SECRETID=AKIDscfwsLocal0000000000000000000000",
-			"TENCENTCLOUD_SECRETKEY=scfws-local-secret-key-not-a-real-one"}
+		// local's key, as its banner shows it.
+		cmd.Env = []string{"PATH=/usr/bin:/bin", "TENCENTCLOUD_SECRETID=" + l.secretID, "TENCENTCLOUD_SECRETKEY=" + l.secretKey}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("scfws publish %q: %v\n%s", args, err, out)
 		}

@@ -17,12 +17,6 @@ import (
 	"github.com/scfws/scfws/internal/zipbuild"
 )
 
-// The key scfws local accepts when none is set (it prints it; localapi.go).
-const (
-	localSecretID  = "AKIDscfwsLocal0000000000000000000000"
-	localSecretKey = "scfws-local-secret-key-not-a-real-one"
-)
-
 // deployZip builds the deployment package as a user does (go run
 // ./tools/mkzip): a static linux/amd64 scfws, which the test binary is not.
 func deployZip(t testing.TB) string {
@@ -41,14 +35,14 @@ func deployZip(t testing.TB) string {
 	return zip
 }
 
-// scfws runs the built binary with key as its API key and returns its
-// output and exit code.
-func scfws(t testing.TB, key string, args ...string) (stdout, stderr string, code int) {
+// scfws runs the built binary with local's key ID and key as its API key
+// and returns its output and exit code.
+func (l *localRun) scfws(t testing.TB, key string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, buildBinary(t), args...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "TENCENTCLOUD_SECRETID=" + localSecretID, "TENCENTCLOUD_SECRETKEY=" + key}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TENCENTCLOUD_SECRETID=" + l.secretID, "TENCENTCLOUD_SECRETKEY=" + key}
 	var out, errOut syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -73,7 +67,7 @@ type deployResult struct {
 // unless it succeeds.
 func deployJSON(t testing.TB, l *localRun, zip string, args ...string) deployResult {
 	t.Helper()
-	stdout, stderr, code := scfws(t, localSecretKey, append([]string{"deploy", "-endpoint", l.base, "-region", "ap-guangzhou",
+	stdout, stderr, code := l.scfws(t, l.secretKey, append([]string{"deploy", "-endpoint", l.base, "-region", "ap-guangzhou",
 		"-name", "chat", "-zip", zip, "-json"}, args...)...)
 	if code != 0 {
 		t.Fatalf("deploy exited %d:\n%s%s", code, stdout, stderr)
@@ -126,7 +120,7 @@ func TestDeployToLocal(t *testing.T) {
 	if again := deployJSON(t, l, zip, env...); len(again.Changed) != 0 || again.WSURL != res.WSURL {
 		t.Errorf("deploy again: changed %q, wsUrl %s; want nothing changed at %s", again.Changed, again.WSURL, res.WSURL)
 	}
-	stdout, stderr, code := scfws(t, localSecretKey, append([]string{"deploy", "-endpoint", l.base, "-region", "ap-guangzhou",
+	stdout, stderr, code := l.scfws(t, l.secretKey, append([]string{"deploy", "-endpoint", l.base, "-region", "ap-guangzhou",
 		"-name", "chat", "-zip", zip}, env...)...)
 	if code != 0 || !strings.Contains(stdout, "Nothing changed") {
 		t.Errorf("deploy again = exit %d:\n%s%s\nwant Nothing changed", code, stdout, stderr)
@@ -151,7 +145,7 @@ func TestDeployToLocal(t *testing.T) {
 	}
 
 	// The backend's way in: SCF Invoke of the deployed function.
-	stdout, stderr, code = scfws(t, localSecretKey, "publish", "-endpoint", l.base, "-region", "ap-guangzhou", "-function", "chat", "-all", "hi")
+	stdout, stderr, code = l.scfws(t, l.secretKey, "publish", "-endpoint", l.base, "-region", "ap-guangzhou", "-function", "chat", "-all", "hi")
 	if code != 0 || !strings.Contains(stdout, `"errNo": 0`) {
 		t.Fatalf("publish = exit %d:\n%s%s", code, stdout, stderr)
 	}
@@ -163,7 +157,7 @@ func TestDeployToLocal(t *testing.T) {
 		return c.got["hi"] == 1 && d.got["hi"] == 1
 	})
 
-	stdout, stderr, code = scfws(t, localSecretKey, "destroy", "-endpoint", l.base, "-region", "ap-guangzhou", "-name", "chat", "-yes")
+	stdout, stderr, code = l.scfws(t, l.secretKey, "destroy", "-endpoint", l.base, "-region", "ap-guangzhou", "-name", "chat", "-yes")
 	if code != 0 || !strings.Contains(stdout, "Removed") {
 		t.Fatalf("destroy = exit %d:\n%s%s", code, stdout, stderr)
 	}
@@ -195,11 +189,11 @@ func TestDeployFailuresOnLocal(t *testing.T) {
 		want []string // in stderr
 	}{
 		{"wrong key", "not-the-key", []string{"read the function (scf:GetFunction)", "AuthFailure.SignatureFailure"}},
-		{"no permission", localSecretKey, []string{"create the WebSocket API (apigw:CreateApi)", "AuthFailure.UnauthorizedOperation", "grant that CAM action"}},
+		{"no permission", l.secretKey, []string{"create the WebSocket API (apigw:CreateApi)", "AuthFailure.UnauthorizedOperation", "grant that CAM action"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			stdout, stderr, code := scfws(t, tt.key, deploy...)
+			stdout, stderr, code := l.scfws(t, tt.key, deploy...)
 			if code != 1 {
 				t.Errorf("deploy = exit %d; want 1", code)
 			}

@@ -32,6 +32,9 @@ type localRun struct {
 	fnPid  int    // the first function instance
 	fnPids []int
 	stderr *syncBuffer
+	// The key local's Tencent Cloud API accepts, made for the session and
+	// printed on the banner's "try" line.
+	secretID, secretKey string
 
 	mu     sync.Mutex
 	issued []string // tokens from the token endpoint
@@ -75,7 +78,7 @@ func startLocal(t testing.TB, env map[string]string, args ...string) *localRun {
 		close(lines)
 	}()
 	timeout := time.After(30 * time.Second)
-	for l.ws == "" || l.fnPid == 0 {
+	for l.ws == "" || l.fnPid == 0 || l.secretKey == "" {
 		select {
 		case line, ok := <-lines:
 			if !ok {
@@ -87,6 +90,12 @@ func startLocal(t testing.TB, env map[string]string, args ...string) *localRun {
 				l.base = strings.TrimSuffix(f[2], "/")
 			case len(f) >= 2 && f[0] == "WebSocket":
 				l.ws = f[1]
+			case len(f) >= 3 && f[0] == "try":
+				l.secretID = strings.TrimPrefix(f[1], "TENCENTCLOUD_SECRETID=")
+				l.secretKey = strings.TrimPrefix(f[2], "TENCENTCLOUD_SECRETKEY=")
+				if l.secretID == f[1] || l.secretKey == f[2] {
+					t.Fatalf("the banner's try line shows no key: %s", line)
+				}
 			case len(f) >= 2 && f[0] == "function":
 				if m := pidList.FindStringSubmatch(line); m != nil {
 					for _, p := range strings.Fields(m[1]) {

@@ -18,7 +18,7 @@ import (
 func (l *localRun) publish(t testing.TB, args ...string) map[string]any {
 	t.Helper()
 	cmd := exec.Command(buildBinary(t), append([]string{"publish", "-endpoint", l.base, "-region", "ap-guangzhou", "-function", "scfws"}, args...)...)
-	cmd.Env = []string{"PATH=/usr/bin:/bin", "TENCENTCLOUD_SECRETID=" + localSecretID, "TENCENTCLOUD_SECRETKEY=" + localSecretKey}
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "TENCENTCLOUD_SECRETID=" + l.secretID, "TENCENTCLOUD_SECRETKEY=" + l.secretKey}
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("scfws publish %q: %v\n%s", args, err, out)
@@ -154,7 +154,7 @@ func TestPublishKeysAndSignedRoute(t *testing.T) {
 		}
 		return string(out), code
 	}
-	out, code := run([]string{"TENCENTCLOUD_SECRETID=" + localSecretID, "TENCENTCLOUD_SECRETKEY=wrong-key"},
+	out, code := run([]string{"TENCENTCLOUD_SECRETID=" + l.secretID, "TENCENTCLOUD_SECRETKEY=wrong-key"},
 		"-endpoint", l.base, "-region", "ap-guangzhou", "-function", "scfws", "-all", "x")
 	if code == 0 || !strings.Contains(out, "AuthFailure.SignatureFailure") || strings.Contains(out, "wrong-key") {
 		t.Errorf("publish with a wrong key = exit %d %s; want a SignatureFailure, the key never printed", code, out)

@@ -54,16 +54,13 @@ func (g *Gateway) admin(h http.HandlerFunc) http.HandlerFunc {
 // its GETs of /_scfws/ carry no Origin, or this host's, and Sec-Fetch-Site
 // same-origin (none when typed in the address bar).
 func (g *Gateway) localOnly(r *http.Request, sameOrigin bool) (string, bool) {
+	if !sameOrigin {
+		return ProgramOnly(r, g.opts.AnyHost)
+	}
 	if !g.opts.AnyHost && !isLoopbackHost(r.Host) {
-		return fmt.Sprintf("Host %.100q is not a loopback name: the push address and /_scfws/ answer local programs only (run local with -public to allow it)", r.Host), false
+		return hostRefused(r.Host), false
 	}
 	origin, site := r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site")
-	if !sameOrigin {
-		if origin != "" || site != "" {
-			return "browser requests are refused here: only the function pushes", false
-		}
-		return "", true
-	}
 	if origin != "" && !isSameOrigin(origin, r.Host) {
 		return "requests from other origins are refused", false
 	}
@@ -71,6 +68,23 @@ func (g *Gateway) localOnly(r *http.Request, sameOrigin bool) (string, bool) {
 		return "requests from other sites are refused", false
 	}
 	return "", true
+}
+
+// ProgramOnly refuses a request a web page could have sent: any with
+// Origin or Sec-Fetch-Site, or (unless anyHost) whose Host is not a loopback
+// name, which is how a DNS-rebound page arrives. It returns why.
+func ProgramOnly(r *http.Request, anyHost bool) (string, bool) {
+	if !anyHost && !isLoopbackHost(r.Host) {
+		return hostRefused(r.Host), false
+	}
+	if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
+		return "browser requests are refused here: only programs may call it", false
+	}
+	return "", true
+}
+
+func hostRefused(host string) string {
+	return fmt.Sprintf("Host %.100q is not a loopback name: this address answers local programs only (run local with -public to allow it)", host)
 }
 
 func isLoopbackHost(hostport string) bool {

@@ -282,7 +282,7 @@ func (s *MySQL) prepareV1(ctx context.Context, table string, migrate bool) (exis
 		"CREATE TABLE IF NOT EXISTS `" + table + "_v1` (" +
 			"ID VARBINARY(255) NOT NULL, " +
 			"UserID VARBINARY(128) NOT NULL DEFAULT '', " +
-			"Roles VARBINARY(2048) NOT NULL DEFAULT '', " +
+			"Roles VARBINARY(8448) NOT NULL DEFAULT '', " +
 			"Info VARBINARY(1024) NOT NULL DEFAULT '', " +
 			"LastSeen DATETIME(3) NOT NULL, " +
 			"PRIMARY KEY (ID), KEY idx_user (UserID, LastSeen), KEY idx_seen (LastSeen)" +
@@ -401,6 +401,9 @@ func (s *MySQL) Close() error { return s.db.Close() }
 // Register stores c (an upsert) and, for scfws.v1, joins groups. firsts are
 // the groups in which c's user had no other live connection.
 func (s *MySQL) Register(ctx context.Context, c Conn, groups []string) (firsts []string, err error) {
+	if err := checkConn(c); err != nil {
+		return nil, fmt.Errorf("store connection: %w", err)
+	}
 	if !c.V1 {
 		res, err := s.db.ExecContext(ctx, s.register, c.ID)
 		if err != nil {
@@ -422,7 +425,7 @@ func (s *MySQL) Register(ctx context.Context, c Conn, groups []string) (firsts [
 	}
 	if _, err := s.db.ExecContext(ctx, "INSERT INTO "+s.v1+" (ID, UserID, Roles, Info, LastSeen) VALUES (?, ?, ?, ?, UTC_TIMESTAMP(3)) "+
 		"ON DUPLICATE KEY UPDATE UserID = VALUES(UserID), Roles = VALUES(Roles), Info = VALUES(Info), LastSeen = VALUES(LastSeen)",
-		c.ID, c.UserID, strings.Join(c.Roles, ","), c.Info); err != nil {
+		c.ID, c.UserID, joinRoles(c.Roles), c.Info); err != nil {
 		return nil, fmt.Errorf("store connection: %w", err)
 	}
 	if len(groups) == 0 {
@@ -485,9 +488,7 @@ func (s *MySQL) Touch(ctx context.Context, id string) (Conn, bool, error) {
 	case err != nil:
 		return Conn{}, false, fmt.Errorf("read connection: %w", err)
 	}
-	if roles != "" {
-		c.Roles = strings.Split(roles, ",")
-	}
+	c.Roles = splitRoles(roles)
 	return c, true, nil
 }
 
@@ -512,9 +513,7 @@ func (s *MySQL) Lookup(ctx context.Context, id string) (Conn, bool, error) {
 	case err != nil:
 		return Conn{}, false, fmt.Errorf("look up connection: %w", err)
 	}
-	if roles != "" {
-		c.Roles = strings.Split(roles, ",")
-	}
+	c.Roles = splitRoles(roles)
 	return c, true, nil
 }
 

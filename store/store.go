@@ -14,8 +14,10 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 )
@@ -47,13 +49,48 @@ type Membership struct {
 	UserID string
 }
 
-// Limits on what a row holds; the router enforces tighter ones.
+// Limits on what a row holds; the router enforces tighter ones. Roles are
+// stored joined by newlines: a token's 32 roles of 256 bytes fit.
 const (
 	MaxUserIDBytes = 128
 	MaxGroupBytes  = 128
-	MaxRolesBytes  = 2048
+	MaxRolesBytes  = 8448
 	MaxInfoBytes   = 1024
 )
+
+// checkConn refuses a connection its row could not hold as given, rather
+// than have MySQL truncate or split it.
+func checkConn(c Conn) error {
+	switch {
+	case len(c.UserID) > MaxUserIDBytes:
+		return fmt.Errorf("user ID of %d bytes, at most %d", len(c.UserID), MaxUserIDBytes)
+	case len(c.Info) > MaxInfoBytes:
+		return fmt.Errorf("info of %d bytes, at most %d", len(c.Info), MaxInfoBytes)
+	}
+	n := 0
+	for _, r := range c.Roles {
+		if r == "" || strings.Contains(r, rolesSep) {
+			return fmt.Errorf("role %q: empty or holding a newline", r)
+		}
+		n += len(r) + len(rolesSep)
+	}
+	if n > MaxRolesBytes+len(rolesSep) {
+		return fmt.Errorf("roles of %d bytes, at most %d", n-len(rolesSep), MaxRolesBytes)
+	}
+	return nil
+}
+
+// rolesSep joins roles in a row: roles are printable, so never hold it.
+const rolesSep = "\n"
+
+func joinRoles(roles []string) string { return strings.Join(roles, rolesSep) }
+
+func splitRoles(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, rolesSep)
+}
 
 // Error is a registry refusal the caller may show: a connection that is not
 // a registered scfws.v1 connection, or one at its group limit.
@@ -117,6 +154,9 @@ func (m *Memory) alive(t time.Time) bool { return !t.Before(m.now().Add(-m.idle)
 // Register stores c (an upsert) and, for scfws.v1, joins groups. firsts are
 // the groups in which c's user had no other live connection.
 func (m *Memory) Register(_ context.Context, c Conn, groups []string) (firsts []string, err error) {
+	if err := checkConn(c); err != nil {
+		return nil, fmt.Errorf("store connection: %w", err)
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !c.V1 {

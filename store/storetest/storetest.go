@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -203,6 +204,30 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}
 		if got, ok, _ := s.Reg.Touch(ctx, "anon=="); !ok || !got.V1 || got.UserID != "" || len(got.Roles) != 0 {
 			t.Errorf("Touch(anon==) = %+v, %v; want an anonymous v1 connection", got, ok)
+		}
+	})
+
+	t.Run("roles round-trip whole", func(t *testing.T) {
+		s := newSubject(t)
+		// A token's most: 32 roles of 256 bytes, commas and all.
+		roles := []string{"a,b", "sendToGroup.x,y", "sendToUser"}
+		for len(roles) < 32 {
+			roles = append(roles, strings.Repeat(string(rune('a'+len(roles)%26)), 255)+",")
+		}
+		register(t, s.Reg, store.Conn{ID: "r1", V1: true, UserID: "u", Roles: roles})
+		if got, ok, err := s.Reg.Touch(ctx, "r1"); err != nil || !ok || !slices.Equal(got.Roles, roles) {
+			t.Errorf("Touch(r1) roles = %d %q, %v, %v; want the %d registered", len(got.Roles), got.Roles[:min(3, len(got.Roles))], ok, err, len(roles))
+		}
+		if c, live, err := s.Reg.Lookup(ctx, "r1"); err != nil || !live || !slices.Equal(c.Roles, roles) {
+			t.Errorf("Lookup(r1) roles = %d, %v, %v; want the %d registered", len(c.Roles), live, err, len(roles))
+		}
+		for _, bad := range [][]string{{"a\nb"}, {""}, append(slices.Clone(roles), roles...)} {
+			if _, err := s.Reg.Register(ctx, store.Conn{ID: "r2", V1: true, Roles: bad}, nil); err == nil {
+				t.Errorf("Register with roles of %d bytes, a newline or an empty one = nil; want an error", len(strings.Join(bad, "")))
+			}
+		}
+		if _, ok, _ := s.Reg.Touch(ctx, "r2"); ok {
+			t.Errorf("a refused connection was stored")
 		}
 	})
 
