@@ -34,7 +34,7 @@ const (
 )
 
 // Values the output must never show.
-var depSecrets = []string{depKey, "hunter2-db-password", "jwt-signing-secret-0123456789abcdef", "route-publish-secret-42"}
+var depSecrets = []string{depKey, "hunter2-db-password", "jwt-signing-secret-0123456789abcdef", "route-publish-secret-0123456789abcdef"}
 
 // recRuntime is the emulator's part, faked: it records what the cloud asks.
 type recRuntime struct {
@@ -305,7 +305,7 @@ func secretArgs(t testing.TB) []string {
 	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return []string{"-env-file", file, "-env", "STORE=mysql", "-env", "PUBLISH_SECRET=route-publish-secret-42"}
+	return []string{"-env-file", file, "-env", "STORE=mysql", "-env", "PUBLISH_SECRET=route-publish-secret-0123456789abcdef"}
 }
 
 func TestDeployCreatesEverything(t *testing.T) {
@@ -332,7 +332,7 @@ func TestDeployCreatesEverything(t *testing.T) {
 		t.Errorf("CreateFunction Tags = %s", tags)
 	}
 	wantEnv := map[string]string{"DB_HOST": "db.internal", "DB_PASSWORD": "hunter2-db-password", "AUTH_SECRET": "jwt-signing-secret-0123456789abcdef",
-		"STORE": "mysql", "PUBLISH_SECRET": "route-publish-secret-42", "IDLE_TIMEOUT": "600s"}
+		"STORE": "mysql", "PUBLISH_SECRET": "route-publish-secret-0123456789abcdef", "IDLE_TIMEOUT": "600s"}
 	if got := envOf(create); fmt.Sprint(got) != fmt.Sprint(wantEnv) {
 		t.Errorf("CreateFunction Environment = %v; want %v (secrets are sent)", got, wantEnv)
 	}

@@ -165,6 +165,12 @@ func scale(f localFlags, store string) (instances, perInstance int, err error) {
 	return cmp.Or(f.instances, 4), cmp.Or(f.concurrency, 1), nil
 }
 
+// isLoopbackHost reports whether host (no port) names this machine.
+func isLoopbackHost(host string) bool {
+	ip := net.ParseIP(host)
+	return strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+}
+
 // checkAddr refuses to listen beyond this machine unless -public: whoever
 // reaches the port can list connections, push to and close any client.
 func checkAddr(addr string, public bool) (loopback bool, err error) {
@@ -172,8 +178,7 @@ func checkAddr(addr string, public bool) (loopback bool, err error) {
 	if err != nil {
 		return false, usageError{fmt.Errorf("-addr %q: %w", addr, err)}
 	}
-	ip := net.ParseIP(host)
-	loopback = strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+	loopback = isLoopbackHost(host)
 	if !loopback && !public {
 		return false, usageError{fmt.Errorf("-addr %s listens beyond this machine: anyone who reaches the port could list the connections, "+
 			"push to and close any client through /sendback; use 127.0.0.1, or add -public if you mean it", addr)}

@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"time"
 
+	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/probe"
 )
 
@@ -50,8 +52,16 @@ Flags:
 	if fs.NArg() > 0 || *url == "" {
 		return usageError{errors.New("probe wants -url and no arguments")}
 	}
-	if *secret == "" {
+	if *secret != "" {
+		fmt.Fprintln(stderr, "warning: -secret shows PROBE_SECRET to anyone who lists processes or reads your shell history; prefer PROBE_SECRET in the environment")
+	} else {
 		*secret, _ = lookup("PROBE_SECRET")
+	}
+	if u, err := neturl.Parse(*url); err == nil && u.Scheme == "ws" && !isLoopbackHost(u.Hostname()) {
+		fmt.Fprintln(stderr, "warning: ws:// sends PROBE_SECRET in clear text over the network; use wss://")
+	}
+	if n := len(*secret); n > 0 && n < config.MinSecretBytes {
+		return usageError{fmt.Errorf("PROBE_SECRET is %d bytes; the function refuses one under %d", n, config.MinSecretBytes)}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -60,8 +60,8 @@ type Config struct {
 	DefaultRoles   []string `envconfig:"DEFAULT_ROLES" default:"joinLeaveGroup,sendToGroup" desc:"permissions of every scfws.v1 connection (none for none); tokens add roles"`
 	PresenceEvents bool     `envconfig:"PRESENCE_EVENTS" default:"false" desc:"push joined/left system events to a group's members"`
 	MaxGroups      int      `envconfig:"MAX_GROUPS_PER_CONNECTION" default:"32" desc:"groups one scfws.v1 connection may be in (1-1000)"`
-	PublishSecret  Secret   `envconfig:"PUBLISH_SECRET" secret:"true" desc:"turns on the signed HTTP route for backends (HMAC key); never logged"`
-	ProbeSecret    Secret   `envconfig:"PROBE_SECRET" secret:"true" desc:"lets scfws probe measure this deployment; remove it after; never logged"`
+	PublishSecret  Secret   `envconfig:"PUBLISH_SECRET" secret:"true" desc:"turns on the signed HTTP route for backends (HMAC key, 32 bytes or more); never logged"`
+	ProbeSecret    Secret   `envconfig:"PROBE_SECRET" secret:"true" desc:"lets scfws probe measure this deployment (32 bytes or more); remove it after; never logged"`
 }
 
 // Limits enforced by Validate.
@@ -74,6 +74,9 @@ const (
 	maxPushRate        = 1_000_000
 	// MaxEventBytes is SCF's limit on an event and a reply.
 	MaxEventBytes = 6 << 20
+	// MinSecretBytes is the floor for PUBLISH_SECRET and PROBE_SECRET, as
+	// for AUTH_SECRET: RFC 7518's for an HMAC-SHA256 key.
+	MinSecretBytes = 32
 )
 
 var (
@@ -255,6 +258,14 @@ func (c Config) problems() []problem {
 	}
 	if c.AuthRequired && c.AuthSecret == "" && strings.TrimSpace(c.AuthPublicKey) == "" {
 		bad("AUTH_REQUIRED", "needs AUTH_SECRET or AUTH_PUBLIC_KEY to verify tokens with")
+	}
+	// They sign requests that reach every client; the route's and the
+	// probe's are checked on every call, so a short one is guessable.
+	if n := len(c.PublishSecret); n > 0 && n < MinSecretBytes {
+		bad("PUBLISH_SECRET", "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
+	}
+	if n := len(c.ProbeSecret); n > 0 && n < MinSecretBytes {
+		bad("PROBE_SECRET", "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
 	}
 	for _, r := range c.DefaultRoles {
 		if !ValidRole(r) {

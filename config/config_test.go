@@ -136,6 +136,8 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"SENDBACK_HOST": "admin:hunter2@set-xxx/api"}, []string{"SENDBACK_HOST: must start with http://"}},
 		{map[string]string{"SENDBACK_HOST": "ftp://admin:hunter2@set-xxx/api"}, []string{"SENDBACK_HOST: must start with http://"}},
 		{map[string]string{"DB_HOST": "", "PUSH_RATE": "x", "IDLE_TIMEOUT": "0"}, []string{"DB_HOST: required", "PUSH_RATE: ", "IDLE_TIMEOUT: must be"}},
+		{map[string]string{"PUBLISH_SECRET": "hunter2", "PROBE_SECRET": strings.Repeat("x", 31)},
+			[]string{"PUBLISH_SECRET: must be at least 32 bytes, not 7", "PROBE_SECRET: must be at least 32 bytes, not 31"}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.give), func(t *testing.T) {

@@ -80,7 +80,7 @@ func deployJSON(t testing.TB, l *localRun, zip string, args ...string) deployRes
 }
 
 // A secret the function gets: never in any output.
-const deploySecret = "e2e-publish-secret-9f8e7d6c5b4a"
+const deploySecret = "e2e-publish-secret-9f8e7d6c5b4a3210"
 
 // scfws deploy against scfws local: the function it deploys runs from the
 // zip, clients chat through the URL deploy reports, a second deploy changes

@@ -54,7 +54,7 @@ func scenario(t testing.TB, r *probe.Report, name string) probe.Scenario {
 // defaults (as strict as Tencent's docs), and with each behaviour flipped
 // by a flag, the report follows the flag.
 func TestProbeFollowsTheGateway(t *testing.T) {
-	const secret = "e2e-probe-secret"
+	const secret = "e2e-probe-secret-0123456789abcdef"
 	tests := []struct {
 		name  string
 		flags []string
@@ -129,7 +129,7 @@ func TestProbeFollowsTheGateway(t *testing.T) {
 // a connection open contradicts scfws (it sweeps rows it cannot see are
 // alive): exit 1. Without PROBE_SECRET the function does not answer: 2.
 func TestProbeIdleAndExitStatus(t *testing.T) {
-	const secret = "e2e-probe-secret"
+	const secret = "e2e-probe-secret-0123456789abcdef"
 	l := startLocal(t, map[string]string{"PROBE_SECRET": secret, "LOG_LEVEL": "warn"}, "-idle-timeout", "2s", "-idle-counts-pings")
 	r, code, stderr := runProbe(t, l, secret, "-idle")
 	if code != 1 || r == nil {

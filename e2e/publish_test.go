@@ -138,7 +138,7 @@ func TestPublishReachesTheRightConnections(t *testing.T) {
 // A wrong key is refused by local's API as by Tencent's, and the signed
 // route works with the session's PUBLISH_SECRET and refuses another.
 func TestPublishKeysAndSignedRoute(t *testing.T) {
-	l := startLocal(t, map[string]string{"PUBLISH_SECRET": "e2e-publish-secret"})
+	l := startLocal(t, map[string]string{"PUBLISH_SECRET": "e2e-publish-secret-0123456789abcdef"})
 	c := connectV1(t, l, "ann")
 	id := c.request(t, map[string]any{"type": "joinGroup", "group": "lobby"})
 	eventually(t, 10*time.Second, "join acked", func() bool { _, ok := c.ack(id); return ok })
@@ -160,7 +160,7 @@ func TestPublishKeysAndSignedRoute(t *testing.T) {
 		t.Errorf("publish with a wrong key = exit %d %s; want a SignatureFailure, the key never printed", code, out)
 	}
 	route := l.base + "/_scfws/http/publish"
-	out, code = run([]string{"PUBLISH_SECRET=e2e-publish-secret"}, "-url", route, "-group", "lobby", "over the route")
+	out, code = run([]string{"PUBLISH_SECRET=e2e-publish-secret-0123456789abcdef"}, "-url", route, "-group", "lobby", "over the route")
 	if code != 0 || !strings.Contains(out, `"delivered": 1`) {
 		t.Errorf("publish over the signed route = exit %d %s; want 1 delivered", code, out)
 	}

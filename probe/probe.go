@@ -220,7 +220,7 @@ var (
 
 // open connects as a scfws.v1 client.
 func (p *prober) open(ctx context.Context, what string, extra ...string) (*conn, error) {
-	return p.dial(ctx, what, append([]string{"scfws.v1"}, extra...))
+	return p.dial(ctx, what, append([]string{"scfws.v1", connectionTag(p.c.Secret)}, extra...))
 }
 
 func (p *prober) dial(ctx context.Context, what string, protocols []string) (*conn, error) {

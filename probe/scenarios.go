@@ -16,12 +16,22 @@ import (
 )
 
 // emptyReplyTag is the subprotocol entry that asks the register function
-// for an empty secWebSocketProtocol (see router.ProbeTag; a test holds the
-// two equal).
+// for an empty secWebSocketProtocol, connectionTag the one every probe
+// connection offers so that the function lets the probe push to it (see
+// router.ProbeTag and router.ProbeConnectionTag; the e2e probe tests fail
+// if the two sides differ).
 func emptyReplyTag(secret string) string {
+	return "scfws.probe-empty-reply." + probeTag(secret, "empty secWebSocketProtocol")
+}
+
+func connectionTag(secret string) string {
+	return "scfws.probe-connection." + probeTag(secret, "connection")
+}
+
+func probeTag(secret, purpose string) string {
 	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte("scfws probe: empty secWebSocketProtocol"))
-	return "scfws.probe-empty-reply." + hex.EncodeToString(m.Sum(nil))[:32]
+	m.Write([]byte("scfws probe: " + purpose))
+	return hex.EncodeToString(m.Sum(nil))[:32]
 }
 
 // handshake: a handshake offering no subprotocol must get no

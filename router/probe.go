@@ -102,7 +102,6 @@ func (c *call) probe(conn Conn, req *request) (ack, *refusal) {
 	}
 	c.op = "probe:" + clip(req.Op)
 	res := probeResult{Type: "probeResult", Op: clip(req.Op), AckID: req.AckID}
-	req.AckID = nil // the result is the answer
 	switch req.Op {
 	case "whoami":
 		o := c.d.Options
@@ -115,19 +114,16 @@ func (c *call) probe(conn Conn, req *request) (ack, *refusal) {
 			res.Handshake = json.RawMessage("null")
 		}
 	case "lookup":
-		if ref := checkProbeTarget(args.ConnectionID); ref != nil {
+		known, ref := c.probeTarget(args.ConnectionID)
+		if ref != nil {
 			return ack{}, ref
-		}
-		_, known, err := c.d.Registry.Lookup(c.ctx, args.ConnectionID)
-		if err != nil {
-			return ack{}, internal(err)
 		}
 		res.Known = &known
 	case "push":
 		id := args.ConnectionID
 		if id == "" {
 			id = "probe-never-existed-" + randomID()
-		} else if ref := checkProbeTarget(id); ref != nil {
+		} else if _, ref := c.probeTarget(id); ref != nil {
 			return ack{}, ref
 		}
 		raw, ok := c.d.Pusher.(RawPusher)
@@ -169,6 +165,7 @@ func (c *call) probe(conn Conn, req *request) (ack, *refusal) {
 	default:
 		return ack{}, refuse("InvalidMessage", "unknown probe op %q", clip(req.Op))
 	}
+	req.AckID = nil // the result is the answer; a refusal above is acked
 	b, _ := frameJSON(res)
 	c.push([]string{conn.ID}, DataText, string(b))
 	return ack{Success: true}, nil
@@ -221,14 +218,22 @@ func probeBody(kind, id string) ([]byte, *refusal) {
 	return b, nil
 }
 
-// checkProbeTarget bounds the IDs a probe may name: the probe's own
-// connections carry the probe- prefix in nothing, so this is only the ID
-// syntax; the scenarios use connections the probe just opened.
-func checkProbeTarget(id string) *refusal {
+// probeTarget refuses an ID the probe may not touch: a live connection
+// that did not offer ProbeConnection's tag. Only those, and IDs no live
+// connection has, are the probe's: PROBE_SECRET must not be a way to push
+// to or close anyone else. live says whether id is a live connection.
+func (c *call) probeTarget(id string) (live bool, ref *refusal) {
 	if err := checkID(id); err != nil {
-		return refuse("InvalidMessage", "connectionId: %s", err.(*failure).msg)
+		return false, refuse("InvalidMessage", "connectionId: %s", err.(*failure).msg)
 	}
-	return nil
+	conn, live, err := c.d.Registry.Lookup(c.ctx, id)
+	if err != nil {
+		return false, internal(err)
+	}
+	if live && conn.Info == "" {
+		return false, refuse("Forbidden", "connectionId: not a connection scfws probe opened")
+	}
+	return live, nil
 }
 
 func randomID() string {
@@ -280,11 +285,22 @@ func keys(m map[string]json.RawMessage) []string {
 // an empty secWebSocketProtocol: the only way to learn whether the gateway
 // passes an empty header to the client (which breaks browsers). Derived
 // from the secret, so nobody else can ask.
-func ProbeTag(secret string) string {
+func ProbeTag(secret string) string { return probeTag(secret, "empty secWebSocketProtocol") }
+
+// ProbeConnectionTag is what each scfws probe connection offers, as
+// "scfws.probe-connection.<tag>": register keeps its handshake's key names
+// (the handshake op), and marks it as one the probe's pushes may target.
+func ProbeConnectionTag(secret string) string { return probeTag(secret, "connection") }
+
+func probeTag(secret, purpose string) string {
 	m := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprint(m, "scfws probe: empty secWebSocketProtocol")
+	fmt.Fprint(m, "scfws probe: "+purpose)
 	return hex.EncodeToString(m.Sum(nil))[:32]
 }
 
-// ProbeEmptyReply is the subprotocol entry prefix that carries ProbeTag.
-const ProbeEmptyReply = "scfws.probe-empty-reply."
+// The subprotocol entry prefixes that carry ProbeTag and
+// ProbeConnectionTag. Neither is ever selected as a subprotocol.
+const (
+	ProbeEmptyReply = "scfws.probe-empty-reply."
+	ProbeConnection = "scfws.probe-connection."
+)

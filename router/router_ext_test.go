@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,19 +23,45 @@ func (nopPusher) Broadcast(_ context.Context, ids []string, _, _ string) []error
 }
 func (nopPusher) Disconnect(_ context.Context, ids []string) []error { return make([]error, len(ids)) }
 
-// With PROBE_SECRET, register keeps the names of the connecting event's
-// keys (never their values) for scfws probe, in the registry: a later
-// frame may land on another instance.
+// recPusher delivers everything and keeps what it delivered.
+type recPusher struct {
+	nopPusher
+	mu   sync.Mutex
+	data []string
+}
+
+func (p *recPusher) Broadcast(_ context.Context, ids []string, _, data string) []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.data = append(p.data, data)
+	return make([]error, len(ids))
+}
+
+func (p *recPusher) last() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.data) == 0 {
+		return ""
+	}
+	return p.data[len(p.data)-1]
+}
+
+const probeSecret = "router-test-probe-secret-of-32-bytes"
+
+// With PROBE_SECRET, register keeps the names of a probe connection's
+// connecting event keys (never their values) for scfws probe, in the
+// registry: a later frame may land on another instance.
 func TestProbeKeepsHandshakeKeyNames(t *testing.T) {
 	mem := store.NewMemory(time.Hour, nil)
 	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: nopPusher{},
-		Options: router.Options{ProbeSecret: "s3cret"}}))
+		Options: router.Options{ProbeSecret: probeSecret}}))
+	offer := "scfws.v1, " + router.ProbeConnection + router.ProbeConnectionTag(probeSecret)
 	ev := `{"requestContext":{"serviceId":"s","sourceIp":"10.0.0.1"},"headers":{"Authorization":"Bearer value-never-kept"},` +
-		`"queryString":{"token":"never-kept"},"websocket":{"action":"connecting","secConnectionID":"p==","secWebSocketProtocol":"scfws.v1"}}`
+		`"queryString":{"token":"never-kept"},"websocket":{"action":"connecting","secConnectionID":"p==","secWebSocketProtocol":"` + offer + `"}}`
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if reply := r.Handle(ctx, []byte(ev)); reply.ErrNo != 0 {
-		t.Fatalf("register = %d %q", reply.ErrNo, reply.ErrMsg)
+	if reply := r.Handle(ctx, []byte(ev)); reply.ErrNo != 0 || *reply.WebSocket.SecWebSocketProtocol != "scfws.v1" {
+		t.Fatalf("register = %d %q %+v", reply.ErrNo, reply.ErrMsg, reply.WebSocket)
 	}
 	c, ok, _ := mem.Lookup(ctx, "p==")
 	var info map[string][]string
@@ -48,10 +75,47 @@ func TestProbeKeepsHandshakeKeyNames(t *testing.T) {
 	if strings.Contains(c.Info, "never-kept") || strings.Contains(c.Info, "10.0.0.1") {
 		t.Errorf("info %s holds values", c.Info)
 	}
-	// Without PROBE_SECRET nothing is kept.
+	// Not for connections that are not the probe's, nor without PROBE_SECRET.
+	r.Handle(ctx, []byte(strings.Replace(strings.Replace(ev, "p==", "o==", 1), offer, "scfws.v1, "+router.ProbeConnection+"0123", 1)))
+	if c, _, _ := mem.Lookup(ctx, "o=="); c.Info != "" {
+		t.Errorf("with a wrong tag, info = %q; want none", c.Info)
+	}
 	r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: nopPusher{}}))
 	r.Handle(ctx, []byte(strings.Replace(ev, "p==", "q==", 1)))
 	if c, _, _ := mem.Lookup(ctx, "q=="); c.Info != "" {
 		t.Errorf("without PROBE_SECRET, info = %q; want none", c.Info)
+	}
+}
+
+// PROBE_SECRET reaches only the probe's own connections: its ops may name
+// those, or IDs no live connection has, never anyone else.
+func TestProbeTargetsOnlyItsOwnConnections(t *testing.T) {
+	mem := store.NewMemory(time.Hour, nil)
+	push := &recPusher{}
+	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: push,
+		Options: router.Options{ProbeSecret: probeSecret}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	connect := func(id, offer string) {
+		ev, _ := json.Marshal(map[string]any{"websocket": map[string]string{"action": "connecting", "secConnectionID": id, "secWebSocketProtocol": offer}})
+		if reply := r.Handle(ctx, ev); reply.ErrNo != 0 {
+			t.Fatalf("register %s = %d %q", id, reply.ErrNo, reply.ErrMsg)
+		}
+	}
+	connect("probe-a==", "scfws.v1, "+router.ProbeConnection+router.ProbeConnectionTag(probeSecret))
+	connect("probe-b==", "scfws.v1, "+router.ProbeConnection+router.ProbeConnectionTag(probeSecret))
+	connect("user==", "scfws.v1")
+	tests := []struct{ target, want string }{
+		{"probe-b==", `"known":true`},
+		{"never-existed==", `"known":false`},
+		{"user==", `"Forbidden"`},
+	}
+	for _, tt := range tests {
+		frame, _ := json.Marshal(map[string]any{"type": "probe", "secret": probeSecret, "op": "lookup", "args": map[string]string{"connectionId": tt.target}, "ackId": 1})
+		ev, _ := json.Marshal(map[string]any{"websocket": map[string]string{"action": "data send", "secConnectionID": "probe-a==", "dataType": "text", "data": string(frame)}})
+		r.Handle(ctx, ev)
+		if got := push.last(); !strings.Contains(got, tt.want) {
+			t.Errorf("lookup of %s answered %s; want %s (%q)", tt.target, got, tt.want, push.data)
+		}
 	}
 }

@@ -152,7 +152,7 @@ func (c *call) register(ws *WebSocket) (Reply, error) {
 	case !v1:
 		if ws.SecWebSocketProtocol != nil {
 			p := negotiate(offer, c.d.Options.Subprotocols)
-			if c.probeEmptyReply(offer) {
+			if c.offersProbeTag(offer, ProbeEmptyReply+ProbeTag(c.d.Options.ProbeSecret)) {
 				p = "" // present and empty, as scfws probe asked
 			}
 			hs.SecWebSocketProtocol = &p
@@ -179,7 +179,7 @@ func (c *call) register(ws *WebSocket) (Reply, error) {
 	if v1 {
 		p := Subprotocol
 		hs.SecWebSocketProtocol = &p
-		if c.d.Options.ProbeSecret != "" {
+		if c.offersProbeTag(offer, ProbeConnection+ProbeConnectionTag(c.d.Options.ProbeSecret)) {
 			conn.Info = handshakeInfo(c.payload)
 		}
 	}
@@ -199,14 +199,12 @@ func (c *call) register(ws *WebSocket) (Reply, error) {
 	return Reply{WebSocket: hs}, nil
 }
 
-// probeEmptyReply reports whether the offer carries scfws probe's request
-// for an empty subprotocol reply, with the right tag.
-func (c *call) probeEmptyReply(offered string) bool {
-	secret := c.d.Options.ProbeSecret
-	if secret == "" {
+// offersProbeTag reports whether the offer carries want, one of scfws
+// probe's tagged entries; never without PROBE_SECRET.
+func (c *call) offersProbeTag(offered, want string) bool {
+	if c.d.Options.ProbeSecret == "" {
 		return false
 	}
-	want := ProbeEmptyReply + ProbeTag(secret)
 	for _, p := range entries(offered) {
 		if subtle.ConstantTimeCompare([]byte(p), []byte(want)) == 1 {
 			return true
@@ -258,7 +256,8 @@ func scan(offered string) (v1 bool, tokens []string) {
 // never a protocol: it is never selected.
 func negotiate(offered string, allowed []string) string {
 	for _, p := range entries(offered) {
-		if len(p) > maxProtocolBytes || !isToken(p) || strings.HasPrefix(p, tokenPrefix) || p == Subprotocol || strings.HasPrefix(p, ProbeEmptyReply) {
+		if len(p) > maxProtocolBytes || !isToken(p) || strings.HasPrefix(p, tokenPrefix) || p == Subprotocol ||
+			strings.HasPrefix(p, ProbeEmptyReply) || strings.HasPrefix(p, ProbeConnection) {
 			continue
 		}
 		if len(allowed) == 0 {
