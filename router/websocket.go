@@ -56,11 +56,23 @@ func (c *call) disconnect(ids []string) Summary {
 	if len(ids) == 0 {
 		return s
 	}
-	gone := c.tally(&s, ids, c.d.Pusher.Disconnect(c.ctx, ids))
+	errs := c.d.Pusher.Disconnect(c.ctx, ids)
+	gone := c.tally(&s, ids, errs)
 	// Closed or gone, each is forgotten; only a gone one counts as pruned.
-	left, err := c.d.Registry.Remove(c.ctx, ids...)
+	// A close that failed or was skipped leaves its client open, so its row
+	// stays: the next close, or the idle sweep, finds it.
+	done := gone
+	for i, err := range errs {
+		if err == nil {
+			done = append(done, ids[i])
+		}
+	}
+	if len(done) == 0 {
+		return s
+	}
+	left, err := c.d.Registry.Remove(c.ctx, done...)
 	if err != nil {
-		c.errs = append(c.errs, fmt.Errorf("forget %d closed connections: %w", len(ids), err))
+		c.errs = append(c.errs, fmt.Errorf("forget %d closed connections: %w", len(done), err))
 		return s
 	}
 	s.Pruned = len(gone)
