@@ -685,45 +685,65 @@ func (s *MySQL) Sweep(ctx context.Context) (int64, []Membership, error) {
 
 // Join adds id to group. first is true when id's user had no other live
 // connection in it. Joining a group twice is not an error.
-func (s *MySQL) Join(ctx context.Context, id, group string, maxGroups int) (bool, error) {
+func (s *MySQL) Join(ctx context.Context, id, group string, maxGroups int) (first bool, err error) {
 	if !s.schema.V1 {
 		return false, errNotV1
 	}
+	// One transaction holding the connection's row: joins of one
+	// connection (frames may run at once) count its groups in turn, so the
+	// limit holds; and a close, which deletes the row first (see removeV1),
+	// waits, then deletes this membership too.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return false, fmt.Errorf("join group: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
 	var user string
-	var count, member int
-	err := s.db.QueryRowContext(ctx, "SELECT c.UserID, COUNT(g.GroupName), COALESCE(SUM(g.GroupName = ?), 0) FROM "+s.v1+" c "+
-		"LEFT JOIN "+s.g+" g ON g.ConnectionID = c.ID WHERE c.ID = ? GROUP BY c.ID, c.UserID", group, id).Scan(&user, &count, &member)
+	err = tx.QueryRowContext(ctx, "SELECT UserID FROM "+s.v1+" WHERE ID = ? FOR UPDATE", id).Scan(&user)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, errNotV1
 	case err != nil:
 		return false, fmt.Errorf("join group: %w", err)
+	}
+	var count, member int
+	if err = tx.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(GroupName = ?), 0) FROM "+s.g+" WHERE ConnectionID = ?",
+		group, id).Scan(&count, &member); err != nil {
+		return false, fmt.Errorf("join group: %w", err)
+	}
+	switch {
 	case member > 0:
-		return false, nil
+		return false, tx.Commit()
 	case maxGroups > 0 && count >= maxGroups:
-		return false, errTooMany
+		err = errTooMany
+		return false, err
 	}
 	present := false
 	if user != "" {
-		if present, err = s.userIn(ctx, group, user, id); err != nil {
+		if present, err = s.userIn(ctx, tx, group, user, id); err != nil {
 			return false, fmt.Errorf("join group: %w", err)
 		}
 	}
-	// Only while the connection's row exists, held by a locking read (in
-	// any isolation level): a join racing a close adds nothing, or adds
-	// before the close's delete of the memberships (see removeV1).
-	if _, err := s.db.ExecContext(ctx, "INSERT INTO "+s.g+" (GroupName, ConnectionID, UserID) SELECT ?, ID, UserID FROM "+s.v1+
-		" WHERE ID = ? LOCK IN SHARE MODE ON DUPLICATE KEY UPDATE UserID = VALUES(UserID)", group, id); err != nil {
+	if _, err = tx.ExecContext(ctx, "INSERT INTO "+s.g+" (GroupName, ConnectionID, UserID) VALUES (?, ?, ?)", group, id, user); err != nil {
+		return false, fmt.Errorf("join group: %w", err)
+	}
+	if err = tx.Commit(); err != nil {
 		return false, fmt.Errorf("join group: %w", err)
 	}
 	return user != "" && !present, nil
 }
 
 // userIn reports whether user has a live connection other than except in
-// group.
-func (s *MySQL) userIn(ctx context.Context, group, user, except string) (bool, error) {
+// group, reading through q (the pool or a transaction).
+func (s *MySQL) userIn(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, group, user, except string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, "SELECT 1 FROM "+s.g+" g JOIN "+s.v1+" c ON c.ID = g.ConnectionID "+
+	err := q.QueryRowContext(ctx, "SELECT 1 FROM "+s.g+" g JOIN "+s.v1+" c ON c.ID = g.ConnectionID "+
 		"WHERE g.GroupName = ? AND g.UserID = ? AND g.ConnectionID <> ? AND "+v1Alive+" LIMIT 1", group, user, except, s.idle).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
@@ -752,7 +772,7 @@ func (s *MySQL) Leave(ctx context.Context, id, group string) (bool, error) {
 	if n, err := res.RowsAffected(); err != nil || n == 0 || user == "" {
 		return false, nil
 	}
-	present, err := s.userIn(ctx, group, user, id)
+	present, err := s.userIn(ctx, s.db, group, user, id)
 	if err != nil {
 		return false, fmt.Errorf("leave group: %w", err)
 	}

@@ -5,10 +5,12 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -328,6 +330,39 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 }
 
 func groups(t *testing.T, newSubject func(t *testing.T) Subject) {
+	t.Run("the group limit holds for joins at once", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, store.Conn{ID: "busy", V1: true, UserID: "u"})
+		const limit, tries = 3, 16
+		var joined, refused atomic.Int32
+		var wg sync.WaitGroup
+		for i := range tries {
+			wg.Go(func() {
+				_, err := s.Reg.Join(ctx, "busy", fmt.Sprintf("g%d", i), limit)
+				var tm interface{ TooManyGroups() bool }
+				switch {
+				case err == nil:
+					joined.Add(1)
+				case errors.As(err, &tm) && tm.TooManyGroups():
+					refused.Add(1)
+				default:
+					t.Errorf("Join(g%d) = %v", i, err)
+				}
+			})
+		}
+		wg.Wait()
+		in := 0
+		for i := range tries {
+			if ok, _ := s.Reg.IsMember(ctx, "busy", fmt.Sprintf("g%d", i)); ok {
+				in++
+			}
+		}
+		if joined.Load() != limit || refused.Load() != tries-limit || in != limit {
+			t.Errorf("%d joins at once with a limit of %d: %d joined, %d refused, member of %d; want %d, %d, %d",
+				tries, limit, joined.Load(), refused.Load(), in, limit, tries-limit, limit)
+		}
+	})
+
 	t.Run("join, leave, members", func(t *testing.T) {
 		s := newSubject(t)
 		register(t, s.Reg, v1conn("a1", "alice"))
