@@ -463,55 +463,87 @@ func (s *MySQL) Register(ctx context.Context, c Conn, groups []string) (firsts [
 // removed or swept). A plain connection costs one statement, as before
 // scfws.v1 existed.
 func (s *MySQL) Touch(ctx context.Context, id string) (Conn, bool, error) {
+	return s.either(ctx, id, s.touchPlain, s.touchV1)
+}
+
+// Lookup returns id's connection when it is live, without refreshing it.
+func (s *MySQL) Lookup(ctx context.Context, id string) (Conn, bool, error) {
+	return s.either(ctx, id, s.lookupPlain, s.lookupV1)
+}
+
+// either asks the plain table, then the scfws.v1 one. A plain table without
+// a key on ConnectionID (the tutorial's) is read whole for every question,
+// so there the v1 table, keyed, goes first.
+func (s *MySQL) either(ctx context.Context, id string, plain, v1 func(context.Context, string) (Conn, bool, error)) (Conn, bool, error) {
+	if !s.schema.V1 {
+		return plain(ctx, id)
+	}
+	first, second := plain, v1
+	if !s.schema.Keyed {
+		first, second = v1, plain
+	}
+	if c, ok, err := first(ctx, id); ok || err != nil {
+		return c, ok, err
+	}
+	return second(ctx, id)
+}
+
+func (s *MySQL) touchPlain(ctx context.Context, id string) (Conn, bool, error) {
 	res, err := s.db.ExecContext(ctx, s.touch, id)
 	if err != nil {
-		return Conn{}, false, fmt.Errorf("refresh connection: %w", err)
-	}
-	if n, err := res.RowsAffected(); err == nil && n > 0 {
-		return Conn{ID: id}, true, nil
-	}
-	if !s.schema.V1 {
-		return Conn{}, false, nil
-	}
-	if res, err = s.db.ExecContext(ctx, "UPDATE "+s.v1+" SET LastSeen = UTC_TIMESTAMP(3) WHERE ID = ?", id); err != nil {
 		return Conn{}, false, fmt.Errorf("refresh connection: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return Conn{}, false, nil
 	}
-	c := Conn{ID: id, V1: true}
-	var roles string
-	err = s.db.QueryRowContext(ctx, "SELECT UserID, Roles, Info FROM "+s.v1+" WHERE ID = ?", id).Scan(&c.UserID, &roles, &c.Info)
-	switch {
-	case errors.Is(err, sql.ErrNoRows): // removed in between
-		return Conn{}, false, nil
-	case err != nil:
-		return Conn{}, false, fmt.Errorf("read connection: %w", err)
-	}
-	c.Roles = splitRoles(roles)
-	return c, true, nil
+	return Conn{ID: id}, true, nil
 }
 
-// Lookup returns id's connection when it is live, without refreshing it.
-func (s *MySQL) Lookup(ctx context.Context, id string) (Conn, bool, error) {
+func (s *MySQL) touchV1(ctx context.Context, id string) (Conn, bool, error) {
+	res, err := s.db.ExecContext(ctx, "UPDATE "+s.v1+" SET LastSeen = UTC_TIMESTAMP(3) WHERE ID = ?", id)
+	if err != nil {
+		return Conn{}, false, fmt.Errorf("refresh connection: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return Conn{}, false, nil
+	}
+	c, ok, err := s.readV1(ctx, "SELECT UserID, Roles, Info FROM "+s.v1+" WHERE ID = ?", id) // gone: removed in between
+	if err != nil {
+		return Conn{}, false, fmt.Errorf("read connection: %w", err)
+	}
+	return c, ok, nil
+}
+
+func (s *MySQL) lookupPlain(ctx context.Context, id string) (Conn, bool, error) {
 	plain, err := s.strings(ctx, strings.Replace(s.live, " WHERE ", " WHERE ConnectionID = ? AND ", 1)+" LIMIT 1", id, s.idle)
 	if err != nil {
 		return Conn{}, false, fmt.Errorf("look up connection: %w", err)
 	}
-	if len(plain) > 0 {
-		return Conn{ID: id}, true, nil
-	}
-	if !s.schema.V1 {
+	if len(plain) == 0 {
 		return Conn{}, false, nil
 	}
-	c := Conn{ID: id, V1: true}
+	return Conn{ID: id}, true, nil
+}
+
+func (s *MySQL) lookupV1(ctx context.Context, id string) (Conn, bool, error) {
+	c, ok, err := s.readV1(ctx, "SELECT c.UserID, c.Roles, c.Info FROM "+s.v1+" c WHERE c.ID = ? AND "+v1Alive, id, s.idle)
+	if err != nil {
+		return Conn{}, false, fmt.Errorf("look up connection: %w", err)
+	}
+	return c, ok, nil
+}
+
+// readV1 reads one scfws.v1 connection by q, which selects its UserID,
+// Roles and Info with args (the first is the ID).
+func (s *MySQL) readV1(ctx context.Context, q string, args ...any) (Conn, bool, error) {
+	c := Conn{ID: args[0].(string), V1: true}
 	var roles string
-	err = s.db.QueryRowContext(ctx, "SELECT c.UserID, c.Roles, c.Info FROM "+s.v1+" c WHERE c.ID = ? AND "+v1Alive, id, s.idle).Scan(&c.UserID, &roles, &c.Info)
+	err := s.db.QueryRowContext(ctx, q, args...).Scan(&c.UserID, &roles, &c.Info)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return Conn{}, false, nil
 	case err != nil:
-		return Conn{}, false, fmt.Errorf("look up connection: %w", err)
+		return Conn{}, false, err
 	}
 	c.Roles = splitRoles(roles)
 	return c, true, nil
@@ -541,13 +573,9 @@ func (s *MySQL) removeBatch(ctx context.Context, ids []string) ([]Membership, er
 			return nil, fmt.Errorf("remove %d connections: %w", len(ids), err)
 		}
 		if len(v1) > 0 {
-			left, err = s.removeV1(ctx, v1)
-		} else {
-			// Memberships a failed removal left behind go with a retry.
-			_, err = s.db.ExecContext(ctx, "DELETE FROM "+s.g+" WHERE ConnectionID IN "+list(len(ids)), anys(ids)...)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("remove %d connections: %w", len(ids), err)
+			if left, err = s.removeV1(ctx, v1); err != nil {
+				return nil, fmt.Errorf("remove %d connections: %w", len(ids), err)
+			}
 		}
 	}
 	if _, err := s.db.ExecContext(ctx, s.remove+list(len(ids)), anys(ids)...); err != nil {
@@ -572,10 +600,20 @@ func (s *MySQL) removeV1(ctx context.Context, ids []string) ([]Membership, error
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+s.v1+" WHERE ID IN "+list(len(ids)), anys(ids)...); err != nil {
+	// One transaction: no membership outlives its connection, even when
+	// the database fails between the two deletes.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+s.g+" WHERE ConnectionID IN "+list(len(ids)), anys(ids)...); err != nil {
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+s.v1+" WHERE ID IN "+list(len(ids)), anys(ids)...); err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM "+s.g+" WHERE ConnectionID IN "+list(len(ids)), anys(ids)...); err != nil {
+		return nil, err
+	}
+	if err := tx.Commit(); err != nil {
 		return nil, err
 	}
 	return s.departed(ctx, cands)
@@ -650,7 +688,7 @@ func (s *MySQL) LiveV1(ctx context.Context) ([]string, error) {
 }
 
 // Sweep deletes up to sweepBatch rows of each kind older than the idle
-// timeout, and memberships whose connection is gone, and says how many
+// timeout, with their memberships, and says how many
 // connections went and which users thereby left which groups. A larger
 // backlog goes on the next sweeps.
 func (s *MySQL) Sweep(ctx context.Context) (int64, []Membership, error) {
@@ -674,11 +712,6 @@ func (s *MySQL) Sweep(ctx context.Context) (int64, []Membership, error) {
 		if left, err = s.Remove(ctx, dead...); err != nil {
 			return n, left, fmt.Errorf("sweep connections: %w", err)
 		}
-	}
-	// A removal cut short (the database failed between its statements)
-	// can leave memberships without their connection.
-	if _, err := s.db.ExecContext(ctx, "DELETE FROM "+s.g+" WHERE ConnectionID NOT IN (SELECT ID FROM "+s.v1+")"); err != nil {
-		return n + int64(len(dead)), left, fmt.Errorf("sweep memberships: %w", err)
 	}
 	return n + int64(len(dead)), left, nil
 }
@@ -818,18 +851,20 @@ func (s *MySQL) GroupUsers(ctx context.Context, group string, limit int) ([]User
 	if !s.schema.V1 {
 		return []UserCount{}, 0, false, nil
 	}
+	// The dead first: each takes at most one user off the page, so the
+	// page reads that many more rows to stay full and tell truncation.
+	dead, err := s.userCounts(ctx, "SELECT g.UserID, COUNT(*) FROM "+s.v1+" c JOIN "+s.g+" g ON g.ConnectionID = c.ID AND g.GroupName = ? "+
+		"WHERE NOT ("+v1Alive+") GROUP BY g.UserID", group, s.idle)
+	if err != nil {
+		return nil, 0, false, fmt.Errorf("list group: %w", err)
+	}
 	q := "SELECT UserID, COUNT(*) FROM " + s.g + " WHERE GroupName = ? GROUP BY UserID ORDER BY UserID"
 	args := []any{group}
 	if limit > 0 {
 		q += " LIMIT ?"
-		args = append(args, limit+2) // the anonymous row, and one to tell truncation
+		args = append(args, limit+2+len(dead)) // the anonymous row, and one to tell truncation
 	}
 	counts, err := s.userCounts(ctx, q, args...)
-	if err != nil {
-		return nil, 0, false, fmt.Errorf("list group: %w", err)
-	}
-	dead, err := s.userCounts(ctx, "SELECT g.UserID, COUNT(*) FROM "+s.v1+" c JOIN "+s.g+" g ON g.ConnectionID = c.ID AND g.GroupName = ? "+
-		"WHERE NOT ("+v1Alive+") GROUP BY g.UserID", group, s.idle)
 	if err != nil {
 		return nil, 0, false, fmt.Errorf("list group: %w", err)
 	}

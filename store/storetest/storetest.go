@@ -462,6 +462,19 @@ func groups(t *testing.T, newSubject func(t *testing.T) Subject) {
 		if users, anon, _, _ := s.Reg.GroupUsers(ctx, "empty", 10); len(users) != 0 || anon != 0 {
 			t.Errorf("GroupUsers(empty) = %+v, %d; want none", users, anon)
 		}
+		// Users with only dead connections neither fill a page nor hide
+		// that there is more.
+		s.Age(t, "a1", s.Idle+time.Minute)
+		s.Age(t, "b1", s.Idle+time.Minute)
+		users, _, truncated, _ = s.Reg.GroupUsers(ctx, "lobby", 1)
+		if !slices.Equal(users, []store.UserCount{{UserID: "carol", Connections: 1}}) || truncated {
+			t.Errorf("with alice and bob dead, GroupUsers(lobby, 1) = %+v, %v; want carol, whole", users, truncated)
+		}
+		register(t, s.Reg, v1conn("e1", "erin"), "lobby")
+		users, _, truncated, _ = s.Reg.GroupUsers(ctx, "lobby", 1)
+		if !slices.Equal(users, []store.UserCount{{UserID: "carol", Connections: 1}}) || !truncated {
+			t.Errorf("with erin too, GroupUsers(lobby, 1) = %+v, %v; want carol, truncated", users, truncated)
+		}
 	})
 }
 
