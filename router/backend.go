@@ -287,8 +287,8 @@ func (c *call) raw(cmd *Command) (dataType, data string, err error) {
 	size := 0
 	switch cmd.DataType {
 	case DataText, "":
-		var s string
-		if json.Unmarshal(d, &s) != nil {
+		s, ok := jsonString(d)
+		if !ok {
 			return "", "", fail(CodeBadData, nil, "text data must be a JSON string")
 		}
 		dataType, data, size = DataText, s, len(s)
@@ -299,8 +299,8 @@ func (c *call) raw(cmd *Command) (dataType, data string, err error) {
 		}
 		dataType, data, size = DataText, b.String(), b.Len()
 	case DataBinary:
-		var s string
-		if json.Unmarshal(d, &s) != nil {
+		s, ok := jsonString(d)
+		if !ok {
 			return "", "", fail(CodeBadData, nil, "binary data must be a base64 JSON string")
 		}
 		b, err := base64.StdEncoding.DecodeString(s)

@@ -119,3 +119,26 @@ func TestProbeTargetsOnlyItsOwnConnections(t *testing.T) {
 		}
 	}
 }
+
+// listGroup always answers users, [] when only anonymous connections are in.
+func TestListGroupOfAnonymousOnly(t *testing.T) {
+	mem := store.NewMemory(time.Hour, nil)
+	push := &recPusher{}
+	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: push,
+		Options: router.Options{DefaultRoles: []string{"joinLeaveGroup"}}}))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	send := func(frame string) string {
+		ev, _ := json.Marshal(map[string]any{"websocket": map[string]string{"action": "data send", "secConnectionID": "anon==", "dataType": "text", "data": frame}})
+		if reply := r.Handle(ctx, ev); reply.ErrNo != 0 {
+			t.Fatalf("%s = %d %q", frame, reply.ErrNo, reply.ErrMsg)
+		}
+		return push.last()
+	}
+	r.Handle(ctx, []byte(`{"websocket":{"action":"connecting","secConnectionID":"anon==","secWebSocketProtocol":"scfws.v1"}}`))
+	send(`{"type":"joinGroup","group":"solo","ackId":1}`)
+	const want = `{"type":"ack","ackId":2,"success":true,"group":"solo","users":[],"anonymous":1,"truncated":false}`
+	if got := send(`{"type":"listGroup","group":"solo","ackId":2}`); got != want {
+		t.Errorf("listGroup = %s; want %s", got, want)
+	}
+}

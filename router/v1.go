@@ -39,15 +39,15 @@ type request struct {
 
 // ack answers a request that had an ackId.
 type ack struct {
-	Type      string      `json:"type"`
-	AckID     uint64      `json:"ackId"`
-	Success   bool        `json:"success"`
-	Delivered *int        `json:"delivered,omitempty"`
-	Group     string      `json:"group,omitempty"`
-	Users     []UserCount `json:"users,omitempty"`
-	Anonymous *int        `json:"anonymous,omitempty"`
-	Truncated *bool       `json:"truncated,omitempty"`
-	Error     *ackError   `json:"error,omitempty"`
+	Type      string       `json:"type"`
+	AckID     uint64       `json:"ackId"`
+	Success   bool         `json:"success"`
+	Delivered *int         `json:"delivered,omitempty"`
+	Group     string       `json:"group,omitempty"`
+	Users     *[]UserCount `json:"users,omitempty"` // a pointer: [] is an answer`
+	Anonymous *int         `json:"anonymous,omitempty"`
+	Truncated *bool        `json:"truncated,omitempty"`
+	Error     *ackError    `json:"error,omitempty"`
 }
 
 type ackError struct {
@@ -230,7 +230,7 @@ func (c *call) request(conn Conn, req *request, s *Summary) (ack, *refusal) {
 		if users == nil {
 			users = []UserCount{}
 		}
-		return ack{Success: true, Group: req.Group, Users: users, Anonymous: &anonymous, Truncated: &truncated}, nil
+		return ack{Success: true, Group: req.Group, Users: &users, Anonymous: &anonymous, Truncated: &truncated}, nil
 	case "probe":
 		return c.probe(conn, req)
 	case "":
@@ -289,6 +289,16 @@ func checkName(what, s string) *refusal {
 
 // envelope encodes a message with data of dataType: text (a JSON string),
 // json (any JSON value) or binary (a base64 JSON string).
+// jsonString decodes a JSON string; null, which Unmarshal takes as "", is
+// not one.
+func jsonString(d []byte) (string, bool) {
+	var s string
+	if len(d) == 0 || d[0] != '"' || json.Unmarshal(d, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
 func envelope(m message, dataType string, data json.RawMessage) (string, *refusal) {
 	if dataType == "" {
 		dataType = DataText
@@ -296,8 +306,7 @@ func envelope(m message, dataType string, data json.RawMessage) (string, *refusa
 	data = bytes.TrimSpace(data)
 	switch dataType {
 	case DataText:
-		var s string
-		if json.Unmarshal(data, &s) != nil {
+		if _, ok := jsonString(data); !ok {
 			return "", refuse("InvalidMessage", "text data must be a JSON string")
 		}
 	case DataJSON:
@@ -305,8 +314,8 @@ func envelope(m message, dataType string, data json.RawMessage) (string, *refusa
 			return "", refuse("InvalidMessage", "json data must be a JSON value")
 		}
 	case DataBinary:
-		var s string
-		if json.Unmarshal(data, &s) != nil {
+		s, ok := jsonString(data)
+		if !ok {
 			return "", refuse("InvalidMessage", "binary data must be a base64 JSON string")
 		}
 		if _, err := base64.StdEncoding.DecodeString(s); err != nil {
