@@ -5,7 +5,7 @@ import "encoding/json"
 // Event is anything the function is invoked with. Its shape says its kind:
 // a websocket object is a step of a WebSocket connection (from API
 // Gateway); a top-level scfws object is a backend command (the SCF Invoke
-// API, a timer, another function); httpMethod with headers is a request on
+// API, another function), as is a timer trigger's Message; httpMethod with headers is a request on
 // an API Gateway HTTP API (the signed route). A WebSocket client can never
 // produce the other two: its frames arrive inside websocket.data.
 type Event struct {
@@ -14,6 +14,11 @@ type Event struct {
 	RequestContext *RequestContext `json:"requestContext,omitempty"`
 	WebSocket      *WebSocket      `json:"websocket,omitempty"`
 	Scfws          *Command        `json:"scfws,omitempty"`
+
+	// A timer trigger's fields: its Message, set on the trigger, may hold
+	// a backend command as JSON text.
+	TriggerType string `json:"Type,omitempty"`
+	Message     string `json:"Message,omitempty"`
 
 	// The API Gateway HTTP trigger's fields.
 	HTTPMethod      string            `json:"httpMethod,omitempty"`

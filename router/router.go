@@ -400,6 +400,15 @@ func decode(payload []byte, ev *Event) (kind, error) {
 	case ev.WebSocket != nil:
 	case ev.Scfws != nil:
 		return kindCommand, nil
+	case strings.EqualFold(ev.TriggerType, "timer"):
+		var m struct {
+			Scfws *Command `json:"scfws"`
+		}
+		if json.Unmarshal([]byte(ev.Message), &m) != nil || m.Scfws == nil {
+			return 0, fail(CodeMalformedEvent, nil, `timer event: its Message must be a backend command, {"scfws":{"op":...}}`)
+		}
+		ev.Scfws = m.Scfws
+		return kindCommand, nil
 	case ev.HTTPMethod != "" && ev.Headers != nil:
 		return kindHTTP, nil
 	default:
