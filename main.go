@@ -229,7 +229,14 @@ func loaderFrom(lookup config.Lookup, log *zap.Logger, level zap.AtomicLevel, op
 		if err != nil {
 			return nil, err
 		}
-		return depsFrom(cfg, reg, log)
+		d, err := depsFrom(cfg, reg, log)
+		if err != nil {
+			if c, ok := reg.(io.Closer); ok {
+				_ = c.Close() // its pool, open for nothing
+			}
+			return nil, err
+		}
+		return d, nil
 	}
 }
 

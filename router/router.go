@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -499,16 +500,33 @@ func (r *Router) deps(ctx context.Context) (*Deps, error) {
 
 func (r *Router) run(a *attempt) {
 	d, err := r.load(a.ctx)
+	var extra *Deps
 	r.mu.Lock()
-	a.deps, a.err = d, err
-	if err == nil {
+	switch {
+	case err == nil && r.loaded != nil:
+		// An attempt its invoke gave up on finished after a later one:
+		// the first loaded stays, this one's database pool is closed.
+		d, extra = r.loaded, d
+	case err == nil:
 		r.loaded = d
 	}
+	a.deps, a.err = d, err
 	if r.loading == a {
 		r.loading = nil
 	}
 	r.mu.Unlock()
 	close(a.done)
+	if extra != nil {
+		closeRegistry(extra.Registry)
+	}
+}
+
+// closeRegistry releases what a Loader opened for a registry, when the
+// registry holds anything (see wire.Registry).
+func closeRegistry(reg Registry) {
+	if c, ok := reg.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 // sweepDue claims this process's next sweep when one is due.

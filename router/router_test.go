@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -458,5 +459,55 @@ func TestColdStartWithHungLoaderAnswersInTime(t *testing.T) {
 	defer calls.Unlock()
 	if n == 0 {
 		t.Errorf("the Loader was never called")
+	}
+}
+
+// closingRegistry records that the router closed it.
+type closingRegistry struct {
+	*fakeRegistry
+	closed atomic.Bool
+}
+
+func (c *closingRegistry) Close() error { c.closed.Store(true); return nil }
+
+// A load its invoke gave up on, finishing after a later one succeeded,
+// neither replaces what the later one loaded nor leaks its database pool.
+func TestLateLoadIsClosed(t *testing.T) {
+	late, first := &closingRegistry{fakeRegistry: newFakeRegistry()}, &closingRegistry{fakeRegistry: newFakeRegistry()}
+	release, lateDone := make(chan struct{}), make(chan struct{})
+	var calls atomic.Int32
+	r := New(zap.NewNop(), func(ctx context.Context) (*Deps, error) {
+		if calls.Add(1) == 1 {
+			defer close(lateDone)
+			<-release // a Loader that ignores its context
+			return &Deps{Registry: late, Pusher: &fakePusher{}}, nil
+		}
+		return &Deps{Registry: first, Pusher: &fakePusher{}}, nil
+	})
+	invoke := func(d time.Duration) Reply {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		out, _ := r.Invoke(ctx, event(ActionConnecting, "a", ""))
+		var reply Reply
+		_ = json.Unmarshal(out, &reply)
+		return reply
+	}
+	if reply := invoke(50 * time.Millisecond); reply.ErrNo != CodeRegistry {
+		t.Fatalf("with the load hung, errNo %d; want %d", reply.ErrNo, CodeRegistry)
+	}
+	if reply := invoke(time.Second); reply.ErrNo != CodeOK {
+		t.Fatalf("second load: errNo %d %q; want 0", reply.ErrNo, reply.ErrMsg)
+	}
+	close(release)
+	<-lateDone
+	deadline := time.Now().Add(5 * time.Second)
+	for !late.closed.Load() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if !late.closed.Load() || first.closed.Load() {
+		t.Errorf("late registry closed %v, first closed %v; want the late one closed, the first kept", late.closed.Load(), first.closed.Load())
+	}
+	if d, _ := r.deps(context.Background()); d == nil || d.Registry != Registry(first) {
+		t.Errorf("the router uses %v; want the first loaded", d)
 	}
 }

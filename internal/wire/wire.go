@@ -6,6 +6,7 @@ package wire
 
 import (
 	"context"
+	"io"
 
 	"github.com/scfws/scfws/auth"
 	"github.com/scfws/scfws/router"
@@ -45,6 +46,14 @@ func Verifier(v *auth.Verifier) router.Verifier { return verifier{v} }
 // registry gives a store to the router: the two packages do not know each
 // other, so their types meet here. Methods in plain types pass through.
 type registry struct{ Store }
+
+// Close releases the store's resources (MySQL's pool), if it holds any.
+func (r registry) Close() error {
+	if c, ok := r.Store.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
 
 func (r registry) Register(ctx context.Context, c router.Conn, groups []string) ([]string, error) {
 	return r.Store.Register(ctx, store.Conn{ID: c.ID, V1: c.V1, UserID: c.UserID, Roles: c.Roles, Info: c.Info}, groups)
