@@ -3,6 +3,7 @@ package router_test
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -140,5 +141,62 @@ func TestListGroupOfAnonymousOnly(t *testing.T) {
 	const want = `{"type":"ack","ackId":2,"success":true,"group":"solo","users":[],"anonymous":1,"truncated":false}`
 	if got := send(`{"type":"listGroup","group":"solo","ackId":2}`); got != want {
 		t.Errorf("listGroup = %s; want %s", got, want)
+	}
+}
+
+// goneErr is the gateway's answer for a connection it no longer has.
+type goneErr struct{}
+
+func (goneErr) Error() string { return "gone" }
+func (goneErr) Gone() bool    { return true }
+
+// gonePusher records deliveries per connection and answers gone for some.
+type gonePusher struct {
+	mu   sync.Mutex
+	gone map[string]bool
+	got  map[string][]string
+}
+
+func (p *gonePusher) Broadcast(_ context.Context, ids []string, _, data string) []error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		if p.gone[id] {
+			errs[i] = goneErr{}
+			continue
+		}
+		p.got[id] = append(p.got[id], data)
+	}
+	return errs
+}
+func (p *gonePusher) Disconnect(ctx context.Context, ids []string) []error {
+	return p.Broadcast(ctx, ids, "", "closing")
+}
+
+// A departure found while announcing another is announced too: alice
+// closes; telling bob finds him gone, so carol hears that both left.
+func TestPresenceAnnouncesWhatItsPrunesFind(t *testing.T) {
+	mem := store.NewMemory(time.Hour, nil)
+	push := &gonePusher{gone: map[string]bool{"b1": true}, got: map[string][]string{}}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for id, user := range map[string]string{"a1": "alice", "b1": "bob", "c1": "carol"} {
+		if _, err := mem.Register(ctx, store.Conn{ID: id, V1: true, UserID: user}, []string{"lobby"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: push,
+		Options: router.Options{PresenceEvents: true}}))
+	r.Handle(ctx, []byte(`{"websocket":{"action":"closing","secConnectionID":"a1"}}`))
+	want := []string{
+		`{"type":"system","event":"left","group":"lobby","userId":"alice"}`,
+		`{"type":"system","event":"left","group":"lobby","userId":"bob"}`,
+	}
+	if got := push.got["c1"]; !slices.Equal(got, want) {
+		t.Errorf("carol got %q; want %q", got, want)
+	}
+	if _, live, _ := mem.Lookup(ctx, "b1"); live {
+		t.Errorf("bob's gone connection is still registered")
 	}
 }

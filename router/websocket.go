@@ -21,7 +21,10 @@ type call struct {
 	firstFail  error // the first push that failed
 	addressErr error // the first push that says the address looks wrong
 	errs       []error
-	announcing bool   // presence events do not announce their own prunes
+	announcing bool   // a presence event's pushes are under way
+	// pendingLeft are departures a presence event's own prunes found: told
+	// after it, not from inside it.
+	pendingLeft []Membership
 	op         string // a scfws.v1 request's type, for the log
 
 	start      time.Time // when the invoke began
@@ -403,16 +406,29 @@ func (c *call) announceJoined(group, user, except string) {
 		return
 	}
 	c.announce(system{Type: "system", Event: "joined", Group: group, UserID: user}, except)
+	c.announceLeft(nil) // what its prunes found
 }
 
-// announceLeft tells each group's members that its user left.
+// maxLeftEvents bounds the departures one invoke announces: each may prune
+// more connections, whose users' departures follow, and so on.
+const maxLeftEvents = 256
+
+// announceLeft tells each group's members that its user left, and then
+// the departures that telling them revealed.
 func (c *call) announceLeft(left []Membership) {
-	if !c.d.Options.PresenceEvents || c.announcing {
+	if !c.d.Options.PresenceEvents {
 		return
 	}
-	for _, m := range left {
+	c.pendingLeft = append(c.pendingLeft, left...)
+	if c.announcing {
+		return // the announcement under way tells them next
+	}
+	for n := 0; len(c.pendingLeft) > 0 && n < maxLeftEvents; n++ {
+		m := c.pendingLeft[0]
+		c.pendingLeft = c.pendingLeft[1:]
 		c.announce(system{Type: "system", Event: "left", Group: m.Group, UserID: m.UserID}, "")
 	}
+	c.pendingLeft = nil
 }
 
 func (c *call) announce(ev system, except string) {
