@@ -21,11 +21,11 @@ type call struct {
 	firstFail  error // the first push that failed
 	addressErr error // the first push that says the address looks wrong
 	errs       []error
-	announcing bool   // a presence event's pushes are under way
+	announcing bool // a presence event's pushes are under way
 	// pendingLeft are departures a presence event's own prunes found: told
 	// after it, not from inside it.
 	pendingLeft []Membership
-	op         string // a scfws.v1 request's type, for the log
+	op          string // a scfws.v1 request's type, for the log
 
 	start      time.Time // when the invoke began
 	payload    []byte    // the event, for what register keeps of it
