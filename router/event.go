@@ -16,9 +16,11 @@ type Event struct {
 	Scfws          *Command        `json:"scfws,omitempty"`
 
 	// A timer trigger's fields: its Message, set on the trigger, may hold
-	// a backend command as JSON text.
-	TriggerType string `json:"Type,omitempty"`
-	Message     string `json:"Message,omitempty"`
+	// a backend command as JSON text. Raw, and read only when nothing else
+	// matched: the decoder matches keys in any case, and no other event
+	// may fail on a "type" or "message" of its own.
+	TriggerType json.RawMessage `json:"Type,omitempty"`
+	Message     json.RawMessage `json:"Message,omitempty"`
 
 	// The API Gateway HTTP trigger's fields.
 	HTTPMethod      string            `json:"httpMethod,omitempty"`

@@ -50,7 +50,9 @@ type Registry interface {
 	// Touch refreshes id's lease and returns the connection; known is
 	// false when the registry has no row for it.
 	Touch(ctx context.Context, id string) (c Conn, known bool, err error)
-	// Lookup returns a live connection without refreshing it.
+	// Lookup returns id's connection without refreshing it, and whether
+	// it is live. A dead row's connection is returned too; c.ID is empty
+	// when there is no row.
 	Lookup(ctx context.Context, id string) (c Conn, live bool, err error)
 	// Remove forgets ids and their memberships; unknown ids are fine.
 	// left are the groups whose user lost its last connection.
@@ -401,11 +403,12 @@ func decode(payload []byte, ev *Event) (kind, error) {
 	case ev.WebSocket != nil:
 	case ev.Scfws != nil:
 		return kindCommand, nil
-	case strings.EqualFold(ev.TriggerType, "timer"):
+	case isTimer(ev.TriggerType):
+		var text string
 		var m struct {
 			Scfws *Command `json:"scfws"`
 		}
-		if json.Unmarshal([]byte(ev.Message), &m) != nil || m.Scfws == nil {
+		if json.Unmarshal(ev.Message, &text) != nil || json.Unmarshal([]byte(text), &m) != nil || m.Scfws == nil {
 			return 0, fail(CodeMalformedEvent, nil, `timer event: its Message must be a backend command, {"scfws":{"op":...}}`)
 		}
 		ev.Scfws = m.Scfws
@@ -421,6 +424,12 @@ func decode(payload []byte, ev *Event) (kind, error) {
 		return 0, fail(CodeBadConnectionID, nil, "secConnectionID is not UTF-8")
 	}
 	return kindWebSocket, checkID(ev.WebSocket.SecConnectionID)
+}
+
+// isTimer reports whether an event's Type names a timer trigger.
+func isTimer(raw json.RawMessage) bool {
+	var t string
+	return json.Unmarshal(raw, &t) == nil && strings.EqualFold(t, "timer")
 }
 
 // rawIDValid reports whether the event's secConnectionID, as sent, is valid

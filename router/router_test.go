@@ -296,6 +296,11 @@ func TestErrorsBecomeReplies(t *testing.T) {
 		{"oversize", newFakeRegistry("a"), event(ActionDataSend, "a", "12345678901"), CodeTooLarge, "message of 11 bytes: at most 10 (MAX_MESSAGE_BYTES)", zapcore.WarnLevel},
 		{"no websocket", newFakeRegistry(), []byte(`{"requestContext":{}}`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
 		{"null", newFakeRegistry(), []byte(`null`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
+		// Keys matching the timer's Type and Message in any case, of any
+		// type, change nothing for other events.
+		{"a websocket event with a TYPE object", newFakeRegistry(), []byte(`{"websocket":{"action":"connecting","secConnectionID":"a"},"TYPE":{},"message":[1]}`), CodeOK, "ok", zapcore.InfoLevel},
+		{"a timer whose Message is not a string", newFakeRegistry(), []byte(`{"Type":"Timer","Message":{"scfws":{"op":"status"}}}`), CodeMalformedEvent, "timer event: its Message must be a backend command", zapcore.WarnLevel},
+		{"a type that is not a timer", newFakeRegistry(), []byte(`{"type":1,"message":"x"}`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
 		{"number", newFakeRegistry(), []byte(`42`), CodeMalformedEvent, "malformed event: json: cannot unmarshal number", zapcore.WarnLevel},
 		{"websocket is a string", newFakeRegistry(), []byte(`{"websocket":"connecting"}`), CodeMalformedEvent, "malformed event", zapcore.WarnLevel},
 	}
