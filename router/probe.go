@@ -218,10 +218,11 @@ func probeBody(kind, id string) ([]byte, *refusal) {
 	return b, nil
 }
 
-// probeTarget refuses an ID the probe may not touch: a live connection
-// that did not offer ProbeConnection's tag. Only those, and IDs no live
-// connection has, are the probe's: PROBE_SECRET must not be a way to push
-// to or close anyone else. live says whether id is a live connection.
+// probeTarget refuses an ID the probe may not touch: one the registry has
+// a row for, live or not (a client can outlive its row's lease), that did
+// not offer ProbeConnection's tag. Only those, and IDs the registry has no
+// row for, are the probe's: PROBE_SECRET must not be a way to push to or
+// close anyone else. live says whether id is a live connection.
 func (c *call) probeTarget(id string) (live bool, ref *refusal) {
 	if err := checkID(id); err != nil {
 		return false, refuse("InvalidMessage", "connectionId: %s", err.(*failure).msg)
@@ -230,7 +231,7 @@ func (c *call) probeTarget(id string) (live bool, ref *refusal) {
 	if err != nil {
 		return false, internal(err)
 	}
-	if live && conn.Info == "" {
+	if conn.ID != "" && conn.Info == "" {
 		return false, refuse("Forbidden", "connectionId: not a connection scfws probe opened")
 	}
 	return live, nil

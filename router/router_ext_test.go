@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -91,10 +92,12 @@ func TestProbeKeepsHandshakeKeyNames(t *testing.T) {
 // PROBE_SECRET reaches only the probe's own connections: its ops may name
 // those, or IDs no live connection has, never anyone else.
 func TestProbeTargetsOnlyItsOwnConnections(t *testing.T) {
-	mem := store.NewMemory(time.Hour, nil)
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	mem := store.NewMemory(time.Hour, func() time.Time { return time.Unix(0, clock.Load()) })
 	push := &recPusher{}
 	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: push,
-		Options: router.Options{ProbeSecret: probeSecret}}))
+		Options: router.Options{ProbeSecret: probeSecret, SweepEvery: time.Hour}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	connect := func(id, offer string) {
@@ -103,6 +106,12 @@ func TestProbeTargetsOnlyItsOwnConnections(t *testing.T) {
 			t.Fatalf("register %s = %d %q", id, reply.ErrNo, reply.ErrMsg)
 		}
 	}
+	// A client may outlive its row's lease (it only pings): stale, past the
+	// idle timeout, is still someone else's.
+	connect("stale==", "scfws.v1")
+	// Its one frame takes this process's sweep, the next being an hour away.
+	r.Handle(ctx, []byte(`{"websocket":{"action":"data send","secConnectionID":"stale==","dataType":"text","data":"{\"type\":\"ping\"}"}}`))
+	clock.Add(int64(2 * time.Hour))
 	connect("probe-a==", "scfws.v1, "+router.ProbeConnection+router.ProbeConnectionTag(probeSecret))
 	connect("probe-b==", "scfws.v1, "+router.ProbeConnection+router.ProbeConnectionTag(probeSecret))
 	connect("user==", "scfws.v1")
@@ -110,6 +119,7 @@ func TestProbeTargetsOnlyItsOwnConnections(t *testing.T) {
 		{"probe-b==", `"known":true`},
 		{"never-existed==", `"known":false`},
 		{"user==", `"Forbidden"`},
+		{"stale==", `"Forbidden"`},
 	}
 	for _, tt := range tests {
 		frame, _ := json.Marshal(map[string]any{"type": "probe", "secret": probeSecret, "op": "lookup", "args": map[string]string{"connectionId": tt.target}, "ackId": 1})

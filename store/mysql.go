@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"regexp"
 	"sort"
@@ -87,6 +88,7 @@ type MySQL struct {
 	touch       string
 	remove      string // prefix; the IN list is appended
 	live        string
+	lookup      string
 	sweep       string
 	main, v1, g string // quoted table names
 }
@@ -384,6 +386,8 @@ func (s *MySQL) buildQueries(table string) {
 		s.insert = "INSERT INTO " + t + " (ConnectionID, Date) VALUES (?, " + now + ")"
 		s.live = "SELECT DISTINCT ConnectionID FROM " + t + " WHERE " + alive
 	}
+	// NULL without a row; 1 when any of its rows is live, else 0.
+	s.lookup = "SELECT MAX(" + alive + ") FROM " + t + " WHERE ConnectionID = ?"
 	s.remove = "DELETE FROM " + t + " WHERE ConnectionID IN "
 	s.sweep = "DELETE FROM " + t + " WHERE Date IS NULL OR " + dead + " LIMIT " + strconv.Itoa(sweepBatch)
 }
@@ -404,6 +408,10 @@ func (s *MySQL) Register(ctx context.Context, c Conn, groups []string) (firsts [
 	if err := checkConn(c); err != nil {
 		return nil, fmt.Errorf("store connection: %w", err)
 	}
+	return again(ctx, func() ([]string, error) { return s.register1(ctx, c, groups) })
+}
+
+func (s *MySQL) register1(ctx context.Context, c Conn, groups []string) (firsts []string, err error) {
 	if !c.V1 {
 		res, err := s.db.ExecContext(ctx, s.register, c.ID)
 		if err != nil {
@@ -466,12 +474,14 @@ func (s *MySQL) Touch(ctx context.Context, id string) (Conn, bool, error) {
 	return s.either(ctx, id, s.touchPlain, s.touchV1)
 }
 
-// Lookup returns id's connection when it is live, without refreshing it.
+// Lookup returns id's connection without refreshing it, and whether it is
+// live; a dead row's connection comes back too (no row: c.ID is empty).
 func (s *MySQL) Lookup(ctx context.Context, id string) (Conn, bool, error) {
 	return s.either(ctx, id, s.lookupPlain, s.lookupV1)
 }
 
-// either asks the plain table, then the scfws.v1 one. A plain table without
+// either asks the plain table, then the scfws.v1 one when the first has
+// no row. A plain table without
 // a key on ConnectionID (the tutorial's) is read whole for every question,
 // so there the v1 table, keyed, goes first.
 func (s *MySQL) either(ctx context.Context, id string, plain, v1 func(context.Context, string) (Conn, bool, error)) (Conn, bool, error) {
@@ -482,7 +492,7 @@ func (s *MySQL) either(ctx context.Context, id string, plain, v1 func(context.Co
 	if !s.schema.Keyed {
 		first, second = v1, plain
 	}
-	if c, ok, err := first(ctx, id); ok || err != nil {
+	if c, ok, err := first(ctx, id); ok || err != nil || c.ID != "" {
 		return c, ok, err
 	}
 	return second(ctx, id)
@@ -515,22 +525,30 @@ func (s *MySQL) touchV1(ctx context.Context, id string) (Conn, bool, error) {
 }
 
 func (s *MySQL) lookupPlain(ctx context.Context, id string) (Conn, bool, error) {
-	plain, err := s.strings(ctx, strings.Replace(s.live, " WHERE ", " WHERE ConnectionID = ? AND ", 1)+" LIMIT 1", id, s.idle)
-	if err != nil {
+	var alive sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, s.lookup, s.idle, id).Scan(&alive); err != nil {
 		return Conn{}, false, fmt.Errorf("look up connection: %w", err)
 	}
-	if len(plain) == 0 {
+	if !alive.Valid {
 		return Conn{}, false, nil
 	}
-	return Conn{ID: id}, true, nil
+	return Conn{ID: id}, alive.Int64 == 1, nil
 }
 
 func (s *MySQL) lookupV1(ctx context.Context, id string) (Conn, bool, error) {
-	c, ok, err := s.readV1(ctx, "SELECT c.UserID, c.Roles, c.Info FROM "+s.v1+" c WHERE c.ID = ? AND "+v1Alive, id, s.idle)
-	if err != nil {
+	c := Conn{ID: id, V1: true}
+	var roles string
+	var alive bool
+	err := s.db.QueryRowContext(ctx, "SELECT c.UserID, c.Roles, c.Info, "+v1Alive+" FROM "+s.v1+" c WHERE c.ID = ?", s.idle, id).
+		Scan(&c.UserID, &roles, &c.Info, &alive)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Conn{}, false, nil
+	case err != nil:
 		return Conn{}, false, fmt.Errorf("look up connection: %w", err)
 	}
-	return c, ok, nil
+	c.Roles = splitRoles(roles)
+	return c, alive, nil
 }
 
 // readV1 reads one scfws.v1 connection by q, which selects its UserID,
@@ -555,7 +573,8 @@ func (s *MySQL) Remove(ctx context.Context, ids ...string) ([]Membership, error)
 	var left []Membership
 	for len(ids) > 0 {
 		n := min(len(ids), removeBatch)
-		l, err := s.removeBatch(ctx, ids[:n])
+		batch := ids[:n]
+		l, err := again(ctx, func() ([]Membership, error) { return s.removeBatch(ctx, batch) })
 		if err != nil {
 			return left, err
 		}
@@ -722,6 +741,10 @@ func (s *MySQL) Join(ctx context.Context, id, group string, maxGroups int) (firs
 	if !s.schema.V1 {
 		return false, errNotV1
 	}
+	return again(ctx, func() (bool, error) { return s.join1(ctx, id, group, maxGroups) })
+}
+
+func (s *MySQL) join1(ctx context.Context, id, group string, maxGroups int) (first bool, err error) {
 	// One transaction holding the connection's row: joins of one
 	// connection (frames may run at once) count its groups in turn, so the
 	// limit holds; and a close, which deletes the row first (see removeV1),
@@ -761,7 +784,11 @@ func (s *MySQL) Join(ctx context.Context, id, group string, maxGroups int) (firs
 			return false, fmt.Errorf("join group: %w", err)
 		}
 	}
-	if _, err = tx.ExecContext(ctx, "INSERT INTO "+s.g+" (GroupName, ConnectionID, UserID) VALUES (?, ?, ?)", group, id, user); err != nil {
+	// An upsert, though the row cannot exist: it locks the key exclusively
+	// at once, where a plain INSERT over a just-deleted row takes a shared
+	// lock first and deadlocks upgrading it.
+	if _, err = tx.ExecContext(ctx, "INSERT INTO "+s.g+" (GroupName, ConnectionID, UserID) VALUES (?, ?, ?) "+
+		"ON DUPLICATE KEY UPDATE UserID = VALUES(UserID)", group, id, user); err != nil {
 		return false, fmt.Errorf("join group: %w", err)
 	}
 	if err = tx.Commit(); err != nil {
@@ -790,6 +817,10 @@ func (s *MySQL) Leave(ctx context.Context, id, group string) (bool, error) {
 	if !s.schema.V1 {
 		return false, nil
 	}
+	return again(ctx, func() (bool, error) { return s.leave1(ctx, id, group) })
+}
+
+func (s *MySQL) leave1(ctx context.Context, id, group string) (bool, error) {
 	var user string
 	err := s.db.QueryRowContext(ctx, "SELECT UserID FROM "+s.v1+" WHERE ID = ?", id).Scan(&user)
 	switch {
@@ -972,3 +1003,29 @@ func keys(m map[string]bool) []string {
 	sort.Strings(out)
 	return out
 }
+
+// again runs f, an idempotent change, once more (up to maxTries in all)
+// when InnoDB chose it as a deadlock's victim (1213): it was rolled back
+// whole, and connections closing, joining and leaving at once on parallel
+// instances take the same rows in different orders.
+func again[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	const maxTries = 4
+	for try := 1; ; try++ {
+		v, err := f()
+		var me *mysql.MySQLError
+		if try == maxTries || !errors.As(err, &me) || me.Number != errDeadlock {
+			return v, err
+		}
+		// A short pause of random length, so the two do not collide again.
+		t := time.NewTimer(time.Duration(try) * time.Duration(1+rand.IntN(5)) * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return v, err
+		case <-t.C:
+		}
+	}
+}
+
+// errDeadlock is MySQL's ER_LOCK_DEADLOCK.
+const errDeadlock = 1213

@@ -241,17 +241,18 @@ func (m *Memory) Touch(_ context.Context, id string) (Conn, bool, error) {
 	return Conn{}, false, nil
 }
 
-// Lookup returns id's connection when it is live, without refreshing it.
+// Lookup returns id's connection without refreshing it, and whether it is
+// live; a dead row's connection comes back too (no row: c.ID is empty).
 func (m *Memory) Lookup(_ context.Context, id string) (Conn, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if t, ok := m.plain[id]; ok && m.alive(t) {
-		return Conn{ID: id}, true, nil
+	if t, ok := m.plain[id]; ok {
+		return Conn{ID: id}, m.alive(t), nil
 	}
-	if mc := m.v1[id]; mc != nil && m.alive(mc.seen) {
+	if mc := m.v1[id]; mc != nil {
 		c := mc.c
 		c.Roles = slices.Clone(c.Roles)
-		return c, true, nil
+		return c, m.alive(mc.seen), nil
 	}
 	return Conn{}, false, nil
 }

@@ -233,7 +233,7 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}
 	})
 
-	t.Run("lookup sees only the live", func(t *testing.T) {
+	t.Run("lookup tells the live from the dead", func(t *testing.T) {
 		s := newSubject(t)
 		register(t, s.Reg, store.Conn{ID: "p1"})
 		register(t, s.Reg, store.Conn{ID: "v1", V1: true, UserID: "alice", Roles: []string{"sendToUser"}})
@@ -245,12 +245,15 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}
 		for _, id := range []string{"p1", "v1"} {
 			s.Age(t, id, s.Idle+time.Minute)
-			if _, live, err := s.Reg.Lookup(ctx, id); live || err != nil {
-				t.Errorf("Lookup(%s) past the idle timeout = %v, %v; want not live", id, live, err)
+			if c, live, err := s.Reg.Lookup(ctx, id); live || err != nil || c.ID != id || c.V1 != (id == "v1") {
+				t.Errorf("Lookup(%s) past the idle timeout = %+v, %v, %v; want its connection, not live", id, c, live, err)
 			}
 		}
-		if _, live, err := s.Reg.Lookup(ctx, "never-seen"); live || err != nil {
-			t.Errorf("Lookup(never-seen) = %v, %v; want not live", live, err)
+		if c, _, _ := s.Reg.Lookup(ctx, "v1"); c.UserID != "alice" {
+			t.Errorf("Lookup(v1) past the idle timeout = %+v; want alice's connection", c)
+		}
+		if c, live, err := s.Reg.Lookup(ctx, "never-seen"); live || err != nil || c.ID != "" {
+			t.Errorf("Lookup(never-seen) = %+v, %v, %v; want no connection", c, live, err)
 		}
 	})
 
