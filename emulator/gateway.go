@@ -525,8 +525,10 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	})
 	if !g.track(2) { // Close has begun: it waits for no new goroutines
 		c.idle.Stop()
-		_ = ws.CloseNow()
 		close(c.written)
+		// As Close does to every other client: 1001, here on the
+		// handler's own time.
+		_ = ws.Close(websocket.StatusGoingAway, "gateway shutting down")
 		return
 	}
 	c.ws.Store(ws)
