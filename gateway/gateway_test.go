@@ -259,8 +259,12 @@ func TestRateLimit(t *testing.T) {
 			t.Fatalf("push = %v; want all delivered", err)
 		}
 	}
-	// 300 pushes at 500/s with a burst of 5 cannot take less than 590ms.
-	if min := 590 * time.Millisecond; took < min {
+	// 300 pushes at 500/s with a burst of 5 need 590ms of tokens; without
+	// the bucket they take a few ms. The bound leaves 10%: x/time/rate reads
+	// the clock before taking its lock, so waiters racing for it can set its
+	// last-update time back and be credited a little time twice (CI once
+	// measured 589.4ms).
+	if min := 531 * time.Millisecond; took < min {
 		t.Errorf("300 pushes at 500/s took %s; want at least %s", took, min)
 	}
 	srv.Reset()
