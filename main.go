@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
 	"github.com/tencentyun/scf-go-lib/cloudfunction"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -134,7 +133,6 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 func serveFunction(stdout io.Writer) error {
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	log := newLogger(stdout, level, true).With(zap.String("version", version))
-	routeDriverLog(log)
 	cloudfunction.StartHandler(router.New(log, loader(log, level)))
 	return errors.New("runtime server stopped") // StartHandler does not return
 }
@@ -156,7 +154,6 @@ func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	log := newLogger(stderr, level, false)
 	defer func() { _ = log.Sync() }()
-	routeDriverLog(log)
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
@@ -312,6 +309,8 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 		Table:       cfg.DBTable,
 		AutoMigrate: cfg.DBAutoMigrate,
 		IdleTimeout: cfg.IdleTimeout.D(),
+		// The driver's own messages join our log, so it stays JSON.
+		DriverLog: func(msg string) { log.Named("mysql").Warn(msg) },
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s.%s at %s: %w", cfg.DBName, cfg.DBTable, cfg.DBHost, err)
@@ -335,17 +334,6 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 	}
 	return wire.Registry(db), nil
 }
-
-// routeDriverLog sends the MySQL driver's own messages (a connection cut
-// under the pool, say) to our log, so that the function log stays JSON.
-func routeDriverLog(log *zap.Logger) {
-	l := log.Named("mysql")
-	_ = mysql.SetLogger(driverLogger(func(v ...any) { l.Warn(strings.TrimSpace(fmt.Sprint(v...))) }))
-}
-
-type driverLogger func(v ...any)
-
-func (f driverLogger) Print(v ...any) { f(v...) }
 
 // newLogger writes JSON (SCF turns stdout into the function log) or, for
 // people at a terminal, the console format.

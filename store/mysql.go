@@ -39,6 +39,9 @@ type MySQLConfig struct {
 	// MaxOpenConns caps the pool; zero means 8. SCF runs one invoke at a time
 	// per instance, and many instances share one TencentDB connection limit.
 	MaxOpenConns int
+	// DriverLog receives the driver's own messages (a connection cut under
+	// the pool, say); nil leaves them to the driver's logger, on stderr.
+	DriverLog func(msg string)
 
 	// serverPrepare turns off client-side interpolation, for the benchmark
 	// that chose it.
@@ -197,6 +200,9 @@ func connector(c MySQLConfig) (driver.Connector, error) {
 	mc.Timeout = orDefault(c.DialTimeout, 3*time.Second)
 	mc.ReadTimeout = orDefault(c.IOTimeout, 10*time.Second)
 	mc.WriteTimeout = mc.ReadTimeout
+	if c.DriverLog != nil {
+		mc.Logger = driverLogger(c.DriverLog)
+	}
 	// One round trip per statement instead of prepare, execute and close:
 	// see BenchmarkTouch for the numbers.
 	mc.InterpolateParams = !c.serverPrepare
@@ -1029,3 +1035,8 @@ func again[T any](ctx context.Context, f func() (T, error)) (T, error) {
 
 // errDeadlock is MySQL's ER_LOCK_DEADLOCK.
 const errDeadlock = 1213
+
+// driverLogger adapts a DriverLog to the driver's Logger, one message a line.
+type driverLogger func(msg string)
+
+func (f driverLogger) Print(v ...any) { f(strings.TrimSpace(fmt.Sprint(v...))) }
