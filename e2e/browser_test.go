@@ -47,7 +47,6 @@ func newBrowser(t testing.TB) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
 		chromedp.WindowSize(900, 700),
 	)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
@@ -55,7 +54,10 @@ func newBrowser(t testing.TB) context.Context {
 	if err := chromedp.Do(browser); err != nil {
 		t.Fatalf("start chromium: %v", err)
 	}
-	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// Closed gracefully first: chromedp's own profile directory (no
+	// UserDataDir here) is removed once the browser and its children are
+	// gone, where a t.TempDir could race a child still writing to it.
+	t.Cleanup(func() { _ = chromedp.Cancel(browser); cancelBrowser(); cancelAlloc() })
 	return browser
 }
 
@@ -63,7 +65,9 @@ func newBrowser(t testing.TB) context.Context {
 func open(t testing.TB, browser context.Context, url string) (context.Context, context.CancelFunc) {
 	t.Helper()
 	tab, cancel := chromedp.NewContext(browser)
-	ctx, cancelTimeout := context.WithTimeout(tab, 60*time.Second)
+	// A bound on the tab's whole life, not on one step (each wait has its
+	// own): far past the longest browser test on a loaded machine.
+	ctx, cancelTimeout := context.WithTimeout(tab, 5*time.Minute)
 	_ = cancelTimeout // the tab's life is the test's; cancel closes the tab
 	if err := chromedp.Do(ctx, chromedp.Navigate(url)); err != nil {
 		t.Fatalf("open %s: %v", url, err)

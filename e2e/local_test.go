@@ -367,8 +367,32 @@ func TestLocalDroppedClientsExpire(t *testing.T) {
 	env := localDBEnv(db)
 	env["LOG_LEVEL"] = "info"
 	l := startLocal(t, env, "-drop-cleanup", "-idle-timeout", "2s")
+	// Survivors keep alive with heartbeats, as the chat page does, from
+	// the moment they connect: the vanishing clients connect after them.
 	var cs []*client
-	for range 10 {
+	for range 5 {
+		cs = append(cs, connect(t, l.ws))
+	}
+	survivors := slices.Clone(cs)
+	ctx, stop := context.WithCancel(context.Background())
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		tick := time.NewTicker(400 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			for _, c := range survivors {
+				c.send(t, "__heartbeat__")
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	defer func() { stop(); <-beating }()
+	for range 5 {
 		cs = append(cs, connect(t, l.ws))
 	}
 	for _, c := range cs[5:] {
@@ -378,25 +402,6 @@ func TestLocalDroppedClientsExpire(t *testing.T) {
 	if n := len(db.IDs(t, "ConnectionID_List")); n != 10 {
 		t.Fatalf("registry has %d rows; want 10 (no closing with -drop-cleanup)", n)
 	}
-	// Survivors keep alive with heartbeats, as the chat page does.
-	ctx, stop := context.WithCancel(context.Background())
-	beating := make(chan struct{})
-	go func() {
-		defer close(beating)
-		tick := time.NewTicker(400 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-				for _, c := range cs[:5] {
-					c.send(t, "__heartbeat__")
-				}
-			}
-		}
-	}()
-	defer func() { stop(); <-beating }()
 	// A silent witness, connected after the vanished clients: once the idle
 	// timeout has closed it, their rows are older than the idle timeout.
 	witness := connect(t, l.ws)

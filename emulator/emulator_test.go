@@ -1140,7 +1140,9 @@ func (s *syncBuffer) String() string {
 // A closing push closes the client after the frames pushed before it, even
 // when they are still queued (here: behind full TCP buffers).
 func TestClosingPushComesAfterQueuedFrames(t *testing.T) {
-	g := startGateway(t, newFakeFn(), Options{SendBufferBytes: 16 << 20})
+	// The client reads nothing until the last push: with the default 5s
+	// write timeout a loaded machine could drop it as slow first.
+	g := startGateway(t, newFakeFn(), Options{SendBufferBytes: 16 << 20, WriteTimeout: time.Minute})
 	c, id := g.dialID(t, g.url)
 	c.SetReadLimit(1 << 20)
 	const frames = 200 // 12.5 MiB: more than the kernel buffers hold
