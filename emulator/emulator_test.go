@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1209,5 +1211,45 @@ func TestInstancesStartTogether(t *testing.T) {
 		if len(answered) != 16 || len(pids) != 16 {
 			t.Fatalf("16 instances: pids %v, %d answered; want 16 processes, each answering", pids, len(answered))
 		}
+	}
+}
+
+// A child that exits before it serves its port (another process took the
+// port between its pick and the child's bind) is started again on a new
+// port, twice at most; a binary that always exits fails after three tries.
+func TestSpawnRetriesAChildThatExitsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho x >> "+p+".starts\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	starts := func(p string) int {
+		b, _ := os.ReadFile(p + ".starts")
+		return strings.Count(string(b), "\n")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+
+	once := script("once", `[ -e "$0.failed" ] || { touch "$0.failed"; exit 1; }; exec `+buildBadfn(t))
+	f, err := NewFunction(once, FunctionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Start(ctx); err != nil || starts(once) != 2 {
+		t.Errorf("a child that fails once: Start = %v after %d starts; want nil after 2", err, starts(once))
+	}
+
+	always := script("always", "exit 1")
+	g, err := NewFunction(always, FunctionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if err := g.Start(ctx); err == nil || !strings.Contains(err.Error(), "exited before serving") || starts(always) != 3 {
+		t.Errorf("a child that always exits: Start = %v after %d starts; want exited before serving after 3", err, starts(always))
 	}
 }

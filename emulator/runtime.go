@@ -297,6 +297,21 @@ func (f *Function) current(ctx context.Context, in *instance) (*process, error) 
 func (f *Function) spawn(ctx context.Context) (*process, error) {
 	f.spawnMu.Lock()
 	defer f.spawnMu.Unlock()
+	// The port is free when picked and bound by the child later: another
+	// process may take it in between, and the child then exits at once.
+	// A new port is worth two more tries.
+	for try := 1; ; try++ {
+		p, err := f.spawnOnce(ctx)
+		if !errors.Is(err, errExitedEarly) || try == 3 || ctx.Err() != nil {
+			return p, err
+		}
+	}
+}
+
+// errExitedEarly is a child that exited before it served its port.
+var errExitedEarly = errors.New("exited before serving")
+
+func (f *Function) spawnOnce(ctx context.Context) (*process, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -341,7 +356,7 @@ func (f *Function) spawn(ctx context.Context) (*process, error) {
 		}
 		select {
 		case <-p.exited:
-			return nil, fmt.Errorf("%s exited before serving: %v", f.path, p.err)
+			return nil, fmt.Errorf("%s %w: %v", f.path, errExitedEarly, p.err)
 		case <-ctx.Done():
 			p.kill()
 			return nil, fmt.Errorf("%s did not serve on port %s: %w", f.path, port, ctx.Err())
