@@ -8,6 +8,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -33,16 +35,21 @@ const publishUsage = `Usage:
                 TARGET [-type text|json|binary] DATA
   scfws publish -url URL [-secret-env VAR] TARGET [-type text|json|binary] DATA
   scfws publish ... (-connection ID [-reason R] | -user U) -close
+  scfws publish ... (-connection ID | -user U) (-add-to-group G | -remove-from-group G)
+  scfws publish ... (-group G | -user U) -list
 
-Sends DATA (or, with -close, closes connections) through the scfws function's
-backend API, and prints its reply. TARGET is one of -all, -group G, -user U,
--connection ID. DATA - reads standard input (at most 6 MB). Binary DATA is
-raw bytes; it is base64-encoded for you.
+Sends DATA through the scfws function's backend API, or closes connections
+(-close), changes a group (-add-to-group, -remove-from-group) or lists a
+group's users or a user's connections (-list); prints the function's reply.
+TARGET is one of -all, -group G, -user U, -connection ID. DATA - reads
+standard input (at most 6 MB). Binary DATA is raw bytes; it is
+base64-encoded for you.
 
 With -function, the function is invoked through SCF's Invoke API with the key
 in TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY (and TENCENTCLOUD_SESSIONTOKEN
 for a temporary key); -region defaults to TENCENTCLOUD_REGION. -endpoint points
-at another API address, e.g. http://127.0.0.1:8080 for scfws local.
+at another API address, e.g. http://127.0.0.1:8080 for scfws local (where
+-region may be left out: local serves any).
 With -url, the command goes to the function's signed HTTP route, signed with
 the secret in the environment variable -secret-env names (PUBLISH_SECRET).
 
@@ -59,7 +66,8 @@ type publishFlags struct {
 	all                                              bool
 	group, user, connection                          string
 	dataType                                         string
-	close                                            bool
+	close, list                                      bool
+	addTo, removeFrom                                string
 	reason                                           string
 	timeout                                          time.Duration
 	data                                             string // the argument: DATA or -
@@ -87,6 +95,9 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	fs.StringVar(&f.dataType, "type", client.DataText, "what DATA is: text, json or binary")
 	fs.BoolVar(&f.close, "close", false, "close the -connection or -user instead of sending")
 	fs.StringVar(&f.reason, "reason", "", "why, with -close -connection")
+	fs.StringVar(&f.addTo, "add-to-group", "", "add the -user or -connection to this group instead of sending")
+	fs.StringVar(&f.removeFrom, "remove-from-group", "", "remove the -user or -connection from this group instead of sending")
+	fs.BoolVar(&f.list, "list", false, "list the -group's users or the -user's connections instead of sending")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up after this long")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -118,16 +129,32 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	if targets != 1 {
 		return f, usageError{errors.New("publish wants one target: -all, -group G, -user U or -connection ID")}
 	}
+	// Besides sending, one of these: each takes no DATA.
+	var action string
+	for _, name := range []string{"close", "add-to-group", "remove-from-group", "list"} {
+		if set[name] && (name != "close" || f.close) && (name != "list" || f.list) {
+			if action != "" {
+				return f, usageError{fmt.Errorf("-%s and -%s: one at a time", action, name)}
+			}
+			action = name
+		}
+	}
 	switch {
-	case f.close && (f.all || set["group"]):
+	case action == "close" && (f.all || set["group"]):
 		return f, usageError{errors.New("-close closes a -connection or a -user")}
-	case f.close && set["type"]:
-		return f, usageError{errors.New("-close sends no data: drop -type")}
-	case set["reason"] && !(f.close && set["connection"]):
+	case (action == "add-to-group" || action == "remove-from-group") && (f.all || set["group"]):
+		return f, usageError{fmt.Errorf("-%s takes a -user or a -connection into or out of the group", action)}
+	case (action == "add-to-group" && f.addTo == "") || (action == "remove-from-group" && f.removeFrom == ""):
+		return f, usageError{fmt.Errorf("-%s wants a group name", action)}
+	case action == "list" && (f.all || set["connection"]):
+		return f, usageError{errors.New("-list lists a -group's users or a -user's connections")}
+	case action != "" && set["type"]:
+		return f, usageError{fmt.Errorf("-%s sends no data: drop -type", action)}
+	case set["reason"] && !(action == "close" && set["connection"]):
 		return f, usageError{errors.New("-reason goes with -close -connection")}
-	case f.close && fs.NArg() != 0:
-		return f, usageError{fmt.Errorf("-close takes no DATA, got %q", fs.Args())}
-	case !f.close && fs.NArg() != 1:
+	case action != "" && fs.NArg() != 0:
+		return f, usageError{fmt.Errorf("-%s takes no DATA, got %q", action, fs.Args())}
+	case action == "" && fs.NArg() != 1:
 		return f, usageError{errors.New("publish wants one DATA argument, or - for standard input")}
 	}
 	switch f.dataType {
@@ -191,6 +218,18 @@ func publishCommand(f publishFlags, stdin io.Reader) (client.Command, error) {
 		return cmd, nil
 	case f.close:
 		cmd.Op = client.OpCloseUser
+		return cmd, nil
+	case f.addTo != "":
+		cmd.Op, cmd.Group = client.OpAddToGroup, f.addTo
+		return cmd, nil
+	case f.removeFrom != "":
+		cmd.Op, cmd.Group = client.OpRemoveFromGroup, f.removeFrom
+		return cmd, nil
+	case f.list && f.group != "":
+		cmd.Op = client.OpListGroup
+		return cmd, nil
+	case f.list:
+		cmd.Op = client.OpListUser
 		return cmd, nil
 	case f.all:
 		cmd.Op = client.OpSendToAll
@@ -258,6 +297,9 @@ func publishTransport(f publishFlags) (client.Transport, error) {
 	if region == "" {
 		region = os.Getenv(envRegion)
 	}
+	if region == "" && loopback(f.endpoint) {
+		region = localRegion // scfws local serves every region
+	}
 	if region == "" {
 		return nil, usageError{fmt.Errorf("no region: give -region or set %s", envRegion)}
 	}
@@ -269,6 +311,23 @@ func publishTransport(f publishFlags) (client.Transport, error) {
 		return nil, usageError{err}
 	}
 	return t, nil
+}
+
+// localRegion is the region sent to an API on this machine when none is
+// given: scfws local answers any.
+const localRegion = "ap-guangzhou"
+
+// loopback reports whether endpoint is an API on this machine.
+func loopback(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	if u.Hostname() == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(u.Hostname())
+	return ip != nil && ip.IsLoopback()
 }
 
 // validEnvName: what a shell can export.

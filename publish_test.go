@@ -85,6 +85,7 @@ func TestPublishThroughSCF(t *testing.T) {
 		give  []string
 		stdin string
 		env   map[string]string
+		bare  bool   // no -region: an API on this machine needs none
 		want  string // the event the function got
 	}{
 		{name: "all", give: []string{"-all", "maintenance at 5"},
@@ -101,6 +102,16 @@ func TestPublishThroughSCF(t *testing.T) {
 			want: `default/chat {"scfws":{"op":"closeConnection","connectionId":"c1","reason":"banned"}}`},
 		{name: "close user", give: []string{"-user", "bob", "-close"},
 			want: `default/chat {"scfws":{"op":"closeUser","userId":"bob"}}`},
+		{name: "add a user to a group", give: []string{"-user", "bob", "-add-to-group", "vip"},
+			want: `default/chat {"scfws":{"op":"addToGroup","userId":"bob","group":"vip"}}`},
+		{name: "remove a connection from a group", give: []string{"-connection", "c1", "-remove-from-group", "vip"},
+			want: `default/chat {"scfws":{"op":"removeFromGroup","connectionId":"c1","group":"vip"}}`},
+		{name: "list a group", give: []string{"-group", "lobby", "-list"},
+			want: `default/chat {"scfws":{"op":"listGroup","group":"lobby"}}`},
+		{name: "list a user", give: []string{"-user", "bob", "-list"},
+			want: `default/chat {"scfws":{"op":"listUser","userId":"bob"}}`},
+		{name: "no region for a local API", give: []string{"-all", "hi"}, bare: true,
+			want: `default/chat {"scfws":{"op":"sendToAll","dataType":"text","data":"hi"}}`},
 		{name: "namespace", give: []string{"-namespace", "prod", "-all", "hi"},
 			want: `prod/chat {"scfws":{"op":"sendToAll","dataType":"text","data":"hi"}}`},
 		{name: "region and token from the environment", give: []string{"-all", "hi"},
@@ -114,7 +125,7 @@ func TestPublishThroughSCF(t *testing.T) {
 				t.Setenv(k, v)
 			}
 			args := []string{"-function", "chat", "-endpoint", endpoint}
-			if tt.env[envRegion] == "" {
+			if tt.env[envRegion] == "" && !tt.bare {
 				args = append(args, "-region", "ap-guangzhou")
 			}
 			stdout, stderr, err := runPublish(append(args, tt.give...), tt.stdin)
@@ -244,6 +255,17 @@ func TestPublishUsage(t *testing.T) {
 		{name: "close with -type", give: with("-user", "bob", "-close", "-type", "json"), want: "drop -type"},
 		{name: "reason without close", give: with("-connection", "c", "-reason", "r", "hi"), want: "-reason goes with"},
 		{name: "reason closing a user", give: with("-user", "u", "-close", "-reason", "r"), want: "-reason goes with"},
+		{name: "close and list", give: with("-user", "u", "-close", "-list"), want: "one at a time"},
+		{name: "add and remove", give: with("-user", "u", "-add-to-group", "a", "-remove-from-group", "b"), want: "one at a time"},
+		{name: "add a group to a group", give: with("-group", "g", "-add-to-group", "vip"), want: "a -user or a -connection"},
+		{name: "remove everyone", give: with("-all", "-remove-from-group", "vip"), want: "a -user or a -connection"},
+		{name: "add to no group", give: with("-user", "u", "-add-to-group", ""), want: "wants a group name"},
+		{name: "add with DATA", give: with("-user", "u", "-add-to-group", "vip", "hi"), want: "no DATA"},
+		{name: "list with -type", give: with("-group", "g", "-list", "-type", "json"), want: "drop -type"},
+		{name: "list a connection", give: with("-connection", "c", "-list"), want: "-list lists"},
+		{name: "list everyone", give: with("-all", "-list"), want: "-list lists"},
+		{name: "reason with a group change", give: with("-connection", "c", "-add-to-group", "g", "-reason", "r"), want: "-reason goes with"},
+		{name: "no region for a remote API", give: []string{"-function", "chat", "-endpoint", "https://scf.internal.tencentcloudapi.com", "-all", "hi"}, want: envRegion},
 		{name: "bad type", give: with("-all", "-type", "xml", "<a/>"), want: "text, json or binary"},
 		{name: "not JSON", give: with("-all", "-type", "json", "{nope"), want: "not JSON"},
 		{name: "not UTF-8", give: with("-all", "-"), stdin: "\xff\xfe", want: "-type binary"},

@@ -81,8 +81,9 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 }
 
 // HTTPError is the route answering something other than a reply: 401 (a
-// bad signature), 403 (refused, e.g. no PUBLISH_SECRET set or a stale
-// timestamp), or the gateway's own error.
+// missing or bad signature, or a timestamp outside the replay window), 403
+// (the route is off: no PUBLISH_SECRET), 405, 413 (the body is too large),
+// or the gateway's own error.
 type HTTPError struct {
 	StatusCode int
 	ErrNo      int    // the body's errNo, when it had one
@@ -94,8 +95,9 @@ func (e *HTTPError) Error() string {
 }
 
 // Invoke posts the signed command and returns the reply: the body of a
-// 200, or of a 400 that carries an errNo (the function refusing an
-// argument).
+// 200, or of a 400 or 500 that carries an errNo (the function refusing an
+// argument, or failing, e.g. its registry down), so that a reply's errNo is
+// an *Error over this transport as over SCF's.
 func (h *HTTP) Invoke(ctx context.Context, command []byte) ([]byte, error) {
 	now := time.Now
 	if h.cfg.Now != nil {
@@ -133,7 +135,7 @@ func (h *HTTP) Invoke(ctx context.Context, command []byte) ([]byte, error) {
 	switch {
 	case resp.StatusCode == http.StatusOK:
 		return body, nil
-	case resp.StatusCode == http.StatusBadRequest && isReply:
+	case (resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusInternalServerError) && isReply:
 		return body, nil
 	case isReply:
 		return nil, h.fail(&HTTPError{StatusCode: resp.StatusCode, ErrNo: *r.ErrNo, Msg: r.ErrMsg})

@@ -3,7 +3,9 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -37,10 +39,33 @@ func (l *localRun) publish(t testing.TB, args ...string) map[string]any {
 func TestPublishReachesTheRightConnections(t *testing.T) {
 	db := testdb.New(t)
 	l := startLocal(t, localDBEnv(db))
-	// ann and bob in lobby, ann twice; cat in dev; a plain client.
-	ann1, ann2 := connectV1(t, l, "ann"), connectV1(t, l, "ann")
-	bob, cat := connectV1(t, l, "bob"), connectV1(t, l, "cat")
+	// ann and bob in lobby, ann twice; cat in dev; a plain client. Each
+	// connection's ID is the one the gateway lists once it is connected.
+	ids := map[string]string{}
+	named := func(name string) {
+		t.Helper()
+		for _, id := range l.connections(t) {
+			if !slices.Contains(slices.Collect(maps.Values(ids)), id) {
+				if ids[name] != "" {
+					t.Fatalf("two new connections after %s connected", name)
+				}
+				ids[name] = id
+			}
+		}
+		if ids[name] == "" {
+			t.Fatalf("no new connection after %s connected", name)
+		}
+	}
+	ann1 := connectV1(t, l, "ann")
+	named("ann1")
+	ann2 := connectV1(t, l, "ann")
+	named("ann2")
+	bob := connectV1(t, l, "bob")
+	named("bob")
+	cat := connectV1(t, l, "cat")
+	named("cat")
 	plain := connect(t, l.ws)
+	named("plain")
 	for _, j := range []struct {
 		c     *v1Client
 		group string
@@ -100,14 +125,42 @@ func TestPublishReachesTheRightConnections(t *testing.T) {
 	}
 	plain.mu.Unlock()
 
-	// Each connection by its ID: one frame each, raw for the plain one.
+	// Each connection by its ID: its own frame and no other, raw for the
+	// plain one.
 	for _, id := range conns {
-		reply := l.publish(t, "-connection", id, "-type", "json", `{"probe":"`+id+`"}`)
+		reply := l.publish(t, "-connection", id, "probe:"+id)
 		if reply["delivered"] != 1.0 {
 			t.Errorf("publish -connection %s = %v; want 1 delivered", id, reply)
 		}
 	}
-	eventually(t, 5*time.Second, "one frame per connection", func() bool { return plain.count() == 2 })
+	probes := func(v *v1Client) (n int) {
+		v.mu.Lock()
+		defer v.mu.Unlock()
+		for key, count := range v.messages {
+			if strings.HasPrefix(key, "server|||probe:") {
+				n += count
+			}
+		}
+		return n
+	}
+	eventually(t, 5*time.Second, "one frame per connection", func() bool {
+		for _, v := range v1s {
+			if probes(v) < 1 {
+				return false
+			}
+		}
+		return plain.count() >= 2
+	})
+	for name, v := range v1s {
+		if n, own := probes(v), v.got("server|||probe:"+ids[name]); n != 1 || own != 1 {
+			t.Errorf("%s (%s) got %d probes, %d of them its own; want its own only", name, ids[name], n, own)
+		}
+	}
+	plain.mu.Lock()
+	if plain.got["probe:"+ids["plain"]] != 1 || len(plain.got) != 2 {
+		t.Errorf("the plain client (%s) got %v; want to everyone and its own probe", ids["plain"], plain.got)
+	}
+	plain.mu.Unlock()
 
 	// closeUser: both of ann's connections closed; no row or membership left.
 	reply := l.publish(t, "-user", "ann", "-close")
