@@ -328,6 +328,9 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 	switch {
 	case s.V1Created:
 		log.Info("created the scfws.v1 tables", zap.String("dbTable", cfg.DBTable))
+	case s.V1Denied:
+		log.Warn("the scfws.v1 tables do not exist and DB_USER may not create them: scfws.v1 handshakes are refused; plain connections work",
+			zap.String("dbTable", cfg.DBTable))
 	case !s.V1:
 		log.Warn("the scfws.v1 tables do not exist and DB_AUTO_MIGRATE is off: scfws.v1 handshakes are refused; plain connections work",
 			zap.String("dbTable", cfg.DBTable))

@@ -63,6 +63,11 @@ type Schema struct {
 	// V1 is true when the scfws.v1 tables (<table>_v1 and <table>_groups)
 	// exist; V1Created when OpenMySQL created them.
 	V1, V1Created bool
+	// V1Denied is true when AutoMigrate was on but the user may not create
+	// the scfws.v1 tables: plain connections work, scfws.v1 is refused,
+	// as with AutoMigrate off. The tutorial's table and a user without
+	// CREATE work as they did before scfws.v1.
+	V1Denied bool
 	// DatabaseCreated is true when OpenMySQL created the database itself.
 	DatabaseCreated bool
 }
@@ -266,8 +271,15 @@ func (s *MySQL) prepareTable(ctx context.Context, table string, migrate bool) (S
 		return schema, err
 	}
 	schema.V1, schema.V1Created, err = s.prepareV1(ctx, table, migrate)
+	var me *mysql.MySQLError
+	if errors.As(err, &me) && me.Number == errCreateDenied {
+		schema.V1Denied, err = true, nil
+	}
 	return schema, err
 }
+
+// errCreateDenied is ER_TABLEACCESS_DENIED_ERROR: "CREATE command denied".
+const errCreateDenied = 1142
 
 // prepareV1 finds or creates the scfws.v1 tables. Both must exist; without
 // them plain connections still work and scfws.v1 handshakes are refused.
