@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	osuser "os/user"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -199,9 +200,11 @@ func start() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// The server runs as this user, who administers it over its socket
+	// (unix_socket authentication is made for root and for --user).
 	user := "root"
-	if u := os.Getenv("USER"); u != "" {
-		user = u
+	if u, err := osuser.Current(); err == nil {
+		user = u.Username
 	}
 	if out, err := exec.Command(install, "--no-defaults", "--datadir="+filepath.Join(dir, "data"),
 		"--auth-root-authentication-method=socket", "--skip-test-db", "--user="+user).CombinedOutput(); err != nil {
@@ -223,11 +226,12 @@ func start() (string, error) {
 	setup := "CREATE USER 'scfws'@'127.0.0.1' IDENTIFIED BY 'scfws-test'; GRANT ALL PRIVILEGES ON *.* TO 'scfws'@'127.0.0.1' WITH GRANT OPTION;"
 	var out []byte
 	for range 150 {
-		if out, err = exec.Command(client, "--no-defaults", "--socket="+sock, "-uroot", "-e", setup).CombinedOutput(); err == nil {
+		if out, err = exec.Command(client, "--no-defaults", "--socket="+sock, "-u"+user, "-e", setup).CombinedOutput(); err == nil {
 			return fmt.Sprintf("scfws:scfws-test@tcp(127.0.0.1:%d)/", port), nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	_ = cmd.Process.Kill() // set-up failed: leave no server behind
 	log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
 	return "", fmt.Errorf("mariadbd did not start: %v %s\n%s", err, out, log)
 }
