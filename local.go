@@ -265,7 +265,14 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 	}
 	own := gwOpts
 	own.Path, own.PushPath, own.IdleTimeout = f.path, "/sendback", f.idleTimeout
-	own.HeartbeatMessage, own.RoutePath, own.Token = env["HEARTBEAT_MESSAGE"], routePath, tokenMinter(env["AUTH_SECRET"])
+	own.HeartbeatMessage, own.RoutePath = env["HEARTBEAT_MESSAGE"], routePath
+	// Tokens for anyone who asks: with your own AUTH_SECRET (maybe your
+	// deployment's) only on this machine; on a -public address only with
+	// the session's.
+	mintTokens := loopback || generated["AUTH_SECRET"]
+	if mintTokens {
+		own.Token = tokenMinter(env["AUTH_SECRET"])
+	}
 	gw := emulator.New(fn, log, own)
 	// Tencent Cloud's API on the same address, as the SDK posts it to "/":
 	// SCF Invoke of this function (scfws publish, any SDK), and the control
@@ -311,7 +318,7 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 	}
 
 	fmt.Fprint(stdout, banner(f, !loopback, base, host, pushURL, fn.Pids(), instances, perInstance, env))
-	fmt.Fprint(stdout, apiBanner(base, cred, showKey, generated, env, f.faults))
+	fmt.Fprint(stdout, apiBanner(base, cred, showKey, own.Token != nil, generated, env, f.faults))
 	if !loopback {
 		log.Warn("-public: listening beyond this machine; anyone who reaches " + l.Addr().String() +
 			" can list the connections, push to and close any client through /sendback")
@@ -396,7 +403,7 @@ func banner(f localFlags, public bool, base, host, pushURL string, pids []int, i
 const routePath = "/_scfws/http/"
 
 // apiBanner says how backends reach the function locally.
-func apiBanner(base string, cred tcloud.Credential, showKey bool, generated map[string]bool, env map[string]string, faults tcloud.Faults) string {
+func apiBanner(base string, cred tcloud.Credential, showKey, mintTokens bool, generated map[string]bool, env map[string]string, faults tcloud.Faults) string {
 	var b strings.Builder
 	key := "the key in TENCENTCLOUD_SECRETID/SECRETKEY"
 	if showKey {
@@ -412,7 +419,11 @@ func apiBanner(base string, cred tcloud.Credential, showKey bool, generated map[
 	if generated["AUTH_SECRET"] {
 		tokens = "AUTH_SECRET made for this session"
 	}
-	fmt.Fprintf(&b, "  tokens        GET %s/_scfws/token?sub=NAME  (scfws.v1 tokens for the chat page; %s)\n", base, tokens)
+	if mintTokens {
+		fmt.Fprintf(&b, "  tokens        GET %s/_scfws/token?sub=NAME  (scfws.v1 tokens for the chat page; %s)\n", base, tokens)
+	} else {
+		fmt.Fprintf(&b, "  tokens        off: -public with your own AUTH_SECRET would mint tokens for anyone who can reach %s\n", base)
+	}
 	try := ""
 	if showKey {
 		try = fmt.Sprintf("TENCENTCLOUD_SECRETID=%s TENCENTCLOUD_SECRETKEY=%s ", cred.SecretID, cred.SecretKey)

@@ -494,3 +494,29 @@ func TestLocalConsole(t *testing.T) {
 		}
 	}
 }
+
+// With -public, the token endpoint mints only with the session's own
+// AUTH_SECRET: one from your environment may be your deployment's, and
+// anyone who reaches the address could get a token for any user.
+func TestLocalPublicMintsNoTokensWithYourSecret(t *testing.T) {
+	status := func(l *localRun) int {
+		resp, err := http.Get(l.base + "/_scfws/token?sub=mallory")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	yours := startLocal(t, map[string]string{"AUTH_SECRET": "your-deployments-auth-secret-0123456789"}, "-addr", "0.0.0.0:0", "-public")
+	if got := status(yours); got == http.StatusOK {
+		t.Errorf("-public with your AUTH_SECRET: token endpoint answered %d; want it off", got)
+	}
+	session := startLocal(t, nil, "-addr", "0.0.0.0:0", "-public")
+	if got := status(session); got != http.StatusOK {
+		t.Errorf("-public with the session's AUTH_SECRET: token endpoint answered %d; want 200", got)
+	}
+	onlyHere := startLocal(t, map[string]string{"AUTH_SECRET": "your-deployments-auth-secret-0123456789"})
+	if got := status(onlyHere); got != http.StatusOK {
+		t.Errorf("loopback with your AUTH_SECRET: token endpoint answered %d; want 200", got)
+	}
+}
