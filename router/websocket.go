@@ -185,8 +185,10 @@ func (c *call) register(ws *WebSocket) (Reply, error) {
 		}
 		conn.UserID, conn.Roles = p.UserID, p.Roles
 		groups = p.Groups
-		if len(groups) > c.d.Options.maxGroups() {
-			groups = groups[:c.d.Options.maxGroups()]
+		if n, most := len(groups), c.d.Options.maxGroups(); n > most {
+			// Refused, not cut short: a connection missing groups its
+			// token names would fail later, far from the cause.
+			return Reply{}, fail(CodeUnauthorized, nil, "token names %d groups: at most %d (MAX_GROUPS_PER_CONNECTION)", n, most)
 		}
 	case c.d.Options.AuthRequired:
 		return Reply{}, fail(CodeUnauthorized, nil, "token required")

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/store"
+)
+
+// The README's CREATE TABLE statements for scfws.v1 make tables the store
+// accepts: an administrator can run them for a DB_USER without CREATE, and
+// that user then gets scfws.v1 with DB_AUTO_MIGRATE on or off.
+func TestREADMEV1TablesWork(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllSubmatch(readme, -1)
+	var ddl string
+	for _, block := range m {
+		if strings.Contains(string(block[1]), "ConnectionID_List_v1") {
+			ddl = string(block[1])
+		}
+	}
+	if ddl == "" {
+		t.Fatal("no ```sql block creating ConnectionID_List_v1 in README.md")
+	}
+	db := testdb.New(t)
+	db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARCHAR(64) PRIMARY KEY, Date DATETIME)")
+	for _, stmt := range strings.Split(ddl, ";") {
+		if strings.TrimSpace(stmt) != "" {
+			db.Exec(t, stmt)
+		}
+	}
+	user, pass := db.LimitedUser(t)
+	s, err := store.OpenMySQL(context.Background(), store.MySQLConfig{Host: db.Host, Port: db.Port, User: user, Password: pass,
+		DBName: db.Name, Table: "ConnectionID_List", AutoMigrate: true, IdleTimeout: 10 * time.Minute})
+	if err != nil {
+		t.Fatalf("OpenMySQL on the README's tables: %v", err)
+	}
+	defer s.Close()
+	if sc := s.Schema(); !sc.V1 || sc.V1Created || sc.V1Denied {
+		t.Errorf("schema %+v; want V1 found, not created", sc)
+	}
+	if _, err := s.Register(context.Background(), store.Conn{ID: "v==", UserID: "alice", V1: true}, []string{"lobby"}); err != nil {
+		t.Errorf("Register(v1) on the README's tables: %v", err)
+	}
+}
