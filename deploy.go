@@ -247,7 +247,8 @@ func printDeploy(w io.Writer, res deployment.Result, env map[string]string) {
 		fmt.Fprintf(w, "Note: %s.\n", n)
 	}
 	if res.WSURL != "" && !res.DryRun {
-		fmt.Fprintf(w, "Next, try it:\n  scfws probe -url %s -secret \"$PROBE_SECRET\"\n", res.WSURL)
+		// The secret from the environment: a flag would show in ps.
+		fmt.Fprintf(w, "Next, try it (with the function's PROBE_SECRET in your environment):\n  scfws probe -url %s\n", res.WSURL)
 		if _, ok := env["PROBE_SECRET"]; !ok {
 			fmt.Fprintln(w, "  (give the function a PROBE_SECRET first: scfws deploy ... -env PROBE_SECRET=...)")
 		}

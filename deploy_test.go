@@ -230,6 +230,9 @@ var (
 // can change the code.
 func staticExe(t testing.TB, content string) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a static executable: skipped under -short")
+	}
 	staticMu.Lock()
 	defer staticMu.Unlock()
 	if bin, ok := staticBin[content]; ok {

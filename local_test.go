@@ -144,6 +144,9 @@ func TestLocalReleasesListenerWhenStartFails(t *testing.T) {
 // The HTTP server closes kept-alive connections that sit idle, and pushes
 // whose body never arrives.
 func TestLocalServerTimeouts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the function as a process: skipped under -short")
+	}
 	for _, k := range config.Keys() {
 		t.Setenv(k, "")
 	}

@@ -102,6 +102,9 @@ func TestDeployRefusesCodeThatCannotRun(t *testing.T) {
 // A deployed function runs from its zip with its environment; a redeploy
 // swaps in the new version and stops the old one; Remove stops it for good.
 func TestDeployRunsTheZip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the zip and runs it: skipped under -short")
+	}
 	exe := filepath.Join(t.TempDir(), "main")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -493,6 +493,11 @@ func TestLocalConsole(t *testing.T) {
 			t.Errorf("no %q line in:\n%s", want, out)
 		}
 	}
+	// Memory is what local is for: the function's warning about it is for
+	// the cloud, not for this console.
+	if strings.Contains(out, "STORE=memory") {
+		t.Errorf("local's console warns about STORE=memory:\n%s", out)
+	}
 }
 
 // With -public, the token endpoint mints only with the session's own

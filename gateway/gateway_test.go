@@ -440,14 +440,14 @@ func BenchmarkPushRate(b *testing.B) {
 		ids[i] = fmt.Sprintf("xawexasdfewezdfsdf%010d", i)
 	}
 	for b.Loop() {
-		began := time.Now()
 		for _, err := range c.Broadcast(context.Background(), ids, "text", "hello") {
 			if err != nil {
 				b.Fatal(err)
 			}
 		}
-		b.ReportMetric(time.Since(began).Seconds(), "s/10k-pushes")
 	}
+	// The mean over every iteration, not the last one's.
+	b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/10k-pushes")
 }
 
 func TestReserve(t *testing.T) {
