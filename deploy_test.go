@@ -388,7 +388,7 @@ func TestDeployCreatesEverything(t *testing.T) {
 		t.Errorf("runtime calls %q; want %q", calls, wantServe)
 	}
 	for _, want := range []string{"Deployed chat (createFunction, createService, createApi, updateFunctionConfiguration, releaseService).",
-		"client URL  " + res.WSURL, "push URL    " + res.PushURL, "scfws probe -url " + res.WSURL + ` -secret "$PROBE_SECRET"`,
+		"client URL  " + res.WSURL, "push URL    " + res.PushURL, "scfws probe -url " + res.WSURL + "\n",
 		"DB_PASSWORD=[redacted]", "STORE=mysql"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
