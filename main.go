@@ -90,6 +90,22 @@ Usage:
   scfws version             print the version
   scfws -h                  print this help
 
+Push answers (what the reverse-push address answers decides each push):
+  200 with errNo 0 or no JSON body   delivered
+  200 with another errNo             gone: the connection is pruned, not retried
+  429                                rate-limited: retried with backoff honouring
+                                     Retry-After while the deadline allows
+                                     (PUSH_RETRIES), then failed; the row is kept
+  413, 414, 431                      the frame's fault: failed, kept
+  1xx, 3xx, 401, 403, 405, 407, 415  the push address's fault: failed, kept
+  any other status                   gone: pruned, not retried
+  but a "gone" answer before this instance ever had a push delivered, or in a
+  send where two or more pushes were refused and none delivered, is the push
+  address's fault: nothing pruned (the reply's errMsg says check SENDBACK_HOST)
+  a failure before the request was fully written: retried, as a 429
+  sent but unanswered in PUSH_TIMEOUT: failed, kept, not retried (it may have
+  been delivered: a retry could show the frame twice)
+
 Environment (a variable set to "" counts as unset):
 ` + config.Usage()
 }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/scfws/scfws/config"
@@ -39,5 +40,38 @@ func TestREADMESettings(t *testing.T) {
 		if !slices.Contains(config.Keys(), key) {
 			t.Errorf("README documents %s, which the function does not read", key)
 		}
+	}
+}
+
+// -h states the push rule, with the statuses README's list names: what
+// each answer of the reverse-push address does to a push and its
+// connection (gateway.attempt and settle).
+func TestUsagePushRule(t *testing.T) {
+	u := usage()
+	i := strings.Index(u, "\nPush answers")
+	if i < 0 {
+		t.Fatalf("-h lacks the push rule (a \"Push answers\" paragraph):\n%s", u)
+	}
+	help, _, _ := strings.Cut(u[i+1:], "\n\n")
+	for _, w := range []string{"errNo 0 or no JSON body", "delivered", "pruned, not retried", "429", "Retry-After",
+		"the push address's fault", "nothing pruned", "fully written", "retried", "PUSH_TIMEOUT", "not retried"} {
+		if !strings.Contains(help, w) {
+			t.Errorf("-h's push rule lacks %q:\n%s", w, help)
+		}
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, list, _ := strings.Cut(string(readme), "**Per push, the gateway's answer decides**")
+	list, _, _ = strings.Cut(list, "\n\n**")
+	status := regexp.MustCompile(`\b[1-5][0-9][0-9]\b`)
+	codes := func(s string) []string {
+		out := status.FindAllString(s, -1)
+		slices.Sort(out)
+		return slices.Compact(out)
+	}
+	if got, want := codes(help), codes(list); len(want) < 5 || !slices.Equal(got, want) {
+		t.Errorf("-h's push rule names statuses %v; README's names %v", got, want)
 	}
 }

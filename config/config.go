@@ -102,6 +102,7 @@ func Load(lookup Lookup) (Config, error) {
 	var c Config
 	var errs []error
 	unparsed := map[string]bool{}
+	from := map[string]string{} // key -> the alias that supplied its value
 	v := reflect.ValueOf(&c).Elem()
 	t := v.Type()
 	for i := range t.NumField() {
@@ -111,8 +112,10 @@ func Load(lookup Lookup) (Config, error) {
 			continue
 		}
 		raw, ok := get(lookup, key)
-		if !ok && f.Tag.Get("alias") != "" {
-			raw, ok = get(lookup, f.Tag.Get("alias"))
+		if alias := f.Tag.Get("alias"); !ok && alias != "" {
+			if raw, ok = get(lookup, alias); ok {
+				from[key] = alias
+			}
 		}
 		if !ok {
 			raw, ok = f.Tag.Lookup("default")
@@ -133,7 +136,7 @@ func Load(lookup Lookup) (Config, error) {
 		c.DefaultRoles = nil
 	}
 	c.SendbackHost, c.DBHost = strings.TrimSpace(c.SendbackHost), strings.TrimSpace(c.DBHost)
-	for _, p := range c.problems() {
+	for _, p := range c.problems(from) {
 		if !unparsed[p.key] {
 			errs = append(errs, p)
 		}
@@ -195,7 +198,7 @@ func clip(s string) string {
 // one look at the log is enough to fix the console settings.
 func (c Config) Validate() error {
 	var errs []error
-	for _, p := range c.problems() {
+	for _, p := range c.problems(nil) {
 		errs = append(errs, p)
 	}
 	return errors.Join(errs...)
@@ -209,7 +212,9 @@ type problem struct {
 
 func (p problem) Error() string { return p.key + ": " + p.msg }
 
-func (c Config) problems() []problem {
+// problems names each variable; from maps a key whose value came from its
+// alias to that alias, so a bad value is blamed on the variable that held it.
+func (c Config) problems(from map[string]string) []problem {
 	var errs []problem
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, problem{name, fmt.Sprintf(format, args...)})
@@ -235,8 +240,14 @@ func (c Config) problems() []problem {
 	if !tableName.MatchString(c.DBTable) {
 		bad("DB_TABLE", "must match [A-Za-z0-9_]{1,57} (the scfws.v1 tables add _v1 and _groups)")
 	}
-	if err := checkURL(c.SendbackHost); err != nil {
-		bad("SENDBACK_HOST", "%v (nor is wsBackUrl set)", err)
+	switch err := checkURL(c.SendbackHost); {
+	case strings.TrimSpace(c.SendbackHost) == "":
+		bad("SENDBACK_HOST", "required (the API's reverse-push address; nor is wsBackUrl set)")
+	case err == nil:
+	case from["SENDBACK_HOST"] != "":
+		bad(from["SENDBACK_HOST"], "%v (read because SENDBACK_HOST is unset)", err)
+	default:
+		bad("SENDBACK_HOST", "%v", err)
 	}
 	if c.IdleTimeout.D() < time.Second {
 		bad("IDLE_TIMEOUT", "must be at least 1s, not %s", c.IdleTimeout)
@@ -281,10 +292,8 @@ func (c Config) problems() []problem {
 	return errs
 }
 
+// checkURL checks a push address that is set.
 func checkURL(s string) error {
-	if strings.TrimSpace(s) == "" {
-		return errors.New("required (the API's reverse-push address)")
-	}
 	// The value may carry credentials (user:pass@host): no message quotes it.
 	u, err := url.Parse(strings.TrimSpace(s))
 	if err != nil {

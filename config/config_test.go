@@ -102,6 +102,23 @@ func TestWsBackURLAlias(t *testing.T) {
 			t.Errorf("%s: SendbackHost = %q, %v; want %q", tt.name, c.SendbackHost, err, tt.want)
 		}
 	}
+	// A bad address is blamed on the variable it came from, unquoted.
+	errs := []struct {
+		give map[string]string
+		want string
+	}{
+		{map[string]string{"SENDBACK_HOST": "", "wsBackUrl": "ftp://admin:hunter2@x/api"}, "wsBackUrl: must start with http:// or https:// (read because SENDBACK_HOST is unset)"},
+		{map[string]string{"SENDBACK_HOST": " ", "wsBackUrl": "http:///hunter2"}, "wsBackUrl: has no host (read because SENDBACK_HOST is unset)"},
+		{map[string]string{"SENDBACK_HOST": "ftp://admin:hunter2@x/api", "wsBackUrl": component}, "SENDBACK_HOST: must start with http:// or https://"},
+		{map[string]string{"SENDBACK_HOST": "ftp://admin:hunter2@x/api"}, "SENDBACK_HOST: must start with http:// or https://"},
+		{map[string]string{"SENDBACK_HOST": ""}, "SENDBACK_HOST: required (the API's reverse-push address; nor is wsBackUrl set)"},
+	}
+	for _, tt := range errs {
+		_, err := Load(FromMap(with(tt.give)))
+		if err == nil || err.Error() != tt.want || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("Load(%v) error = %v; want %q", tt.give, err, tt.want)
+		}
+	}
 	if !slices.Contains(Keys(), "wsBackUrl") {
 		t.Errorf("Keys() = %v; want wsBackUrl among them (local passes it through)", Keys())
 	}

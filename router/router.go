@@ -418,9 +418,9 @@ func decode(payload []byte, ev *Event) (kind, error) {
 	default:
 		return 0, fail(CodeNoWebSocket, nil, "not found websocket")
 	}
-	if !utf8.Valid(payload) && !rawIDValid(payload) {
-		// The decoder turned the ID's invalid bytes into U+FFFD, so two
-		// different IDs could become one: refuse on the raw bytes.
+	if id := ev.WebSocket.SecConnectionID; strings.ContainsRune(id, utf8.RuneError) && !rawIDValid(payload, id) {
+		// The decoder turned invalid bytes or a lone surrogate escape
+		// into U+FFFD, so different IDs could become one: refuse.
 		return 0, fail(CodeBadConnectionID, nil, "secConnectionID is not UTF-8")
 	}
 	return kindWebSocket, checkID(ev.WebSocket.SecConnectionID)
@@ -432,18 +432,40 @@ func isTimer(raw json.RawMessage) bool {
 	return json.Unmarshal(raw, &t) == nil && strings.EqualFold(t, "timer")
 }
 
-// rawIDValid reports whether the event's secConnectionID, as sent, is valid
-// UTF-8. Only invoked for payloads that hold invalid UTF-8 somewhere.
-func rawIDValid(payload []byte) bool {
+// rawIDValid reports whether every U+FFFD in id, the event's decoded
+// secConnectionID, was sent as one: literally, or as a \ufffd escape (in
+// any case). The decoder also makes U+FFFD of each invalid byte and each
+// lone surrogate escape ("\ud800", "\udfff"), which would let IDs that
+// differ on the wire share a row. Called only for an id holding U+FFFD.
+func rawIDValid(payload []byte, id string) bool {
+	// The same decode as Event's (same keys, matched alike, the last of a
+	// repeated key winning), so the raw value is the one id came from.
 	var raw struct {
 		WebSocket struct {
 			ID json.RawMessage `json:"secConnectionID"`
 		} `json:"websocket"`
 	}
-	if json.Unmarshal(payload, &raw) != nil {
+	if json.Unmarshal(payload, &raw) != nil || !utf8.Valid(raw.WebSocket.ID) {
 		return false
 	}
-	return utf8.Valid(raw.WebSocket.ID)
+	return sentReplacements(raw.WebSocket.ID) == strings.Count(id, "\uFFFD")
+}
+
+// sentReplacements counts the U+FFFD a JSON string literal holds as sent:
+// the literal ones and the \ufffd escapes (hex digits in either case),
+// not a \\ufffd, which is an escaped backslash and text.
+func sentReplacements(s []byte) int {
+	n := bytes.Count(s, []byte("\uFFFD"))
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			continue
+		}
+		if s[i+1] == 'u' && i+6 <= len(s) && strings.EqualFold(string(s[i+2:i+6]), "fffd") {
+			n++
+		}
+		i++ // skip the escaped character: a backslash escapes nothing more
+	}
+	return n
 }
 
 // maxIDBytes bounds a secConnectionID. Tencent's are about 32 characters;

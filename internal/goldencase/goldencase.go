@@ -111,12 +111,13 @@ func Load(t testing.TB, dir string) []Case {
 func Path(dir, name string) string { return filepath.Join(dir, name+".golden") }
 
 // Env is the settings every case shares, with the case's on top. A case's
-// SENDBACK_HOST that starts with "/" is a path on the push endpoint (see
-// pushtest: /wrong-* refuses every push, as a mistyped address does).
+// SENDBACK_HOST or wsBackUrl that starts with "/" is a path on the push
+// endpoint (see pushtest: /wrong-* refuses every push, as a mistyped address
+// does).
 func Env(pushBase string, c Case) map[string]string {
 	env := map[string]string{"SENDBACK_HOST": pushBase + "/api-golden", "PUSH_RETRIES": "1", "IDLE_TIMEOUT": "600", "LOG_LEVEL": "debug"}
 	for k, v := range c.Env {
-		if k == "SENDBACK_HOST" && strings.HasPrefix(v, "/") {
+		if (k == "SENDBACK_HOST" || k == "wsBackUrl") && strings.HasPrefix(v, "/") {
 			v = pushBase + v
 		}
 		env[k] = v
