@@ -17,6 +17,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/scfws/scfws/internal/skipnote"
+	"github.com/scfws/scfws/internal/testdb"
 )
 
 // chromiumPath finds Debian's chromium; without one the browser tests skip,
@@ -215,10 +216,17 @@ func screenshot(t testing.TB, tab context.Context, name string) {
 // Three pages chat in rooms over scfws.v1, each with a token for its name:
 // a room's messages reach its members only, once each (the sender's own
 // once, marked when acknowledged), and the presence list follows who joins,
-// leaves and closes the tab.
+// leaves and closes the tab. As on Tencent Cloud: MariaDB, and several
+// function instances taking one invoke at a time (an invoke goes to the
+// next free one), so one page's requests are served by different instances
+// that share only the database.
 func TestChatPageRoomsInChromium(t *testing.T) {
 	browser := newBrowser(t)
-	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
+	db := testdb.New(t)
+	l := startLocal(t, localDBEnv(db))
+	if len(l.fnPids) < 2 {
+		t.Fatalf("function instances %v; want several with MySQL", l.fnPids)
+	}
 
 	alice, _ := page(t, browser, as(l.base, "alice"))
 	bob, closeBob := page(t, browser, as(l.base, "bob"))
@@ -307,6 +315,15 @@ func TestChatPageRoomsInChromium(t *testing.T) {
 		waitJS(t, tab, name+" to see bob leave", systemLines("bob left")+" === 1")
 	}
 	screenshot(t, carol, "rooms-carol")
+	// The instances shared the database: it has the pages still open, in
+	// their rooms.
+	l.quiet(t)
+	if got, conns := db.Strings(t, "SELECT ID FROM ConnectionID_List_v1 ORDER BY ID"), l.connections(t); !slices.Equal(got, conns) || len(conns) != 2 {
+		t.Errorf("registry %q; want alice's and carol's open connections %q", got, conns)
+	}
+	if got := db.Strings(t, "SELECT CONCAT(GroupName, ':', UserID) FROM ConnectionID_List_groups ORDER BY 1"); !slices.Equal(got, []string{"dev:carol", "lobby:alice", "lobby:carol"}) {
+		t.Errorf("groups in the database %q; want carol in dev and lobby, alice in lobby", got)
+	}
 	if strings.Contains(l.stderr.String(), "panic") {
 		t.Errorf("local's output mentions a panic:\n%s", l.stderr)
 	}
@@ -445,12 +462,75 @@ func TestChatPageHeartbeatAndReconnect(t *testing.T) {
 	waitJS(t, b, "ben to get ann's message after both reconnected", bubbles("tea", "theirs", "back again")+" === 1")
 }
 
+// After one abrupt drop (no close frame: the browser sees 1006) the page
+// reconnects by itself, on a new connection, rejoins its room and chats
+// both ways again. The drop is the gateway's own: a push it refuses as
+// malformed (400) drops the client it names, as any non-200 answer does.
+func TestChatPageReconnectsAfterAbruptDrop(t *testing.T) {
+	browser := newBrowser(t)
+	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
+	a, _ := page(t, browser, as(l.base, "amy"))
+	inRoom(t, a, "lobby")
+	dropped := l.connections(t)
+	if len(dropped) != 1 {
+		t.Fatalf("connections %q; want the page's one", dropped)
+	}
+	// Another user, a Go scfws.v1 client, in the same room.
+	zed := connectV1(t, l, "zed")
+	joinAck := zed.request(t, map[string]any{"type": "joinGroup", "group": "lobby"})
+	eventually(t, 30*time.Second, "zed's join to be acked", func() bool { _, ok := zed.ack(joinAck); return ok })
+	if ack, _ := zed.ack(joinAck); !ack.Success {
+		t.Fatalf("zed's join: %+v", ack)
+	}
+	waitHere(t, a, "amy", "amy,zed")
+
+	// A push with an unknown action names the page's connection: 400, and
+	// the gateway drops the page.
+	resp, err := http.Post(l.base+"/sendback", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"websocket":{"action":"bogus","secConnectionID":%q}}`, dropped[0])))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("the malformed push answered %d; want 400", resp.StatusCode)
+	}
+	waitJS(t, a, "amy to see the drop", systemLines("connection closed (1006)")+" === 1")
+	waitJS(t, a, "amy to reconnect", systemLines("connection closed (1006); reconnected after 1 attempt")+" === 1 && "+connected)
+	inRoom(t, a, "lobby")
+	waitHere(t, a, "amy", "amy,zed")
+	if n := count(t, a, systemLines("retrying")); n != 0 {
+		t.Errorf("%d retry lines left after the reconnect; want the outage's line to say it reconnected", n)
+	}
+	conns := l.connections(t)
+	if len(conns) != 2 || slices.Contains(conns, dropped[0]) {
+		t.Errorf("connections %q after the reconnect; want zed's and a new one for the page (not %s)", conns, dropped[0])
+	}
+
+	// The page's message reaches zed, once, and zed's reaches the page.
+	say(t, a, "back after the drop")
+	eventually(t, 30*time.Second, "zed to get amy's message", func() bool { return zed.got("group|lobby|amy|back after the drop") == 1 })
+	send := zed.request(t, map[string]any{"type": "sendToGroup", "group": "lobby", "dataType": "text", "data": "welcome back amy", "noEcho": true})
+	waitJS(t, a, "amy to get zed's message", bubbles("lobby", "theirs", "welcome back amy")+" === 1")
+	eventually(t, 30*time.Second, "zed's send to be acked", func() bool { _, ok := zed.ack(send); return ok })
+	if ack, _ := zed.ack(send); !ack.Success || ack.Delivered != 1 {
+		t.Errorf("zed's send: %+v; want it delivered to amy's one connection", ack)
+	}
+	l.quiet(t)
+	if n := zed.got("group|lobby|amy|back after the drop"); n != 1 {
+		t.Errorf("zed got amy's message %d times; want once", n)
+	}
+	if n := count(t, a, bubbles("", "theirs", "welcome back amy")); n != 1 {
+		t.Errorf("amy shows zed's message %d times; want once", n)
+	}
+}
+
 // A push that the gateway answers 500 makes it drop that client without a
 // close frame (the browser sees 1006). With ?fail-push=500 (the page passes
 // its query on) every push to the page fails, its acks included: it
 // reconnects again and again, backing off, on one line, and never calls
 // itself connected.
-func TestChatPageReconnectsAfterAbruptDrop(t *testing.T) {
+func TestChatPageRetriesWhilePushesFail(t *testing.T) {
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	a, _ := open(t, browser, l.base+"/?fail-push=500#amy")
