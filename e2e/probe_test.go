@@ -139,6 +139,17 @@ func TestProbeIdleAndExitStatus(t *testing.T) {
 	if s.Data["silentOpen"] != false || s.Data["pingOnlyOpen"] != true || s.Data["pushOnlyOpen"] != false || s.Outcome != probe.Differs {
 		t.Errorf("idle: %s %v; want the ping-only connection open, the rest closed, differs", s.Outcome, s.Data)
 	}
+	// Without -idle-cleanup the gateway sends no closing on idle: the dead
+	// rows stay (the function's sweeps leave a probe's alone for a while).
+	if s.Data["closingOnIdle"] != false {
+		t.Errorf("idle without -idle-cleanup: closingOnIdle %v; want false", s.Data["closingOnIdle"])
+	}
+	l = startLocal(t, map[string]string{"PROBE_SECRET": secret, "LOG_LEVEL": "warn"}, "-idle-timeout", "2s", "-idle-counts-pings", "-idle-cleanup")
+	if r, _, stderr := runProbe(t, l, secret, "-idle"); r == nil {
+		t.Errorf("probe -idle with -idle-cleanup: no report: %s", stderr)
+	} else if s := scenario(t, r, "idle timer"); s.Data["closingOnIdle"] != true {
+		t.Errorf("idle with -idle-cleanup: closingOnIdle %v; want true", s.Data["closingOnIdle"])
+	}
 
 	l = startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

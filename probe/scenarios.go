@@ -158,19 +158,35 @@ func (p *prober) closedPush(ctx context.Context) Scenario {
 
 // waitGone polls until the registry has no row for id, or wait passes.
 func (p *prober) waitGone(ctx context.Context, id string, wait time.Duration) (bool, time.Duration) {
+	gone, waited, _ := p.waitGoneOn(ctx, p.main, id, wait)
+	return gone, waited
+}
+
+// waitGoneOn asks through c. err is the last lookup's failure when none
+// answered: then nothing was measured.
+func (p *prober) waitGoneOn(ctx context.Context, c *conn, id string, wait time.Duration) (gone bool, waited time.Duration, err error) {
 	began := time.Now()
+	answered := false
 	for time.Since(began) < wait {
-		r, err := p.ask(ctx, "lookup", map[string]any{"connectionId": id}, 5*time.Second)
-		if err == nil && r.Known != nil && !*r.Known {
-			return true, time.Since(began)
+		r, lerr := c.askWith(ctx, p.c.Secret, "lookup", map[string]any{"connectionId": id}, 5*time.Second)
+		if lerr == nil {
+			answered = true
+			if r.Known != nil && !*r.Known {
+				return true, time.Since(began), nil
+			}
+		} else {
+			err = lerr
 		}
 		select {
 		case <-ctx.Done():
-			return false, time.Since(began)
+			return false, time.Since(began), ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	return false, time.Since(began)
+	if answered {
+		err = nil
+	}
+	return false, time.Since(began), err
 }
 
 // serverClose: a closing push closes the client; does the gateway then send
@@ -417,6 +433,12 @@ func (p *prober) idle(ctx context.Context) Scenario {
 	if err != nil {
 		return failed(err)
 	}
+	// Its own connection drives the scenario, kept alive by its frames:
+	// the main one may have gone idle in the scenarios before.
+	driver, _, err := p.second(ctx, "driver")
+	if err != nil {
+		return failed(err)
+	}
 	end := time.Now().Add(t + max(2*time.Second, t/10))
 	tick := time.NewTicker(max(t/4, 200*time.Millisecond))
 	defer tick.Stop()
@@ -429,12 +451,15 @@ func (p *prober) idle(ctx context.Context) Scenario {
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		_ = pinger.ws.Ping(pctx)
 		cancel()
-		// The main connection's frame keeps it alive and pushes to the receiver.
-		_, _ = p.ask(ctx, "push", map[string]any{"connectionId": receiverID}, 5*time.Second)
+		// The driver's frame keeps it alive and pushes to the receiver.
+		_, _ = driver.askWith(ctx, p.c.Secret, "push", map[string]any{"connectionId": receiverID}, 5*time.Second)
 	}
 	open := func(c *conn) bool { closed, _ := c.closedWithin(ctx, 100*time.Millisecond); return !closed }
 	silentOpen, pingerOpen, receiverOpen := open(silent), open(pinger), open(receiver)
-	gone, _ := p.waitGone(ctx, silentID, 2*time.Second)
+	gone, _, err := p.waitGoneOn(ctx, driver, silentID, 2*time.Second)
+	if err != nil {
+		return failed(fmt.Errorf("whether closing fired on idle: %w", err))
+	}
 	state := func(b bool) string {
 		if b {
 			return "open"

@@ -223,18 +223,21 @@ func probeBody(kind, id string) ([]byte, *refusal) {
 // not offer ProbeConnection's tag. Only those, and IDs the registry has no
 // row for, are the probe's: PROBE_SECRET must not be a way to push to or
 // close anyone else. live says whether id is a live connection.
-func (c *call) probeTarget(id string) (live bool, ref *refusal) {
+// probeTarget checks that id is one of the probe's own connections, and
+// says whether it still has a row, live or not: "gone" is what cleanup
+// (a closing event) does, where a lapsed lease only makes a row dead.
+func (c *call) probeTarget(id string) (exists bool, ref *refusal) {
 	if err := checkID(id); err != nil {
 		return false, refuse("InvalidMessage", "connectionId: %s", err.(*failure).msg)
 	}
-	conn, live, err := c.d.Registry.Lookup(c.ctx, id)
+	conn, _, err := c.d.Registry.Lookup(c.ctx, id)
 	if err != nil {
 		return false, internal(err)
 	}
 	if conn.ID != "" && conn.Info == "" {
 		return false, refuse("Forbidden", "connectionId: not a connection scfws probe opened")
 	}
-	return live, nil
+	return conn.ID != "", nil
 }
 
 func randomID() string {

@@ -740,7 +740,9 @@ func (s *MySQL) Sweep(ctx context.Context) (int64, []Membership, error) {
 	if !s.schema.V1 {
 		return n, nil, nil
 	}
-	dead, err := s.strings(ctx, "SELECT c.ID FROM "+s.v1+" c WHERE NOT ("+v1Alive+") LIMIT "+strconv.Itoa(sweepBatch), s.idle)
+	dead, err := s.strings(ctx, "SELECT c.ID FROM "+s.v1+" c WHERE NOT ("+v1Alive+
+		") AND (c.Info = '' OR c.LastSeen < UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND) LIMIT "+strconv.Itoa(sweepBatch),
+		s.idle, s.idle+ProbeGrace.Microseconds())
 	if err != nil {
 		return n, nil, fmt.Errorf("sweep connections: %w", err)
 	}

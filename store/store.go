@@ -37,6 +37,11 @@ type Conn struct {
 	Info string
 }
 
+// ProbeGrace is how long past the idle timeout a sweep leaves the row of a
+// connection with Info (one scfws probe opened): the probe asks whether the
+// gateway's closing removed it, and a sweep must not answer for it.
+const ProbeGrace = time.Minute
+
 // UserCount is one user of a group and how many of its connections are in it.
 type UserCount struct {
 	UserID      string
@@ -370,7 +375,7 @@ func (m *Memory) Sweep(_ context.Context) (int64, []Membership, error) {
 	}
 	var dead []string
 	for id, mc := range m.v1 {
-		if !m.alive(mc.seen) {
+		if !m.alive(mc.seen) && (mc.c.Info == "" || mc.seen.Before(m.now().Add(-m.idle-ProbeGrace))) {
 			dead = append(dead, id)
 		}
 	}

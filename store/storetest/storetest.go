@@ -330,6 +330,31 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 			t.Errorf("memberships after Sweep = %q; want only b1 in lobby", got)
 		}
 	})
+
+	// scfws probe asks whether a closing event removed its dead connection:
+	// a sweep leaves such a row (one with Info) for ProbeGrace more.
+	t.Run("sweep leaves a probe's dead connection for a grace", func(t *testing.T) {
+		s := newSubject(t)
+		probe := v1conn("probe1", "")
+		probe.Info = `{"top":["websocket"]}`
+		register(t, s.Reg, probe)
+		register(t, s.Reg, v1conn("a1", "alice"))
+		s.Age(t, "probe1", s.Idle+store.ProbeGrace/2)
+		s.Age(t, "a1", s.Idle+store.ProbeGrace/2)
+		if n, _, err := s.Reg.Sweep(ctx); err != nil || n != 1 {
+			t.Errorf("Sweep() = %d, %v; want 1 (a1, not the probe's)", n, err)
+		}
+		if c, live, err := s.Reg.Lookup(ctx, "probe1"); err != nil || c.ID != "probe1" || live {
+			t.Errorf("Lookup(probe1) within the grace = %+v, %v, %v; want its dead row", c, live, err)
+		}
+		s.Age(t, "probe1", s.Idle+store.ProbeGrace+time.Minute)
+		if n, _, err := s.Reg.Sweep(ctx); err != nil || n != 1 {
+			t.Errorf("Sweep() after the grace = %d, %v; want 1 (the probe's)", n, err)
+		}
+		if c, _, err := s.Reg.Lookup(ctx, "probe1"); err != nil || c.ID != "" {
+			t.Errorf("Lookup(probe1) after the grace = %+v, %v; want no row", c, err)
+		}
+	})
 }
 
 func groups(t *testing.T, newSubject func(t *testing.T) Subject) {
