@@ -163,7 +163,7 @@ func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if fs.NArg() != 1 {
 		return usageError{errors.New("invoke wants one event file, or - for standard input")}
 	}
-	payload, err := readEvent(fs.Arg(0), stdin)
+	payload, err := readEvent(fs.Arg(0), stdin, *timeout)
 	if err != nil {
 		return err
 	}
@@ -198,17 +198,36 @@ func (e exitError) Error() string { return e.msg }
 
 // readEvent reads an event from a file, or standard input for "-", never
 // more than SCF's limit: /dev/zero or a huge file is refused, not slurped.
-// Reading a FIFO that never ends is the caller's to interrupt.
-func readEvent(name string, stdin io.Reader) ([]byte, error) {
-	r := stdin
-	if name != "-" {
+// A file (a FIFO nobody writes, say) must be read within wait; standard
+// input may be typed, and is the caller's to interrupt.
+func readEvent(name string, stdin io.Reader, wait time.Duration) ([]byte, error) {
+	if name == "-" {
+		return readLimited(stdin)
+	}
+	type read struct {
+		b   []byte
+		err error
+	}
+	done := make(chan read, 1)
+	go func() { // left behind on a timeout: the process is about to exit
 		f, err := os.Open(name)
 		if err != nil {
-			return nil, err
+			done <- read{nil, err}
+			return
 		}
 		defer f.Close()
-		r = f
+		b, err := readLimited(f)
+		done <- read{b, err}
+	}()
+	select {
+	case r := <-done:
+		return r.b, r.err
+	case <-time.After(wait):
+		return nil, fmt.Errorf("%s: no event within %s (a FIFO with no writer?)", name, wait)
 	}
+}
+
+func readLimited(r io.Reader) ([]byte, error) {
 	payload, err := io.ReadAll(io.LimitReader(r, config.MaxEventBytes+1))
 	if err != nil {
 		return nil, err

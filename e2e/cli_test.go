@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/scfws/scfws/router"
 )
@@ -65,5 +68,33 @@ func TestCLI(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// invoke FILE reads within -timeout: a FIFO nobody writes to gets an
+// error naming it, not a command that hangs forever.
+func TestInvokeFIFOWithoutWriter(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "events")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(buildBinary(t), "invoke", "-timeout", "300ms", fifo)
+	cmd.Env = []string{"PATH=/usr/bin:/bin", "STORE=memory", "SENDBACK_HOST=http://127.0.0.1:9/push"}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || exit.ExitCode() != 1 || !strings.Contains(stderr.String(), "no event within 300ms") {
+			t.Errorf("invoke of a FIFO with no writer = %v, stderr %q; want exit 1 saying no event came", err, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("invoke of a FIFO with no writer still waiting after 30s")
 	}
 }
