@@ -188,6 +188,9 @@ func TestNegotiate(t *testing.T) {
 		{"v1.chat", []string{"v1.chat"}, "v1.chat"},
 		{",,,", nil, ""},
 		{`"quoted", plain`, nil, "plain"},
+		// Only the first 16 entries count: an allowed 17th is not chosen.
+		{strings.Repeat("x,", 15) + "ok", []string{"ok"}, "ok"},
+		{strings.Repeat("x,", 16) + "ok", []string{"ok"}, ""},
 	}
 	for _, tt := range tests {
 		if got := negotiate(tt.give, tt.allowed); got != tt.want {
