@@ -35,7 +35,7 @@ type Config struct {
 	DBPassword    Secret   `envconfig:"DB_PASSWORD" secret:"true" desc:"MySQL password; never logged"`
 	DBName        string   `envconfig:"DB_NAME" default:"SCF_Demo" desc:"database holding the connection table"`
 	DBTable       string   `envconfig:"DB_TABLE" default:"ConnectionID_List" desc:"connection table (columns ConnectionID, Date)"`
-	DBAutoMigrate bool     `envconfig:"DB_AUTO_MIGRATE" default:"true" desc:"create the table when it is missing"`
+	DBAutoMigrate bool     `envconfig:"DB_AUTO_MIGRATE" default:"true" desc:"create the database and tables when missing (never alters one)"`
 	SendbackHost  string   `envconfig:"SENDBACK_HOST" alias:"wsBackUrl" secret:"true" desc:"the API's reverse-push address, http(s)://... (required; wsBackUrl is read when unset)"`
 	Store         string   `envconfig:"STORE" default:"mysql" desc:"connection registry: mysql, or memory for local runs and tests"`
 	IdleTimeout   Duration `envconfig:"IDLE_TIMEOUT" default:"600s" desc:"the API's backend timeout; quieter connections are dead (600 or 10m)"`
