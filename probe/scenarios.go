@@ -397,10 +397,19 @@ func (p *prober) pushRate(ctx context.Context) Scenario {
 		parts = append(parts, fmt.Sprintf("%s x%d", k, r.Statuses[k]))
 	}
 	secs := max(float64(r.ElapsedMs)/1000, 0.001)
-	s.Measured = fmt.Sprintf("%d pushes in %dms (%.0f/s): %s; %d frames arrived", r.Count, r.ElapsedMs, float64(r.Count)/secs,
-		strings.Join(parts, ", "), arrived)
-	s.Data = map[string]any{"statuses": r.Statuses, "elapsedMs": r.ElapsedMs, "arrived": arrived}
+	// Open question: does a burst the gateway answers 429 drop the client?
+	_, werr := p.ask(ctx, "whoami", nil, 10*time.Second)
+	survived := werr == nil
+	s.Measured = fmt.Sprintf("%d pushes in %dms (%.0f/s): %s; %d frames arrived; the connection %s", r.Count, r.ElapsedMs, float64(r.Count)/secs,
+		strings.Join(parts, ", "), arrived, map[bool]string{true: "survived", false: "was dropped"}[survived])
+	s.Data = map[string]any{"statuses": r.Statuses, "elapsedMs": r.ElapsedMs, "arrived": arrived, "connectionSurvived": survived}
 	switch {
+	case !survived:
+		s.Outcome = Differs
+		s.Fix = "report this: the burst dropped the connection it was pushed to"
+		if r.Statuses["429"] > 0 {
+			s.Fix = fmt.Sprintf("PUSH_RATE=%d: a burst answered 429 dropped the client", max(1, int(0.8*float64(accepted)/secs)))
+		}
 	case arrived < accepted:
 		s.Outcome = Differs
 		s.Fix = fmt.Sprintf("report this: %d pushes were accepted but only %d frames arrived", accepted, arrived)
