@@ -65,12 +65,13 @@ Flags:
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	limit := 90 * time.Second
-	if *idle {
-		limit += 20 * time.Minute
+	// probe.Run bounds its scenarios (Budget, and the idle timer by the
+	// function's IDLE_TIMEOUT); this bounds connecting before them too.
+	if !*idle {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, probe.Budget+5*time.Second)
+		defer cancel()
 	}
-	ctx, cancel := context.WithTimeout(ctx, limit)
-	defer cancel()
 	progress := stderr
 	report, err := probe.Run(ctx, probe.Config{URL: *url, Secret: *secret, Idle: *idle, Progress: progress})
 	if err != nil {

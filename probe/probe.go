@@ -92,6 +92,9 @@ func (r *Report) Contradicted() bool {
 var ErrNoProbe = errors.New("the function does not answer probe requests: is PROBE_SECRET set there, to the same value? " +
 	"(the answers are pushes: if SENDBACK_HOST is wrong or unreachable from the function, in a VPC say, none arrive either)")
 
+// Budget bounds every scenario but the idle timer together.
+const Budget = 55 * time.Second
+
 // Run measures. An error means the probe could not start (no connection,
 // no answer to probe requests); a scenario that fails is in the report.
 func Run(ctx context.Context, c Config) (*Report, error) {
@@ -103,6 +106,11 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	p := &prober{c: c, report: &Report{URL: c.URL, Started: time.Now()}}
 	defer p.closeAll()
+	// Every scenario but the idle timer shares one budget: a slow gateway
+	// leaves the last ones "could not measure" rather than the probe long.
+	quick, cancel := context.WithTimeout(ctx, Budget)
+	defer cancel()
+	ctx, outer := quick, ctx
 	main, err := p.open(ctx, "main")
 	if err != nil {
 		return nil, err
@@ -143,7 +151,15 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 		if c.Progress != nil {
 			fmt.Fprintf(c.Progress, "probe: %s...\n", s.name)
 		}
-		sc := s.run(ctx)
+		run := ctx
+		if s.name == "idle timer" {
+			// As long as the function's idle timeout, and a little more.
+			t := time.Duration(p.report.Function.IdleTimeoutMs) * time.Millisecond
+			var cancel context.CancelFunc
+			run, cancel = context.WithTimeout(outer, t+max(2*time.Second, t/10)+30*time.Second)
+			defer cancel()
+		}
+		sc := s.run(run)
 		sc.Name = s.name
 		p.report.Scenarios = append(p.report.Scenarios, sc)
 	}
