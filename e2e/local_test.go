@@ -32,6 +32,8 @@ type localRun struct {
 	fnPid  int    // the first function instance
 	fnPids []int
 	stderr *syncBuffer
+	// later is what local printed after its banner (the readiness line).
+	later *syncBuffer
 	// The key local's Tencent Cloud API accepts, made for the session and
 	// printed on the banner's "try" line.
 	secretID, secretKey string
@@ -53,7 +55,7 @@ func startLocal(t testing.TB, env map[string]string, args ...string) *localRun {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	l := &localRun{cmd: cmd, stderr: &syncBuffer{}}
+	l := &localRun{cmd: cmd, stderr: &syncBuffer{}, later: &syncBuffer{}}
 	cmd.Stderr = l.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -110,7 +112,8 @@ func startLocal(t testing.TB, env map[string]string, args ...string) *localRun {
 		}
 	}
 	go func() {
-		for range lines {
+		for line := range lines {
+			_, _ = l.later.Write([]byte(line + "\n"))
 		}
 	}()
 	return l
@@ -357,6 +360,42 @@ func TestLocalChat200Clients(t *testing.T) {
 	}
 	if strings.Contains(l.stderr.String(), db.Password) {
 		t.Errorf("local's output contains the DB password")
+	}
+}
+
+// Before any client arrives, local says whether the function can work,
+// and for the database errors people meet first, which variable to fix.
+func TestLocalSaysWhatToFix(t *testing.T) {
+	db := testdb.New(t)
+	user, pass := db.LimitedUser(t)
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{"ready", localDBEnv(db), "ready         the function answered"},
+		{"no server", map[string]string{"DB_HOST": "127.0.0.1", "DB_PORT": "1", "DB_USER": "u", "DB_PASSWORD": "wrong-password-1"},
+			"check DB_HOST and DB_PORT"},
+		{"wrong password", map[string]string{"DB_HOST": db.Host, "DB_PORT": strconv.Itoa(db.Port), "DB_USER": db.User, "DB_PASSWORD": "wrong-password-2", "DB_NAME": db.Name},
+			"check DB_USER and DB_PASSWORD"},
+		{"no database, no right to create it", map[string]string{"DB_HOST": db.Host, "DB_PORT": strconv.Itoa(db.Port), "DB_USER": user, "DB_PASSWORD": pass, "DB_NAME": db.Name + "_missing"},
+			"set DB_NAME to a database that exists"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.env["LOG_LEVEL"] = "error"
+			l := startLocal(t, tt.env)
+			eventually(t, 30*time.Second, "the readiness line", func() bool {
+				out := l.later.String()
+				return strings.Contains(out, "ready ") || strings.Contains(out, "NOT READY ")
+			})
+			if out := l.later.String(); !strings.Contains(out, tt.want) {
+				t.Errorf("local printed %q; want %q", out, tt.want)
+			}
+			if out := l.later.String() + l.stderr.String(); strings.Contains(out, "wrong-password") || strings.Contains(out, pass) {
+				t.Errorf("local's output shows a password")
+			}
+		})
 	}
 }
 
