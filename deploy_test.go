@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -768,5 +770,55 @@ func BenchmarkDeploy(b *testing.B) {
 		if err := runDeploy([]string{"-region", depRegion, "-name", "chat", "-endpoint", c.url}, nil, &out, &errOut, h); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// The README's CAM actions are exactly those deploy and destroy call: a
+// policy made from it neither fails a step nor grants more.
+func TestREADMEListsTheCAMActions(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	section = section[strings.Index(section, "The key needs these CAM actions"):]
+	section = section[:strings.Index(section, "`scfws publish` through SCF")]
+	listed := map[string]bool{}
+	for _, m := range regexp.MustCompile("`((?:scf|apigw):[A-Za-z]+)`").FindAllStringSubmatch(section, -1) {
+		listed[m[1]] = true
+	}
+
+	c := newTestCloud(t)
+	called := map[string]bool{}
+	record := func() {
+		for _, call := range c.Calls() {
+			called[call.action] = true
+		}
+	}
+	mustDeploy(t, c, testHooks(t), secretArgs(t)...)
+	record()
+	// An update of everything in place: new code, settings and path.
+	h := testHooks(t)
+	h.executable = staticExe(t, "v2")
+	mustDeploy(t, c, h, append(secretArgs(t), "-env", "HEARTBEAT_MESSAGE=hb", "-path", "/chat")...)
+	record()
+	if _, _, err := runDestroyT(t, c, "", "-yes"); err != nil {
+		t.Fatal(err)
+	}
+	record()
+	if !maps.Equal(listed, called) {
+		t.Errorf("README lists %v;\ndeploy and destroy call %v", slices.Sorted(maps.Keys(listed)), slices.Sorted(maps.Keys(called)))
+	}
+	// And docs/deploy.md's policy JSON says the same.
+	doc, err := os.ReadFile("docs/deploy.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inPolicy := map[string]bool{}
+	for _, m := range regexp.MustCompile(`"((?:scf|apigw):[A-Za-z]+)"`).FindAllStringSubmatch(string(doc), -1) {
+		inPolicy[m[1]] = true
+	}
+	if !maps.Equal(inPolicy, called) {
+		t.Errorf("docs/deploy.md's policy has %v;\ndeploy and destroy call %v", slices.Sorted(maps.Keys(inPolicy)), slices.Sorted(maps.Keys(called)))
 	}
 }
