@@ -160,6 +160,9 @@ func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return usageError{err}
 	}
+	if *timeout <= 0 {
+		return usageError{errors.New("-timeout must be positive")}
+	}
 	if fs.NArg() != 1 {
 		return usageError{errors.New("invoke wants one event file, or - for standard input")}
 	}

@@ -38,6 +38,7 @@ func TestCLI(t *testing.T) {
 		{"invoke huge stdin", []string{"invoke", "-"}, memory, strings.Repeat(" ", 7<<20), 1, "", "over 6291456 bytes"},
 		{"invoke missing file", []string{"invoke", "nope.json"}, memory, "", 1, "", "no such file"},
 		{"invoke two files", []string{"invoke", "a", "b"}, memory, "", 2, "", "one event file"},
+		{"invoke zero timeout", []string{"invoke", "-timeout", "0s", "../testdata/golden/register.json"}, memory, "", 2, "", "-timeout must be positive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

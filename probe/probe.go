@@ -156,7 +156,8 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 			// As long as the function's idle timeout, and a little more.
 			t := time.Duration(p.report.Function.IdleTimeoutMs) * time.Millisecond
 			var cancel context.CancelFunc
-			run, cancel = context.WithTimeout(outer, t+max(2*time.Second, t/10)+30*time.Second)
+			// and two minutes for its four connections and lookups.
+			run, cancel = context.WithTimeout(outer, t+max(2*time.Second, t/10)+2*time.Minute)
 			defer cancel()
 		}
 		sc := s.run(run)

@@ -222,10 +222,9 @@ func probeBody(kind, id string) ([]byte, *refusal) {
 // a row for, live or not (a client can outlive its row's lease), that did
 // not offer ProbeConnection's tag. Only those, and IDs the registry has no
 // row for, are the probe's: PROBE_SECRET must not be a way to push to or
-// close anyone else. live says whether id is a live connection.
-// probeTarget checks that id is one of the probe's own connections, and
-// says whether it still has a row, live or not: "gone" is what cleanup
-// (a closing event) does, where a lapsed lease only makes a row dead.
+// close anyone else. exists says whether id still has a row, live or not:
+// only cleanup (a closing event) removes one, where a lapsed lease makes a
+// row dead (and sweeps leave a probe's dead rows for store.ProbeGrace).
 func (c *call) probeTarget(id string) (exists bool, ref *refusal) {
 	if err := checkID(id); err != nil {
 		return false, refuse("InvalidMessage", "connectionId: %s", err.(*failure).msg)

@@ -742,7 +742,7 @@ func (s *MySQL) Sweep(ctx context.Context) (int64, []Membership, error) {
 	}
 	dead, err := s.strings(ctx, "SELECT c.ID FROM "+s.v1+" c WHERE NOT ("+v1Alive+
 		") AND (c.Info = '' OR c.LastSeen < UTC_TIMESTAMP(3) - INTERVAL ? MICROSECOND) LIMIT "+strconv.Itoa(sweepBatch),
-		s.idle, s.idle+ProbeGrace.Microseconds())
+		s.idle, s.idle+ProbeGrace(time.Duration(s.idle)*time.Microsecond).Microseconds())
 	if err != nil {
 		return n, nil, fmt.Errorf("sweep connections: %w", err)
 	}

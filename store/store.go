@@ -39,8 +39,9 @@ type Conn struct {
 
 // ProbeGrace is how long past the idle timeout a sweep leaves the row of a
 // connection with Info (one scfws probe opened): the probe asks whether the
-// gateway's closing removed it, and a sweep must not answer for it.
-const ProbeGrace = time.Minute
+// gateway's closing removed it, a tenth of the timeout and a little after
+// the row went dead, and a sweep must not answer for it.
+func ProbeGrace(idle time.Duration) time.Duration { return max(time.Minute, idle/2) }
 
 // UserCount is one user of a group and how many of its connections are in it.
 type UserCount struct {
@@ -375,7 +376,7 @@ func (m *Memory) Sweep(_ context.Context) (int64, []Membership, error) {
 	}
 	var dead []string
 	for id, mc := range m.v1 {
-		if !m.alive(mc.seen) && (mc.c.Info == "" || mc.seen.Before(m.now().Add(-m.idle-ProbeGrace))) {
+		if !m.alive(mc.seen) && (mc.c.Info == "" || mc.seen.Before(m.now().Add(-m.idle-ProbeGrace(m.idle)))) {
 			dead = append(dead, id)
 		}
 	}

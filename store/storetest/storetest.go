@@ -339,15 +339,16 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 		probe.Info = `{"top":["websocket"]}`
 		register(t, s.Reg, probe)
 		register(t, s.Reg, v1conn("a1", "alice"))
-		s.Age(t, "probe1", s.Idle+store.ProbeGrace/2)
-		s.Age(t, "a1", s.Idle+store.ProbeGrace/2)
+		grace := store.ProbeGrace(s.Idle)
+		s.Age(t, "probe1", s.Idle+grace/2)
+		s.Age(t, "a1", s.Idle+grace/2)
 		if n, _, err := s.Reg.Sweep(ctx); err != nil || n != 1 {
 			t.Errorf("Sweep() = %d, %v; want 1 (a1, not the probe's)", n, err)
 		}
 		if c, live, err := s.Reg.Lookup(ctx, "probe1"); err != nil || c.ID != "probe1" || live {
 			t.Errorf("Lookup(probe1) within the grace = %+v, %v, %v; want its dead row", c, live, err)
 		}
-		s.Age(t, "probe1", s.Idle+store.ProbeGrace+time.Minute)
+		s.Age(t, "probe1", s.Idle+grace+time.Minute)
 		if n, _, err := s.Reg.Sweep(ctx); err != nil || n != 1 {
 			t.Errorf("Sweep() after the grace = %d, %v; want 1 (the probe's)", n, err)
 		}
