@@ -557,16 +557,22 @@ func (r *run) updateConfiguration(ctx context.Context, fn *functionState, env ma
 	return r.waitActive(ctx, "wait for the new configuration")
 }
 
-// waitActive polls GetFunction until the function is Active, saying each
-// status it passes.
-func (r *run) waitActive(ctx context.Context, step string) (*functionState, error) {
-	interval, limit := r.d.PollInterval, r.d.WaitTimeout
+// polling is how often and how long waitActive and waitGone poll.
+func (d *Deployer) polling() (interval, limit time.Duration) {
+	interval, limit = d.PollInterval, d.WaitTimeout
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
 	if limit <= 0 {
 		limit = DefaultWaitTimeout
 	}
+	return interval, limit
+}
+
+// waitActive polls GetFunction until the function is Active, saying each
+// status it passes.
+func (r *run) waitActive(ctx context.Context, step string) (*functionState, error) {
+	interval, limit := r.d.polling()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	start, last := time.Now(), ""

@@ -199,13 +199,7 @@ func (r *run) deleteFunction() removal {
 
 // waitGone polls GetFunction until the function no longer exists.
 func (r *run) waitGone(ctx context.Context) error {
-	interval, limit := r.d.PollInterval, r.d.WaitTimeout
-	if interval <= 0 {
-		interval = DefaultPollInterval
-	}
-	if limit <= 0 {
-		limit = DefaultWaitTimeout
-	}
+	interval, limit := r.d.polling()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	start := time.Now()

@@ -375,8 +375,9 @@ func (m *Memory) Sweep(_ context.Context) (int64, []Membership, error) {
 		}
 	}
 	var dead []string
+	graceEnd := m.now().Add(-m.idle - ProbeGrace(m.idle))
 	for id, mc := range m.v1 {
-		if !m.alive(mc.seen) && (mc.c.Info == "" || mc.seen.Before(m.now().Add(-m.idle-ProbeGrace(m.idle)))) {
+		if !m.alive(mc.seen) && (mc.c.Info == "" || mc.seen.Before(graceEnd)) {
 			dead = append(dead, id)
 		}
 	}
