@@ -26,7 +26,7 @@ import (
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
 
 	deployment "github.com/scfws/scfws/deploy"
-	"github.com/scfws/scfws/tcloud"
+	"github.com/scfws/scfws/local/cloudapi"
 )
 
 const (
@@ -42,7 +42,7 @@ var depSecrets = []string{depKey, "hunter2-db-password", "jwt-signing-secret-012
 type recRuntime struct {
 	mu    sync.Mutex
 	calls []string
-	last  map[tcloud.FunctionID]tcloud.FunctionSpec
+	last  map[cloudapi.FunctionID]cloudapi.FunctionSpec
 	fail  string // Deploy fails with this, when set
 	// polled, when set, holds each Deploy until deploy has polled
 	// GetFunction once more, so that it sees Creating or Updating first.
@@ -55,7 +55,7 @@ func (r *recRuntime) add(s string) {
 	r.calls = append(r.calls, s)
 }
 
-func (r *recRuntime) Deploy(ctx context.Context, fn tcloud.FunctionSpec) error {
+func (r *recRuntime) Deploy(ctx context.Context, fn cloudapi.FunctionSpec) error {
 	if r.polled != nil {
 		select {
 		case <-r.polled:
@@ -70,28 +70,28 @@ func (r *recRuntime) Deploy(ctx context.Context, fn tcloud.FunctionSpec) error {
 		return errors.New(r.fail)
 	}
 	if r.last == nil {
-		r.last = map[tcloud.FunctionID]tcloud.FunctionSpec{}
+		r.last = map[cloudapi.FunctionID]cloudapi.FunctionSpec{}
 	}
 	r.last[fn.FunctionID] = fn
 	return nil
 }
 
-func (r *recRuntime) Invoke(_ context.Context, fn tcloud.FunctionID, event []byte) ([]byte, error) {
+func (r *recRuntime) Invoke(_ context.Context, fn cloudapi.FunctionID, event []byte) ([]byte, error) {
 	r.add("Invoke " + fn.Name + " " + string(event))
 	return []byte(okReply), nil
 }
 
-func (r *recRuntime) Remove(_ context.Context, fn tcloud.FunctionID) error {
+func (r *recRuntime) Remove(_ context.Context, fn cloudapi.FunctionID) error {
 	r.add("Remove " + fn.Name)
 	return nil
 }
 
-func (r *recRuntime) Serve(_ context.Context, api tcloud.APISpec) error {
+func (r *recRuntime) Serve(_ context.Context, api cloudapi.APISpec) error {
 	r.add(fmt.Sprintf("Serve %s %s idle=%s roles=%s,%s,%s", api.URL, api.PushURL, api.IdleTimeout, api.Register.Name, api.Transport.Name, api.Cleanup.Name))
 	return nil
 }
 
-func (r *recRuntime) Unserve(_ context.Context, api tcloud.APIID) error {
+func (r *recRuntime) Unserve(_ context.Context, api cloudapi.APIID) error {
 	r.add("Unserve " + api.APIID)
 	return nil
 }
@@ -105,7 +105,7 @@ func (r *recRuntime) Calls() []string {
 func (r *recRuntime) Env(name string) map[string]string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.last[tcloud.FunctionID{Region: depRegion, Namespace: "default", Name: name}].Env
+	return r.last[cloudapi.FunctionID{Region: depRegion, Namespace: "default", Name: name}].Env
 }
 
 // apiCall is one Cloud API request deploy made.
@@ -117,8 +117,8 @@ type apiCall struct {
 // testCloud is scfws local's Cloud API (tcloud's control plane over a
 // fake runtime) on a loopback httptest server, recording every request.
 type testCloud struct {
-	srv   *tcloud.Server
-	cloud *tcloud.Cloud
+	srv   *cloudapi.Server
+	cloud *cloudapi.Cloud
 	rt    *recRuntime
 	url   string
 
@@ -130,10 +130,10 @@ var scopeService = regexp.MustCompile(`Credential=[^/]+/[^/]+/([a-z]+)/tc3_reque
 
 func newTestCloud(t testing.TB) *testCloud {
 	t.Helper()
-	c := &testCloud{srv: tcloud.NewServer(tcloud.Credential{SecretID: depID, SecretKey: depKey}), rt: &recRuntime{}}
-	c.cloud = tcloud.NewCloud(c.rt, tcloud.CloudOptions{Namespaces: []string{"prod"}})
+	c := &testCloud{srv: cloudapi.NewServer(cloudapi.Credential{SecretID: depID, SecretKey: depKey}), rt: &recRuntime{}}
+	c.cloud = cloudapi.NewCloud(c.rt, cloudapi.CloudOptions{Namespaces: []string{"prod"}})
 	c.cloud.Register(c.srv)
-	invoke := tcloud.NewSCF(c.cloud)
+	invoke := cloudapi.NewSCF(c.cloud)
 	invoke.Register(c.srv)
 	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

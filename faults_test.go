@@ -16,9 +16,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scfws/scfws/config"
-	"github.com/scfws/scfws/internal/faultproxy"
-	"github.com/scfws/scfws/internal/pushtest"
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit/faultproxy"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
+	"github.com/scfws/scfws/internal/testkit/pushtest"
 	"github.com/scfws/scfws/router"
 )
 
@@ -85,12 +85,12 @@ func (a *app) do(t *testing.T, timeout time.Duration, action, id, data string) r
 	return reply
 }
 
-func dbEnv(db *testdb.DB, port int) map[string]string {
+func dbEnv(db *mysqltest.DB, port int) map[string]string {
 	return map[string]string{"STORE": "mysql", "DB_HOST": "127.0.0.1", "DB_PORT": strconv.Itoa(port),
 		"DB_USER": db.User, "DB_PASSWORD": db.Password, "DB_NAME": db.Name, "PUSH_RETRIES": "0"}
 }
 
-func startProxy(t *testing.T, db *testdb.DB) *faultproxy.Proxy {
+func startProxy(t *testing.T, db *mysqltest.DB) *faultproxy.Proxy {
 	t.Helper()
 	p, err := faultproxy.Start(net.JoinHostPort(db.Host, strconv.Itoa(db.Port)))
 	if err != nil {
@@ -101,7 +101,7 @@ func startProxy(t *testing.T, db *testdb.DB) *faultproxy.Proxy {
 }
 
 func TestDatabaseDownAndBack(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	proxy := startProxy(t, db)
 	a := newApp(t, dbEnv(db, proxy.Port()))
 
@@ -147,7 +147,7 @@ func TestDatabaseDownAndBack(t *testing.T) {
 // A database that accepts and never answers must not hold an invoke past its
 // deadline: the context reaches every query.
 func TestDatabaseHangs(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	proxy := startProxy(t, db)
 	a := newApp(t, dbEnv(db, proxy.Port()))
 	if r := a.do(t, 3*time.Second, "connecting", "a==", ""); r.ErrNo != 0 {
@@ -170,7 +170,7 @@ func TestDatabaseHangs(t *testing.T) {
 // deadlines too, with a fixed message that names no host, and the instance
 // recovers when the database answers again.
 func TestDatabaseHangsAtColdStart(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	proxy := startProxy(t, db)
 	proxy.Set(faultproxy.Hang)
 	a := newApp(t, dbEnv(db, proxy.Port()))
@@ -192,7 +192,7 @@ func TestDatabaseHangsAtColdStart(t *testing.T) {
 // all) must never wipe the registry: a 1,000-recipient broadcast deletes no
 // row, counts them failed, and the reply and the log say why.
 func TestWrongPushAddressKeepsRegistry(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	env := dbEnv(db, db.Port)
 	env["SENDBACK_HOST"] = "/wrong-path/api-x"
 	a := newApp(t, env)
@@ -285,7 +285,7 @@ func TestPushEndpointFaults(t *testing.T) {
 // a healthy database every invoke answers before its deadline, and errNo 0
 // from 100ms.
 func TestShortDeadlines(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	a := newApp(t, dbEnv(db, db.Port))
 	a.push.SetLatency(2 * time.Millisecond)
 	if r := a.do(t, 3*time.Second, "connecting", "sender==", ""); r.ErrNo != 0 {
@@ -317,7 +317,7 @@ func TestShortDeadlines(t *testing.T) {
 // push endpoint, MySQL registry) that a function timeout of each length
 // delivers; the rest is skipped, and every invoke answers in time.
 func BenchmarkDeadlineCurve(b *testing.B) {
-	db := testdb.New(b)
+	db := mysqltest.New(b)
 	for _, timeout := range []time.Duration{100 * time.Millisecond, 250 * time.Millisecond, 500 * time.Millisecond, time.Second, 3 * time.Second} {
 		b.Run(timeout.String(), func(b *testing.B) {
 			push := pushtest.Start()
@@ -364,7 +364,7 @@ func BenchmarkFanout10k(b *testing.B) {
 		{"sendToAll", `{"scfws":{"op":"sendToAll","dataType":"text","data":"hello, everyone"}}`},
 	} {
 		b.Run(kind.name, func(b *testing.B) {
-			db := testdb.New(b)
+			db := mysqltest.New(b)
 			push := pushtest.Start()
 			defer push.Close()
 			push.Discard()

@@ -14,9 +14,9 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scfws/scfws/config"
-	"github.com/scfws/scfws/internal/golden"
-	"github.com/scfws/scfws/internal/goldencase"
-	"github.com/scfws/scfws/internal/pushtest"
+	"github.com/scfws/scfws/internal/testkit"
+	"github.com/scfws/scfws/internal/testkit/goldencase"
+	"github.com/scfws/scfws/internal/testkit/pushtest"
 	"github.com/scfws/scfws/internal/wire"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
@@ -68,7 +68,7 @@ func TestGoldenInProcess(t *testing.T) {
 				fmt.Fprintf(&logged, "%s %v\n", e.Message, e.ContextMap())
 			}
 			goldencase.NoTokens(t, c, logged.String(), string(o.Marshal(t)))
-			golden.Check(t, goldencase.Path(goldenDir, c.Name), o.Marshal(t), true)
+			testkit.CheckGolden(t, goldencase.Path(goldenDir, c.Name), o.Marshal(t), true)
 		})
 	}
 }

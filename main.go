@@ -23,6 +23,7 @@ import (
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/gateway"
 	"github.com/scfws/scfws/internal/wire"
+	"github.com/scfws/scfws/local"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
@@ -127,7 +128,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	case "invoke":
 		return invoke(args[1:], stdin, stdout, stderr)
 	case "local":
-		return local(args[1:], stdout, stderr)
+		return local.Main(args[1:], stdout, stderr)
 	case "publish":
 		return publish(args[1:], stdin, stdout, stderr)
 	case "token":

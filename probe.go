@@ -57,7 +57,7 @@ Flags:
 	} else {
 		*secret, _ = lookup("PROBE_SECRET")
 	}
-	if u, err := neturl.Parse(*url); err == nil && u.Scheme == "ws" && !isLoopbackHost(u.Hostname()) {
+	if u, err := neturl.Parse(*url); err == nil && u.Scheme == "ws" && !loopback(*url) {
 		fmt.Fprintln(stderr, "warning: ws:// sends PROBE_SECRET in clear text over the network; use wss://")
 	}
 	if n := len(*secret); n > 0 && n < config.MinSecretBytes {

@@ -15,7 +15,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/scfws/scfws/tcloud"
+	"github.com/scfws/scfws/local/cloudapi"
 )
 
 const (
@@ -44,7 +44,7 @@ func (f *pubFunctions) Invoke(_ context.Context, namespace, name string, event [
 	case "refuse":
 		return []byte(`{"errNo":109,"errMsg":"bad argument: group"}`), nil
 	}
-	return nil, tcloud.ErrFunctionNotFound
+	return nil, cloudapi.ErrFunctionNotFound
 }
 
 func (f *pubFunctions) Events() []string {
@@ -58,8 +58,8 @@ func (f *pubFunctions) Events() []string {
 func publishAPI(t *testing.T) (string, *pubFunctions) {
 	t.Helper()
 	fns := &pubFunctions{}
-	srv := tcloud.NewServer(tcloud.Credential{SecretID: pubID, SecretKey: pubKey}, tcloud.Credential{SecretID: "AKIDtemp", SecretKey: pubKey, Token: pubToken})
-	s := tcloud.NewSCF(fns)
+	srv := cloudapi.NewServer(cloudapi.Credential{SecretID: pubID, SecretKey: pubKey}, cloudapi.Credential{SecretID: "AKIDtemp", SecretKey: pubKey, Token: pubToken})
+	s := cloudapi.NewSCF(fns)
 	s.Register(srv)
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {

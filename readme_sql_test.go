@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
 	"github.com/scfws/scfws/store"
 )
 
@@ -30,7 +30,7 @@ func TestREADMEV1TablesWork(t *testing.T) {
 	if ddl == "" {
 		t.Fatal("no ```sql block creating ConnectionID_List_v1 in README.md")
 	}
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARCHAR(64) PRIMARY KEY, Date DATETIME)")
 	for _, stmt := range strings.Split(ddl, ";") {
 		if strings.TrimSpace(stmt) != "" {

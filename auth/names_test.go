@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
+	_ "github.com/scfws/scfws/internal/testkit" // for go test ./... -update
 )
 
 func TestValidName(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/scfws/scfws/client"
-	"github.com/scfws/scfws/tcloud"
+	"github.com/scfws/scfws/local/cloudapi"
 )
 
 const (
@@ -55,7 +55,7 @@ func (f *functions) Invoke(ctx context.Context, namespace, name string, event []
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	return nil, tcloud.ErrFunctionNotFound
+	return nil, cloudapi.ErrFunctionNotFound
 }
 
 func (f *functions) Events() []string {
@@ -66,7 +66,7 @@ func (f *functions) Events() []string {
 
 type cloud struct {
 	url string
-	srv *tcloud.Server
+	srv *cloudapi.Server
 	fns *functions
 	tr  *http.Transport
 }
@@ -76,11 +76,11 @@ type cloud struct {
 func newCloud(t testing.TB) *cloud {
 	t.Helper()
 	c := &cloud{
-		srv: tcloud.NewServer(tcloud.Credential{SecretID: scfID, SecretKey: scfKey}, tcloud.Credential{SecretID: "AKIDtemp", SecretKey: scfKey, Token: scfToken}),
+		srv: cloudapi.NewServer(cloudapi.Credential{SecretID: scfID, SecretKey: scfKey}, cloudapi.Credential{SecretID: "AKIDtemp", SecretKey: scfKey, Token: scfToken}),
 		fns: &functions{},
 		tr:  &http.Transport{},
 	}
-	s := tcloud.NewSCF(c.fns)
+	s := cloudapi.NewSCF(c.fns)
 	s.Register(c.srv)
 	hs := httptest.NewServer(c.srv)
 	c.url = hs.URL

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
+	_ "github.com/scfws/scfws/internal/testkit" // for go test ./... -update
 )
 
 var valid = map[string]string{

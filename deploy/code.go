@@ -15,7 +15,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/scfws/scfws/internal/zipbuild"
+	"github.com/scfws/scfws/deploy/scfzip"
 )
 
 // Code is the function's package.
@@ -44,7 +44,7 @@ func (c Code) Bytes() ([]byte, error) {
 	}
 	c.exe.once.Do(func() {
 		var buf bytes.Buffer
-		if c.exe.err = zipbuild.Write(&buf, bytes.NewReader(c.exe.main)); c.exe.err == nil {
+		if c.exe.err = scfzip.Write(&buf, bytes.NewReader(c.exe.main)); c.exe.err == nil {
 			c.exe.zip = buf.Bytes()
 		}
 	})
@@ -100,7 +100,7 @@ func Package(ctx context.Context, o PackageOptions) (Code, error) {
 	}
 	why := "cannot be read"
 	if f, err := os.Open(exe); err == nil {
-		err = zipbuild.CheckStatic(f)
+		err = scfzip.CheckStatic(f)
 		f.Close()
 		if err == nil {
 			return zipExecutable(exe, "this executable ("+filepath.Base(exe)+", static linux/amd64)")
@@ -117,19 +117,19 @@ func Package(ctx context.Context, o PackageOptions) (Code, error) {
 	}
 	version := o.Version
 	if version == "" {
-		version = zipbuild.Describe(ctx, dir)
+		version = scfzip.Describe(ctx, dir)
 	}
 	tmp, err := os.MkdirTemp("", "scfws-deploy")
 	if err != nil {
 		return Code{}, err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, zipbuild.Entry)
+	bin := filepath.Join(tmp, scfzip.Entry)
 	log := o.BuildLog
 	if log == nil {
 		log = io.Discard
 	}
-	if err := zipbuild.Build(ctx, dir, bin, version, log); err != nil {
+	if err := scfzip.Build(ctx, dir, bin, version, log); err != nil {
 		return Code{}, fmt.Errorf("this scfws cannot be the function (%s), and building one failed: %w", why, err)
 	}
 	abs, _ := filepath.Abs(dir)
@@ -181,7 +181,7 @@ func zipFromFile(name string) (Code, error) {
 	}
 	var entry *zip.File
 	for _, zf := range zr.File {
-		if zf.Name == zipbuild.Entry {
+		if zf.Name == scfzip.Entry {
 			entry = zf
 		}
 	}
@@ -200,7 +200,7 @@ func zipFromFile(name string) (Code, error) {
 	if len(main) > maxMainBytes {
 		return Code{}, fmt.Errorf("-zip %s: main is over %d MB", name, maxMainBytes>>20)
 	}
-	if err := zipbuild.CheckStatic(bytes.NewReader(main)); err != nil {
+	if err := scfzip.CheckStatic(bytes.NewReader(main)); err != nil {
 		return Code{}, fmt.Errorf("-zip %s: main is not what SCF's Go1 runtime runs: %w", name, err)
 	}
 	if entry.Mode().Perm()&0o100 == 0 {

@@ -26,13 +26,13 @@ import (
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
 
-	"github.com/scfws/scfws/internal/zipbuild"
+	"github.com/scfws/scfws/deploy/scfzip"
 )
 
 // What deploy makes.
 const (
 	Runtime         = "Go1"
-	Handler         = zipbuild.Entry
+	Handler         = scfzip.Entry
 	Environment     = "release" // the API Gateway environment clients use
 	APIName         = "websocket"
 	OwnerTag        = "scfws-deploy" // value: namespace/name

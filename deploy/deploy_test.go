@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"github.com/scfws/scfws/deploy"
-	"github.com/scfws/scfws/internal/zipbuild"
+	"github.com/scfws/scfws/deploy/scfzip"
 )
 
 var (
@@ -187,7 +187,7 @@ func TestPackage(t *testing.T) {
 				t.Fatal(err)
 			}
 			main := mainOf(t, zip)
-			if err := zipbuild.CheckStatic(bytes.NewReader(main)); err != nil {
+			if err := scfzip.CheckStatic(bytes.NewReader(main)); err != nil {
 				t.Errorf("main is not static linux/amd64: %v", err)
 			}
 			sum := sha256.Sum256(main)

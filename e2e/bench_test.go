@@ -14,9 +14,9 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
-	"github.com/scfws/scfws/internal/goldencase"
-	"github.com/scfws/scfws/internal/pushtest"
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit/goldencase"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
+	"github.com/scfws/scfws/internal/testkit/pushtest"
 	"github.com/scfws/scfws/store"
 )
 
@@ -27,7 +27,7 @@ import (
 func BenchmarkFunctionTransmit(b *testing.B) {
 	for _, n := range []int{1000, 10000} {
 		b.Run(fmt.Sprintf("recipients=%d", n), func(b *testing.B) {
-			db := testdb.New(b)
+			db := mysqltest.New(b)
 			s, err := store.OpenMySQL(context.Background(), store.MySQLConfig{Host: db.Host, Port: db.Port, User: db.User,
 				Password: db.Password, DBName: db.Name, Table: "ConnectionID_List", AutoMigrate: true, IdleTimeout: goldencase.Idle})
 			if err != nil {

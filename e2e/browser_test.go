@@ -16,8 +16,8 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
-	"github.com/scfws/scfws/internal/skipnote"
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
 )
 
 // chromiumPath finds Debian's chromium; without one the browser tests skip,
@@ -32,7 +32,7 @@ func chromiumPath(t testing.TB) string {
 	if os.Getenv("CI") == "true" {
 		t.Fatal("no chromium on PATH: .ci/run must install it")
 	}
-	skipnote.Skip(t, "Chromium", "apt-get install chromium")
+	testkit.SkipMissing(t, "Chromium", "apt-get install chromium")
 	return ""
 }
 
@@ -222,7 +222,7 @@ func screenshot(t testing.TB, tab context.Context, name string) {
 // that share only the database.
 func TestChatPageRoomsInChromium(t *testing.T) {
 	browser := newBrowser(t)
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	l := startLocal(t, localDBEnv(db))
 	if len(l.fnPids) < 2 {
 		t.Fatalf("function instances %v; want several with MySQL", l.fnPids)

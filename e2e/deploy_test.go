@@ -14,7 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/scfws/scfws/internal/zipbuild"
+	"github.com/scfws/scfws/deploy/scfzip"
 )
 
 // deployZip builds the deployment package as a user does (go run
@@ -26,10 +26,10 @@ func deployZip(t testing.TB) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var log syncBuffer
-	if err := zipbuild.Build(ctx, "..", exe, "e2e", &log); err != nil {
+	if err := scfzip.Build(ctx, "..", exe, "e2e", &log); err != nil {
 		t.Fatalf("build the function: %v\n%s", err, log.String())
 	}
-	if err := zipbuild.WriteFile(zip, exe); err != nil {
+	if err := scfzip.WriteFile(zip, exe); err != nil {
 		t.Fatal(err)
 	}
 	return zip

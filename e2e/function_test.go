@@ -19,11 +19,10 @@ import (
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
-	"github.com/scfws/scfws/internal/golden"
-	"github.com/scfws/scfws/internal/goldencase"
-	"github.com/scfws/scfws/internal/pushtest"
-	"github.com/scfws/scfws/internal/testbin"
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit"
+	"github.com/scfws/scfws/internal/testkit/goldencase"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
+	"github.com/scfws/scfws/internal/testkit/pushtest"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
@@ -35,7 +34,7 @@ const goldenDir = "../testdata/golden"
 // runtime protocol (net/rpc Function.Invoke), with the MySQL registry. The
 // function's settings arrive in the invoke's Environment, as under SCF.
 func TestGoldenRuntime(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	bin := buildBinary(t)
 	srv := pushtest.Start()
 	defer srv.Close()
@@ -73,7 +72,7 @@ func TestGoldenRuntime(t *testing.T) {
 				groups = append(groups, [2]string{g, id})
 			}
 			o := goldencase.Outcome{Reply: resp.Payload, Pushes: srv.Pushes(), Registry: slices.Sorted(slices.Values(ids)), Groups: groups}
-			golden.Check(t, goldencase.Path(goldenDir, c.Name), o.Marshal(t), false)
+			testkit.CheckGolden(t, goldencase.Path(goldenDir, c.Name), o.Marshal(t), false)
 			logs := fn.stop(t)
 			if strings.Contains(logs, db.Password) {
 				t.Errorf("function log contains the DB password:\n%s", logs)
@@ -84,7 +83,7 @@ func TestGoldenRuntime(t *testing.T) {
 }
 
 // buildBinary builds scfws once per test run.
-func buildBinary(t testing.TB) string { return testbin.Build(t, "..") }
+func buildBinary(t testing.TB) string { return testkit.BuildProgram(t, "..") }
 
 // function is the binary running in SCF function mode.
 type function struct {

@@ -20,8 +20,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/scfws/scfws/emulator"
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
+	"github.com/scfws/scfws/local/emulator"
 )
 
 // localRun is `scfws local` running as a user runs it.
@@ -262,7 +262,7 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 	}
 }
 
-func localDBEnv(db *testdb.DB) map[string]string {
+func localDBEnv(db *mysqltest.DB) map[string]string {
 	return map[string]string{"DB_HOST": db.Host, "DB_PORT": strconv.Itoa(db.Port), "DB_USER": db.User,
 		"DB_PASSWORD": db.Password, "DB_NAME": db.Name, "ONLINE_COUNT_SUFFIX": "false", "LOG_LEVEL": "warn"}
 }
@@ -272,7 +272,7 @@ func localDBEnv(db *testdb.DB) map[string]string {
 // every other client.
 func TestLocalChat200Clients(t *testing.T) {
 	const clients, messages = 200, 5
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	l := startLocal(t, localDBEnv(db))
 	if len(l.fnPids) != 4 {
 		t.Errorf("function instances %v; want 4 by default with MySQL", l.fnPids)
@@ -366,7 +366,7 @@ func TestLocalChat200Clients(t *testing.T) {
 // Before any client arrives, local says whether the function can work,
 // and for the database errors people meet first, which variable to fix.
 func TestLocalSaysWhatToFix(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	user, pass := db.LimitedUser(t)
 	tests := []struct {
 		name string
@@ -402,7 +402,7 @@ func TestLocalSaysWhatToFix(t *testing.T) {
 // Clients that vanish without closing (-drop-cleanup) stop being recipients
 // once the idle timeout passes, and their rows are swept.
 func TestLocalDroppedClientsExpire(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	env := localDBEnv(db)
 	env["LOG_LEVEL"] = "info"
 	l := startLocal(t, env, "-drop-cleanup", "-idle-timeout", "2s")

@@ -12,7 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
 )
 
 // publish runs the built `scfws publish` against local's Tencent Cloud API
@@ -37,7 +37,7 @@ func (l *localRun) publish(t testing.TB, args ...string) map[string]any {
 // kind; closeUser closes all of a user's connections and leaves no rows or
 // memberships.
 func TestPublishReachesTheRightConnections(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	l := startLocal(t, localDBEnv(db))
 	// ann and bob in lobby, ann twice; cat in dev; a plain client. Each
 	// connection's ID is the one the gateway lists once it is connected.

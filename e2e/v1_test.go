@@ -15,7 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
 )
 
 // v1Client is a scfws.v1 connection that records what it receives.
@@ -154,7 +154,7 @@ func (v *v1Client) got(key string) int {
 // listGroup agrees with the connections the gateway has open.
 func TestV1Groups300Clients(t *testing.T) {
 	const users, perUser, groups, groupMsgs, userMsgs = 100, 3, 10, 5, 2
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	l := startLocal(t, localDBEnv(db), "-instances", "4")
 	if len(l.fnPids) != 4 {
 		t.Fatalf("function pids %v; want 4 instances", l.fnPids)

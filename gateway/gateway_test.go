@@ -15,9 +15,9 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/scfws/scfws/internal/pushtest"
+	"github.com/scfws/scfws/internal/testkit/pushtest"
 
-	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
+	_ "github.com/scfws/scfws/internal/testkit" // for go test ./... -update
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
+	_ "github.com/scfws/scfws/internal/testkit" // for go test ./... -update
 )
 
 // fakeRegistry is a map, with knobs to fail or panic.

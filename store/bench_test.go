@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
 )
 
 const idle = 10 * time.Minute
@@ -21,7 +21,7 @@ func BenchmarkTouch(b *testing.B) {
 			name = "server-prepare"
 		}
 		b.Run(name, func(b *testing.B) {
-			db := testdb.New(b)
+			db := mysqltest.New(b)
 			m, err := OpenMySQL(context.Background(), MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
 				DBName: db.Name, Table: "t", AutoMigrate: true, IdleTimeout: idle, serverPrepare: prepare})
 			if err != nil {
@@ -42,7 +42,7 @@ func BenchmarkTouch(b *testing.B) {
 
 // BenchmarkLive lists 10,000 live connections, as a transmit to that many does.
 func BenchmarkLive(b *testing.B) {
-	db := testdb.New(b)
+	db := mysqltest.New(b)
 	m, err := OpenMySQL(context.Background(), MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
 		DBName: db.Name, Table: "t", AutoMigrate: true, IdleTimeout: idle})
 	if err != nil {
@@ -63,7 +63,7 @@ func BenchmarkLive(b *testing.B) {
 // connections each) from MariaDB: the recipients of a group send, and the
 // users with their counts that listGroup answers.
 func BenchmarkGroup10k(b *testing.B) {
-	db := testdb.New(b)
+	db := mysqltest.New(b)
 	m, err := OpenMySQL(context.Background(), MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
 		DBName: db.Name, Table: "t", AutoMigrate: true, IdleTimeout: idle})
 	if err != nil {

@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/scfws/scfws/internal/testdb"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
 	"github.com/scfws/scfws/store"
 	"github.com/scfws/scfws/store/storetest"
 
-	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
+	_ "github.com/scfws/scfws/internal/testkit" // for go test ./... -update
 )
 
 const idle = 10 * time.Minute
@@ -50,7 +50,7 @@ func TestMemory(t *testing.T) {
 }
 
 // mysqlSubject opens a registry on table in db with the given user.
-func mysqlSubject(t *testing.T, db *testdb.DB, table string, c store.MySQLConfig) storetest.Subject {
+func mysqlSubject(t *testing.T, db *mysqltest.DB, table string, c store.MySQLConfig) storetest.Subject {
 	t.Helper()
 	c.Host, c.Port, c.DBName, c.Table, c.IdleTimeout = db.Host, db.Port, db.Name, table, idle
 	if c.User == "" {
@@ -98,7 +98,7 @@ func mysqlSubject(t *testing.T, db *testdb.DB, table string, c store.MySQLConfig
 
 func TestMySQLCreatedTable(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Subject {
-		db := testdb.New(t)
+		db := mysqltest.New(t)
 		s := mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{AutoMigrate: true})
 		if got := s.Reg.(*store.MySQL).Schema(); got != (store.Schema{Created: true, Keyed: true, DateType: "datetime", V1: true, V1Created: true}) {
 			t.Errorf("store.Schema() = %+v; want created, keyed, datetime, with the v1 tables", got)
@@ -111,7 +111,7 @@ func TestMySQLCreatedTable(t *testing.T) {
 // for tables made without auto-migrate.
 func TestMySQLNoPadTable(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Subject {
-		db := testdb.New(t)
+		db := mysqltest.New(t)
 		db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARCHAR(255) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin PRIMARY KEY, Date DATETIME(3))")
 		return mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{AutoMigrate: true})
 	})
@@ -122,7 +122,7 @@ func TestMySQLSeedTable(t *testing.T) {
 	for _, dateType := range []string{"VARCHAR(64)", "DATETIME"} {
 		t.Run(dateType, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) storetest.Subject {
-				db := testdb.New(t)
+				db := mysqltest.New(t)
 				db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARCHAR(255) COLLATE utf8mb4_nopad_bin, Date "+dateType+")")
 				s := mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{AutoMigrate: true})
 				got := s.Reg.(*store.MySQL).Schema()
@@ -136,7 +136,7 @@ func TestMySQLSeedTable(t *testing.T) {
 }
 
 func TestMySQLSeedTableDuplicates(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARCHAR(255), Date VARCHAR(64))")
 	// Rows as the Python templates leave them, plus a duplicate and garbage.
 	db.Exec(t, "INSERT INTO ConnectionID_List VALUES ('dup', DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%d %H:%i:%s')), "+
@@ -157,7 +157,7 @@ func TestMySQLSeedTableDuplicates(t *testing.T) {
 }
 
 func TestMySQLLimitedUser(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	user, pass := db.LimitedUser(t)
 	c := store.MySQLConfig{User: user, Password: pass, AutoMigrate: true,
 		Host: db.Host, Port: db.Port, DBName: db.Name, Table: "ConnectionID_List", IdleTimeout: idle}
@@ -204,7 +204,7 @@ func TestMySQLLimitedUser(t *testing.T) {
 }
 
 func TestMySQLOpenErrors(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	db.Exec(t, "CREATE TABLE no_date (ConnectionID VARCHAR(64))")
 	db.Exec(t, "CREATE TABLE int_date (ConnectionID VARCHAR(64), Date INT)")
 	base := store.MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password, DBName: db.Name, IdleTimeout: idle}
@@ -240,7 +240,7 @@ func TestMySQLOpenErrors(t *testing.T) {
 // With auto-migrate, a database that does not exist yet is created when
 // the user may, and said plainly when it may not.
 func TestMySQLCreatesDatabase(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	name := db.Name + "_new"
 	t.Cleanup(func() { db.Exec(t, "DROP DATABASE IF EXISTS `"+name+"`") })
 	c := store.MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password, DBName: name,
@@ -272,7 +272,7 @@ func TestMySQLCreatesDatabase(t *testing.T) {
 // InnoDB answers some with a deadlock (1213). The store runs those again:
 // none reaches the caller. (Before, 24 workers doing this saw 11.)
 func TestMySQLChurnSeesNoDeadlock(t *testing.T) {
-	db := testdb.New(t)
+	db := mysqltest.New(t)
 	m := mysqlSubject(t, db, "churn", store.MySQLConfig{AutoMigrate: true}).Reg.(*store.MySQL)
 	ctx := context.Background()
 	groups := []string{"g0", "g1", "g2", "g3"}

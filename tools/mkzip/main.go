@@ -14,7 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/scfws/scfws/internal/zipbuild"
+	"github.com/scfws/scfws/deploy/scfzip"
 )
 
 func main() {
@@ -40,18 +40,18 @@ type sizes struct{ zip, exe int64 }
 // big both are.
 func build(ctx context.Context, dir, out, version string) (sizes, error) {
 	if version == "" {
-		version = zipbuild.Describe(ctx, dir)
+		version = scfzip.Describe(ctx, dir)
 	}
 	tmp, err := os.MkdirTemp("", "mkzip")
 	if err != nil {
 		return sizes{}, err
 	}
 	defer os.RemoveAll(tmp)
-	bin := filepath.Join(tmp, zipbuild.Entry)
-	if err := zipbuild.Build(ctx, dir, bin, version, os.Stderr); err != nil {
+	bin := filepath.Join(tmp, scfzip.Entry)
+	if err := scfzip.Build(ctx, dir, bin, version, os.Stderr); err != nil {
 		return sizes{}, err
 	}
-	if err := zipbuild.WriteFile(out, bin); err != nil {
+	if err := scfzip.WriteFile(out, bin); err != nil {
 		return sizes{}, err
 	}
 	exe, err := os.Stat(bin)

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	_ "github.com/scfws/scfws/internal/golden" // for go test ./... -update
+	_ "github.com/scfws/scfws/internal/testkit" // for go test ./... -update
 )
 
 // The zip is what SCF's Go1 runtime needs: one entry, main, executable,

@@ -1,0 +1,390 @@
+package local
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"go.uber.org/zap"
+
+	"github.com/scfws/scfws/deploy/scfzip"
+	"github.com/scfws/scfws/local/cloudapi"
+	"github.com/scfws/scfws/local/emulator"
+)
+
+// zipOf is a zip holding one file.
+func zipOf(t testing.TB, name string, content []byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, err := zw.Create(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// elfHeader is an ELF executable's header alone, for machine.
+func elfHeader(t testing.TB, machine elf.Machine) []byte {
+	t.Helper()
+	h := elf.Header64{Type: uint16(elf.ET_EXEC), Machine: uint16(machine), Version: uint32(elf.EV_CURRENT), Ehsize: 64}
+	copy(h.Ident[:], elf.ELFMAG)
+	h.Ident[elf.EI_CLASS], h.Ident[elf.EI_DATA], h.Ident[elf.EI_VERSION] = byte(elf.ELFCLASS64), byte(elf.ELFDATA2LSB), byte(elf.EV_CURRENT)
+	var b bytes.Buffer
+	if err := binary.Write(&b, binary.LittleEndian, h); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func testCloudRuntime(t testing.TB) *localCloud {
+	t.Helper()
+	lc := newLocalCloud(zap.NewNop(), emulator.NewConsole(io.Discard), emulator.Options{})
+	t.Cleanup(lc.Close)
+	return lc
+}
+
+// Code SCF's Go1 runtime could not run is refused with the reason, which
+// the Cloud shows as CreateFailed; nothing is left on disk.
+func TestDeployRefusesCodeThatCannotRun(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where Deploy unzips
+	tests := []struct {
+		name string
+		give []byte
+		want string
+	}{
+		{"not a zip", []byte("hello"), "not a zip"},
+		{"no main", zipOf(t, "bootstrap", elfHeader(t, elf.EM_X86_64)), `the zip has no file "main"`},
+		{"not ELF", zipOf(t, "main", []byte("#!/bin/sh\necho hi\n")), "not an ELF executable"},
+		{"arm64", zipOf(t, "main", elfHeader(t, elf.EM_AARCH64)), "not x86-64"},
+		{"cannot start", zipOf(t, "main", elfHeader(t, elf.EM_X86_64)), "start main"},
+	}
+	lc := testCloudRuntime(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			spec := cloudapi.FunctionSpec{FunctionID: cloudapi.FunctionID{Region: "ap-guangzhou", Namespace: "default", Name: "chat"},
+				Runtime: "Go1", Handler: "main", Zip: tt.give, Timeout: time.Second}
+			if err := lc.Deploy(ctx, spec); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Deploy(%s) = %v; want an error with %q", tt.name, err, tt.want)
+			}
+		})
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("%d files left in TMPDIR after refused deploys; want none", len(left))
+	}
+}
+
+// A deployed function runs from its zip with its environment; a redeploy
+// swaps in the new version and stops the old one; Remove stops it for good.
+func TestDeployRunsTheZip(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the zip and runs it: skipped under -short")
+	}
+	exe := filepath.Join(t.TempDir(), "main")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := scfzip.Build(ctx, "..", exe, "test", io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	code, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // where Deploy unzips
+	lc := testCloudRuntime(t)
+	id := cloudapi.FunctionID{Region: "ap-guangzhou", Namespace: "default", Name: "chat"}
+	deploy := func(heartbeat string) []int {
+		t.Helper()
+		spec := cloudapi.FunctionSpec{FunctionID: id, Runtime: "Go1", Handler: "main", Zip: zipOf(t, "main", code), Timeout: 3 * time.Second,
+			Env: map[string]string{"STORE": "memory", "SENDBACK_HOST": "http://127.0.0.1:9/push", "HEARTBEAT_MESSAGE": heartbeat}}
+		if err := lc.Deploy(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		lc.mu.Lock()
+		defer lc.mu.Unlock()
+		return lc.fns[id].fn.Pids()
+	}
+	// frame connects a client and has it send hb: the reply's errMsg.
+	frame := func() string {
+		t.Helper()
+		var r struct{ ErrMsg string }
+		for _, ev := range []string{`{"websocket":{"action":"connecting","secConnectionID":"a=="}}`,
+			`{"websocket":{"action":"data send","secConnectionID":"a==","dataType":"text","data":"hb"}}`} {
+			out, err := lc.Invoke(ctx, id, []byte(ev))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(out, &r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return r.ErrMsg
+	}
+	first := deploy("hb")
+	if got := frame(); got != "heartbeat" {
+		t.Errorf("frame hb with HEARTBEAT_MESSAGE=hb: errMsg %q; want heartbeat", got)
+	}
+	if len(first) != 1 {
+		t.Fatalf("pids %v; want one instance with STORE=memory", first)
+	}
+	second := deploy("hb2")
+	if got := frame(); got != "ok" {
+		t.Errorf("frame hb after redeploying with HEARTBEAT_MESSAGE=hb2: errMsg %q; want ok (a broadcast)", got)
+	}
+	waitGone(t, first[0])
+	if err := lc.Remove(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, second[0])
+	if _, err := lc.Invoke(ctx, id, []byte(`{}`)); !errors.Is(err, cloudapi.ErrFunctionNotFound) {
+		t.Errorf("Invoke after Remove = %v; want ErrFunctionNotFound", err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		left, _ := os.ReadDir(tmp)
+		if len(left) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d files left in TMPDIR after Remove; want the executables deleted", len(left))
+		}
+	}
+}
+
+// waitGone waits until process pid has exited.
+func waitGone(t testing.TB, pid int) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still runs", pid)
+		}
+	}
+}
+
+// fakeFunctions records the events roles sends, by function.
+type fakeFunctions struct {
+	mu     sync.Mutex
+	events []string // "name event"
+}
+
+func (f *fakeFunctions) invoke(_ context.Context, id cloudapi.FunctionID, event []byte) ([]byte, error) {
+	f.mu.Lock()
+	f.events = append(f.events, id.Name+" "+string(event))
+	f.mu.Unlock()
+	return []byte(`{"errNo":0,"errMsg":"from ` + id.Name + `"}`), nil
+}
+
+func (f *fakeFunctions) last() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.events) == 0 {
+		return ""
+	}
+	return f.events[len(f.events)-1]
+}
+
+// Each event goes to the function of its role; a role without one is
+// answered by the gateway: accepted, or ignored.
+func TestRolesDispatch(t *testing.T) {
+	fn := func(name string) cloudapi.FunctionID {
+		return cloudapi.FunctionID{Region: "ap-guangzhou", Namespace: "default", Name: name}
+	}
+	bound := cloudapi.APISpec{Register: fn("reg"), Transport: fn("tx"), Cleanup: fn("clean")}
+	unbound := cloudapi.APISpec{Transport: fn("tx")}
+	tests := []struct {
+		name   string
+		api    cloudapi.APISpec
+		action string
+		want   string // the reply
+		wantFn string // the function invoked, "" for none
+	}{
+		{"connecting", bound, "connecting", `{"errNo":0,"errMsg":"from reg"}`, "reg"},
+		{"data send", bound, "data send", `{"errNo":0,"errMsg":"from tx"}`, "tx"},
+		{"data recv", bound, "data recv", `{"errNo":0,"errMsg":"from tx"}`, "tx"},
+		{"closing", bound, "closing", `{"errNo":0,"errMsg":"from clean"}`, "clean"},
+		{"connecting unbound", unbound, "connecting", `{"errNo":0,"errMsg":"ok","websocket":{"action":"connecting","secConnectionID":"a+/="}}`, ""},
+		{"closing unbound", unbound, "closing", `{"errNo":0,"errMsg":"ok"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := &fakeFunctions{}
+			event := `{"websocket":{"action":"` + tt.action + `","secConnectionID":"a+/="}}`
+			out, err := roles{api: tt.api, invoke: f.invoke}.Invoke(context.Background(), []byte(event))
+			wantEvent := ""
+			if tt.wantFn != "" {
+				wantEvent = tt.wantFn + " " + event
+			}
+			if err != nil || string(out) != tt.want || f.last() != wantEvent {
+				t.Errorf("Invoke(%s) = %s, %v, invoked %q; want %s, invoked %q", tt.action, out, err, f.last(), tt.want, wantEvent)
+			}
+		})
+	}
+	if _, err := (roles{api: bound}).Invoke(context.Background(), []byte(`{"websocket":{"action":"dance"}}`)); err == nil {
+		t.Errorf("an unknown action invoked something; want an error")
+	}
+}
+
+// A served API answers at its client URL and push URL; its events carry
+// the API's own path; a new release replaces the gateway (old clients get
+// 1001) and Unserve stops it.
+func TestServeMountsTheAPI(t *testing.T) {
+	lc := testCloudRuntime(t)
+	f := &fakeFunctions{}
+	lc.invokeFn = f.invoke
+	srv := httptest.NewServer(lc)
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	opts := cloudOptions(host)
+	fnID := cloudapi.FunctionID{Region: "ap-guangzhou", Namespace: "default", Name: "chat"}
+	api := cloudapi.APISpec{
+		APIID: cloudapi.APIID{Region: "ap-guangzhou", ServiceID: "service-abc", APIID: "api-def", Environment: "release"},
+		URL:   "ws://" + opts.SubDomain("ap-guangzhou", "service-abc") + "/release/websocket", Path: "/websocket",
+		PushURL: opts.PushURL("ap-guangzhou", "service-abc", "api-def"), IdleTimeout: time.Minute,
+		Register: fnID, Transport: fnID, Cleanup: fnID,
+	}
+	if api.URL != "ws://"+host+"/_cloud/service-abc/release/websocket" || api.PushURL != "http://"+host+"/_cloud/service-abc/push/api-def" {
+		t.Fatalf("URLs %s and %s; want them under /_cloud/service-abc/", api.URL, api.PushURL)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := lc.Serve(ctx, api); err != nil {
+		t.Fatal(err)
+	}
+	old, _, err := websocket.Dial(ctx, api.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.CloseNow()
+	if err := old.Write(ctx, websocket.MessageText, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	var ev struct {
+		WebSocket struct {
+			SecConnectionID string `json:"secConnectionID"`
+			Data            string `json:"data"`
+		} `json:"websocket"`
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(f.last(), `"data":"hi"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no data send invoke for hi; last event %q", f.last())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(f.last(), "chat ")), &ev); err != nil {
+		t.Fatal(err)
+	}
+	f.mu.Lock()
+	connecting := f.events[0]
+	f.mu.Unlock()
+	if !strings.Contains(connecting, `"path":"/websocket"`) {
+		t.Errorf("connecting event %s; want the API's path /websocket in requestContext", connecting)
+	}
+	push := `{"websocket":{"action":"data send","secConnectionID":"` + ev.WebSocket.SecConnectionID + `","dataType":"text","data":"pushed"}}`
+	resp, err := http.Post(api.PushURL, "application/json", strings.NewReader(push))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("push = %d; want 200", resp.StatusCode)
+	}
+	if _, data, err := old.Read(ctx); err != nil || string(data) != "pushed" {
+		t.Fatalf("client read %q, %v; want the push", data, err)
+	}
+
+	// A new release: the old gateway's client goes away, new ones connect.
+	if err := lc.Serve(ctx, api); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := old.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("old client after a new release: %v; want 1001 going away", err)
+	}
+	c, _, err := websocket.Dial(ctx, api.URL, nil)
+	if err != nil {
+		t.Fatalf("dial after a new release: %v", err)
+	}
+	defer c.CloseNow()
+
+	if err := lc.Unserve(ctx, api.APIID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
+		t.Errorf("client after Unserve: %v; want 1001 going away", err)
+	}
+	if _, resp, err := websocket.Dial(ctx, api.URL, nil); err == nil || resp == nil || resp.StatusCode != http.StatusNotFound {
+		t.Errorf("dial after Unserve: %v; want 404", err)
+	}
+}
+
+func TestServeRefusesPathsItCannotMount(t *testing.T) {
+	lc := testCloudRuntime(t)
+	api := func(i int, p string) cloudapi.APISpec {
+		id := fmt.Sprintf("api-%d", i)
+		return cloudapi.APISpec{APIID: cloudapi.APIID{APIID: id}, URL: "ws://127.0.0.1:1/_cloud/s/release" + p, Path: p,
+			PushURL: "http://127.0.0.1:1/_cloud/s/push/" + id}
+	}
+	for i, p := range []string{"/", "/_scfws/status", "/a//b", "/a/../b", "/{id}", "/a b"} {
+		if err := lc.Serve(context.Background(), api(i, p)); err == nil {
+			t.Errorf("Serve(path %q) = nil; want a refusal", p)
+		}
+	}
+	for i, p := range []string{"/websocket", "/chat/v1/", "/a-b_c.d~e"} {
+		if err := lc.Serve(context.Background(), api(10+i, p)); err != nil {
+			t.Errorf("Serve(path %q) = %v; want it served", p, err)
+		}
+	}
+}
+
+// -fail-action is repeatable, checked, and shown in the banner with the
+// deploy command.
+func TestLocalFailActionFlag(t *testing.T) {
+	f, err := parseLocalFlags([]string{"-fail-action", "apigateway:CreateApi=AuthFailure.UnauthorizedOperation",
+		"-fail-action", "scf:CreateFunction=LimitExceeded.Function"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "apigateway:CreateApi=AuthFailure.UnauthorizedOperation,scf:CreateFunction=LimitExceeded.Function"
+	if got := f.faults.String(); got != want {
+		t.Errorf("faults %q; want %q", got, want)
+	}
+	var u UsageError
+	if _, err := parseLocalFlags([]string{"-fail-action", "CreateApi"}, io.Discard); !errors.As(err, &u) {
+		t.Errorf("-fail-action CreateApi = %v; want a usage error", err)
+	}
+	b := apiBanner("http://127.0.0.1:8080", cloudapi.Credential{SecretID: "AKIDlocal", SecretKey: "local-key"}, true, true, nil, nil, f.faults)
+	for _, line := range []string{
+		"  deploy        TENCENTCLOUD_SECRETID=AKIDlocal TENCENTCLOUD_SECRETKEY=local-key" +
+			" scfws deploy -endpoint http://127.0.0.1:8080 -region ap-guangzhou -name chat -env STORE=memory\n",
+		"  failing       " + want + "  (-fail-action)\n",
+	} {
+		if !strings.Contains(b, line) {
+			t.Errorf("banner lacks %q:\n%s", line, b)
+		}
+	}
+}
