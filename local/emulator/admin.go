@@ -57,7 +57,7 @@ func (g *Gateway) localOnly(r *http.Request, sameOrigin bool) (string, bool) {
 	if !sameOrigin {
 		return ProgramOnly(r, g.opts.AnyHost)
 	}
-	if !g.opts.AnyHost && !isLoopbackHost(r.Host) {
+	if !g.opts.AnyHost && !IsLoopback(r.Host) {
 		return hostRefused(r.Host), false
 	}
 	origin, site := r.Header.Get("Origin"), r.Header.Get("Sec-Fetch-Site")
@@ -74,7 +74,7 @@ func (g *Gateway) localOnly(r *http.Request, sameOrigin bool) (string, bool) {
 // Origin or Sec-Fetch-Site, or (unless anyHost) whose Host is not a loopback
 // name, which is how a DNS-rebound page arrives. It returns why.
 func ProgramOnly(r *http.Request, anyHost bool) (string, bool) {
-	if !anyHost && !isLoopbackHost(r.Host) {
+	if !anyHost && !IsLoopback(r.Host) {
 		return hostRefused(r.Host), false
 	}
 	if r.Header.Get("Origin") != "" || r.Header.Get("Sec-Fetch-Site") != "" {
@@ -87,9 +87,10 @@ func hostRefused(host string) string {
 	return fmt.Sprintf("Host %.100q is not a loopback name: this address answers local programs only (run local with -public to allow it)", host)
 }
 
-func isLoopbackHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
+// IsLoopback reports whether host, a name or an address with or without a
+// port, names this machine: "localhost" or a loopback address.
+func IsLoopback(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")

@@ -808,18 +808,14 @@ func TestConcurrentFrames(t *testing.T) {
 // waitPending waits until id has n frames waiting for or in their invoke.
 func waitPending(t testing.TB, g *gw, id string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
+	testkit.Eventually(t, wait, fmt.Sprintf("%d pending frames of %s", n, id), func() bool {
 		for _, ci := range g.Connections() {
 			if ci.ID == id && ci.Pending == n {
-				return
+				return true
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %d pending frames of %s (%+v)", n, id, g.Connections())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return false
+	})
 }
 
 // The idle timer follows frame arrivals: heartbeats sent while the
@@ -1068,7 +1064,7 @@ func TestBearerTokenNeverLoggedOrEchoed(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var logs syncBuffer
+	var logs testkit.SyncBuffer
 	fn := &acceptFirst{Invoker: f}
 	g := New(fn, NewConsole(&logs).Logger(zapcore.DebugLevel), Options{})
 	srv := httptest.NewServer(g)
@@ -1119,24 +1115,6 @@ func (a *acceptFirst) Invoke(ctx context.Context, p []byte) ([]byte, error) {
 	}
 	first, _, _ := strings.Cut(ev.WebSocket.SecWebSocketProtocol, ",")
 	return json.Marshal(map[string]any{"errNo": 0, "errMsg": "ok", "websocket": map[string]string{"secWebSocketProtocol": strings.TrimSpace(first)}})
-}
-
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // A closing push closes the client after the frames pushed before it, even

@@ -453,31 +453,45 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	c := &conn{id: newConnectionID(), remote: host, since: time.Now(), failPush: failPush,
-		out: newOutbox(g.opts.SendBufferBytes), in: newInbox(g.opts.ReceiveBufferBytes),
-		done: make(chan struct{}), written: make(chan struct{})}
-	c.lastFrame.Store(c.since.UnixNano())
-	c.log = g.log.With(zap.String("connectionId", c.id))
+	c := g.newConn(host, failPush)
 	if !g.add(c) {
 		http.Error(w, "gateway shutting down", http.StatusServiceUnavailable)
 		return
 	}
+	protocol, ok := g.register(w, r, c)
+	if !ok {
+		return
+	}
+	c.accepted.Store(true)
+	ws, err := websocket.Accept(w, r, g.acceptOptions(c, protocol))
+	if err != nil {
+		c.log.Warn("handshake failed after the function accepted it", zap.String("error", redact(err.Error())))
+		g.end(c, ending{byGateway: true, abrupt: true, reason: "upgrade failed"})
+		g.finish(c, errors.New("upgrade failed"), true)
+		return
+	}
+	g.start(c, ws)
+}
 
-	ev := event{
-		RequestContext: &requestContext{ServiceID: "service-local", ServiceName: "local", Path: g.opts.Path, HTTPMethod: "GET",
-			RequestID: newRequestID(), Identity: map[string]string{}, SourceIP: host, Stage: "release", WebsocketEnable: true},
-		WebSocket: wsEvent{Action: "connecting", SecConnectionID: c.id,
-			SecWebSocketProtocol:   strings.Join(r.Header.Values("Sec-WebSocket-Protocol"), ", "),
-			SecWebSocketExtensions: strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ", ")},
-	}
-	if g.opts.HandshakeExtras {
-		ev.Headers, ev.QueryString = handshakeExtras(r)
-	}
+// newConn is a client from remote, not yet registered.
+func (g *Gateway) newConn(remote string, failPush int) *conn {
+	c := &conn{id: newConnectionID(), remote: remote, since: time.Now(), failPush: failPush,
+		out: newOutbox(g.opts.SendBufferBytes), in: newInbox(g.opts.ReceiveBufferBytes),
+		done: make(chan struct{}), written: make(chan struct{})}
+	c.lastFrame.Store(c.since.UnixNano())
+	c.log = g.log.With(zap.String("connectionId", c.id))
+	return c
+}
+
+// register invokes the function with c's connecting event. When it
+// accepts, it returns the subprotocol it chose (maybe none); when it
+// refuses or fails, the client gets the refusal and c is forgotten.
+func (g *Gateway) register(w http.ResponseWriter, r *http.Request, c *conn) (protocol string, ok bool) {
 	// The client may leave, and Close stops waiting for the function.
 	ctx, cancel := context.WithCancel(r.Context())
 	defer context.AfterFunc(g.ctx, cancel)()
 	defer cancel()
-	out, err := g.invoke(ctx, ev)
+	out, err := g.invoke(ctx, g.connectingEvent(r, c))
 	var reply handshakeReply
 	if err == nil {
 		if jerr := json.Unmarshal(out, &reply); jerr != nil {
@@ -488,18 +502,40 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	case err != nil:
 		g.remove(c)
 		g.refuse(w, Refusal{Status: http.StatusBadGateway, ErrMsg: "the register invoke failed: " + err.Error()})
-		return
+		return "", false
 	case reply.ErrNo != 0:
 		g.remove(c)
 		g.refuse(w, Refusal{Status: http.StatusForbidden, ErrNo: reply.ErrNo, ErrMsg: reply.ErrMsg})
-		return
+		return "", false
+	case reply.WebSocket != nil:
+		return reply.WebSocket.SecWebSocketProtocol, true
 	}
+	return "", true
+}
+
+// connectingEvent is the register function's event for c's handshake.
+func (g *Gateway) connectingEvent(r *http.Request, c *conn) event {
+	ev := event{
+		RequestContext: &requestContext{ServiceID: "service-local", ServiceName: "local", Path: g.opts.Path, HTTPMethod: "GET",
+			RequestID: newRequestID(), Identity: map[string]string{}, SourceIP: c.remote, Stage: "release", WebsocketEnable: true},
+		WebSocket: wsEvent{Action: "connecting", SecConnectionID: c.id,
+			SecWebSocketProtocol:   strings.Join(r.Header.Values("Sec-WebSocket-Protocol"), ", "),
+			SecWebSocketExtensions: strings.Join(r.Header.Values("Sec-WebSocket-Extensions"), ", ")},
+	}
+	if g.opts.HandshakeExtras {
+		ev.Headers, ev.QueryString = handshakeExtras(r)
+	}
+	return ev
+}
+
+// acceptOptions complete the handshake with the subprotocol the function
+// chose (none when it chose none).
+func (g *Gateway) acceptOptions(c *conn, protocol string) *websocket.AcceptOptions {
 	var protocols []string
-	if reply.WebSocket != nil && reply.WebSocket.SecWebSocketProtocol != "" {
-		protocols = []string{reply.WebSocket.SecWebSocketProtocol}
+	if protocol != "" {
+		protocols = []string{protocol}
 	}
-	c.accepted.Store(true)
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	return &websocket.AcceptOptions{
 		Subprotocols: protocols,
 		// The gateway checks no origin: any page may connect, as to the
 		// real API.
@@ -511,13 +547,12 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 			}
 			return true
 		},
-	})
-	if err != nil {
-		c.log.Warn("handshake failed after the function accepted it", zap.String("error", redact(err.Error())))
-		g.end(c, ending{byGateway: true, abrupt: true, reason: "upgrade failed"})
-		g.finish(c, errors.New("upgrade failed"), true)
-		return
 	}
+}
+
+// start runs an upgraded client: its idle timer, its writer and its
+// reader.
+func (g *Gateway) start(c *conn, ws *websocket.Conn) {
 	ws.SetReadLimit(g.opts.MaxMessageBytes)
 	c.lastFrame.Store(time.Now().UnixNano())
 	c.idle = time.AfterFunc(g.opts.IdleTimeout, func() {
@@ -537,7 +572,7 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	// Only the subprotocol the function chose is logged, and never a
 	// bearer token that a client offered as one.
-	c.log.Info("connected", zap.String("remote", host), zap.String("subprotocol", redact(ws.Subprotocol())))
+	c.log.Info("connected", zap.String("remote", c.remote), zap.String("subprotocol", redact(ws.Subprotocol())))
 	go g.writeLoop(c, ws)
 	go g.readLoop(c, ws)
 }

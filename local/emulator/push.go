@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -39,17 +40,43 @@ const maxPushBytes = 8 << 20
 func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 	g.pushing.Add(1)
 	defer g.pushing.Add(-1)
+	if !g.admitPush(w, r) {
+		return
+	}
+	body, ok := g.readPush(w, r)
+	if !ok {
+		return
+	}
+	var p push
+	if err := json.Unmarshal(body, &p); err != nil {
+		g.refusePush(w, body, "malformed JSON: "+err.Error())
+		return
+	}
+	if !g.delayPush(r.Context()) {
+		return
+	}
+	o, problem := p.order()
+	if problem != "" {
+		g.refusePush(w, body, problem)
+		return
+	}
+	g.deliver(w, o)
+}
+
+// admitPush answers the pushes the gateway does not read: from a browser,
+// not a JSON POST, or over -push-rate-limit.
+func (g *Gateway) admitPush(w http.ResponseWriter, r *http.Request) bool {
 	if msg, ok := g.localOnly(r, false); !ok {
 		pushAnswer(w, http.StatusForbidden, msg)
-		return
+		return false
 	}
 	if r.Method != http.MethodPost {
 		pushAnswer(w, http.StatusMethodNotAllowed, "POST a JSON body")
-		return
+		return false
 	}
 	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt != "application/json" {
 		pushAnswer(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json")
-		return
+		return false
 	}
 	if g.rate != nil {
 		if ok, wait := g.rate.take(); !ok {
@@ -57,94 +84,119 @@ func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusTooManyRequests)
 			_, _ = w.Write(rateLimitedAnswer)
-			return
+			return false
 		}
 	}
+	return true
+}
+
+// readPush reads the body, or answers why it could not.
+func (g *Gateway) readPush(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	// A slow body must not hold the connection (and its goroutine) forever.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.opts.PushReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxPushBytes))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		var ne net.Error
-		switch {
-		case errors.As(err, &tooBig):
-			pushAnswer(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("push body over %d bytes", maxPushBytes))
-		case errors.As(err, &ne) && ne.Timeout():
-			pushAnswer(w, http.StatusRequestTimeout, "push body not read within "+g.opts.PushReadTimeout.String())
-		default:
-			pushAnswer(w, http.StatusBadRequest, "reading the body: "+err.Error())
-		}
-		return
+	if err == nil {
+		return body, true
 	}
-	// A push refused for a connection the gateway knows drops that client:
-	// Tencent says any non-200 answer is a system fault after which the
-	// gateway sends FIN to the client.
-	refuse := func(msg string) {
-		var named struct {
-			WebSocket struct {
-				SecConnectionID string `json:"secConnectionID"`
-			} `json:"websocket"`
-		}
-		if json.Unmarshal(body, &named) == nil {
-			if c := g.get(named.WebSocket.SecConnectionID); c != nil {
-				g.end(c, ending{byGateway: true, abrupt: true, reason: "a push for it was refused (400)"})
-			}
-		}
-		pushAnswer(w, http.StatusBadRequest, msg)
-	}
-	var p push
-	if err := json.Unmarshal(body, &p); err != nil {
-		refuse("malformed JSON: " + err.Error())
-		return
-	}
-	if d := g.opts.PushLatency; d > 0 {
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-r.Context().Done():
-			t.Stop()
-			return
-		}
-	}
+	var tooBig *http.MaxBytesError
+	var ne net.Error
 	switch {
-	case p.WebSocket == nil:
-		refuse("missing websocket")
-		return
-	case p.WebSocket.Action == "":
-		refuse("missing websocket.action")
-		return
-	case p.WebSocket.SecConnectionID == "":
-		refuse("missing websocket.secConnectionID")
-		return
+	case errors.As(err, &tooBig):
+		pushAnswer(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("push body over %d bytes", maxPushBytes))
+	case errors.As(err, &ne) && ne.Timeout():
+		pushAnswer(w, http.StatusRequestTimeout, "push body not read within "+g.opts.PushReadTimeout.String())
+	default:
+		pushAnswer(w, http.StatusBadRequest, "reading the body: "+err.Error())
 	}
+	return nil, false
+}
+
+// refusePush answers 400. A push refused for a connection the gateway
+// knows drops that client: Tencent says any non-200 answer is a system
+// fault after which the gateway sends FIN to the client.
+func (g *Gateway) refusePush(w http.ResponseWriter, body []byte, msg string) {
+	var named struct {
+		WebSocket struct {
+			SecConnectionID string `json:"secConnectionID"`
+		} `json:"websocket"`
+	}
+	if json.Unmarshal(body, &named) == nil {
+		if c := g.get(named.WebSocket.SecConnectionID); c != nil {
+			g.end(c, ending{byGateway: true, abrupt: true, reason: "a push for it was refused (400)"})
+		}
+	}
+	pushAnswer(w, http.StatusBadRequest, msg)
+}
+
+// delayPush waits out -push-latency; false when the pusher left meanwhile.
+func (g *Gateway) delayPush(ctx context.Context) bool {
+	d := g.opts.PushLatency
+	if d <= 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		t.Stop()
+		return false
+	}
+}
+
+// order is what a valid push asks of the gateway.
+type order struct {
+	connID  string
+	closing bool  // close the client
+	frame   frame // else send it this
+}
+
+// order checks the push; problem says what is wrong with it.
+func (p push) order() (o order, problem string) {
 	ws := p.WebSocket
-	var f frame
+	switch {
+	case ws == nil:
+		return o, "missing websocket"
+	case ws.Action == "":
+		return o, "missing websocket.action"
+	case ws.SecConnectionID == "":
+		return o, "missing websocket.secConnectionID"
+	}
+	o.connID = ws.SecConnectionID
 	switch ws.Action {
 	case "data send":
-		if ws.Data == nil {
-			refuse("missing websocket.data")
-			return
-		}
-		switch ws.DataType {
-		case "text", "":
-			f = frame{typ: websocket.MessageText, data: []byte(*ws.Data)}
-		case "binary":
-			b, err := base64.StdEncoding.DecodeString(*ws.Data)
-			if err != nil {
-				refuse("binary data is not base64: " + err.Error())
-				return
-			}
-			f = frame{typ: websocket.MessageBinary, data: b}
-		default:
-			refuse(fmt.Sprintf("unknown dataType %q", ws.DataType))
-			return
-		}
+		o.frame, problem = pushedFrame(ws.DataType, ws.Data)
 	case "closing":
+		o.closing = true
 	default:
-		refuse(fmt.Sprintf("unknown action %q", ws.Action))
-		return
+		problem = fmt.Sprintf("unknown action %q", ws.Action)
 	}
-	c := g.get(ws.SecConnectionID)
+	return o, problem
+}
+
+// pushedFrame is the frame a "data send" push carries: text as it is,
+// binary in base64.
+func pushedFrame(dataType string, data *string) (frame, string) {
+	if data == nil {
+		return frame{}, "missing websocket.data"
+	}
+	switch dataType {
+	case "text", "":
+		return frame{typ: websocket.MessageText, data: []byte(*data)}, ""
+	case "binary":
+		b, err := base64.StdEncoding.DecodeString(*data)
+		if err != nil {
+			return frame{}, "binary data is not base64: " + err.Error()
+		}
+		return frame{typ: websocket.MessageBinary, data: b}, ""
+	default:
+		return frame{}, fmt.Sprintf("unknown dataType %q", dataType)
+	}
+}
+
+// deliver carries out a valid push on its connection.
+func (g *Gateway) deliver(w http.ResponseWriter, o order) {
+	c := g.get(o.connID)
 	if c == nil {
 		pushAnswer(w, g.opts.UnknownPushStatus, "connection not found")
 		return
@@ -158,12 +210,12 @@ func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 		pushAnswer(w, s, "failure injected with fail-push")
 		return
 	}
-	if ws.Action == "closing" {
+	if o.closing {
 		g.end(c, ending{byGateway: true, code: websocket.StatusNormalClosure, reason: "closed by the server", serverClose: true})
 		pushAnswer(w, http.StatusOK, "ok")
 		return
 	}
-	if !c.out.put(f) {
+	if !c.out.put(o.frame) {
 		// A client that cannot keep up is closed rather than allowed to
 		// hold up the pushes to everyone else, or to grow without bound.
 		g.end(c, tooSlow)

@@ -1,7 +1,3 @@
-// Package emulator runs a Tencent API Gateway WebSocket API and the SCF Go1
-// runtime on one machine: a Gateway that speaks WebSocket to clients and the
-// reverse-push protocol to the function, and a Function that runs any SCF Go1
-// binary as a child process over the runtime's real net/rpc protocol.
 package emulator
 
 import (
