@@ -34,7 +34,6 @@ const (
 	maxServiceNameLength         = 50
 	websocketProtocol            = "WEBSOCKET"
 	scfServiceType               = "SCF"
-	latestQualifier              = "$LATEST"
 	maxDescribeLimit             = 100
 	defaultDescribeLimit         = 20
 	releaseVersionLayout         = "20060102150405"
@@ -725,7 +724,7 @@ func (c *Cloud) deleteAPI(ctx context.Context, req *Request) (any, error) {
 	c.mu.Unlock()
 	// A deleted API is no longer served, even where it was released.
 	for _, env := range envs {
-		if err := c.rt.Unserve(ctx, APIID{Region: s.region, ServiceID: s.id, APIID: a.id, Environment: env}); err != nil {
+		if err := c.rt.Unserve(ctx, s.releasedID(a.id, env)); err != nil {
 			return nil, Errorf(CodeServiceError, "The API %s was deleted, but scfws local could not stop serving it in %s: %v.", a.id, env, err)
 		}
 	}
@@ -789,8 +788,8 @@ func (c *Cloud) releaseService(ctx context.Context, req *Request) (any, error) {
 		}
 	}
 	for _, id := range stale {
-		if err := c.rt.Unserve(ctx, APIID{Region: s.region, ServiceID: s.id, APIID: id, Environment: in.EnvironmentName}); err != nil {
-			return nil, Errorf(CodeServiceError, "scfws local could not stop serving %s of service %s: %v.", id, s.id, err)
+		if err := c.unserve(ctx, s, id, in.EnvironmentName); err != nil {
+			return nil, err
 		}
 	}
 	c.mu.Lock()
@@ -807,7 +806,7 @@ func (c *Cloud) releaseService(ctx context.Context, req *Request) (any, error) {
 
 func (c *Cloud) apiSpec(s *service, a api, env string) APISpec {
 	return APISpec{
-		APIID:       APIID{Region: s.region, ServiceID: s.id, APIID: a.id, Environment: env},
+		APIID:       s.releasedID(a.id, env),
 		URL:         fmt.Sprintf("%s://%s/%s%s", c.opts.WSScheme, s.subDomain, env, a.path),
 		Path:        a.path,
 		PushURL:     a.pushURL,
@@ -816,6 +815,19 @@ func (c *Cloud) apiSpec(s *service, a api, env string) APISpec {
 		Transport:   a.transport.id(s.region),
 		Cleanup:     a.cleanup.id(s.region),
 	}
+}
+
+// releasedID names s's API apiID as released in env.
+func (s *service) releasedID(apiID, env string) APIID {
+	return APIID{Region: s.region, ServiceID: s.id, APIID: apiID, Environment: env}
+}
+
+// unserve stops serving s's API apiID in env.
+func (c *Cloud) unserve(ctx context.Context, s *service, apiID, env string) error {
+	if err := c.rt.Unserve(ctx, s.releasedID(apiID, env)); err != nil {
+		return Errorf(CodeServiceError, "scfws local could not stop serving %s of service %s: %v.", apiID, s.id, err)
+	}
+	return nil
 }
 
 func (c *Cloud) unReleaseService(ctx context.Context, req *Request) (any, error) {
@@ -843,8 +855,8 @@ func (c *Cloud) unReleaseService(ctx context.Context, req *Request) (any, error)
 		return resultOK(), nil
 	}
 	for _, a := range prev.apis {
-		if err := c.rt.Unserve(ctx, APIID{Region: s.region, ServiceID: s.id, APIID: a.id, Environment: in.EnvironmentName}); err != nil {
-			return nil, Errorf(CodeServiceError, "scfws local could not stop serving %s of service %s: %v.", a.id, s.id, err)
+		if err := c.unserve(ctx, s, a.id, in.EnvironmentName); err != nil {
+			return nil, err
 		}
 	}
 	c.mu.Lock()

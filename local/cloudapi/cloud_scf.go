@@ -59,6 +59,8 @@ const (
 	defaultMemorySize      = 128
 	defaultFunctionTimeout = 3
 	scfTimeLayout          = "2006-01-02 15:04:05"
+	// latestQualifier is the one version of a function scfws local keeps.
+	latestQualifier = "$LATEST"
 )
 
 // runtimes SCF's CreateFunction accepts.
@@ -151,6 +153,15 @@ func (c *Cloud) functionID(req *Request, namespace, name string) (FunctionID, er
 		return FunctionID{}, &Error{Code: CodeNamespaceNotFound, Message: msgNamespaceNotFound}
 	}
 	return FunctionID{Region: req.Region, Namespace: namespace, Name: name}, nil
+}
+
+// checkQualifier accepts the one version scfws local keeps, $LATEST (an
+// empty qualifier names it too).
+func checkQualifier(q string) error {
+	if q != "" && q != latestQualifier {
+		return Errorf(CodeFunctionVersionAbsent, "The version %q does not exist (scfws local keeps $LATEST only).", clip(q))
+	}
+	return nil
 }
 
 // lookup finds a function that exists (Deleting counts as gone). The lock
@@ -512,15 +523,15 @@ func (c *Cloud) getFunction(_ context.Context, req *Request) (any, error) {
 	if !ok {
 		return nil, &Error{Code: CodeFunctionNotFound, Message: msgFunctionNotFound}
 	}
-	if in.Qualifier != "" && in.Qualifier != "$LATEST" {
-		return nil, Errorf(CodeFunctionVersionAbsent, "The version %q does not exist (scfws local keeps $LATEST only).", clip(in.Qualifier))
+	if err := checkQualifier(in.Qualifier); err != nil {
+		return nil, err
 	}
 	return functionInfo{
 		FunctionName: id.Name, FunctionID: f.functionID, Namespace: id.Namespace, Runtime: f.runtime,
 		Handler: f.handler, Description: f.description, MemorySize: f.memory, Timeout: f.timeout,
 		CodeSize: int64(len(f.zip)), Environment: scfEnvironment{Variables: f.env}, VpcConfig: f.vpc,
 		Status: f.status, StatusDesc: statusDesc(f), StatusReasons: f.reasons, Tags: f.tags,
-		FunctionVersion: "$LATEST", Qualifier: "$LATEST", Type: "Event", AvailableStatus: "Available",
+		FunctionVersion: latestQualifier, Qualifier: latestQualifier, Type: "Event", AvailableStatus: "Available",
 		CodeResult: "success", InitTimeout: 65,
 		AddTime: f.added.Format(scfTimeLayout), ModTime: f.modified.Format(scfTimeLayout),
 	}, nil
@@ -554,8 +565,8 @@ func (c *Cloud) deleteFunction(_ context.Context, req *Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if in.Qualifier != "" && in.Qualifier != "$LATEST" {
-		return nil, Errorf(CodeFunctionVersionAbsent, "The version %q does not exist (scfws local keeps $LATEST only).", clip(in.Qualifier))
+	if err := checkQualifier(in.Qualifier); err != nil {
+		return nil, err
 	}
 	if f.status == StatusCreating || f.status == StatusUpdating {
 		return nil, Errorf(CodeDeleteBusy, "The function %s is %s: delete it once it is Active or failed.", id.Name, f.status)

@@ -1,8 +1,6 @@
 package cloudapi_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -21,6 +19,7 @@ import (
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
 
+	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/local/cloudapi"
 )
 
@@ -164,22 +163,10 @@ func (e *cloudEnv) apigw(t testing.TB) *apigw.Client {
 	return c
 }
 
-// zipOf is a zip holding main with content.
+// zipOf is a zip holding main with content, in base64 as the API takes it.
 func zipOf(t testing.TB, content string) string {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, err := zw.Create("main")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(content)); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return base64.StdEncoding.EncodeToString(buf.Bytes())
+	return base64.StdEncoding.EncodeToString(testkit.Zip(t, testkit.ZipFile{Name: "main", Data: []byte(content)}))
 }
 
 func createRequest(t testing.TB, name string) *scf.CreateFunctionRequest {

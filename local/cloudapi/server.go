@@ -1,12 +1,3 @@
-// Package tcloud is the server side of Tencent Cloud API 3.0 for scfws local:
-// one HTTP endpoint that checks TC3-HMAC-SHA256 signatures exactly as the
-// official SDKs make them, answers in the API's envelope and error codes,
-// and dispatches each (service, action) to a registered handler. It lets a
-// backend's real SDK code (scf.Client.Invoke) run against the emulator.
-//
-// The service comes from the credential scope of the Authorization header,
-// not from the Host, so clients pointed at one address with the SDK's
-// HttpProfile.Endpoint reach every service.
 package cloudapi
 
 import (
@@ -196,18 +187,55 @@ func (s *Server) now() time.Time {
 // authenticate checks the request and finds its handler. Faults injected
 // for the action apply after authentication, like a CAM refusal would.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string) (*Request, Handler, error) {
+	req, auth, err := parseRequest(r, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts := r.Header.Get("X-TC-Timestamp")
+	signed, err := s.checkTimestamp(ts)
+	if err != nil {
+		return req, nil, err
+	}
+	cred, err := s.credential(auth.SecretID)
+	if err != nil {
+		return req, nil, err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return req, nil, err
+	}
+	if err := verify(r, auth, cred, ts, signed, body); err != nil {
+		return req, nil, err
+	}
+	req.Temporary = cred.Token != ""
+
+	if req.Action == "" {
+		return req, nil, Errorf(CodeMissingParameter, "The request is missing a required parameter `Action` (X-TC-Action).")
+	}
+	if req.Version == "" {
+		return req, nil, Errorf(CodeMissingParameter, "The request is missing a required parameter `Version` (X-TC-Version).")
+	}
+	if req.Params, err = params(r, body); err != nil {
+		return req, nil, err
+	}
+	h, err := s.handler(req)
+	return req, h, err
+}
+
+// parseRequest reads the call's Authorization and X-TC- headers.
+func parseRequest(r *http.Request, id string) (*Request, authorization, error) {
 	if r.Method != http.MethodPost && r.Method != http.MethodGet {
-		return nil, nil, Errorf(CodeUnsupportedOperation, "The HTTP method %s is not supported; use POST or GET.", clip(r.Method))
+		return nil, authorization{}, Errorf(CodeUnsupportedOperation, "The HTTP method %s is not supported; use POST or GET.", clip(r.Method))
 	}
 	hdr := r.Header.Get("Authorization")
 	if hdr == "" {
-		return nil, nil, Errorf(CodeInvalidAuthorization, "The Authorization header is missing (this endpoint accepts %s signatures only).", Algorithm)
+		return nil, authorization{}, Errorf(CodeInvalidAuthorization, "The Authorization header is missing (this endpoint accepts %s signatures only).", Algorithm)
 	}
 	auth, err := parseAuthorization(hdr)
 	if err != nil {
-		return nil, nil, Errorf(CodeInvalidAuthorization, "Authorization header is invalid: %v.", err)
+		return nil, authorization{}, Errorf(CodeInvalidAuthorization, "Authorization header is invalid: %v.", err)
 	}
-	req := &Request{
+	return &Request{
 		Service:   auth.Service,
 		Action:    r.Header.Get("X-TC-Action"),
 		Version:   r.Header.Get("X-TC-Version"),
@@ -215,28 +243,40 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 		Language:  r.Header.Get("X-TC-Language"),
 		SecretID:  auth.SecretID,
 		RequestID: id,
-	}
-	ts := r.Header.Get("X-TC-Timestamp")
+	}, auth, nil
+}
+
+// checkTimestamp reads X-TC-Timestamp, which must be within MaxSkew of
+// the server's clock.
+func (s *Server) checkTimestamp(ts string) (time.Time, error) {
 	if ts == "" {
-		return req, nil, Errorf(CodeMissingParameter, "The request is missing a required parameter `Timestamp` (X-TC-Timestamp).")
+		return time.Time{}, Errorf(CodeMissingParameter, "The request is missing a required parameter `Timestamp` (X-TC-Timestamp).")
 	}
 	unix, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil || unix < 0 {
-		return req, nil, Errorf(CodeInvalidParameterValue, "X-TC-Timestamp %q is not a unix time in seconds.", clip(ts))
+		return time.Time{}, Errorf(CodeInvalidParameterValue, "X-TC-Timestamp %q is not a unix time in seconds.", clip(ts))
 	}
-	if skew := s.now().Sub(time.Unix(unix, 0)); skew > MaxSkew || skew < -MaxSkew {
-		return req, nil, Errorf(CodeSignatureExpire, "Signature expired: X-TC-Timestamp differs from the server time by %s, more than %s. Check your system clock.", skew.Round(time.Second).Abs(), MaxSkew)
+	signed := time.Unix(unix, 0)
+	if skew := s.now().Sub(signed); skew > MaxSkew || skew < -MaxSkew {
+		return time.Time{}, Errorf(CodeSignatureExpire, "Signature expired: X-TC-Timestamp differs from the server time by %s, more than %s. Check your system clock.", skew.Round(time.Second).Abs(), MaxSkew)
 	}
+	return signed, nil
+}
+
+// credential is the accepted key with this SecretId.
+func (s *Server) credential(secretID string) (Credential, error) {
 	s.mu.RLock()
-	cred, ok := s.creds[auth.SecretID]
+	cred, ok := s.creds[secretID]
 	s.mu.RUnlock()
 	if !ok {
-		return req, nil, Errorf(CodeSecretIDNotFound, "The SecretId is not found, please ensure that your SecretId is correct.")
+		return cred, Errorf(CodeSecretIDNotFound, "The SecretId is not found, please ensure that your SecretId is correct.")
 	}
-	body, err := s.readBody(w, r)
-	if err != nil {
-		return req, nil, err
-	}
+	return cred, nil
+}
+
+// verify checks the signature as the SDK computes it, then that it was
+// made on the timestamp's day, then the temporary key's token.
+func verify(r *http.Request, auth authorization, cred Credential, ts string, signed time.Time, body []byte) error {
 	query := ""
 	if r.Method == http.MethodGet {
 		query = r.URL.RawQuery
@@ -256,42 +296,37 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 	canonical := canonicalRequest(r.Method, query, auth.SignedHeaders, headers, payloadHash)
 	want := signature(cred.SecretKey, auth.Date, auth.Service, stringToSign(ts, auth.scope(), canonical))
 	if subtle.ConstantTimeCompare([]byte(want), []byte(auth.Signature)) != 1 {
-		return req, nil, Errorf(CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct.")
+		return Errorf(CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct.")
 	}
-	if day := time.Unix(unix, 0).UTC().Format(time.DateOnly); day != auth.Date {
-		return req, nil, Errorf(CodeSignatureFailure, "The provided credentials could not be validated: the credential date %s is not the UTC date of X-TC-Timestamp (%s).", auth.Date, day)
+	if day := signed.UTC().Format(time.DateOnly); day != auth.Date {
+		return Errorf(CodeSignatureFailure, "The provided credentials could not be validated: the credential date %s is not the UTC date of X-TC-Timestamp (%s).", auth.Date, day)
 	}
 	token := r.Header.Get("X-TC-Token")
 	if subtle.ConstantTimeCompare([]byte(token), []byte(cred.Token)) != 1 {
-		return req, nil, Errorf(CodeTokenFailure, "The token is invalid or does not belong to this SecretId.")
+		return Errorf(CodeTokenFailure, "The token is invalid or does not belong to this SecretId.")
 	}
-	req.Temporary = cred.Token != ""
+	return nil
+}
 
-	if req.Action == "" {
-		return req, nil, Errorf(CodeMissingParameter, "The request is missing a required parameter `Action` (X-TC-Action).")
-	}
-	if req.Version == "" {
-		return req, nil, Errorf(CodeMissingParameter, "The request is missing a required parameter `Version` (X-TC-Version).")
-	}
-	if req.Params, err = params(r, body); err != nil {
-		return req, nil, err
-	}
+// handler is the action's handler, unless a fault is injected for it or
+// the server does not serve it (in that version).
+func (s *Server) handler(req *Request) (Handler, error) {
 	s.mu.RLock()
-	fault, faulty := s.faults[auth.Service+"/"+req.Action]
-	h, known := s.handlers[auth.Service+"/"+req.Action]
-	version, versioned := s.versions[auth.Service]
+	fault, faulty := s.faults[req.Service+"/"+req.Action]
+	h, known := s.handlers[req.Service+"/"+req.Action]
+	version, versioned := s.versions[req.Service]
 	s.mu.RUnlock()
 	switch {
 	case faulty:
-		return req, nil, &Error{Code: fault.Code, Message: fault.message()}
+		return nil, &Error{Code: fault.Code, Message: fault.message()}
 	case !versioned && !known:
-		return req, nil, Errorf(CodeNoSuchProduct, "The product %q does not exist on this endpoint.", auth.Service)
+		return nil, Errorf(CodeNoSuchProduct, "The product %q does not exist on this endpoint.", req.Service)
 	case versioned && req.Version != version:
-		return req, nil, Errorf(CodeNoSuchVersion, "The API version %q of %s does not exist; use %s.", clip(req.Version), auth.Service, version)
+		return nil, Errorf(CodeNoSuchVersion, "The API version %q of %s does not exist; use %s.", clip(req.Version), req.Service, version)
 	case !known:
-		return req, nil, Errorf(CodeInvalidAction, "The action %s of %s does not exist.", clip(req.Action), auth.Service)
+		return nil, Errorf(CodeInvalidAction, "The action %s of %s does not exist.", clip(req.Action), req.Service)
 	}
-	return req, h, nil
+	return h, nil
 }
 
 // readBody reads at most MaxBodyBytes; a larger body is refused, not cut.

@@ -40,42 +40,15 @@ func parseAuthorization(h string) (authorization, error) {
 	if !ok || alg != Algorithm {
 		return a, fmt.Errorf("the algorithm is not %s", Algorithm)
 	}
-	fields := map[string]string{}
-	for _, part := range strings.Split(rest, ",") {
-		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok {
-			return a, fmt.Errorf("malformed part %q", clip(part))
-		}
-		if _, dup := fields[k]; dup {
-			return a, fmt.Errorf("%s given twice", clip(k))
-		}
-		fields[k] = strings.TrimSpace(v)
+	fields, err := authFields(rest)
+	if err != nil {
+		return a, err
 	}
-	cred := strings.Split(fields["Credential"], "/")
-	if len(cred) != 4 || cred[0] == "" || cred[3] != "tc3_request" {
-		return a, errors.New("credential is not SecretId/date/service/tc3_request")
+	if a.SecretID, a.Date, a.Service, err = parseCredential(fields["Credential"]); err != nil {
+		return a, err
 	}
-	if _, err := time.Parse(time.DateOnly, cred[1]); err != nil {
-		return a, fmt.Errorf("credential date %q is not yyyy-mm-dd", clip(cred[1]))
-	}
-	if !validService(cred[2]) {
-		return a, fmt.Errorf("credential service %q is not a service name", clip(cred[2]))
-	}
-	a.SecretID, a.Date, a.Service = cred[0], cred[1], cred[2]
-	if fields["SignedHeaders"] == "" {
-		return a, errors.New("no SignedHeaders")
-	}
-	a.SignedHeaders = strings.Split(fields["SignedHeaders"], ";")
-	var host, contentType bool
-	for _, name := range a.SignedHeaders {
-		if name == "" || name != strings.ToLower(name) {
-			return a, fmt.Errorf("signed header %q is not a lower-case name", clip(name))
-		}
-		host = host || name == "host"
-		contentType = contentType || name == "content-type"
-	}
-	if !host || !contentType {
-		return a, errors.New("SignedHeaders must include content-type and host")
+	if a.SignedHeaders, err = parseSignedHeaders(fields["SignedHeaders"]); err != nil {
+		return a, err
 	}
 	sig := fields["Signature"]
 	if len(sig) != sha256.Size*2 {
@@ -86,6 +59,58 @@ func parseAuthorization(h string) (authorization, error) {
 	}
 	a.Signature = strings.ToLower(sig)
 	return a, nil
+}
+
+// authFields splits "k=v, k=v" into its fields, each given once.
+func authFields(s string) (map[string]string, error) {
+	fields := map[string]string{}
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, fmt.Errorf("malformed part %q", clip(part))
+		}
+		if _, dup := fields[k]; dup {
+			return nil, fmt.Errorf("%s given twice", clip(k))
+		}
+		fields[k] = strings.TrimSpace(v)
+	}
+	return fields, nil
+}
+
+// parseCredential reads the Credential field, SecretId/date/service/tc3_request.
+func parseCredential(s string) (secretID, date, service string, err error) {
+	cred := strings.Split(s, "/")
+	if len(cred) != 4 || cred[0] == "" || cred[3] != "tc3_request" {
+		return "", "", "", errors.New("credential is not SecretId/date/service/tc3_request")
+	}
+	if _, err := time.Parse(time.DateOnly, cred[1]); err != nil {
+		return "", "", "", fmt.Errorf("credential date %q is not yyyy-mm-dd", clip(cred[1]))
+	}
+	if !validService(cred[2]) {
+		return "", "", "", fmt.Errorf("credential service %q is not a service name", clip(cred[2]))
+	}
+	return cred[0], cred[1], cred[2], nil
+}
+
+// parseSignedHeaders reads the SignedHeaders field: lower-case names
+// separated by ";", content-type and host among them.
+func parseSignedHeaders(s string) ([]string, error) {
+	if s == "" {
+		return nil, errors.New("no SignedHeaders")
+	}
+	names := strings.Split(s, ";")
+	var host, contentType bool
+	for _, name := range names {
+		if name == "" || name != strings.ToLower(name) {
+			return nil, fmt.Errorf("signed header %q is not a lower-case name", clip(name))
+		}
+		host = host || name == "host"
+		contentType = contentType || name == "content-type"
+	}
+	if !host || !contentType {
+		return nil, errors.New("SignedHeaders must include content-type and host")
+	}
+	return names, nil
 }
 
 // validService accepts what Tencent uses as a service (cvm, scf, apigateway).

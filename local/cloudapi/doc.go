@@ -1,0 +1,16 @@
+// Package cloudapi is a fake Tencent Cloud API 3.0 server for scfws local,
+// so that real SDK code (a backend's scf.Client.Invoke, scfws deploy) runs
+// against this machine. It is the server side only, not a client.
+//
+// Server is the one HTTP endpoint: it checks TC3-HMAC-SHA256 signatures
+// exactly as the official SDKs make them, answers in the API's envelope and
+// error codes, and dispatches each (service, action) to a registered
+// handler. SCF answers SCF's Invoke; Cloud is an in-memory account that
+// answers SCF's and API Gateway's control-plane actions (create, update,
+// release, delete) and has a Runtime, which the caller provides, run the
+// code and serve the APIs.
+//
+// The service comes from the credential scope of the Authorization header,
+// not from the Host, so clients pointed at one address with the SDK's
+// HttpProfile.Endpoint reach every service.
+package cloudapi
