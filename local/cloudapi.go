@@ -2,19 +2,13 @@ package local
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
-	"strings"
-	"time"
 
-	"github.com/scfws/scfws/auth"
+	"go.uber.org/zap"
+
 	"github.com/scfws/scfws/local/cloudapi"
 	"github.com/scfws/scfws/local/emulator"
-	"github.com/scfws/scfws/router"
 )
 
 // The local function's name in the SCF API that scfws local serves, so
@@ -24,6 +18,55 @@ const (
 	localFunctionName = "scfws"
 	localNamespace    = "default"
 )
+
+// cloudAPI is local's Tencent Cloud API, served at "/" beside the gateway:
+// SCF Invoke of local's own function (scfws publish, any SDK), and the
+// control plane scfws deploy uses, whose functions and APIs run here too.
+type cloudAPI struct {
+	server   *cloudapi.Server
+	cloud    *cloudapi.Cloud  // the account scfws deploy fills
+	deployed *deployedRuntime // runs what it holds
+	scf      *cloudapi.SCF    // Invoke
+	cred     cloudapi.Credential
+	showKey  bool // cred was made for this session: the banner shows it
+}
+
+// newCloudAPI serves fn and the functions deployed later, whose APIs get
+// the gateway options and URLs on host.
+func newCloudAPI(log *zap.Logger, console *emulator.Console, gateway emulator.Options, host string, fn *emulator.Function, faults cloudapi.Faults) *cloudAPI {
+	a := &cloudAPI{}
+	a.cred, a.showKey = localCredential()
+	a.server = cloudapi.NewServer(a.cred)
+	a.server.Log = log.Named("api")
+	for _, fault := range faults {
+		a.server.Fail(fault)
+	}
+	a.deployed = newDeployedRuntime(log, console, gateway)
+	a.cloud = cloudapi.NewCloud(a.deployed, cloudOptions(host))
+	a.cloud.Register(a.server)
+	a.scf = cloudapi.NewSCF(localFunctions{fn: fn, cloud: a.cloud})
+	a.scf.Register(a.server)
+	return a
+}
+
+// stopDeployed stops everything deployed, before local's own function and
+// gateway stop.
+func (a *cloudAPI) stopDeployed() {
+	a.cloud.Close() // deploys and removals in flight end
+	a.deployed.Close()
+}
+
+// cloudOptions make the Cloud hand out URLs on local's address (host is
+// host:port), without TLS.
+func cloudOptions(host string) cloudapi.CloudOptions {
+	return cloudapi.CloudOptions{
+		SubDomain: func(_, serviceID string) string { return host + deployedPrefix + serviceID },
+		PushURL: func(_, serviceID, apiID string) string {
+			return "http://" + host + deployedPrefix + serviceID + "/push/" + apiID
+		},
+		WSScheme: "ws",
+	}
+}
 
 // localCredential is the key local's Tencent Cloud API accepts, and
 // whether to print it (never when it came from the environment). Without
@@ -37,11 +80,16 @@ func localCredential() (cloudapi.Credential, bool) {
 	return cloudapi.Credential{SecretID: "AKIDscfwsLocal" + sessionSecret()[:22], SecretKey: sessionSecret()}, true
 }
 
-// localFunctions gives the SCF API the local function by its name, and
-// everything else to the cloud of deployed functions (when there is one).
+// localFunctions gives SCF Invoke local's own function by its name, and
+// every other name to the deployed functions (of cloud, when there is one).
 type localFunctions struct {
 	fn    *emulator.Function
 	cloud *cloudapi.Cloud // nil: no deployed functions
+}
+
+// isOwn tells local's own function by its name.
+func isOwn(namespace, name string) bool {
+	return name == localFunctionName && (namespace == "" || namespace == localNamespace)
 }
 
 func (l localFunctions) Invoke(ctx context.Context, namespace, name string, event []byte) ([]byte, error) {
@@ -49,7 +97,7 @@ func (l localFunctions) Invoke(ctx context.Context, namespace, name string, even
 }
 
 // InRegion serves the local function in every region, as the one an
-// endpoint names, and the cloud's of that region.
+// endpoint names, and the deployed functions of that region.
 func (l localFunctions) InRegion(region string) cloudapi.Functions {
 	return regionFunctions{l: l, region: region}
 }
@@ -60,7 +108,7 @@ type regionFunctions struct {
 }
 
 func (r regionFunctions) Invoke(ctx context.Context, namespace, name string, event []byte) ([]byte, error) {
-	if name == localFunctionName && (namespace == "" || namespace == localNamespace) {
+	if isOwn(namespace, name) {
 		out, err := r.l.fn.Invoke(ctx, event)
 		return out, functionError(err)
 	}
@@ -71,7 +119,7 @@ func (r regionFunctions) Invoke(ctx context.Context, namespace, name string, eve
 }
 
 func (r regionFunctions) Find(ctx context.Context, namespace, name string) error {
-	if name == localFunctionName && (namespace == "" || namespace == localNamespace) {
+	if isOwn(namespace, name) {
 		return nil
 	}
 	if r.l.cloud == nil {
@@ -83,64 +131,16 @@ func (r regionFunctions) Find(ctx context.Context, namespace, name string) error
 	return nil
 }
 
-// sessionSecret is a random secret for this run of scfws local, for the
-// settings a user did not give.
-func sessionSecret() string {
-	b := make([]byte, 24)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
-
-// tokenMinter signs chat page tokens with the session's AUTH_SECRET: a
-// name, and the right to message users (groups are joined from the page).
-func tokenMinter(secret string) func(sub string) (string, error) {
-	return func(sub string) (string, error) {
-		if !router.ValidName(sub) {
-			return "", errors.New("name must be 1-128 bytes of printable text")
-		}
-		return auth.Sign([]byte(secret), "", auth.Claims{Subject: sub, Roles: []string{router.PermSendToUser}, TTL: 12 * time.Hour}, time.Now())
+// functionError gives a failed invoke SCF's status code: 433 for a
+// timeout, 430 for any other failure of the function.
+func functionError(err error) error {
+	var ie *emulator.InvokeError
+	if !errors.As(err, &ie) {
+		return err
 	}
-}
-
-// readiness asks the function whether it can work (its settings and its
-// registry) before any client arrives, and says in one line what to fix.
-func readiness(ctx context.Context, fn *emulator.Function, env map[string]string) string {
-	out, err := fn.Invoke(ctx, []byte(`{"scfws":{"op":"status"}}`))
-	if err != nil {
-		return "the function failed its first invoke: " + err.Error()
+	status := cloudapi.StatusUserCodeException
+	if ie.Kind == "timeout" {
+		status = cloudapi.StatusTimeLimitReached
 	}
-	var r router.Reply
-	if err := json.Unmarshal(out, &r); err != nil {
-		return "the function's answer is not JSON: " + err.Error()
-	}
-	if r.ErrNo == router.CodeOK {
-		return ""
-	}
-	msg := fmt.Sprintf("errNo %d %s", r.ErrNo, r.ErrMsg)
-	if r.Detail != "" {
-		msg += ": " + r.Detail
-	}
-	return msg + hint(r.Detail, env)
-}
-
-// hint names the variable to fix for the database errors people meet
-// first.
-func hint(detail string, env map[string]string) string {
-	where := fmt.Sprintf("database %s on %s:%s", or(env["DB_NAME"], "SCF_Demo"), env["DB_HOST"], or(env["DB_PORT"], "3306"))
-	switch {
-	case strings.Contains(detail, "may not create it"), strings.Contains(detail, "Unknown database"):
-		return fmt.Sprintf(" (%s: set DB_NAME to a database that exists, or let DB_AUTO_MIGRATE=true create it with a user allowed to)", where)
-	case strings.Contains(detail, "Access denied"):
-		return fmt.Sprintf(" (%s: check DB_USER and DB_PASSWORD)", where)
-	case strings.Contains(detail, "connection refused"), strings.Contains(detail, "no such host"), strings.Contains(detail, "i/o timeout"):
-		return fmt.Sprintf(" (%s: is MariaDB running there? check DB_HOST and DB_PORT; README: Local with MySQL)", where)
-	}
-	return ""
-}
-
-func or(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
+	return &cloudapi.FunctionError{Status: status, Message: ie.Error()}
 }

@@ -25,31 +25,19 @@ import (
 	"github.com/scfws/scfws/local/emulator"
 )
 
-// cloudPrefix is where local serves the APIs deployed into it, so that one
-// address holds every service: /_cloud/<serviceId>/<environment><path> for
-// clients, /_cloud/<serviceId>/push/<apiId> for pushes.
-const cloudPrefix = "/_cloud/"
+// deployedPrefix is where local serves the APIs deployed into it, so that
+// one address holds every service: /_cloud/<serviceId>/<environment><path>
+// for clients, /_cloud/<serviceId>/push/<apiId> for pushes.
+const deployedPrefix = "/_cloud/"
 
 // maxCodeBytes is SCF's limit on a function's unzipped code.
 const maxCodeBytes = 500 << 20
 
-// cloudOptions make the Cloud hand out URLs on local's address (host is
-// host:port), without TLS.
-func cloudOptions(host string) cloudapi.CloudOptions {
-	return cloudapi.CloudOptions{
-		SubDomain: func(_, serviceID string) string { return host + cloudPrefix + serviceID },
-		PushURL: func(_, serviceID, apiID string) string {
-			return "http://" + host + cloudPrefix + serviceID + "/push/" + apiID
-		},
-		WSScheme: "ws",
-	}
-}
-
-// localCloud is the cloudapi.Runtime of scfws local: what scfws deploy puts
-// into local runs here, each function from its uploaded zip over the SCF
-// runtime protocol, each released WebSocket API as a gateway mounted on
-// local's address (ServeHTTP, under cloudPrefix).
-type localCloud struct {
+// deployedRuntime is the cloudapi.Runtime of scfws local: what scfws
+// deploy puts into local runs here, each function from its uploaded zip
+// over the SCF runtime protocol, each released WebSocket API as a gateway
+// mounted on local's address (ServeHTTP, under deployedPrefix).
+type deployedRuntime struct {
 	log     *zap.Logger
 	console *emulator.Console
 	// gateway is the deployed APIs' gateway settings: local's flags. Path,
@@ -71,15 +59,15 @@ type localCloud struct {
 	byPush map[string]*servedAPI // push URL path -> API
 }
 
-var _ cloudapi.Runtime = (*localCloud)(nil)
+var _ cloudapi.Runtime = (*deployedRuntime)(nil)
 
-func newLocalCloud(log *zap.Logger, console *emulator.Console, gateway emulator.Options) *localCloud {
+func newDeployedRuntime(log *zap.Logger, console *emulator.Console, gateway emulator.Options) *deployedRuntime {
 	ctx, cancel := context.WithCancel(context.Background())
-	lc := &localCloud{log: log, console: console, gateway: gateway, ctx: ctx, cancel: cancel,
+	rt := &deployedRuntime{log: log, console: console, gateway: gateway, ctx: ctx, cancel: cancel,
 		fns: map[cloudapi.FunctionID]*fnVersion{}, apis: map[cloudapi.APIID]*servedAPI{},
 		byPath: map[string]*servedAPI{}, byPush: map[string]*servedAPI{}}
-	lc.invokeFn = lc.invoke
-	return lc
+	rt.invokeFn = rt.invoke
+	return rt
 }
 
 // fnVersion is one deployed version of a function: its processes and the
@@ -109,7 +97,7 @@ func (v *fnVersion) stop(ctx context.Context) {
 
 // Deploy starts the new version, and only once it answers makes it the one
 // invoked; the old version finishes its invokes in the background and stops.
-func (lc *localCloud) Deploy(ctx context.Context, spec cloudapi.FunctionSpec) error {
+func (rt *deployedRuntime) Deploy(ctx context.Context, spec cloudapi.FunctionSpec) error {
 	dir, exe, err := extractHandler(spec)
 	if err != nil {
 		return err
@@ -122,7 +110,7 @@ func (lc *localCloud) Deploy(ctx context.Context, spec cloudapi.FunctionSpec) er
 	}
 	env["SCFWS_LOCAL"] = "true"
 	fn, err := emulator.NewFunction(exe, emulator.FunctionOptions{
-		Env: env, Timeout: spec.Timeout, Logs: lc.console.Source(spec.Name),
+		Env: env, Timeout: spec.Timeout, Logs: rt.console.Source(spec.Name),
 		Instances: instances, Concurrency: perInstance, MaxEventBytes: config.MaxEventBytes,
 	})
 	if err != nil {
@@ -134,23 +122,23 @@ func (lc *localCloud) Deploy(ctx context.Context, spec cloudapi.FunctionSpec) er
 		v.stop(ctx)
 		return fmt.Errorf("start %s: %w", spec.Handler, err)
 	}
-	lc.mu.Lock()
-	if lc.closed {
-		lc.mu.Unlock()
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
 		v.stop(ctx)
 		return errors.New("scfws local is stopping")
 	}
-	old := lc.fns[spec.FunctionID]
-	lc.fns[spec.FunctionID] = v
+	old := rt.fns[spec.FunctionID]
+	rt.fns[spec.FunctionID] = v
 	if old != nil {
-		lc.wg.Add(1) // under lc.mu: Close waits for it
+		rt.wg.Add(1) // under rt.mu: Close waits for it
 		go func() {
-			defer lc.wg.Done()
-			old.stop(lc.ctx)
+			defer rt.wg.Done()
+			old.stop(rt.ctx)
 		}()
 	}
-	lc.mu.Unlock()
-	lc.log.Info("function deployed", zap.Stringer("function", spec.FunctionID), zap.Ints("pids", fn.Pids()),
+	rt.mu.Unlock()
+	rt.log.Info("function deployed", zap.Stringer("function", spec.FunctionID), zap.Ints("pids", fn.Pids()),
 		zap.Int("instances", instances), zap.Int("concurrency", perInstance), zap.Duration("timeout", spec.Timeout))
 	return nil
 }
@@ -228,18 +216,18 @@ func writeEntry(entry *zip.File, to string) (err error) {
 
 // Invoke runs the function's current version; its failures are SCF's
 // status codes.
-func (lc *localCloud) Invoke(ctx context.Context, id cloudapi.FunctionID, event []byte) ([]byte, error) {
-	out, err := lc.invoke(ctx, id, event)
+func (rt *deployedRuntime) Invoke(ctx context.Context, id cloudapi.FunctionID, event []byte) ([]byte, error) {
+	out, err := rt.invoke(ctx, id, event)
 	return out, functionError(err)
 }
 
-func (lc *localCloud) invoke(ctx context.Context, id cloudapi.FunctionID, event []byte) ([]byte, error) {
-	lc.mu.Lock()
-	v := lc.fns[id]
+func (rt *deployedRuntime) invoke(ctx context.Context, id cloudapi.FunctionID, event []byte) ([]byte, error) {
+	rt.mu.Lock()
+	v := rt.fns[id]
 	if v != nil {
 		v.inflight.Add(1)
 	}
-	lc.mu.Unlock()
+	rt.mu.Unlock()
 	if v == nil {
 		return nil, fmt.Errorf("function %s: %w", id, cloudapi.ErrFunctionNotFound)
 	}
@@ -247,30 +235,16 @@ func (lc *localCloud) invoke(ctx context.Context, id cloudapi.FunctionID, event 
 	return v.fn.Invoke(ctx, event)
 }
 
-// functionError gives a failed invoke SCF's status code: 433 for a
-// timeout, 430 for any other failure of the function.
-func functionError(err error) error {
-	var ie *emulator.InvokeError
-	if !errors.As(err, &ie) {
-		return err
-	}
-	status := cloudapi.StatusUserCodeException
-	if ie.Kind == "timeout" {
-		status = cloudapi.StatusTimeLimitReached
-	}
-	return &cloudapi.FunctionError{Status: status, Message: ie.Error()}
-}
-
 // Remove stops the function once its invokes in flight are over (or ctx
 // ends).
-func (lc *localCloud) Remove(ctx context.Context, id cloudapi.FunctionID) error {
-	lc.mu.Lock()
-	v := lc.fns[id]
-	delete(lc.fns, id)
-	lc.mu.Unlock()
+func (rt *deployedRuntime) Remove(ctx context.Context, id cloudapi.FunctionID) error {
+	rt.mu.Lock()
+	v := rt.fns[id]
+	delete(rt.fns, id)
+	rt.mu.Unlock()
 	if v != nil {
 		v.stop(ctx)
-		lc.log.Info("function removed", zap.Stringer("function", id))
+		rt.log.Info("function removed", zap.Stringer("function", id))
 	}
 	return nil
 }
@@ -291,7 +265,7 @@ var apiPath = regexp.MustCompile(`^/[A-Za-z0-9][A-Za-z0-9/_.~-]*$`)
 // Serve mounts a gateway for the API at the URLs the Cloud handed out. A
 // new release of an API that is served replaces its gateway: the old one's
 // clients are closed (1001) once the new one is mounted.
-func (lc *localCloud) Serve(_ context.Context, api cloudapi.APISpec) error {
+func (rt *deployedRuntime) Serve(_ context.Context, api cloudapi.APISpec) error {
 	if !apiPath.MatchString(api.Path) || (path.Clean(api.Path) != api.Path && path.Clean(api.Path)+"/" != api.Path) {
 		return fmt.Errorf("path %q: scfws local serves API paths of letters, digits and / _ - . ~ only", api.Path)
 	}
@@ -303,82 +277,82 @@ func (lc *localCloud) Serve(_ context.Context, api cloudapi.APISpec) error {
 	if err != nil {
 		return fmt.Errorf("push URL: %w", err)
 	}
-	opts := lc.gateway
+	opts := rt.gateway
 	// The gateway sees the API's own path (its events carry it); requests
 	// reach it rewritten from the client URL's path (see ServeHTTP).
 	opts.Path, opts.PushPath, opts.IdleTimeout = api.Path, pushURL.Path, api.IdleTimeout
-	log := lc.log.With(zap.String("api", api.APIID.APIID), zap.String("env", api.Environment))
+	log := rt.log.With(zap.String("api", api.APIID.APIID), zap.String("env", api.Environment))
 	s := &servedAPI{spec: api, wsPath: wsURL.Path, pushPath: pushURL.Path,
-		gw: emulator.New(roles{api: api, invoke: lc.invokeFn}, log, opts)}
+		gw: emulator.New(roles{api: api, invoke: rt.invokeFn}, log, opts)}
 
-	lc.mu.Lock()
-	if lc.closed {
-		lc.mu.Unlock()
+	rt.mu.Lock()
+	if rt.closed {
+		rt.mu.Unlock()
 		s.gw.Close()
 		return errors.New("scfws local is stopping")
 	}
-	lc.seq++
-	s.seq = lc.seq
-	if old := lc.apis[api.APIID]; old != nil {
-		lc.closeGateway(old.gw)
+	rt.seq++
+	s.seq = rt.seq
+	if old := rt.apis[api.APIID]; old != nil {
+		rt.closeGateway(old.gw)
 	}
-	lc.apis[api.APIID] = s
-	lc.remount()
-	lc.mu.Unlock()
-	lc.log.Info("API released", zap.String("api", api.APIID.APIID), zap.String("env", api.Environment),
+	rt.apis[api.APIID] = s
+	rt.remount()
+	rt.mu.Unlock()
+	rt.log.Info("API released", zap.String("api", api.APIID.APIID), zap.String("env", api.Environment),
 		zap.String("url", api.URL), zap.String("push", api.PushURL), zap.Duration("idleTimeout", api.IdleTimeout))
 	return nil
 }
 
 // Unserve unmounts the API's gateway and closes its clients.
-func (lc *localCloud) Unserve(_ context.Context, id cloudapi.APIID) error {
-	lc.mu.Lock()
-	s := lc.apis[id]
-	delete(lc.apis, id)
-	lc.remount()
+func (rt *deployedRuntime) Unserve(_ context.Context, id cloudapi.APIID) error {
+	rt.mu.Lock()
+	s := rt.apis[id]
+	delete(rt.apis, id)
+	rt.remount()
 	if s != nil {
-		lc.closeGateway(s.gw)
+		rt.closeGateway(s.gw)
 	}
-	lc.mu.Unlock()
+	rt.mu.Unlock()
 	if s != nil {
-		lc.log.Info("API unreleased", zap.String("api", id.APIID), zap.String("env", id.Environment))
+		rt.log.Info("API unreleased", zap.String("api", id.APIID), zap.String("env", id.Environment))
 	}
 	return nil
 }
 
 // closeGateway closes an unmounted gateway's clients (1001) in the
 // background: each close waits for the client's answer (up to 5s), which
-// the API call that unmounted it need not. lc.mu is held.
-func (lc *localCloud) closeGateway(gw *emulator.Gateway) {
-	lc.wg.Add(1)
+// the API call that unmounted it need not. rt.mu is held.
+func (rt *deployedRuntime) closeGateway(gw *emulator.Gateway) {
+	rt.wg.Add(1)
 	go func() {
-		defer lc.wg.Done()
+		defer rt.wg.Done()
 		gw.Close()
 	}()
 }
 
 // remount rebuilds the path tables; the latest Serve wins a path (an API
 // released in several environments has one push address: it reaches the
-// clients of the latest release). lc.mu is held.
-func (lc *localCloud) remount() {
-	clear(lc.byPath)
-	clear(lc.byPush)
-	for _, s := range lc.apis {
-		if o := lc.byPath[s.wsPath]; o == nil || o.seq < s.seq {
-			lc.byPath[s.wsPath] = s
+// clients of the latest release). rt.mu is held.
+func (rt *deployedRuntime) remount() {
+	clear(rt.byPath)
+	clear(rt.byPush)
+	for _, s := range rt.apis {
+		if o := rt.byPath[s.wsPath]; o == nil || o.seq < s.seq {
+			rt.byPath[s.wsPath] = s
 		}
-		if o := lc.byPush[s.pushPath]; o == nil || o.seq < s.seq {
-			lc.byPush[s.pushPath] = s
+		if o := rt.byPush[s.pushPath]; o == nil || o.seq < s.seq {
+			rt.byPush[s.pushPath] = s
 		}
 	}
 }
 
 // ServeHTTP serves the deployed APIs: client handshakes at their URLs and
 // pushes at their push addresses.
-func (lc *localCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	lc.mu.Lock()
-	ws, push := lc.byPath[r.URL.Path], lc.byPush[r.URL.Path]
-	lc.mu.Unlock()
+func (rt *deployedRuntime) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rt.mu.Lock()
+	ws, push := rt.byPath[r.URL.Path], rt.byPush[r.URL.Path]
+	rt.mu.Unlock()
 	switch {
 	case ws != nil:
 		r2 := new(http.Request)
@@ -396,22 +370,22 @@ func (lc *localCloud) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Close closes every deployed API's clients (1001) and stops every
 // deployed function.
-func (lc *localCloud) Close() {
-	lc.mu.Lock()
-	lc.closed = true
-	apis := lc.apis
-	fns := lc.fns
-	lc.apis, lc.fns = map[cloudapi.APIID]*servedAPI{}, map[cloudapi.FunctionID]*fnVersion{}
-	lc.remount()
+func (rt *deployedRuntime) Close() {
+	rt.mu.Lock()
+	rt.closed = true
+	apis := rt.apis
+	fns := rt.fns
+	rt.apis, rt.fns = map[cloudapi.APIID]*servedAPI{}, map[cloudapi.FunctionID]*fnVersion{}
+	rt.remount()
 	for _, s := range apis {
-		lc.closeGateway(s.gw)
+		rt.closeGateway(s.gw)
 	}
-	lc.mu.Unlock()
-	lc.cancel()
+	rt.mu.Unlock()
+	rt.cancel()
 	for _, v := range fns {
-		v.stop(lc.ctx)
+		v.stop(rt.ctx)
 	}
-	lc.wg.Wait()
+	rt.wg.Wait()
 }
 
 // roles is a deployed API's Invoker: each event goes to the function bound

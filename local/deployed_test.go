@@ -1,7 +1,6 @@
 package local
 
 import (
-	"archive/zip"
 	"bytes"
 	"context"
 	"debug/elf"
@@ -24,27 +23,10 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/scfws/scfws/deploy/scfzip"
+	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/local/cloudapi"
 	"github.com/scfws/scfws/local/emulator"
 )
-
-// zipOf is a zip holding one file.
-func zipOf(t testing.TB, name string, content []byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := zip.NewWriter(&b)
-	w, err := zw.Create(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(content); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
 
 // elfHeader is an ELF executable's header alone, for machine.
 func elfHeader(t testing.TB, machine elf.Machine) []byte {
@@ -59,11 +41,11 @@ func elfHeader(t testing.TB, machine elf.Machine) []byte {
 	return b.Bytes()
 }
 
-func testCloudRuntime(t testing.TB) *localCloud {
+func testDeployedRuntime(t testing.TB) *deployedRuntime {
 	t.Helper()
-	lc := newLocalCloud(zap.NewNop(), emulator.NewConsole(io.Discard), emulator.Options{})
-	t.Cleanup(lc.Close)
-	return lc
+	rt := newDeployedRuntime(zap.NewNop(), emulator.NewConsole(io.Discard), emulator.Options{})
+	t.Cleanup(rt.Close)
+	return rt
 }
 
 // Code SCF's Go1 runtime could not run is refused with the reason, which
@@ -77,19 +59,19 @@ func TestDeployRefusesCodeThatCannotRun(t *testing.T) {
 		want string
 	}{
 		{"not a zip", []byte("hello"), "not a zip"},
-		{"no main", zipOf(t, "bootstrap", elfHeader(t, elf.EM_X86_64)), `the zip has no file "main"`},
-		{"not ELF", zipOf(t, "main", []byte("#!/bin/sh\necho hi\n")), "not an ELF executable"},
-		{"arm64", zipOf(t, "main", elfHeader(t, elf.EM_AARCH64)), "not x86-64"},
-		{"cannot start", zipOf(t, "main", elfHeader(t, elf.EM_X86_64)), "start main"},
+		{"no main", testkit.Zip(t, testkit.ZipFile{Name: "bootstrap", Data: elfHeader(t, elf.EM_X86_64)}), `the zip has no file "main"`},
+		{"not ELF", testkit.Zip(t, testkit.ZipFile{Name: "main", Data: []byte("#!/bin/sh\necho hi\n")}), "not an ELF executable"},
+		{"arm64", testkit.Zip(t, testkit.ZipFile{Name: "main", Data: elfHeader(t, elf.EM_AARCH64)}), "not x86-64"},
+		{"cannot start", testkit.Zip(t, testkit.ZipFile{Name: "main", Data: elfHeader(t, elf.EM_X86_64)}), "start main"},
 	}
-	lc := testCloudRuntime(t)
+	rt := testDeployedRuntime(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			spec := cloudapi.FunctionSpec{FunctionID: cloudapi.FunctionID{Region: "ap-guangzhou", Namespace: "default", Name: "chat"},
 				Runtime: "Go1", Handler: "main", Zip: tt.give, Timeout: time.Second}
-			if err := lc.Deploy(ctx, spec); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if err := rt.Deploy(ctx, spec); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("Deploy(%s) = %v; want an error with %q", tt.name, err, tt.want)
 			}
 		})
@@ -117,18 +99,18 @@ func TestDeployRunsTheZip(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where Deploy unzips
-	lc := testCloudRuntime(t)
+	rt := testDeployedRuntime(t)
 	id := cloudapi.FunctionID{Region: "ap-guangzhou", Namespace: "default", Name: "chat"}
 	deploy := func(heartbeat string) []int {
 		t.Helper()
-		spec := cloudapi.FunctionSpec{FunctionID: id, Runtime: "Go1", Handler: "main", Zip: zipOf(t, "main", code), Timeout: 3 * time.Second,
+		spec := cloudapi.FunctionSpec{FunctionID: id, Runtime: "Go1", Handler: "main", Zip: testkit.Zip(t, testkit.ZipFile{Name: "main", Data: code}), Timeout: 3 * time.Second,
 			Env: map[string]string{"STORE": "memory", "SENDBACK_HOST": "http://127.0.0.1:9/push", "HEARTBEAT_MESSAGE": heartbeat}}
-		if err := lc.Deploy(ctx, spec); err != nil {
+		if err := rt.Deploy(ctx, spec); err != nil {
 			t.Fatal(err)
 		}
-		lc.mu.Lock()
-		defer lc.mu.Unlock()
-		return lc.fns[id].fn.Pids()
+		rt.mu.Lock()
+		defer rt.mu.Unlock()
+		return rt.fns[id].fn.Pids()
 	}
 	// frame connects a client and has it send hb: the reply's errMsg.
 	frame := func() string {
@@ -136,7 +118,7 @@ func TestDeployRunsTheZip(t *testing.T) {
 		var r struct{ ErrMsg string }
 		for _, ev := range []string{`{"websocket":{"action":"connecting","secConnectionID":"a=="}}`,
 			`{"websocket":{"action":"data send","secConnectionID":"a==","dataType":"text","data":"hb"}}`} {
-			out, err := lc.Invoke(ctx, id, []byte(ev))
+			out, err := rt.Invoke(ctx, id, []byte(ev))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,32 +140,25 @@ func TestDeployRunsTheZip(t *testing.T) {
 		t.Errorf("frame hb after redeploying with HEARTBEAT_MESSAGE=hb2: errMsg %q; want ok (a broadcast)", got)
 	}
 	waitGone(t, first[0])
-	if err := lc.Remove(ctx, id); err != nil {
+	if err := rt.Remove(ctx, id); err != nil {
 		t.Fatal(err)
 	}
 	waitGone(t, second[0])
-	if _, err := lc.Invoke(ctx, id, []byte(`{}`)); !errors.Is(err, cloudapi.ErrFunctionNotFound) {
+	if _, err := rt.Invoke(ctx, id, []byte(`{}`)); !errors.Is(err, cloudapi.ErrFunctionNotFound) {
 		t.Errorf("Invoke after Remove = %v; want ErrFunctionNotFound", err)
 	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+	testkit.Eventually(t, 20*time.Second, "the executables deleted from TMPDIR after Remove", func() bool {
 		left, _ := os.ReadDir(tmp)
-		if len(left) == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d files left in TMPDIR after Remove; want the executables deleted", len(left))
-		}
-	}
+		return len(left) == 0
+	})
 }
 
 // waitGone waits until process pid has exited.
 func waitGone(t testing.TB, pid int) {
 	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); syscall.Kill(pid, 0) == nil; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("process %d still runs", pid)
-		}
-	}
+	testkit.Eventually(t, 20*time.Second, fmt.Sprintf("process %d to exit", pid), func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
 }
 
 // fakeFunctions records the events roles sends, by function.
@@ -253,10 +228,10 @@ func TestRolesDispatch(t *testing.T) {
 // the API's own path; a new release replaces the gateway (old clients get
 // 1001) and Unserve stops it.
 func TestServeMountsTheAPI(t *testing.T) {
-	lc := testCloudRuntime(t)
+	rt := testDeployedRuntime(t)
 	f := &fakeFunctions{}
-	lc.invokeFn = f.invoke
-	srv := httptest.NewServer(lc)
+	rt.invokeFn = f.invoke
+	srv := httptest.NewServer(rt)
 	defer srv.Close()
 	host := strings.TrimPrefix(srv.URL, "http://")
 	opts := cloudOptions(host)
@@ -272,7 +247,7 @@ func TestServeMountsTheAPI(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := lc.Serve(ctx, api); err != nil {
+	if err := rt.Serve(ctx, api); err != nil {
 		t.Fatal(err)
 	}
 	old, _, err := websocket.Dial(ctx, api.URL, nil)
@@ -289,13 +264,9 @@ func TestServeMountsTheAPI(t *testing.T) {
 			Data            string `json:"data"`
 		} `json:"websocket"`
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(f.last(), `"data":"hi"`) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no data send invoke for hi; last event %q", f.last())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 20*time.Second, "a data send invoke for hi", func() bool {
+		return strings.Contains(f.last(), `"data":"hi"`)
+	})
 	if err := json.Unmarshal([]byte(strings.TrimPrefix(f.last(), "chat ")), &ev); err != nil {
 		t.Fatal(err)
 	}
@@ -319,7 +290,7 @@ func TestServeMountsTheAPI(t *testing.T) {
 	}
 
 	// A new release: the old gateway's client goes away, new ones connect.
-	if err := lc.Serve(ctx, api); err != nil {
+	if err := rt.Serve(ctx, api); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := old.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
@@ -331,7 +302,7 @@ func TestServeMountsTheAPI(t *testing.T) {
 	}
 	defer c.CloseNow()
 
-	if err := lc.Unserve(ctx, api.APIID); err != nil {
+	if err := rt.Unserve(ctx, api.APIID); err != nil {
 		t.Fatal(err)
 	}
 	if _, _, err := c.Read(ctx); websocket.CloseStatus(err) != websocket.StatusGoingAway {
@@ -343,48 +314,20 @@ func TestServeMountsTheAPI(t *testing.T) {
 }
 
 func TestServeRefusesPathsItCannotMount(t *testing.T) {
-	lc := testCloudRuntime(t)
+	rt := testDeployedRuntime(t)
 	api := func(i int, p string) cloudapi.APISpec {
 		id := fmt.Sprintf("api-%d", i)
 		return cloudapi.APISpec{APIID: cloudapi.APIID{APIID: id}, URL: "ws://127.0.0.1:1/_cloud/s/release" + p, Path: p,
 			PushURL: "http://127.0.0.1:1/_cloud/s/push/" + id}
 	}
 	for i, p := range []string{"/", "/_scfws/status", "/a//b", "/a/../b", "/{id}", "/a b"} {
-		if err := lc.Serve(context.Background(), api(i, p)); err == nil {
+		if err := rt.Serve(context.Background(), api(i, p)); err == nil {
 			t.Errorf("Serve(path %q) = nil; want a refusal", p)
 		}
 	}
 	for i, p := range []string{"/websocket", "/chat/v1/", "/a-b_c.d~e"} {
-		if err := lc.Serve(context.Background(), api(10+i, p)); err != nil {
+		if err := rt.Serve(context.Background(), api(10+i, p)); err != nil {
 			t.Errorf("Serve(path %q) = %v; want it served", p, err)
-		}
-	}
-}
-
-// -fail-action is repeatable, checked, and shown in the banner with the
-// deploy command.
-func TestLocalFailActionFlag(t *testing.T) {
-	f, err := parseLocalFlags([]string{"-fail-action", "apigateway:CreateApi=AuthFailure.UnauthorizedOperation",
-		"-fail-action", "scf:CreateFunction=LimitExceeded.Function"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const want = "apigateway:CreateApi=AuthFailure.UnauthorizedOperation,scf:CreateFunction=LimitExceeded.Function"
-	if got := f.faults.String(); got != want {
-		t.Errorf("faults %q; want %q", got, want)
-	}
-	var u UsageError
-	if _, err := parseLocalFlags([]string{"-fail-action", "CreateApi"}, io.Discard); !errors.As(err, &u) {
-		t.Errorf("-fail-action CreateApi = %v; want a usage error", err)
-	}
-	b := apiBanner("http://127.0.0.1:8080", cloudapi.Credential{SecretID: "AKIDlocal", SecretKey: "local-key"}, true, true, nil, nil, f.faults)
-	for _, line := range []string{
-		"  deploy        TENCENTCLOUD_SECRETID=AKIDlocal TENCENTCLOUD_SECRETKEY=local-key" +
-			" scfws deploy -endpoint http://127.0.0.1:8080 -region ap-guangzhou -name chat -env STORE=memory\n",
-		"  failing       " + want + "  (-fail-action)\n",
-	} {
-		if !strings.Contains(b, line) {
-			t.Errorf("banner lacks %q:\n%s", line, b)
 		}
 	}
 }

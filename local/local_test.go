@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/internal/testkit"
+	"github.com/scfws/scfws/local/cloudapi"
 )
 
 func TestFunctionEnvInLocalMode(t *testing.T) {
@@ -119,6 +121,34 @@ func TestLocalRefusesBadSettings(t *testing.T) {
 	}
 }
 
+// -fail-action is repeatable, checked, and shown in the banner with the
+// deploy command.
+func TestLocalFailActionFlag(t *testing.T) {
+	f, err := parseLocalFlags([]string{"-fail-action", "apigateway:CreateApi=AuthFailure.UnauthorizedOperation",
+		"-fail-action", "scf:CreateFunction=LimitExceeded.Function"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = "apigateway:CreateApi=AuthFailure.UnauthorizedOperation,scf:CreateFunction=LimitExceeded.Function"
+	if got := f.faults.String(); got != want {
+		t.Errorf("faults %q; want %q", got, want)
+	}
+	var u UsageError
+	if _, err := parseLocalFlags([]string{"-fail-action", "CreateApi"}, io.Discard); !errors.As(err, &u) {
+		t.Errorf("-fail-action CreateApi = %v; want a usage error", err)
+	}
+	b := backendBanner("http://127.0.0.1:8080", cloudapi.Credential{SecretID: "AKIDlocal", SecretKey: "local-key"}, true, true, nil, nil, f.faults)
+	for _, line := range []string{
+		"  deploy        TENCENTCLOUD_SECRETID=AKIDlocal TENCENTCLOUD_SECRETKEY=local-key" +
+			" scfws deploy -endpoint http://127.0.0.1:8080 -region ap-guangzhou -name chat -env STORE=memory\n",
+		"  failing       " + want + "  (-fail-action)\n",
+	} {
+		if !strings.Contains(b, line) {
+			t.Errorf("banner lacks %q:\n%s", line, b)
+		}
+	}
+}
+
 // A function that fails to start leaves the port free: nothing of local
 // stays behind.
 func TestLocalReleasesListenerWhenStartFails(t *testing.T) {
@@ -126,7 +156,7 @@ func TestLocalReleasesListenerWhenStartFails(t *testing.T) {
 		t.Setenv(k, "")
 	}
 	for _, fn := range []string{"/nonexistent/fn", "/bin/false"} {
-		addr := freeAddr(t)
+		addr := testkit.FreeAddr(t)
 		f := testFlags(t)
 		f.addr, f.function = addr, fn
 		err := runLocal(context.Background(), f, io.Discard, io.Discard)
@@ -200,16 +230,6 @@ func testFlags(t testing.TB) localFlags {
 		t.Fatal(err)
 	}
 	return f
-}
-
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // runInProcess runs local until the test ends and returns its base URL.

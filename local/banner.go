@@ -1,0 +1,86 @@
+package local
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/local/cloudapi"
+)
+
+// banner says where everything is and how the function runs.
+func banner(f localFlags, public bool, base, host, pushURL string, pids []int, instances, perInstance int, env map[string]string) string {
+	var b strings.Builder
+	cleanup := "client closes only"
+	switch {
+	case f.dropCleanup:
+		cleanup = "never (-drop-cleanup)"
+	case f.idleCleanup && f.closingOnServerClose:
+		cleanup = "client closes, idle timeouts and closing pushes"
+	case f.idleCleanup:
+		cleanup = "client closes and idle timeouts"
+	case f.closingOnServerClose:
+		cleanup = "client closes and closing pushes"
+	}
+	store := env["STORE"]
+	if store == config.StoreMySQL {
+		store += " " + env["DB_HOST"]
+	}
+	ids := strings.Trim(fmt.Sprint(pids), "[]")
+	scaling := fmt.Sprintf("1 instance (pid %s) taking %d invokes at once", ids, perInstance)
+	if instances > 1 {
+		scaling = fmt.Sprintf("%d instances (pids %s) taking %d invoke(s) at once each", instances, ids, perInstance)
+	}
+	frames := "one invoke at a time per client, in order"
+	if f.concurrentFrames {
+		frames = "concurrent invokes per client (-concurrent-frames)"
+	}
+	fmt.Fprintf(&b, `scfws local: API Gateway + SCF emulator
+  chat page     %s/
+  WebSocket     ws://%s%s
+  reverse push  %s  (the function's SENDBACK_HOST)
+  function      %s, %s, timeout %s, store %s
+  frames        %s
+  idle timeout  %s; closing sent on: %s
+`, base, host, f.path, pushURL, f.function, scaling, f.functionTimeout, store, frames, f.idleTimeout, cleanup)
+	if public {
+		fmt.Fprintf(&b, "  WARNING       -public: listening on %s; anyone who reaches it can push to and close any client\n", f.addr)
+	}
+	return b.String()
+}
+
+// backendBanner says how backends reach the function locally.
+func backendBanner(base string, cred cloudapi.Credential, showKey, mintTokens bool, generated map[string]bool, env map[string]string, faults cloudapi.Faults) string {
+	var b strings.Builder
+	key := "the key in TENCENTCLOUD_SECRETID/SECRETKEY"
+	if showKey {
+		key = "a local key, below"
+	}
+	fmt.Fprintf(&b, "  Tencent API   %s  (SCF Invoke of function %q, any region, and what scfws deploy uses; %s)\n", base, localFunctionName, key)
+	secret := "PUBLISH_SECRET from your environment"
+	if generated["PUBLISH_SECRET"] {
+		secret = "PUBLISH_SECRET=" + env["PUBLISH_SECRET"] + " for this session"
+	}
+	fmt.Fprintf(&b, "  signed route  POST %s%spublish  (%s)\n", base, routePath, secret)
+	tokens := "AUTH_SECRET from your environment"
+	if generated["AUTH_SECRET"] {
+		tokens = "AUTH_SECRET made for this session"
+	}
+	if mintTokens {
+		fmt.Fprintf(&b, "  tokens        GET %s/_scfws/token?sub=NAME  (scfws.v1 tokens for the chat page; %s)\n", base, tokens)
+	} else {
+		fmt.Fprintf(&b, "  tokens        off: -public with your own AUTH_SECRET would mint tokens for anyone who can reach %s\n", base)
+	}
+	try := ""
+	if showKey {
+		try = fmt.Sprintf("TENCENTCLOUD_SECRETID=%s TENCENTCLOUD_SECRETKEY=%s ", cred.SecretID, cred.SecretKey)
+	}
+	fmt.Fprintf(&b, "  try           %sscfws publish -endpoint %s -region ap-guangzhou -function %s -all 'hello from the backend'\n",
+		try, base, localFunctionName)
+	fmt.Fprintf(&b, "  deploy        %sscfws deploy -endpoint %s -region ap-guangzhou -name chat -env STORE=memory\n", try, base)
+	if len(faults) > 0 {
+		fmt.Fprintf(&b, "  failing       %s  (-fail-action)\n", faults.String())
+	}
+	b.WriteString("Press Ctrl+C to stop.\n")
+	return b.String()
+}

@@ -1,0 +1,225 @@
+package local
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/scfws/scfws/auth"
+	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/local/emulator"
+	"github.com/scfws/scfws/router"
+)
+
+// session is what one run of scfws local works out from its flags before
+// it starts anything: where it listens, and how the function runs.
+type session struct {
+	f           localFlags
+	loopback    bool              // -addr is on this machine
+	env         map[string]string // the function's environment
+	generated   map[string]bool   // the secrets made for this session
+	instances   int               // function processes
+	perInstance int               // invokes each takes at once
+}
+
+// newSession checks -addr and works out the function's environment and
+// scale.
+func newSession(f localFlags) (*session, error) {
+	loopback, err := checkAddr(f.addr, f.public)
+	if err != nil {
+		return nil, err
+	}
+	s := &session{f: f, loopback: loopback, env: functionEnv(f)}
+	s.generated = addSessionSecrets(s.env)
+	if s.instances, s.perInstance, err = scale(f, s.env["STORE"]); err != nil {
+		return nil, err
+	}
+	if s.f.function == "" {
+		if s.f.function, err = os.Executable(); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// functionEnv is the function's environment in local mode: what the user
+// set, with the emulator's settings and local defaults. SENDBACK_HOST is
+// added once the address is known.
+func functionEnv(f localFlags) map[string]string {
+	env := map[string]string{}
+	for _, k := range config.Keys() {
+		if v := os.Getenv(k); v != "" {
+			env[k] = v
+		}
+	}
+	if env["DB_HOST"] == "" {
+		env["STORE"] = config.StoreMemory
+	} else if env["STORE"] == "" {
+		env["STORE"] = config.StoreMySQL
+	}
+	env["IDLE_TIMEOUT"] = f.idleTimeout.String()
+	if env["HEARTBEAT_MESSAGE"] == "" {
+		env["HEARTBEAT_MESSAGE"] = f.heartbeat
+	}
+	// The chat page shows who is in a room.
+	if env["PRESENCE_EVENTS"] == "" {
+		env["PRESENCE_EVENTS"] = "true"
+	}
+	// Tells the function it runs under scfws local (for its log only).
+	env["SCFWS_LOCAL"] = "true"
+	return env
+}
+
+// scale decides how many instances run and how many invokes each takes.
+func scale(f localFlags, store string) (instances, perInstance int, err error) {
+	if store == config.StoreMemory {
+		if f.instances > 1 {
+			return 0, 0, fmt.Errorf("-instances %d: with STORE=memory the connection registry lives inside one function process, "+
+				"so only 1 instance can run (it takes -function-concurrency invokes at once); set DB_HOST to use MySQL and run more", f.instances)
+		}
+		return 1, cmp.Or(f.concurrency, 8), nil
+	}
+	return cmp.Or(f.instances, 4), cmp.Or(f.concurrency, 1), nil
+}
+
+// addSessionSecrets makes the secrets the user did not set for this
+// session, so that the chat page's tokens and the signed route work without
+// setup. It returns which it made.
+func addSessionSecrets(env map[string]string) (generated map[string]bool) {
+	generated = map[string]bool{}
+	for _, k := range []string{"AUTH_SECRET", "PUBLISH_SECRET"} {
+		if env[k] == "" {
+			env[k], generated[k] = sessionSecret(), true
+		}
+	}
+	return generated
+}
+
+// sessionSecret is a random secret for this run of scfws local, for the
+// settings a user did not give.
+func sessionSecret() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// startFunction starts local's own function, and waits (up to 15s) until
+// every instance serves.
+func (s *session) startFunction(ctx context.Context, logs func(line []byte)) (*emulator.Function, error) {
+	fn, err := emulator.NewFunction(s.f.function, emulator.FunctionOptions{
+		Env: s.env, Timeout: s.f.functionTimeout, Logs: logs,
+		Instances: s.instances, Concurrency: s.perInstance, MaxEventBytes: config.MaxEventBytes,
+	})
+	if err != nil {
+		return nil, err
+	}
+	startCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	err = fn.Start(startCtx)
+	cancel()
+	if err != nil {
+		fn.Close()
+		return nil, fmt.Errorf("start the function: %w", err)
+	}
+	return fn, nil
+}
+
+// gatewayOptions are the gateway settings the flags give, to local's own
+// gateway and to every deployed API's.
+func (s *session) gatewayOptions() emulator.Options {
+	f := s.f
+	return emulator.Options{
+		IdleCleanup: f.idleCleanup, DropCleanup: f.dropCleanup, ClosingOnServerClose: f.closingOnServerClose,
+		IdleCountsPings: f.idleCountsPings, ConcurrentFrames: f.concurrentFrames, HandshakeExtras: f.handshakeExtras,
+		PushLatency: f.pushLatency, PushRateLimit: f.pushRateLimit, UnknownPushStatus: f.unknownPushStatus,
+		PushReadTimeout: f.pushReadTimeout, MaxMessageBytes: f.maxMessageBytes, AnyHost: !s.loopback,
+		MaxEventBytes: config.MaxEventBytes,
+	}
+}
+
+// ownGateway is local's own gateway: the shared options, with its paths,
+// the chat page's heartbeat, and maybe tokens for the chat page.
+func (s *session) ownGateway(shared emulator.Options) emulator.Options {
+	own := shared
+	own.Path, own.PushPath, own.IdleTimeout = s.f.path, pushPath, s.f.idleTimeout
+	own.HeartbeatMessage, own.RoutePath = s.env["HEARTBEAT_MESSAGE"], routePath
+	// Tokens for anyone who asks: with your own AUTH_SECRET (maybe your
+	// deployment's) only on this machine; on a -public address only with
+	// the session's.
+	if s.loopback || s.generated["AUTH_SECRET"] {
+		own.Token = tokenMinter(s.env["AUTH_SECRET"])
+	}
+	return own
+}
+
+// tokenMinter signs chat page tokens with the session's AUTH_SECRET: a
+// name, and the right to message users (groups are joined from the page).
+func tokenMinter(secret string) func(sub string) (string, error) {
+	return func(sub string) (string, error) {
+		if !router.ValidName(sub) {
+			return "", errors.New("name must be 1-128 bytes of printable text")
+		}
+		return auth.Sign([]byte(secret), "", auth.Claims{Subject: sub, Roles: []string{router.PermSendToUser}, TTL: 12 * time.Hour}, time.Now())
+	}
+}
+
+// reportReadiness asks the function, before any client arrives, whether
+// it can work, and prints one line: ready, or what to fix. The emulator
+// keeps running either way, and the function recovers once its database
+// does.
+func (s *session) reportReadiness(ctx context.Context, fn *emulator.Function, stdout io.Writer, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(ctx, s.f.functionTimeout+time.Second)
+	problem := readiness(ctx, fn, s.env)
+	cancel()
+	if problem != "" {
+		fmt.Fprintf(stdout, "NOT READY     handshakes will be refused: %s\n", problem)
+		log.Warn("the function is not ready: " + problem)
+	} else {
+		fmt.Fprintln(stdout, "ready         the function answered; open the chat page")
+	}
+}
+
+// readiness asks the function whether it can work (its settings and its
+// registry) before any client arrives, and says in one line what to fix.
+func readiness(ctx context.Context, fn *emulator.Function, env map[string]string) string {
+	out, err := fn.Invoke(ctx, []byte(`{"scfws":{"op":"status"}}`))
+	if err != nil {
+		return "the function failed its first invoke: " + err.Error()
+	}
+	var r router.Reply
+	if err := json.Unmarshal(out, &r); err != nil {
+		return "the function's answer is not JSON: " + err.Error()
+	}
+	if r.ErrNo == router.CodeOK {
+		return ""
+	}
+	msg := fmt.Sprintf("errNo %d %s", r.ErrNo, r.ErrMsg)
+	if r.Detail != "" {
+		msg += ": " + r.Detail
+	}
+	return msg + hint(r.Detail, env)
+}
+
+// hint names the variable to fix for the database errors people meet
+// first.
+func hint(detail string, env map[string]string) string {
+	where := fmt.Sprintf("database %s on %s:%s", cmp.Or(env["DB_NAME"], "SCF_Demo"), env["DB_HOST"], cmp.Or(env["DB_PORT"], "3306"))
+	switch {
+	case strings.Contains(detail, "may not create it"), strings.Contains(detail, "Unknown database"):
+		return fmt.Sprintf(" (%s: set DB_NAME to a database that exists, or let DB_AUTO_MIGRATE=true create it with a user allowed to)", where)
+	case strings.Contains(detail, "Access denied"):
+		return fmt.Sprintf(" (%s: check DB_USER and DB_PASSWORD)", where)
+	case strings.Contains(detail, "connection refused"), strings.Contains(detail, "no such host"), strings.Contains(detail, "i/o timeout"):
+		return fmt.Sprintf(" (%s: is MariaDB running there? check DB_HOST and DB_PORT; README: Local with MySQL)", where)
+	}
+	return ""
+}
