@@ -46,24 +46,26 @@ const pushPath = "/sendback"
 // routePath is where local serves the signed HTTP route.
 const routePath = "/_scfws/http/"
 
-// runLocal runs the emulator until ctx ends (Ctrl+C).
+// runLocal runs scfws local until ctx ends (Ctrl+C).
 func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error {
 	s, err := newSession(f)
 	if err != nil {
 		return err
 	}
+	f = s.f // -function filled in
 	console := emulator.NewConsole(stderr)
 	log := console.Logger(zapcore.InfoLevel)
 	defer func() { _ = log.Sync() }()
 
-	l, err := net.Listen("tcp", s.f.addr)
+	l, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return err
 	}
 	defer l.Close() // on every early return; Serve and Shutdown close it too
 	host := dialHost(l.Addr().(*net.TCPAddr))
 	base := "http://" + host
-	s.env["SENDBACK_HOST"] = base + pushPath
+	pushURL := base + pushPath
+	s.env["SENDBACK_HOST"] = pushURL
 
 	fn, err := s.startFunction(ctx, console.Function)
 	if err != nil {
@@ -74,18 +76,18 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 	deployedGateway := s.gatewayOptions()
 	own := s.ownGateway(deployedGateway)
 	gw := emulator.New(fn, log, own)
-	api := newCloudAPI(log, console, deployedGateway, host, fn, s.f.faults)
+	api := newCloudAPI(log, console, deployedGateway, host, fn, f.faults)
 	defer api.scf.Close()
 	srv := &http.Server{
 		Handler:           routes(api, gw, s.loopback),
 		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       s.f.readTimeout,
-		IdleTimeout:       s.f.idleConnTimeout,
+		ReadTimeout:       f.readTimeout,
+		IdleTimeout:       f.idleConnTimeout,
 		ErrorLog:          zap.NewStdLog(log),
 	}
 
-	fmt.Fprint(stdout, banner(s.f, !s.loopback, base, host, s.env["SENDBACK_HOST"], fn.Pids(), s.instances, s.perInstance, s.env))
-	fmt.Fprint(stdout, backendBanner(base, api.cred, api.showKey, own.Token != nil, s.generated, s.env, s.f.faults))
+	fmt.Fprint(stdout, banner(f, !s.loopback, base, host, pushURL, fn.Pids(), s.instances, s.perInstance, s.env))
+	fmt.Fprint(stdout, backendBanner(base, api.cred, api.showKey, own.Token != nil, s.generated, s.env, f.faults))
 	if !s.loopback {
 		log.Warn("-public: listening beyond this machine; anyone who reaches " + l.Addr().String() +
 			" can list the connections, push to and close any client through /sendback")
