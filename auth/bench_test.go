@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scfws/scfws/proto"
 )
 
 func FuzzVerify(f *testing.F) {
@@ -27,7 +29,7 @@ func FuzzVerify(f *testing.F) {
 			}
 			return
 		}
-		if !ValidName(id.UserID) || len(id.Groups) > MaxGroups || len(id.Roles) > MaxRoles || id.Expires.IsZero() {
+		if !proto.ValidName(id.UserID) || len(id.Groups) > MaxGroups || len(id.Roles) > MaxRoles || id.Expires.IsZero() {
 			t.Fatalf("Verify(%q) accepted %+v", token, id)
 		}
 	})
@@ -55,12 +57,12 @@ func FuzzVerifySigned(f *testing.F) {
 			}
 			return
 		}
-		if !ValidName(id.UserID) || len(id.Groups) > MaxGroups || len(id.Roles) > MaxRoles || id.Expires.IsZero() ||
+		if !proto.ValidName(id.UserID) || len(id.Groups) > MaxGroups || len(id.Roles) > MaxRoles || id.Expires.IsZero() ||
 			!slices.IsSorted(id.Groups) || !slices.IsSorted(id.Roles) {
 			t.Fatalf("Verify(%q) accepted %+v", token, id)
 		}
 		for _, g := range id.Groups {
-			if !ValidName(g) {
+			if !proto.ValidName(g) {
 				t.Fatalf("Verify(%q) accepted group %q", token, g)
 			}
 		}

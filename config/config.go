@@ -16,6 +16,8 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Store kinds.
@@ -187,12 +189,7 @@ func decode(field reflect.Value, raw string) error {
 }
 
 // clip keeps a quoted value short in a message.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
+func clip(s string) string { return proto.Clip(s, 40) }
 
 // Validate reports every problem at once, each naming its variable, so that
 // one look at the log is enough to fix the console settings.

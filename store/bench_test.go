@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
+	"github.com/scfws/scfws/proto"
 )
 
 const idle = 10 * time.Minute
@@ -31,7 +32,7 @@ func BenchmarkTouch(b *testing.B) {
 			ctx := context.Background()
 			i := 0
 			for b.Loop() {
-				if _, err := m.Register(ctx, Conn{ID: fmt.Sprintf("id-%d", i%1000)}, nil); err != nil {
+				if _, err := m.Register(ctx, proto.Conn{ID: fmt.Sprintf("id-%d", i%1000)}, nil); err != nil {
 					b.Fatal(err)
 				}
 				i++

@@ -1,10 +1,11 @@
-package auth
+package proto_test
 
 import (
 	"strings"
 	"testing"
 
 	_ "github.com/scfws/scfws/internal/testkit" // for go test ./... -update
+	"github.com/scfws/scfws/proto"
 )
 
 func TestValidName(t *testing.T) {
@@ -17,10 +18,10 @@ func TestValidName(t *testing.T) {
 		{"sendToGroup.lobby", true},
 		{"用户-7", true},
 		{"café ☕", true},
-		{strings.Repeat("a", MaxNameBytes), true},
+		{strings.Repeat("a", proto.MaxNameBytes), true},
 		{"", false},
-		{strings.Repeat("a", MaxNameBytes+1), false},
-		{strings.Repeat("é", MaxNameBytes/2+1), false}, // 130 bytes
+		{strings.Repeat("a", proto.MaxNameBytes+1), false},
+		{strings.Repeat("é", proto.MaxNameBytes/2+1), false}, // 130 bytes
 		{" lobby", false},
 		{"lobby ", false},
 		{"a\tb", false},
@@ -35,10 +36,31 @@ func TestValidName(t *testing.T) {
 		{"a\xffb", false},   // not UTF-8
 		{"\xc3", false},     // cut UTF-8
 		{"a\ufffdb", true},  // the replacement character itself is printable
+		{"组-🙂", true},
+		{"a b", true},
+		{"bell\a", false},
 	}
 	for _, tt := range tests {
-		if got := ValidName(tt.give); got != tt.want {
+		if got := proto.ValidName(tt.give); got != tt.want {
 			t.Errorf("ValidName(%q) = %v; want %v", tt.give, got, tt.want)
+		}
+	}
+}
+
+func TestValidRole(t *testing.T) {
+	tests := []struct {
+		give string
+		want bool
+	}{
+		{"sendToGroup." + strings.Repeat("g", proto.MaxNameBytes), true},
+		{strings.Repeat("r", proto.MaxRoleBytes), true},
+		{strings.Repeat("r", proto.MaxRoleBytes+1), false},
+		{"joinLeaveGroup\n", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := proto.ValidRole(tt.give); got != tt.want {
+			t.Errorf("ValidRole(%q) = %v; want %v", tt.give, got, tt.want)
 		}
 	}
 }
