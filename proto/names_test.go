@@ -64,3 +64,26 @@ func TestValidRole(t *testing.T) {
 		}
 	}
 }
+
+func TestValidPermission(t *testing.T) {
+	tests := []struct {
+		give string
+		want bool
+	}{
+		{proto.PermJoinLeaveGroup, true},
+		{proto.PermSendToGroup, true},
+		{proto.PermSendToUser, true},
+		{"sendToGroup.lobby", true},
+		{"joinLeaveGroup." + strings.Repeat("g", proto.MaxNameBytes), true},
+		{"joinLeaveGroup." + strings.Repeat("g", proto.MaxNameBytes+1), false},
+		{"sendToGroup.", false},
+		{"sendToUser.bob", false}, // not scoped
+		{"admin", false},
+		{"", false},
+	}
+	for _, tt := range tests {
+		if got := proto.ValidPermission(tt.give); got != tt.want {
+			t.Errorf("ValidPermission(%q) = %v; want %v", tt.give, got, tt.want)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package proto
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"strings"
+)
 
 // Subprotocol is the protocol name of scfws.v1 connections; a client offers
 // its connect token beside it as the entry TokenPrefix + token.
@@ -17,6 +20,22 @@ const (
 	PermSendToGroup    = "sendToGroup"
 	PermSendToUser     = "sendToUser"
 )
+
+// ValidPermission reports whether r names a permission: one of the Perm*,
+// or PermJoinLeaveGroup or PermSendToGroup scoped to a group
+// ("sendToGroup.lobby"), as the router reads roles.
+func ValidPermission(r string) bool {
+	switch r {
+	case PermJoinLeaveGroup, PermSendToGroup, PermSendToUser:
+		return true
+	}
+	for _, p := range []string{PermJoinLeaveGroup + ".", PermSendToGroup + "."} {
+		if g, ok := strings.CutPrefix(r, p); ok && g != "" && len(g) <= MaxNameBytes {
+			return true
+		}
+	}
+	return false
+}
 
 // Types of the requests a scfws.v1 client sends.
 const (
