@@ -1,9 +1,6 @@
 package router
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/json"
 	"slices"
 
 	"github.com/scfws/scfws/proto"
@@ -313,33 +310,9 @@ func (c *call) leave(id, group string) (bool, error) {
 // raw is cmd's data as plain connections get it, checked against the size
 // limit.
 func (c *call) raw(cmd *proto.Command) (dataType, data string, err error) {
-	d := bytes.TrimSpace(cmd.Data)
-	size := 0
-	switch cmd.DataType {
-	case proto.DataText, "":
-		s, ok := jsonString(d)
-		if !ok {
-			return "", "", fail(proto.CodeBadData, nil, "text data must be a JSON string")
-		}
-		dataType, data, size = proto.DataText, s, len(s)
-	case proto.DataJSON:
-		var b bytes.Buffer
-		if len(d) == 0 || json.Compact(&b, d) != nil {
-			return "", "", fail(proto.CodeBadData, nil, "json data must be a JSON value")
-		}
-		dataType, data, size = proto.DataText, b.String(), b.Len()
-	case proto.DataBinary:
-		s, ok := jsonString(d)
-		if !ok {
-			return "", "", fail(proto.CodeBadData, nil, "binary data must be a base64 JSON string")
-		}
-		b, err := base64.StdEncoding.DecodeString(s)
-		if err != nil {
-			return "", "", fail(proto.CodeBadData, nil, "binary data is not base64")
-		}
-		dataType, data, size = proto.DataBinary, s, len(b)
-	default:
-		return "", "", fail(proto.CodeBadData, nil, "unknown dataType %q: want text, json or binary", clip(cmd.DataType))
+	dataType, data, size, problem := checkData(cmd.DataType, cmd.Data)
+	if problem != "" {
+		return "", "", fail(proto.CodeBadData, nil, "%s", problem)
 	}
 	if limit := c.d.Options.maxMessageBytes(); size > limit {
 		return "", "", fail(proto.CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)

@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	_ "github.com/scfws/scfws/internal/testkit" // for go test ./... -update
+	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/proto"
 )
 
@@ -513,12 +513,9 @@ func TestLateLoadIsClosed(t *testing.T) {
 	}
 	close(release)
 	<-lateDone
-	deadline := time.Now().Add(5 * time.Second)
-	for !late.closed.Load() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if !late.closed.Load() || first.closed.Load() {
-		t.Errorf("late registry closed %v, first closed %v; want the late one closed, the first kept", late.closed.Load(), first.closed.Load())
+	testkit.Eventually(t, 5*time.Second, "the late registry's close", late.closed.Load)
+	if first.closed.Load() {
+		t.Errorf("the first registry loaded was closed; want it kept")
 	}
 	if d, _ := r.deps(context.Background()); d == nil || d.Registry != Registry(first) {
 		t.Errorf("the router uses %v; want the first loaded", d)

@@ -244,35 +244,50 @@ func jsonString(d []byte) (string, bool) {
 	return s, true
 }
 
-// envelope encodes a message with data of dataType: text (a JSON string),
-// json (any JSON value) or binary (a base64 JSON string).
+// checkData checks data against dataType ("" is text): text is a JSON
+// string, json any JSON value, binary a base64 JSON string. It returns the
+// frame a plain connection gets (json as compact text), with its type and
+// its size as the client sees it; problem, when not "", says what is wrong.
+func checkData(dataType string, data json.RawMessage) (frameType, frame string, size int, problem string) {
+	d := bytes.TrimSpace(data)
+	switch dataType {
+	case proto.DataText, "":
+		s, ok := jsonString(d)
+		if !ok {
+			return "", "", 0, "text data must be a JSON string"
+		}
+		return proto.DataText, s, len(s), ""
+	case proto.DataJSON:
+		var b bytes.Buffer
+		if len(d) == 0 || json.Compact(&b, d) != nil {
+			return "", "", 0, "json data must be a JSON value"
+		}
+		return proto.DataText, b.String(), b.Len(), ""
+	case proto.DataBinary:
+		s, ok := jsonString(d)
+		if !ok {
+			return "", "", 0, "binary data must be a base64 JSON string"
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return "", "", 0, "binary data is not base64"
+		}
+		return proto.DataBinary, s, len(b), ""
+	default:
+		return "", "", 0, fmt.Sprintf("unknown dataType %q: want text, json or binary", clip(dataType))
+	}
+}
+
+// envelope encodes a message with data of dataType (see checkData).
 func envelope(m proto.Message, dataType string, data json.RawMessage) (string, *refusal) {
+	if _, _, _, problem := checkData(dataType, data); problem != "" {
+		return "", refuse(proto.RefusedInvalidMessage, "%s", problem)
+	}
 	if dataType == "" {
 		dataType = proto.DataText
 	}
-	data = bytes.TrimSpace(data)
-	switch dataType {
-	case proto.DataText:
-		if _, ok := jsonString(data); !ok {
-			return "", refuse(proto.RefusedInvalidMessage, "text data must be a JSON string")
-		}
-	case proto.DataJSON:
-		if len(data) == 0 || !json.Valid(data) {
-			return "", refuse(proto.RefusedInvalidMessage, "json data must be a JSON value")
-		}
-	case proto.DataBinary:
-		s, ok := jsonString(data)
-		if !ok {
-			return "", refuse(proto.RefusedInvalidMessage, "binary data must be a base64 JSON string")
-		}
-		if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-			return "", refuse(proto.RefusedInvalidMessage, "binary data is not base64")
-		}
-	default:
-		return "", refuse(proto.RefusedInvalidMessage, "unknown dataType %q: want text, json or binary", clip(dataType))
-	}
 	var b bytes.Buffer
-	if err := json.Compact(&b, data); err != nil {
+	if err := json.Compact(&b, bytes.TrimSpace(data)); err != nil {
 		return "", refuse(proto.RefusedInvalidMessage, "data is not JSON")
 	}
 	m.Type, m.DataType, m.Data = proto.TypeMessage, dataType, b.Bytes()

@@ -297,14 +297,19 @@ func (m *Memory) Leave(_ context.Context, id, group string) (bool, error) {
 func (m *Memory) GroupConns(_ context.Context, group string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.liveV1(m.groups[group]), nil
+}
+
+// liveV1 returns the live scfws.v1 connections of set, sorted.
+func (m *Memory) liveV1(set map[string]struct{}) []string {
 	var ids []string
-	for id := range m.groups[group] {
+	for id := range set {
 		if mc := m.v1[id]; mc != nil && m.alive(mc.seen) {
 			ids = append(ids, id)
 		}
 	}
 	sort.Strings(ids)
-	return ids, nil
+	return ids
 }
 
 // GroupUsers lists group's users with their live connection counts, by
@@ -341,14 +346,7 @@ func (m *Memory) GroupUsers(_ context.Context, group string, limit int) ([]proto
 func (m *Memory) UserConns(_ context.Context, user string) ([]string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var ids []string
-	for id := range m.users[user] {
-		if mc := m.v1[id]; mc != nil && m.alive(mc.seen) {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	return ids, nil
+	return m.liveV1(m.users[user]), nil
 }
 
 // IsMember reports whether id is a live member of group.
