@@ -69,13 +69,11 @@ type Report struct {
 	Scenarios []Scenario `json:"scenarios"`
 }
 
-// Function is the probed function's own settings, as it reports them.
+// Function is the probed function's instance and own settings, as it
+// reports them.
 type Function struct {
-	Instance        string `json:"instance"`
-	IdleTimeoutMs   int64  `json:"idleTimeoutMs"`
-	MaxMessageBytes int    `json:"maxMessageBytes"`
-	PushRate        int    `json:"pushRate"`
-	Heartbeat       bool   `json:"heartbeat"`
+	Instance string `json:"instance"`
+	proto.ProbeSettings
 }
 
 // Contradicted reports whether a measurement contradicts an assumption no
@@ -126,11 +124,8 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	p.main, p.mainID = main, who.ConnectionID
 	p.report.Function = Function{Instance: who.Instance}
-	if cfg := who.Config; cfg != nil {
-		p.report.Function.IdleTimeoutMs = int64(num(cfg["idleTimeoutMs"]))
-		p.report.Function.MaxMessageBytes = int(num(cfg["maxMessageBytes"]))
-		p.report.Function.PushRate = int(num(cfg["pushRate"]))
-		p.report.Function.Heartbeat, _ = cfg["heartbeat"].(bool)
+	if who.Config != nil {
+		p.report.Function.ProbeSettings = *who.Config
 	}
 	for _, s := range []struct {
 		name string
@@ -168,11 +163,6 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	p.report.Seconds = time.Since(p.report.Started).Seconds()
 	return p.report, nil
-}
-
-func num(v any) float64 {
-	f, _ := v.(float64)
-	return f
 }
 
 // prober holds the probe's connections.

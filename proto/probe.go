@@ -67,6 +67,14 @@ type ProbeArgs struct {
 	Count        int    `json:"count,omitempty"`
 }
 
+// ProbeSettings are the function's own settings, as whoami reports them.
+type ProbeSettings struct {
+	IdleTimeoutMs   int64 `json:"idleTimeoutMs"`
+	MaxMessageBytes int   `json:"maxMessageBytes"`
+	PushRate        int   `json:"pushRate"`
+	Heartbeat       bool  `json:"heartbeat"`
+}
+
 // ProbeResult is pushed back to the prober.
 type ProbeResult struct {
 	Type  string  `json:"type"`
@@ -77,7 +85,7 @@ type ProbeResult struct {
 	// whoami
 	ConnectionID string         `json:"connectionId,omitempty"`
 	Instance     string         `json:"instance,omitempty"`
-	Config       map[string]any `json:"config,omitempty"`
+	Config       *ProbeSettings `json:"config,omitempty"`
 	// handshake
 	Handshake json.RawMessage `json:"handshake,omitempty"`
 	// lookup

@@ -82,8 +82,8 @@ func (c *call) probeOp(conn proto.Conn, op string, args proto.ProbeArgs, res *pr
 	case proto.ProbeWhoami:
 		o := c.d.Options
 		res.ConnectionID, res.Instance = conn.ID, instance
-		res.Config = map[string]any{"idleTimeoutMs": o.IdleTimeout.Milliseconds(), "maxMessageBytes": o.maxMessageBytes(),
-			"pushRate": o.PushRate, "heartbeat": o.HeartbeatMessage != ""}
+		res.Config = &proto.ProbeSettings{IdleTimeoutMs: o.IdleTimeout.Milliseconds(), MaxMessageBytes: o.maxMessageBytes(),
+			PushRate: o.PushRate, Heartbeat: o.HeartbeatMessage != ""}
 	case proto.ProbeHandshake:
 		res.Handshake = json.RawMessage(conn.Info)
 		if conn.Info == "" {
