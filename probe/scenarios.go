@@ -363,7 +363,7 @@ func (p *prober) pushRate(ctx context.Context) Scenario {
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		arrived = 0
 		for _, f := range p.main.others()[before:] {
-			if strings.Contains(string(f), `"probeBurst"`) {
+			if strings.Contains(string(f), `"`+proto.TypeProbeBurst+`"`) {
 				arrived++
 			}
 		}

@@ -54,6 +54,7 @@ const (
 	TypeMessage     = "message"
 	TypeSystem      = "system"
 	TypeProbeResult = "probeResult"
+	TypeProbeBurst  = "probeBurst" // {"type":"probeBurst","i":n}: one of a probe's burst of pushes
 )
 
 // Request is a frame a scfws.v1 client sends.

@@ -168,7 +168,7 @@ func (c *call) burst(raw RawPusher, id string, n int) (int, map[string]int, int6
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			data, _ := frameJSON(map[string]any{"type": "probeBurst", "i": i})
+			data, _ := frameJSON(map[string]any{"type": proto.TypeProbeBurst, "i": i})
 			body, _ := json.Marshal(map[string]any{"websocket": map[string]string{
 				"action": ActionDataSend, "secConnectionID": id, "dataType": proto.DataText, "data": string(data)}})
 			status, _, err := raw.Raw(c.ctx, body)
