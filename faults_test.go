@@ -19,6 +19,7 @@ import (
 	"github.com/scfws/scfws/internal/testkit/faultproxy"
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
 	"github.com/scfws/scfws/internal/testkit/pushtest"
+	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/router"
 )
 
@@ -107,8 +108,8 @@ func TestDatabaseDownAndBack(t *testing.T) {
 
 	// Down before the first invoke: the function cannot open the registry.
 	proxy.Set(faultproxy.Down)
-	if r := a.do(t, 3*time.Second, "connecting", "a==", ""); r.ErrNo != router.CodeRegistry || r.ErrMsg != "registry unavailable" {
-		t.Errorf("register with the DB down at start = %d %q; want %d registry unavailable", r.ErrNo, r.ErrMsg, router.CodeRegistry)
+	if r := a.do(t, 3*time.Second, "connecting", "a==", ""); r.ErrNo != proto.CodeRegistry || r.ErrMsg != "registry unavailable" {
+		t.Errorf("register with the DB down at start = %d %q; want %d registry unavailable", r.ErrNo, r.ErrMsg, proto.CodeRegistry)
 	}
 	proxy.Set(faultproxy.Up)
 	for _, id := range []string{"a==", "b=="} {
@@ -119,15 +120,15 @@ func TestDatabaseDownAndBack(t *testing.T) {
 
 	// Down while warm: the pool's connections are cut under it.
 	proxy.Set(faultproxy.Down)
-	if r := a.do(t, 3*time.Second, "connecting", "c==", ""); r.ErrNo != router.CodeRegistry {
-		t.Errorf("register with the DB down = %d %q; want %d (refused: nobody is connected unregistered)", r.ErrNo, r.ErrMsg, router.CodeRegistry)
+	if r := a.do(t, 3*time.Second, "connecting", "c==", ""); r.ErrNo != proto.CodeRegistry {
+		t.Errorf("register with the DB down = %d %q; want %d (refused: nobody is connected unregistered)", r.ErrNo, r.ErrMsg, proto.CodeRegistry)
 	}
 	r := a.do(t, 3*time.Second, "data send", "a==", "hi")
-	if r.ErrNo != router.CodeRegistry || r.Summary == nil || r.Recipients != 0 {
-		t.Errorf("transmit with the DB down = %+v; want errNo %d with an empty summary", r, router.CodeRegistry)
+	if r.ErrNo != proto.CodeRegistry || r.Summary == nil || r.Recipients != 0 {
+		t.Errorf("transmit with the DB down = %+v; want errNo %d with an empty summary", r, proto.CodeRegistry)
 	}
-	if r := a.do(t, 3*time.Second, "closing", "b==", ""); r.ErrNo != router.CodeRegistry {
-		t.Errorf("cleanup with the DB down = %d; want %d", r.ErrNo, router.CodeRegistry)
+	if r := a.do(t, 3*time.Second, "closing", "b==", ""); r.ErrNo != proto.CodeRegistry {
+		t.Errorf("cleanup with the DB down = %d; want %d", r.ErrNo, proto.CodeRegistry)
 	}
 	// The driver's own complaint about the cut joins the function's log.
 	if n := a.logs.FilterLoggerName("mysql").Len(); n == 0 {
@@ -155,8 +156,8 @@ func TestDatabaseHangs(t *testing.T) {
 	}
 	proxy.Set(faultproxy.Hang)
 	for _, action := range []string{"connecting", "data send", "closing"} {
-		if r := a.do(t, time.Second, action, "a==", "x"); r.ErrNo != router.CodeRegistry {
-			t.Errorf("%s with a hung DB = %d %q; want %d", action, r.ErrNo, r.ErrMsg, router.CodeRegistry)
+		if r := a.do(t, time.Second, action, "a==", "x"); r.ErrNo != proto.CodeRegistry {
+			t.Errorf("%s with a hung DB = %d %q; want %d", action, r.ErrNo, r.ErrMsg, proto.CodeRegistry)
 		}
 	}
 	proxy.Set(faultproxy.Up)
@@ -178,8 +179,8 @@ func TestDatabaseHangsAtColdStart(t *testing.T) {
 	// a machine shared with the rest of CI.
 	for _, timeout := range []time.Duration{time.Second, 500 * time.Millisecond, 2 * time.Second} {
 		r := a.do(t, timeout, "connecting", "a==", "") // fails the test if it answers late
-		if r.ErrNo != router.CodeRegistry || r.ErrMsg != "registry unavailable" {
-			t.Errorf("cold invoke with a hung DB, %s deadline = %d %q; want %d %q", timeout, r.ErrNo, r.ErrMsg, router.CodeRegistry, "registry unavailable")
+		if r.ErrNo != proto.CodeRegistry || r.ErrMsg != "registry unavailable" {
+			t.Errorf("cold invoke with a hung DB, %s deadline = %d %q; want %d %q", timeout, r.ErrNo, r.ErrMsg, proto.CodeRegistry, "registry unavailable")
 		}
 	}
 	proxy.Set(faultproxy.Up)
@@ -231,27 +232,27 @@ func TestPushEndpointFaults(t *testing.T) {
 		peers   []string
 		down    bool
 		timeout time.Duration
-		want    router.Summary // ElapsedMs and Swept ignored
-		wantReg int            // rows after, sender included
+		want    proto.Summary // ElapsedMs and Swept ignored
+		wantReg int           // rows after, sender included
 	}{
 		{name: "down", peers: ids("p", 5), down: true, timeout: 3 * time.Second,
-			want: router.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
+			want: proto.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
 		// A non-200 answer means the gateway dropped that client; one peer
 		// that gets the frame shows the address works.
 		{name: "500", peers: append(ids("fail-", 5), "ok=="), timeout: 3 * time.Second,
-			want: router.Summary{Recipients: 6, Delivered: 1, Pruned: 5}, wantReg: 2},
+			want: proto.Summary{Recipients: 6, Delivered: 1, Pruned: 5}, wantReg: 2},
 		{name: "404 and errNo", peers: append(append(ids("gone-", 3), ids("errno-", 2)...), "ok=="), timeout: 3 * time.Second,
-			want: router.Summary{Recipients: 6, Delivered: 1, Pruned: 5}, wantReg: 2},
+			want: proto.Summary{Recipients: 6, Delivered: 1, Pruned: 5}, wantReg: 2},
 		// Every push refused: the address's fault, nothing pruned.
 		{name: "all refused", peers: ids("gone-", 5), timeout: 3 * time.Second,
-			want: router.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
+			want: proto.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
 		// Rate limited past the retries: failed, kept.
 		{name: "429", peers: ids("busy-", 5), timeout: 3 * time.Second,
-			want: router.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
+			want: proto.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
 		// PUSH_TIMEOUT is 2s and the invoke has 1.5s: every push is cut at
 		// the deadline's reserve, and the reply still gets out.
 		{name: "slow", peers: ids("slow-", 5), timeout: 1500 * time.Millisecond,
-			want: router.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
+			want: proto.Summary{Recipients: 5, Failed: 5}, wantReg: 6},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,7 +299,7 @@ func TestShortDeadlines(t *testing.T) {
 	// there the registry may give up, in time and saying so.
 	for _, timeout := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond} {
 		r := a.do(t, timeout, "connecting", fmt.Sprint("c-", timeout), "")
-		if r.ErrNo != 0 && (timeout >= 100*time.Millisecond || r.ErrNo != router.CodeRegistry) {
+		if r.ErrNo != 0 && (timeout >= 100*time.Millisecond || r.ErrNo != proto.CodeRegistry) {
 			t.Errorf("register with a %s deadline = %d %q; want 0", timeout, r.ErrNo, r.ErrMsg)
 		}
 	}

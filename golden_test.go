@@ -17,7 +17,6 @@ import (
 	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/internal/testkit/goldencase"
 	"github.com/scfws/scfws/internal/testkit/pushtest"
-	"github.com/scfws/scfws/internal/wire"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
@@ -43,7 +42,7 @@ func TestGoldenInProcess(t *testing.T) {
 			var pusher interface{ CloseIdle() }
 			load := loaderFrom(config.FromMap(env), log, zap.NewAtomicLevel(),
 				func(context.Context, config.Config, *zap.Logger) (router.Registry, error) {
-					return wire.Registry(reg), nil
+					return reg, nil
 				})
 			r := router.New(log, func(ctx context.Context) (*router.Deps, error) {
 				d, err := load(ctx)

@@ -22,8 +22,8 @@ import (
 	"github.com/scfws/scfws/auth"
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/gateway"
-	"github.com/scfws/scfws/internal/wire"
 	"github.com/scfws/scfws/local"
+	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
@@ -32,9 +32,21 @@ import (
 var version = "dev"
 
 var (
+	_ router.Registry       = (*store.MySQL)(nil)
+	_ router.Registry       = (*store.Memory)(nil)
 	_ router.Pusher         = (*gateway.Client)(nil)
+	_ router.Verifier       = tokenVerifier{}
 	_ cloudfunction.Handler = (*router.Router)(nil)
 )
+
+// tokenVerifier gives the router auth's token check: the router connects
+// the Principal; when the token expires is auth's business.
+type tokenVerifier struct{ *auth.Verifier }
+
+func (v tokenVerifier) Verify(token string) (proto.Principal, error) {
+	id, err := v.Verifier.Verify(token)
+	return id.Principal, err
+}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr); err != nil {
@@ -185,7 +197,7 @@ func invoke(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if _, err := fmt.Fprintf(stdout, "%s\n", out); err != nil {
 		return err
 	}
-	if reply.ErrNo != router.CodeOK {
+	if reply.ErrNo != proto.CodeOK {
 		// Scripts see a refusal without parsing the reply.
 		return exitError{code: 1, msg: fmt.Sprintf("the function answered errNo %d", reply.ErrNo)}
 	}
@@ -295,7 +307,7 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 			// auth's messages name the key's problem and never quote it.
 			return nil, router.NotConfigured(fmt.Errorf("AUTH_SECRET or AUTH_PUBLIC_KEY: %w", err))
 		}
-		verify = wire.Verifier(v)
+		verify = tokenVerifier{v}
 		log.Info("scfws.v1 tokens", zap.Strings("algorithms", v.Algorithms()), zap.Bool("required", cfg.AuthRequired))
 	}
 	log.Info("configured",
@@ -337,7 +349,7 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 		if os.Getenv("SCFWS_LOCAL") != "true" {
 			log.Warn("STORE=memory: connections are kept in this process only; use it for local runs and tests")
 		}
-		return wire.Registry(store.NewMemory(cfg.IdleTimeout.D(), nil)), nil
+		return store.NewMemory(cfg.IdleTimeout.D(), nil), nil
 	}
 	db, err := store.OpenMySQL(ctx, store.MySQLConfig{
 		Host:        cfg.DBHost,
@@ -374,7 +386,7 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 		log.Warn("the scfws.v1 tables do not exist and DB_AUTO_MIGRATE is off: scfws.v1 handshakes are refused; plain connections work",
 			zap.String("dbTable", cfg.DBTable))
 	}
-	return wire.Registry(db), nil
+	return db, nil
 }
 
 // newLogger writes JSON (SCF turns stdout into the function log) or, for

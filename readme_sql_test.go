@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
+	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/store"
 )
 
@@ -47,7 +48,7 @@ func TestREADMEV1TablesWork(t *testing.T) {
 	if sc := s.Schema(); !sc.V1 || sc.V1Created || sc.V1Denied {
 		t.Errorf("schema %+v; want V1 found, not created", sc)
 	}
-	if _, err := s.Register(context.Background(), store.Conn{ID: "v==", UserID: "alice", V1: true}, []string{"lobby"}); err != nil {
+	if _, err := s.Register(context.Background(), proto.Conn{ID: "v==", UserID: "alice", V1: true}, []string{"lobby"}); err != nil {
 		t.Errorf("Register(v1) on the README's tables: %v", err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/scfws/scfws/auth"
 	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/proto"
 )
 
 // token prints a scfws.v1 connect token signed with AUTH_SECRET: for local
@@ -50,7 +51,7 @@ Flags:
 		return usageError{errors.New("-sub is required")}
 	}
 	for _, r := range list(*roles) {
-		if !config.ValidRole(r) {
+		if !proto.ValidPermission(r) {
 			return usageError{fmt.Errorf("-roles: %q is not a role", r)}
 		}
 	}

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scfws/scfws/proto"
 )
 
 const (
@@ -79,35 +81,69 @@ func NewVerifier(c Config) (*Verifier, error) {
 	}
 	v := &Verifier{keys: map[string]any{}, audience: c.Audience, issuer: c.Issuer}
 	if len(c.Secret) > 0 {
-		if err := checkSecret(c.Secret); err != nil {
-			return nil, fmt.Errorf("auth: %w", err)
-		}
-		if hasKeys && strings.TrimSpace(string(c.Secret)) == strings.TrimSpace(c.PublicKeysPEM) {
-			return nil, errors.New("auth: the secret is the public keys setting; anyone could sign with it")
-		}
-		secret := slices.Clone(c.Secret)
-		for _, alg := range hmacAlgs {
-			v.keys[alg] = secret
+		if err := v.addSecret(c.Secret, c.PublicKeysPEM); err != nil {
+			return nil, err
 		}
 	}
 	if hasKeys {
-		pks, err := parsePublicKeys(c.PublicKeysPEM)
-		if err != nil {
-			return nil, fmt.Errorf("auth: public keys: %w", err)
-		}
-		sets := map[string]*jwt.VerificationKeySet{}
-		for _, pk := range pks {
-			for _, alg := range pk.algs {
-				if sets[alg] == nil {
-					sets[alg] = &jwt.VerificationKeySet{}
-				}
-				sets[alg].Keys = append(sets[alg].Keys, pk.key)
-			}
-		}
-		for alg, set := range sets {
-			v.keys[alg] = *set
+		if err := v.addPublicKeys(c.PublicKeysPEM); err != nil {
+			return nil, err
 		}
 	}
+	for alg := range v.keys {
+		v.algs = append(v.algs, alg)
+	}
+	slices.Sort(v.algs)
+	opts, err := parserOptions(c, v.algs)
+	if err != nil {
+		return nil, err
+	}
+	v.parser = jwt.NewParser(opts...)
+	v.keyFunc = v.key
+	return v, nil
+}
+
+// addSecret keys the HMAC algorithms with secret, unless it is unfit or
+// the public keys setting itself.
+func (v *Verifier) addSecret(secret []byte, publicKeysPEM string) error {
+	if err := checkSecret(secret); err != nil {
+		return fmt.Errorf("auth: %w", err)
+	}
+	if strings.TrimSpace(publicKeysPEM) != "" && strings.TrimSpace(string(secret)) == strings.TrimSpace(publicKeysPEM) {
+		return errors.New("auth: the secret is the public keys setting; anyone could sign with it")
+	}
+	secret = slices.Clone(secret)
+	for _, alg := range hmacAlgs {
+		v.keys[alg] = secret
+	}
+	return nil
+}
+
+// addPublicKeys keys each algorithm the PEM keys allow with the set of
+// those keys.
+func (v *Verifier) addPublicKeys(publicKeysPEM string) error {
+	pks, err := parsePublicKeys(publicKeysPEM)
+	if err != nil {
+		return fmt.Errorf("auth: public keys: %w", err)
+	}
+	sets := map[string]*jwt.VerificationKeySet{}
+	for _, pk := range pks {
+		for _, alg := range pk.algs {
+			if sets[alg] == nil {
+				sets[alg] = &jwt.VerificationKeySet{}
+			}
+			sets[alg].Keys = append(sets[alg].Keys, pk.key)
+		}
+	}
+	for alg, set := range sets {
+		v.keys[alg] = *set
+	}
+	return nil
+}
+
+// parserOptions are the checks jwt makes for c: algs only, the leeway,
+// the clock, and the audience and issuer when set.
+func parserOptions(c Config, algs []string) ([]jwt.ParserOption, error) {
 	leeway := c.Leeway
 	switch {
 	case leeway == 0:
@@ -119,12 +155,8 @@ func NewVerifier(c Config) (*Verifier, error) {
 	if now == nil {
 		now = time.Now
 	}
-	for alg := range v.keys {
-		v.algs = append(v.algs, alg)
-	}
-	slices.Sort(v.algs)
 	opts := []jwt.ParserOption{
-		jwt.WithValidMethods(v.algs),
+		jwt.WithValidMethods(algs),
 		jwt.WithLeeway(leeway),
 		jwt.WithTimeFunc(now),
 		jwt.WithIssuedAt(),
@@ -137,23 +169,17 @@ func NewVerifier(c Config) (*Verifier, error) {
 	if c.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(c.Issuer))
 	}
-	v.parser = jwt.NewParser(opts...)
-	v.keyFunc = v.key
-	return v, nil
+	return opts, nil
 }
 
 // Algorithms lists the algorithms v accepts, sorted, for a startup log line
 // that explains an "algorithm not allowed".
 func (v *Verifier) Algorithms() []string { return slices.Clone(v.algs) }
 
-// Identity is what a verified token says about its holder.
+// Identity is what a verified token says about its holder: the Principal
+// the router connects, and when the token expires.
 type Identity struct {
-	// UserID is the token's sub; ValidName holds for it.
-	UserID string
-	// Groups to join at connect time and Roles (permissions such as
-	// "joinLeaveGroup", "sendToGroup.lobby", "sendToUser"): sorted, without
-	// duplicates, each a valid name.
-	Groups, Roles []string
+	proto.Principal
 	// Expires is the token's exp. The connection may outlive it: a token is
 	// checked once, at connect time.
 	Expires time.Time
@@ -373,17 +399,15 @@ func (c *claims) identity() (Identity, error) {
 	if c.Subject == "" {
 		return Identity{}, refuse(reasonNoSub, nil)
 	}
-	if !ValidName(c.Subject) {
+	if !proto.ValidName(c.Subject) {
 		return Identity{}, refuse(reasonSub, nil)
 	}
 	if reason, err := checkLists(c.Groups, c.Roles); err != nil {
 		return Identity{}, refuse(reason, err)
 	}
 	return Identity{
-		UserID:  c.Subject,
-		Groups:  sortedSet(c.Groups),
-		Roles:   sortedSet(c.Roles),
-		Expires: c.ExpiresAt.Time,
+		Principal: proto.Principal{UserID: c.Subject, Groups: sortedSet(c.Groups), Roles: sortedSet(c.Roles)},
+		Expires:   c.ExpiresAt.Time,
 	}, nil
 }
 
@@ -397,13 +421,13 @@ func checkLists(groups, roles []string) (reason string, err error) {
 		return reasonTooManyRoles, fmt.Errorf("%d roles, at most %d", len(roles), MaxRoles)
 	}
 	for i, g := range groups {
-		if !ValidName(g) {
-			return reasonGroup, fmt.Errorf("group %d: not 1-%d bytes of printable UTF-8", i+1, MaxNameBytes)
+		if !proto.ValidName(g) {
+			return reasonGroup, fmt.Errorf("group %d: not 1-%d bytes of printable UTF-8", i+1, proto.MaxNameBytes)
 		}
 	}
 	for i, r := range roles {
-		if !validName(r, MaxRoleBytes) {
-			return reasonRole, fmt.Errorf("role %d: not 1-%d bytes of printable UTF-8", i+1, MaxRoleBytes)
+		if !proto.ValidRole(r) {
+			return reasonRole, fmt.Errorf("role %d: not 1-%d bytes of printable UTF-8", i+1, proto.MaxRoleBytes)
 		}
 	}
 	return "", nil

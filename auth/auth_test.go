@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // now is the verifiers' clock in tests.
@@ -326,9 +328,11 @@ func TestVerifyIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Identity{
-		UserID:  "用户-7",
-		Groups:  []string{"lobby", "room 2"},
-		Roles:   []string{"joinLeaveGroup", "sendToGroup.lobby", "sendToUser"},
+		Principal: proto.Principal{
+			UserID: "用户-7",
+			Groups: []string{"lobby", "room 2"},
+			Roles:  []string{"joinLeaveGroup", "sendToGroup.lobby", "sendToUser"},
+		},
 		Expires: exp,
 	}
 	if got.UserID != want.UserID || !slices.Equal(got.Groups, want.Groups) ||

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scfws/scfws/proto"
 )
 
 func FuzzVerify(f *testing.F) {
@@ -19,17 +21,7 @@ func FuzzVerify(f *testing.F) {
 	}
 	f.Add(mint(f, jwt.SigningMethodHS256, secret, claimsWith("aud", "scfws", "groups", []string{"a"})))
 	f.Fuzz(func(t *testing.T, token string) {
-		id, err := v.Verify(token)
-		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || !slices.Contains(allReasons, e.Reason) || err.Error() != e.Reason {
-				t.Fatalf("Verify(%q) = %#v; want an *Error with a known reason", token, err)
-			}
-			return
-		}
-		if !ValidName(id.UserID) || len(id.Groups) > MaxGroups || len(id.Roles) > MaxRoles || id.Expires.IsZero() {
-			t.Fatalf("Verify(%q) accepted %+v", token, id)
-		}
+		checkVerified(t, token, v)
 	})
 }
 
@@ -47,24 +39,32 @@ func FuzzVerifySigned(f *testing.F) {
 	f.Add(`{"alg":"HS256"}`, `{"sub":"u\u0000","exp":1e300,"nbf":"1","groups":[1],"aud":{}}`)
 	f.Fuzz(func(t *testing.T, header, payload string) {
 		token := craft(header, payload, secret)
-		id, err := v.Verify(token)
-		if err != nil {
-			var e *Error
-			if !errors.As(err, &e) || !slices.Contains(allReasons, e.Reason) || err.Error() != e.Reason {
-				t.Fatalf("Verify(%q) = %#v; want an *Error with a known reason", token, err)
-			}
-			return
-		}
-		if !ValidName(id.UserID) || len(id.Groups) > MaxGroups || len(id.Roles) > MaxRoles || id.Expires.IsZero() ||
-			!slices.IsSorted(id.Groups) || !slices.IsSorted(id.Roles) {
-			t.Fatalf("Verify(%q) accepted %+v", token, id)
-		}
-		for _, g := range id.Groups {
-			if !ValidName(g) {
-				t.Fatalf("Verify(%q) accepted group %q", token, g)
-			}
-		}
+		checkVerified(t, token, v)
 	})
+}
+
+// checkVerified fails t unless v refuses token with a known reason, or
+// accepts it with an identity inside every limit: sorted lists of valid
+// names.
+func checkVerified(t *testing.T, token string, v *Verifier) {
+	t.Helper()
+	id, err := v.Verify(token)
+	if err != nil {
+		var e *Error
+		if !errors.As(err, &e) || !slices.Contains(allReasons, e.Reason) || err.Error() != e.Reason {
+			t.Fatalf("Verify(%q) = %#v; want an *Error with a known reason", token, err)
+		}
+		return
+	}
+	if !proto.ValidName(id.UserID) || len(id.Groups) > MaxGroups || len(id.Roles) > MaxRoles || id.Expires.IsZero() ||
+		!slices.IsSorted(id.Groups) || !slices.IsSorted(id.Roles) {
+		t.Fatalf("Verify(%q) accepted %+v", token, id)
+	}
+	for _, g := range id.Groups {
+		if !proto.ValidName(g) {
+			t.Fatalf("Verify(%q) accepted group %q", token, g)
+		}
+	}
 }
 
 func BenchmarkVerify(b *testing.B) {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Claims is what Sign puts in a token.
@@ -39,8 +41,8 @@ func Sign(secret []byte, alg string, c Claims, now time.Time) (string, error) {
 	if err := checkSecret(secret); err != nil {
 		return "", fmt.Errorf("auth: sign: %w", err)
 	}
-	if !ValidName(c.Subject) {
-		return "", fmt.Errorf("auth: sign: subject must be 1-%d bytes of printable UTF-8", MaxNameBytes)
+	if !proto.ValidName(c.Subject) {
+		return "", fmt.Errorf("auth: sign: subject must be 1-%d bytes of printable UTF-8", proto.MaxNameBytes)
 	}
 	if c.TTL < time.Second {
 		return "", errors.New("auth: sign: TTL must be at least 1s")

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/scfws/scfws/proto"
 )
 
 func TestSign(t *testing.T) {
@@ -20,10 +22,10 @@ func TestSign(t *testing.T) {
 		give Claims
 		want Identity
 	}{
-		{"default HS256", "", base, Identity{UserID: "alice", Groups: []string{"lobby"}, Roles: []string{"sendToUser"}, Expires: now.Add(time.Hour)}},
-		{"HS384", "HS384", base, Identity{UserID: "alice", Groups: []string{"lobby"}, Roles: []string{"sendToUser"}, Expires: now.Add(time.Hour)}},
+		{"default HS256", "", base, Identity{Principal: proto.Principal{UserID: "alice", Groups: []string{"lobby"}, Roles: []string{"sendToUser"}}, Expires: now.Add(time.Hour)}},
+		{"HS384", "HS384", base, Identity{Principal: proto.Principal{UserID: "alice", Groups: []string{"lobby"}, Roles: []string{"sendToUser"}}, Expires: now.Add(time.Hour)}},
 		{"HS512, no lists", "HS512", Claims{Subject: "bob", TTL: time.Minute, Audience: "scfws", Issuer: "scfws-cli"},
-			Identity{UserID: "bob", Expires: now.Add(time.Minute)}},
+			Identity{Principal: proto.Principal{UserID: "bob"}, Expires: now.Add(time.Minute)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +50,7 @@ func TestSignErrors(t *testing.T) {
 	with := func(f func(*Claims)) Claims { c := ok; f(&c); return c }
 	many := make([]string, MaxGroups)
 	for i := range many {
-		many[i] = strings.Repeat("g", MaxNameBytes-2) + string(rune('A'+i))
+		many[i] = strings.Repeat("g", proto.MaxNameBytes-2) + string(rune('A'+i))
 	}
 	tests := []struct {
 		name   string

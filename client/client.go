@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"time"
 	"unicode/utf8"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Transport carries one command to the function and returns its reply.
@@ -32,31 +34,23 @@ type Client struct {
 // New returns a Client that uses t.
 func New(t Transport) *Client { return &Client{t: t} }
 
-// Operations of the backend API.
+// Operations of the backend API, as proto spells them for the function.
 const (
-	OpSendToAll        = "sendToAll"
-	OpSendToGroup      = "sendToGroup"
-	OpSendToUser       = "sendToUser"
-	OpSendToConnection = "sendToConnection"
-	OpCloseConnection  = "closeConnection"
-	OpCloseUser        = "closeUser"
-	OpAddToGroup       = "addToGroup"
-	OpRemoveFromGroup  = "removeFromGroup"
-	OpListGroup        = "listGroup"
-	OpListUser         = "listUser"
+	OpSendToAll        = proto.OpSendToAll
+	OpSendToGroup      = proto.OpSendToGroup
+	OpSendToUser       = proto.OpSendToUser
+	OpSendToConnection = proto.OpSendToConnection
+	OpCloseConnection  = proto.OpCloseConnection
+	OpCloseUser        = proto.OpCloseUser
+	OpAddToGroup       = proto.OpAddToGroup
+	OpRemoveFromGroup  = proto.OpRemoveFromGroup
+	OpListGroup        = proto.OpListGroup
+	OpListUser         = proto.OpListUser
 )
 
-// Command is the body of a backend command: {"scfws": Command}. The
-// typed methods build it; Do sends any.
-type Command struct {
-	Op           string          `json:"op"`
-	ConnectionID string          `json:"connectionId,omitempty"`
-	UserID       string          `json:"userId,omitempty"`
-	Group        string          `json:"group,omitempty"`
-	DataType     string          `json:"dataType,omitempty"`
-	Data         json.RawMessage `json:"data,omitempty"`
-	Reason       string          `json:"reason,omitempty"`
-}
+// Command is the body of a backend command: {"scfws": Command}, the one
+// shape the function reads. The typed methods build it; Do sends any.
+type Command = proto.Command
 
 // Payload is the data of a send: text, JSON or binary.
 type Payload struct {
@@ -67,9 +61,9 @@ type Payload struct {
 
 // Data types.
 const (
-	DataText   = "text"
-	DataJSON   = "json"
-	DataBinary = "binary"
+	DataText   = proto.DataText
+	DataJSON   = proto.DataJSON
+	DataBinary = proto.DataBinary
 )
 
 // Text sends s as a text frame. WebSocket text must be UTF-8; send other
@@ -119,19 +113,13 @@ type SendResult struct {
 	Elapsed    time.Duration
 }
 
-// GroupList is a group's members.
-type GroupList struct {
-	Group     string
-	Users     []GroupUser
-	Anonymous int  // connections in the group without a user
-	Truncated bool // the function listed only part of a large group
-}
+// GroupList is a group's members: its users, how many connections it has
+// without a user (Anonymous), and whether the function listed only part of
+// a large group (Truncated).
+type GroupList = proto.GroupList
 
 // GroupUser is one user in a group and how many of its connections are.
-type GroupUser struct {
-	UserID      string `json:"userId"`
-	Connections int    `json:"connections"`
-}
+type GroupUser = proto.UserCount
 
 // UserConnections is a user's live connections.
 type UserConnections struct {
@@ -141,12 +129,12 @@ type UserConnections struct {
 
 // Error numbers a function answers backend commands with.
 const (
-	ErrNoTooLarge      = 106
-	ErrNoUnknownOp     = 108
-	ErrNoBadArgument   = 109
-	ErrNoInternal      = 500
-	ErrNoNotConfigured = 501
-	ErrNoRegistry      = 502
+	ErrNoTooLarge      = proto.CodeTooLarge
+	ErrNoUnknownOp     = proto.CodeUnknownOp
+	ErrNoBadArgument   = proto.CodeBadArgument
+	ErrNoInternal      = proto.CodeInternal
+	ErrNoNotConfigured = proto.CodeNotReady
+	ErrNoRegistry      = proto.CodeRegistry
 )
 
 // Error is the function's refusal: a reply whose errNo is not 0.
@@ -171,19 +159,11 @@ func (e *TransportError) Unwrap() error { return e.Err }
 
 // reply is every field any reply has.
 type reply struct {
-	ErrNo       *int            `json:"errNo"`
-	ErrMsg      string          `json:"errMsg"`
-	Recipients  int             `json:"recipients"`
-	Delivered   int             `json:"delivered"`
-	Pruned      int             `json:"pruned"`
-	Failed      int             `json:"failed"`
-	Skipped     int             `json:"skipped"`
-	ElapsedMs   int64           `json:"elapsedMs"`
+	ErrNo  *int   `json:"errNo"`
+	ErrMsg string `json:"errMsg"`
+	proto.Summary
+	proto.GroupList
 	Connections json.RawMessage `json:"connections"` // a count, or listUser's IDs
-	Group       string          `json:"group"`
-	Users       []GroupUser     `json:"users"`
-	Anonymous   int             `json:"anonymous"`
-	Truncated   bool            `json:"truncated"`
 	UserID      string          `json:"userId"`
 }
 
@@ -344,7 +324,7 @@ func (c *Client) ListGroup(ctx context.Context, group string) (*GroupList, error
 	if err != nil {
 		return nil, err
 	}
-	return &GroupList{Group: r.Group, Users: r.Users, Anonymous: r.Anonymous, Truncated: r.Truncated}, nil
+	return &r.GroupList, nil
 }
 
 // ListUser lists the live connections of userID.

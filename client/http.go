@@ -3,9 +3,6 @@ package client
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,13 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Headers of the signed HTTP route.
 const (
-	HeaderTimestamp = "X-Scfws-Timestamp"
-	HeaderSignature = "X-Scfws-Signature"
+	HeaderTimestamp = proto.HeaderTimestamp
+	HeaderSignature = proto.HeaderSignature
 )
 
 // MaxReplyBytes bounds a reply read from the HTTP route: SCF's limit on a
@@ -32,11 +30,7 @@ const MaxReplyBytes = 6 << 20
 // "sha256=" and the hex HMAC-SHA256, keyed by the secret, of the timestamp,
 // a newline and the body.
 func Sign(secret []byte, timestamp int64, body []byte) string {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(strconv.FormatInt(timestamp, 10)))
-	m.Write([]byte("\n"))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
+	return proto.RouteSignature(secret, strconv.FormatInt(timestamp, 10), body)
 }
 
 // HTTPConfig says where the function's signed route is.
@@ -140,14 +134,7 @@ func (h *HTTP) Invoke(ctx context.Context, command []byte) ([]byte, error) {
 	case isReply:
 		return nil, h.fail(&HTTPError{StatusCode: resp.StatusCode, ErrNo: *r.ErrNo, Msg: r.ErrMsg})
 	}
-	msg := strings.ToValidUTF8(string(body), "?")
-	if len(msg) > 200 {
-		n := 200
-		for !utf8.RuneStart(msg[n]) {
-			n--
-		}
-		msg = msg[:n] + "…"
-	}
+	msg := proto.Clip(strings.ToValidUTF8(string(body), "?"), 200)
 	return nil, h.fail(&HTTPError{StatusCode: resp.StatusCode, Msg: msg})
 }
 

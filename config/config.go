@@ -16,6 +16,8 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Store kinds.
@@ -187,12 +189,7 @@ func decode(field reflect.Value, raw string) error {
 }
 
 // clip keeps a quoted value short in a message.
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
-}
+func clip(s string) string { return proto.Clip(s, 40) }
 
 // Validate reports every problem at once, each naming its variable, so that
 // one look at the log is enough to fix the console settings.
@@ -215,81 +212,101 @@ func (p problem) Error() string { return p.key + ": " + p.msg }
 // problems names each variable; from maps a key whose value came from its
 // alias to that alias, so a bad value is blamed on the variable that held it.
 func (c Config) problems(from map[string]string) []problem {
-	var errs []problem
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, problem{name, fmt.Sprintf(format, args...)})
+	var l checklist
+	c.checkStore(&l)
+	c.checkPush(&l, from)
+	c.checkAccess(&l)
+	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
+		l.bad("LOG_LEVEL", "must be debug, info, warn or error, not %q", clip(c.LogLevel))
 	}
+	return l
+}
+
+// checklist gathers problems in the order they are found.
+type checklist []problem
+
+func (l *checklist) bad(key, format string, args ...any) {
+	*l = append(*l, problem{key, fmt.Sprintf(format, args...)})
+}
+
+// checkStore checks the registry's settings.
+func (c Config) checkStore(l *checklist) {
 	switch c.Store {
 	case StoreMySQL:
 		if strings.TrimSpace(c.DBHost) == "" {
-			bad("DB_HOST", "required when STORE=mysql")
+			l.bad("DB_HOST", "required when STORE=mysql")
 		}
 		if strings.TrimSpace(c.DBUser) == "" {
-			bad("DB_USER", "required when STORE=mysql")
+			l.bad("DB_USER", "required when STORE=mysql")
 		}
 	case StoreMemory:
 	default:
-		bad("STORE", "must be %q or %q, not %q", StoreMySQL, StoreMemory, c.Store)
+		l.bad("STORE", "must be %q or %q, not %q", StoreMySQL, StoreMemory, c.Store)
 	}
 	if c.DBPort < 1 || c.DBPort > 65535 {
-		bad("DB_PORT", "must be 1-65535, not %d", c.DBPort)
+		l.bad("DB_PORT", "must be 1-65535, not %d", c.DBPort)
 	}
 	if !identifier.MatchString(c.DBName) {
-		bad("DB_NAME", "must match [A-Za-z0-9_]{1,64}")
+		l.bad("DB_NAME", "must match [A-Za-z0-9_]{1,64}")
 	}
 	if !tableName.MatchString(c.DBTable) {
-		bad("DB_TABLE", "must match [A-Za-z0-9_]{1,57} (the scfws.v1 tables add _v1 and _groups)")
+		l.bad("DB_TABLE", "must match [A-Za-z0-9_]{1,57} (the scfws.v1 tables add _v1 and _groups)")
 	}
+}
+
+// checkPush checks the push address, the idle timeout and the limits on
+// pushes and frames.
+func (c Config) checkPush(l *checklist, from map[string]string) {
 	switch err := checkURL(c.SendbackHost); {
 	case strings.TrimSpace(c.SendbackHost) == "":
-		bad("SENDBACK_HOST", "required (the API's reverse-push address; nor is wsBackUrl set)")
+		l.bad("SENDBACK_HOST", "required (the API's reverse-push address; nor is wsBackUrl set)")
 	case err == nil:
 	case from["SENDBACK_HOST"] != "":
-		bad(from["SENDBACK_HOST"], "%v (read because SENDBACK_HOST is unset)", err)
+		l.bad(from["SENDBACK_HOST"], "%v (read because SENDBACK_HOST is unset)", err)
 	default:
-		bad("SENDBACK_HOST", "%v", err)
+		l.bad("SENDBACK_HOST", "%v", err)
 	}
 	if c.IdleTimeout.D() < time.Second {
-		bad("IDLE_TIMEOUT", "must be at least 1s, not %s", c.IdleTimeout)
+		l.bad("IDLE_TIMEOUT", "must be at least 1s, not %s", c.IdleTimeout)
 	}
 	if c.PushConcurrency < 1 || c.PushConcurrency > MaxPushConcurrency {
-		bad("PUSH_CONCURRENCY", "must be 1-%d, not %d (an SCF instance has 1,024 file descriptors)", MaxPushConcurrency, c.PushConcurrency)
+		l.bad("PUSH_CONCURRENCY", "must be 1-%d, not %d (an SCF instance has 1,024 file descriptors)", MaxPushConcurrency, c.PushConcurrency)
 	}
 	if c.PushRate < 0 || c.PushRate > maxPushRate {
-		bad("PUSH_RATE", "must be 0 (unlimited) to %d, not %d", maxPushRate, c.PushRate)
+		l.bad("PUSH_RATE", "must be 0 (unlimited) to %d, not %d", maxPushRate, c.PushRate)
 	}
 	if c.PushTimeout.D() <= 0 {
-		bad("PUSH_TIMEOUT", "must be positive, not %s", c.PushTimeout)
+		l.bad("PUSH_TIMEOUT", "must be positive, not %s", c.PushTimeout)
 	}
 	if c.PushRetries < 0 || c.PushRetries > maxPushRetries {
-		bad("PUSH_RETRIES", "must be 0-%d, not %d", maxPushRetries, c.PushRetries)
+		l.bad("PUSH_RETRIES", "must be 0-%d, not %d", maxPushRetries, c.PushRetries)
 	}
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxEventBytes {
-		bad("MAX_MESSAGE_BYTES", "must be 1-%d, not %d", MaxEventBytes, c.MaxMessageBytes)
+		l.bad("MAX_MESSAGE_BYTES", "must be 1-%d, not %d", MaxEventBytes, c.MaxMessageBytes)
 	}
+}
+
+// checkAccess checks tokens, secrets, roles and the group limit.
+func (c Config) checkAccess(l *checklist) {
 	if c.AuthRequired && c.AuthSecret == "" && strings.TrimSpace(c.AuthPublicKey) == "" {
-		bad("AUTH_REQUIRED", "needs AUTH_SECRET or AUTH_PUBLIC_KEY to verify tokens with")
+		l.bad("AUTH_REQUIRED", "needs AUTH_SECRET or AUTH_PUBLIC_KEY to verify tokens with")
 	}
 	// They sign requests that reach every client; the route's and the
 	// probe's are checked on every call, so a short one is guessable.
 	if n := len(c.PublishSecret); n > 0 && n < MinSecretBytes {
-		bad("PUBLISH_SECRET", "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
+		l.bad("PUBLISH_SECRET", "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
 	}
 	if n := len(c.ProbeSecret); n > 0 && n < MinSecretBytes {
-		bad("PROBE_SECRET", "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
+		l.bad("PROBE_SECRET", "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
 	}
 	for _, r := range c.DefaultRoles {
-		if !ValidRole(r) {
-			bad("DEFAULT_ROLES", "%q is not a role: want joinLeaveGroup, sendToGroup, sendToUser, joinLeaveGroup.<group>, sendToGroup.<group>, or none", clip(r))
+		if !proto.ValidPermission(r) {
+			l.bad("DEFAULT_ROLES", "%q is not a role: want joinLeaveGroup, sendToGroup, sendToUser, joinLeaveGroup.<group>, sendToGroup.<group>, or none", clip(r))
 		}
 	}
 	if c.MaxGroups < 1 || c.MaxGroups > 1000 {
-		bad("MAX_GROUPS_PER_CONNECTION", "must be 1-1000, not %d", c.MaxGroups)
+		l.bad("MAX_GROUPS_PER_CONNECTION", "must be 1-1000, not %d", c.MaxGroups)
 	}
-	if _, err := zapcore.ParseLevel(c.LogLevel); err != nil {
-		bad("LOG_LEVEL", "must be debug, info, warn or error, not %q", clip(c.LogLevel))
-	}
-	return errs
 }
 
 // checkURL checks a push address that is set.
@@ -306,22 +323,6 @@ func checkURL(s string) error {
 		return errors.New("has no host")
 	}
 	return nil
-}
-
-// ValidRole reports whether r names a scfws.v1 permission: joinLeaveGroup,
-// sendToGroup, sendToUser, or the first two scoped to a group
-// ("sendToGroup.lobby").
-func ValidRole(r string) bool {
-	switch r {
-	case "joinLeaveGroup", "sendToGroup", "sendToUser":
-		return true
-	}
-	for _, p := range []string{"joinLeaveGroup.", "sendToGroup."} {
-		if g, ok := strings.CutPrefix(r, p); ok && g != "" && len(g) <= 128 {
-			return true
-		}
-	}
-	return false
 }
 
 // Level is the parsed LOG_LEVEL; Validate has already checked it.

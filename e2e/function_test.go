@@ -23,6 +23,7 @@ import (
 	"github.com/scfws/scfws/internal/testkit/goldencase"
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
 	"github.com/scfws/scfws/internal/testkit/pushtest"
+	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
@@ -198,8 +199,8 @@ func TestRuntimeConfigFixedWhileWarm(t *testing.T) {
 		t.Fatalf("invoke = %+v; want a reply", resp)
 	}
 	for _, name := range []string{"DB_HOST", "DB_USER", "SENDBACK_HOST"} {
-		if r.ErrNo != router.CodeNotReady || !strings.Contains(r.ErrMsg, name) {
-			t.Errorf("unconfigured reply = %d %q; want %d naming %s", r.ErrNo, r.ErrMsg, router.CodeNotReady, name)
+		if r.ErrNo != proto.CodeNotReady || !strings.Contains(r.ErrMsg, name) {
+			t.Errorf("unconfigured reply = %d %q; want %d naming %s", r.ErrNo, r.ErrMsg, proto.CodeNotReady, name)
 		}
 	}
 	resp = fn.invoke(t, "configured", event, map[string]string{"STORE": "memory", "SENDBACK_HOST": push.URL}, 3*time.Second)

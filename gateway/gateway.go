@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Options tune a Client. Zero values take the defaults.
@@ -450,7 +452,7 @@ func (c *Client) attempt(ctx context.Context, m message) *PushError {
 	}
 	// A reply that is not JSON carries no errNo: the status alone decides.
 	_ = json.Unmarshal(buf[:n], &reply)
-	e := &PushError{Status: resp.StatusCode, ErrNo: reply.ErrNo, Msg: clip(reply.ErrMsg)}
+	e := &PushError{Status: resp.StatusCode, ErrNo: reply.ErrNo, Msg: proto.Clip(reply.ErrMsg, 100)}
 	switch s := resp.StatusCode; {
 	case s == http.StatusOK && reply.ErrNo == 0:
 		return nil
@@ -481,14 +483,6 @@ func retryAfter(v string) time.Duration {
 		return max(0, time.Until(t))
 	}
 	return 0
-}
-
-// clip keeps an answer's errMsg short in an error.
-func clip(s string) string {
-	if len(s) > 100 {
-		return s[:100] + "…"
-	}
-	return s
 }
 
 // message is one push body in three parts, so that a broadcast encodes the

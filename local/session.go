@@ -18,6 +18,7 @@ import (
 	"github.com/scfws/scfws/auth"
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/local/emulator"
+	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/router"
 )
 
@@ -165,10 +166,10 @@ func (s *session) ownGateway(shared emulator.Options) emulator.Options {
 // name, and the right to message users (groups are joined from the page).
 func tokenMinter(secret string) func(sub string) (string, error) {
 	return func(sub string) (string, error) {
-		if !router.ValidName(sub) {
+		if !proto.ValidName(sub) {
 			return "", errors.New("name must be 1-128 bytes of printable text")
 		}
-		return auth.Sign([]byte(secret), "", auth.Claims{Subject: sub, Roles: []string{router.PermSendToUser}, TTL: 12 * time.Hour}, time.Now())
+		return auth.Sign([]byte(secret), "", auth.Claims{Subject: sub, Roles: []string{proto.PermSendToUser}, TTL: 12 * time.Hour}, time.Now())
 	}
 }
 
@@ -199,7 +200,7 @@ func readiness(ctx context.Context, fn *emulator.Function, env map[string]string
 	if err := json.Unmarshal(out, &r); err != nil {
 		return "the function's answer is not JSON: " + err.Error()
 	}
-	if r.ErrNo == router.CodeOK {
+	if r.ErrNo == proto.CodeOK {
 		return ""
 	}
 	msg := fmt.Sprintf("errNo %d %s", r.ErrNo, r.ErrMsg)

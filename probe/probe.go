@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Config says what to probe.
@@ -67,13 +69,11 @@ type Report struct {
 	Scenarios []Scenario `json:"scenarios"`
 }
 
-// Function is the probed function's own settings, as it reports them.
+// Function is the probed function's instance and own settings, as it
+// reports them.
 type Function struct {
-	Instance        string `json:"instance"`
-	IdleTimeoutMs   int64  `json:"idleTimeoutMs"`
-	MaxMessageBytes int    `json:"maxMessageBytes"`
-	PushRate        int    `json:"pushRate"`
-	Heartbeat       bool   `json:"heartbeat"`
+	Instance string `json:"instance"`
+	proto.ProbeSettings
 }
 
 // Contradicted reports whether a measurement contradicts an assumption no
@@ -115,7 +115,7 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	who, err := main.askWith(ctx, c.Secret, "whoami", nil, 10*time.Second)
+	who, err := main.askWith(ctx, c.Secret, proto.ProbeWhoami, nil, 10*time.Second)
 	if err != nil {
 		if errors.Is(err, errNoAnswer) || errors.Is(err, errRefused) {
 			return nil, ErrNoProbe
@@ -124,11 +124,8 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	p.main, p.mainID = main, who.ConnectionID
 	p.report.Function = Function{Instance: who.Instance}
-	if cfg := who.Config; cfg != nil {
-		p.report.Function.IdleTimeoutMs = int64(num(cfg["idleTimeoutMs"]))
-		p.report.Function.MaxMessageBytes = int(num(cfg["maxMessageBytes"]))
-		p.report.Function.PushRate = int(num(cfg["pushRate"]))
-		p.report.Function.Heartbeat, _ = cfg["heartbeat"].(bool)
+	if who.Config != nil {
+		p.report.Function.ProbeSettings = *who.Config
 	}
 	for _, s := range []struct {
 		name string
@@ -168,11 +165,6 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	return p.report, nil
 }
 
-func num(v any) float64 {
-	f, _ := v.(float64)
-	return f
-}
-
 // prober holds the probe's connections.
 type prober struct {
 	c      Config
@@ -192,28 +184,12 @@ func (p *prober) closeAll() {
 	}
 }
 
-// result is a probeResult frame, or an ack.
+// result is a ProbeResult frame, or an ack: Error is the result's text or
+// the ack's error object, as it came.
 type result struct {
-	Type         string          `json:"type"`
-	Op           string          `json:"op"`
-	AckID        uint64          `json:"ackId"`
-	Success      bool            `json:"success"`
-	Error        json.RawMessage `json:"error"`
-	ConnectionID string          `json:"connectionId"`
-	Instance     string          `json:"instance"`
-	Config       map[string]any  `json:"config"`
-	Handshake    json.RawMessage `json:"handshake"`
-	Known        *bool           `json:"known"`
-	Status       int             `json:"status"`
-	Answer       string          `json:"answer"`
-	N            int             `json:"n"`
-	StartMs      int64           `json:"startMs"`
-	EndMs        int64           `json:"endMs"`
-	Inflight     int64           `json:"inflight"`
-	Bytes        int             `json:"bytes"`
-	Count        int             `json:"count"`
-	Statuses     map[string]int  `json:"statuses"`
-	ElapsedMs    int64           `json:"elapsedMs"`
+	proto.ProbeResult
+	Success bool            `json:"success"`
+	Error   json.RawMessage `json:"error"`
 }
 
 // conn is one probe connection that reads in the background.
@@ -237,7 +213,7 @@ var (
 
 // open connects as a scfws.v1 client.
 func (p *prober) open(ctx context.Context, what string, extra ...string) (*conn, error) {
-	return p.dial(ctx, what, append([]string{"scfws.v1", connectionTag(p.c.Secret)}, extra...))
+	return p.dial(ctx, what, append([]string{proto.Subprotocol, proto.ProbeConnection + proto.ProbeConnectionTag(p.c.Secret)}, extra...))
 }
 
 func (p *prober) dial(ctx context.Context, what string, protocols []string) (*conn, error) {
@@ -271,10 +247,10 @@ func (c *conn) read() {
 			return
 		}
 		var r result
-		if json.Unmarshal(data, &r) == nil && (r.Type == "probeResult" || r.Type == "ack") && r.AckID != 0 {
+		if json.Unmarshal(data, &r) == nil && (r.Type == proto.TypeProbeResult || r.Type == proto.TypeAck) && r.AckID != nil && *r.AckID != 0 {
 			c.mu.Lock()
-			ch := c.waiting[r.AckID]
-			delete(c.waiting, r.AckID)
+			ch := c.waiting[*r.AckID]
+			delete(c.waiting, *r.AckID)
 			c.mu.Unlock()
 			if ch != nil {
 				ch <- r
@@ -288,19 +264,19 @@ func (c *conn) read() {
 }
 
 // send writes a probe request and returns the channel its answer comes on.
-func (c *conn) send(ctx context.Context, secret, op string, args any, pad int) (chan result, error) {
+func (c *conn) send(ctx context.Context, secret, op string, args *proto.ProbeArgs, pad int) (chan result, error) {
 	c.mu.Lock()
 	c.nextAck++
 	id := c.nextAck
 	ch := make(chan result, 1)
 	c.waiting[id] = ch
 	c.mu.Unlock()
-	req := map[string]any{"type": "probe", "secret": secret, "op": op, "ackId": id}
+	req := struct {
+		proto.Request
+		Pad string `json:"pad,omitempty"` // makes the frame size bytes larger
+	}{Request: proto.Request{Type: proto.TypeProbe, Secret: secret, Op: op, AckID: &id}, Pad: strings.Repeat("x", pad)}
 	if args != nil {
-		req["args"] = args
-	}
-	if pad > 0 {
-		req["pad"] = strings.Repeat("x", pad)
+		req.Args, _ = json.Marshal(args) // strings and numbers: always encodes
 	}
 	b, _ := json.Marshal(req)
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
@@ -312,7 +288,7 @@ func (c *conn) send(ctx context.Context, secret, op string, args any, pad int) (
 }
 
 // askWith sends a probe request with secret and waits for its result.
-func (c *conn) askWith(ctx context.Context, secret, op string, args any, wait time.Duration) (result, error) {
+func (c *conn) askWith(ctx context.Context, secret, op string, args *proto.ProbeArgs, wait time.Duration) (result, error) {
 	ch, err := c.send(ctx, secret, op, args, 0)
 	if err != nil {
 		return result{}, err
@@ -325,7 +301,7 @@ func (c *conn) await(ctx context.Context, ch chan result, wait time.Duration) (r
 	defer t.Stop()
 	select {
 	case r := <-ch:
-		if r.Type == "ack" && !r.Success {
+		if r.Type == proto.TypeAck && !r.Success {
 			// The function refused the request: without PROBE_SECRET (or
 			// with another), a probe is an unknown request like any other.
 			return r, fmt.Errorf("%w: %s", errRefused, r.Error)
@@ -373,7 +349,7 @@ func (c *conn) others() []json.RawMessage {
 	return append([]json.RawMessage(nil), c.other...)
 }
 
-func (p *prober) ask(ctx context.Context, op string, args any, wait time.Duration) (result, error) {
+func (p *prober) ask(ctx context.Context, op string, args *proto.ProbeArgs, wait time.Duration) (result, error) {
 	return p.main.askWith(ctx, p.c.Secret, op, args, wait)
 }
 
@@ -383,7 +359,7 @@ func (p *prober) second(ctx context.Context, what string) (*conn, string, error)
 	if err != nil {
 		return nil, "", err
 	}
-	r, err := c.askWith(ctx, p.c.Secret, "whoami", nil, 10*time.Second)
+	r, err := c.askWith(ctx, p.c.Secret, proto.ProbeWhoami, nil, 10*time.Second)
 	if err != nil {
 		return nil, "", fmt.Errorf("whoami on the %s connection: %w", what, err)
 	}

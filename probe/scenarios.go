@@ -2,9 +2,6 @@ package probe
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -13,26 +10,9 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/scfws/scfws/proto"
 )
-
-// emptyReplyTag is the subprotocol entry that asks the register function
-// for an empty secWebSocketProtocol, connectionTag the one every probe
-// connection offers so that the function lets the probe push to it (see
-// router.ProbeTag and router.ProbeConnectionTag; the e2e probe tests fail
-// if the two sides differ).
-func emptyReplyTag(secret string) string {
-	return "scfws.probe-empty-reply." + probeTag(secret, "empty secWebSocketProtocol")
-}
-
-func connectionTag(secret string) string {
-	return "scfws.probe-connection." + probeTag(secret, "connection")
-}
-
-func probeTag(secret, purpose string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte("scfws probe: " + purpose))
-	return hex.EncodeToString(m.Sum(nil))[:32]
-}
 
 // handshake: a handshake offering no subprotocol must get no
 // Sec-WebSocket-Protocol header (a browser fails on one), one offering
@@ -48,7 +28,7 @@ func (p *prober) handshake(ctx context.Context) Scenario {
 	plain.ws.Close(websocket.StatusNormalClosure, "probe")
 	s.Data["noOfferHeader"], s.Data["v1Protocol"] = plainHeader, p.main.protocol
 	empty := "connected, Sec-WebSocket-Protocol absent"
-	if c, err := p.dial(ctx, "empty reply", []string{emptyReplyTag(p.c.Secret)}); err != nil {
+	if c, err := p.dial(ctx, "empty reply", []string{proto.ProbeEmptyReply + proto.ProbeTag(p.c.Secret)}); err != nil {
 		empty = "refused: " + err.Error()
 	} else {
 		if v, ok := c.header["Sec-Websocket-Protocol"]; ok {
@@ -63,7 +43,7 @@ func (p *prober) handshake(ctx context.Context) Scenario {
 	}
 	s.Measured = fmt.Sprintf("no offer: connected, %s; scfws.v1 offered: %q; an empty reply: %s", header, p.main.protocol, empty)
 	s.Outcome = Agrees
-	if plainHeader || p.main.protocol != "scfws.v1" {
+	if plainHeader || p.main.protocol != proto.Subprotocol {
 		s.Outcome, s.Fix = Differs, "report this: browsers would fail these handshakes"
 	}
 	return s
@@ -72,7 +52,7 @@ func (p *prober) handshake(ctx context.Context) Scenario {
 // registerKeys: what reaches the register function, by key name.
 func (p *prober) registerKeys(ctx context.Context) Scenario {
 	s := Scenario{Assumes: "requestContext and websocket only; headers and query string not documented", Outcome: Info}
-	r, err := p.ask(ctx, "handshake", nil, 10*time.Second)
+	r, err := p.ask(ctx, proto.ProbeHandshake, nil, 10*time.Second)
 	if err != nil {
 		return failed(err)
 	}
@@ -99,7 +79,7 @@ func (p *prober) registerKeys(ctx context.Context) Scenario {
 // unknownPush: what the push address answers for an ID that never existed.
 func (p *prober) unknownPush(ctx context.Context) Scenario {
 	s := Scenario{Assumes: "refused: a non-200 answer, or 200 with a non-zero errNo (the connection is pruned)"}
-	r, err := p.ask(ctx, "push", map[string]any{}, 10*time.Second)
+	r, err := p.ask(ctx, proto.ProbePush, &proto.ProbeArgs{}, 10*time.Second)
 	if err != nil {
 		return failed(err)
 	}
@@ -139,7 +119,7 @@ func (p *prober) closedPush(ctx context.Context) Scenario {
 	began := time.Now()
 	c.ws.Close(websocket.StatusNormalClosure, "probe: closed")
 	gone, waited := p.waitGone(ctx, id, 5*time.Second)
-	r, err := p.ask(ctx, "push", map[string]any{"connectionId": id}, 10*time.Second)
+	r, err := p.ask(ctx, proto.ProbePush, &proto.ProbeArgs{ConnectionID: id}, 10*time.Second)
 	if err != nil {
 		return failed(err)
 	}
@@ -168,7 +148,7 @@ func (p *prober) waitGoneOn(ctx context.Context, c *conn, id string, wait time.D
 	began := time.Now()
 	answered := false
 	for time.Since(began) < wait {
-		r, lerr := c.askWith(ctx, p.c.Secret, "lookup", map[string]any{"connectionId": id}, 5*time.Second)
+		r, lerr := c.askWith(ctx, p.c.Secret, proto.ProbeLookup, &proto.ProbeArgs{ConnectionID: id}, 5*time.Second)
 		if lerr == nil {
 			answered = true
 			if r.Known != nil && !*r.Known {
@@ -197,7 +177,7 @@ func (p *prober) serverClose(ctx context.Context) Scenario {
 	if err != nil {
 		return failed(err)
 	}
-	r, err := p.ask(ctx, "push", map[string]any{"connectionId": id, "kind": "closing"}, 10*time.Second)
+	r, err := p.ask(ctx, proto.ProbePush, &proto.ProbeArgs{ConnectionID: id, Kind: proto.PushClosing}, 10*time.Second)
 	if err != nil {
 		return failed(err)
 	}
@@ -225,7 +205,7 @@ func (p *prober) refusedPush(ctx context.Context) Scenario {
 	if err != nil {
 		return failed(err)
 	}
-	r, err := p.ask(ctx, "push", map[string]any{"connectionId": id, "kind": "malformed"}, 10*time.Second)
+	r, err := p.ask(ctx, proto.ProbePush, &proto.ProbeArgs{ConnectionID: id, Kind: proto.PushMalformed}, 10*time.Second)
 	if err != nil {
 		return failed(err)
 	}
@@ -258,7 +238,7 @@ func (p *prober) order(ctx context.Context) Scenario {
 	const n = 20
 	chans := make([]chan result, n)
 	for i := range n {
-		if chans[i], err = c.send(ctx, p.c.Secret, "seq", map[string]any{"n": i, "holdMs": 100}, 0); err != nil {
+		if chans[i], err = c.send(ctx, p.c.Secret, proto.ProbeSeq, &proto.ProbeArgs{N: i, HoldMs: 100}, 0); err != nil {
 			return failed(err)
 		}
 	}
@@ -310,7 +290,7 @@ func (p *prober) largestFrame(ctx context.Context) Scenario {
 				return false, "", err
 			}
 		}
-		ch, err := c.send(ctx, p.c.Secret, "size", nil, size)
+		ch, err := c.send(ctx, p.c.Secret, proto.ProbeSize, nil, size)
 		var r result
 		if err == nil {
 			r, err = c.await(ctx, ch, 15*time.Second)
@@ -373,7 +353,7 @@ func (p *prober) largestFrame(ctx context.Context) Scenario {
 func (p *prober) pushRate(ctx context.Context) Scenario {
 	s := Scenario{Assumes: "no 429 at full concurrency (PUSH_RATE unlimited)"}
 	before := len(p.main.others())
-	r, err := p.ask(ctx, "burst", map[string]any{"count": 1000}, 60*time.Second)
+	r, err := p.ask(ctx, proto.ProbeBurst, &proto.ProbeArgs{Count: 1000}, 60*time.Second)
 	if err != nil {
 		return failed(err)
 	}
@@ -383,7 +363,7 @@ func (p *prober) pushRate(ctx context.Context) Scenario {
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		arrived = 0
 		for _, f := range p.main.others()[before:] {
-			if strings.Contains(string(f), `"probeBurst"`) {
+			if strings.Contains(string(f), `"`+proto.TypeProbeBurst+`"`) {
 				arrived++
 			}
 		}
@@ -471,7 +451,7 @@ wait:
 		_ = pinger.ws.Ping(pctx)
 		cancel()
 		// The driver's frame keeps it alive and pushes to the receiver.
-		_, _ = driver.askWith(ctx, p.c.Secret, "push", map[string]any{"connectionId": receiverID}, 5*time.Second)
+		_, _ = driver.askWith(ctx, p.c.Secret, proto.ProbePush, &proto.ProbeArgs{ConnectionID: receiverID}, 5*time.Second)
 	}
 	open := func(c *conn) bool { closed, _ := c.closedWithin(ctx, 100*time.Millisecond); return !closed }
 	silentOpen, pingerOpen, receiverOpen := open(silent), open(pinger), open(receiver)

@@ -1,6 +1,10 @@
 package router
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/scfws/scfws/proto"
+)
 
 // Event is anything the function is invoked with. Its shape says its kind:
 // a websocket object is a step of a WebSocket connection (from API
@@ -13,7 +17,7 @@ type Event struct {
 	// console's sample test events omit it, so it is optional.
 	RequestContext *RequestContext `json:"requestContext,omitempty"`
 	WebSocket      *WebSocket      `json:"websocket,omitempty"`
-	Scfws          *Command        `json:"scfws,omitempty"`
+	Scfws          *proto.Command  `json:"scfws,omitempty"`
 
 	// A timer trigger's fields: its Message, set on the trigger, may hold
 	// a backend command as JSON text. Raw, and read only when nothing else
@@ -61,17 +65,6 @@ type WebSocket struct {
 	Data                   string  `json:"data,omitempty"`
 }
 
-// Command is a backend command: {"scfws":{"op":"sendToGroup",...}}.
-type Command struct {
-	Op           string          `json:"op"`
-	Group        string          `json:"group,omitempty"`
-	UserID       string          `json:"userId,omitempty"`
-	ConnectionID string          `json:"connectionId,omitempty"`
-	DataType     string          `json:"dataType,omitempty"`
-	Data         json.RawMessage `json:"data,omitempty"`
-	Reason       string          `json:"reason,omitempty"`
-}
-
 // Actions.
 const (
 	ActionConnecting = "connecting"
@@ -80,17 +73,6 @@ const (
 	ActionClosing    = "closing"
 )
 
-// Data types of a frame. JSON exists only in scfws.v1 and backend
-// commands: any JSON value, sent to plain connections as text.
-const (
-	DataText   = "text"
-	DataBinary = "binary" // data is base64
-	DataJSON   = "json"
-)
-
-// Subprotocol is the protocol name of scfws.v1 connections.
-const Subprotocol = "scfws.v1"
-
 // Reply is the function's answer. The gateway reads errNo and websocket on
 // connecting, and only the invoke's success otherwise; the rest is for
 // backends, logs and people running `scfws invoke`.
@@ -98,8 +80,8 @@ type Reply struct {
 	ErrNo     int        `json:"errNo"`
 	ErrMsg    string     `json:"errMsg"`
 	WebSocket *Handshake `json:"websocket,omitempty"`
-	*Summary
-	*GroupList
+	*proto.Summary
+	*proto.GroupList
 	// UserID and Connections answer listUser (Connections is then the
 	// user's connection IDs); Connections alone answers addToGroup and
 	// removeFromGroup (how many connections joined or left).
@@ -121,64 +103,3 @@ type Handshake struct {
 	SecWebSocketProtocol   *string `json:"secWebSocketProtocol,omitempty"`
 	SecWebSocketExtensions *string `json:"secWebSocketExtensions,omitempty"`
 }
-
-// Summary is what a send did.
-type Summary struct {
-	// Recipients is how many connections the frame was for.
-	Recipients int `json:"recipients"`
-	Delivered  int `json:"delivered"`
-	// Pruned connections were gone by the gateway's word and are forgotten.
-	Pruned int `json:"pruned"`
-	// Failed pushes got no usable answer; their connections are kept.
-	Failed int `json:"failed"`
-	// Skipped pushes were not started because the deadline was near.
-	Skipped int `json:"skipped"`
-	// Swept rows had been idle past the idle timeout.
-	Swept     int64 `json:"swept"`
-	ElapsedMs int64 `json:"elapsedMs"`
-}
-
-func (s *Summary) add(o Summary) {
-	s.Recipients += o.Recipients
-	s.Delivered += o.Delivered
-	s.Pruned += o.Pruned
-	s.Failed += o.Failed
-	s.Skipped += o.Skipped
-}
-
-// GroupList answers listGroup: the group's users with their connection
-// counts, by user ID, capped (truncated says there are more), and its
-// anonymous connections.
-type GroupList struct {
-	Group     string      `json:"group"`
-	Users     []UserCount `json:"users"`
-	Anonymous int         `json:"anonymous"`
-	Truncated bool        `json:"truncated"`
-}
-
-// UserCount is one user of a group.
-type UserCount struct {
-	UserID      string `json:"userId"`
-	Connections int    `json:"connections"`
-}
-
-// Reply codes. 0 accepts a handshake; anything else refuses it.
-const (
-	CodeOK = 0
-	// CodeNoRequestContext is the templates' code for a missing
-	// requestContext; scfws tolerates that and never sends it.
-	CodeNoRequestContext = 101
-	CodeNoWebSocket      = 102 // no websocket object, nor any other kind of event
-	CodeBadConnectionID  = 103 // secConnectionID missing, too long or not text
-	CodeUnknownAction    = 104
-	CodeMalformedEvent   = 105 // not a JSON object
-	CodeTooLarge         = 106 // a frame over MAX_MESSAGE_BYTES
-	CodeBadData          = 107 // unknown dataType, or data not base64 / JSON
-	CodeUnknownOp        = 108 // a backend command with an unknown op
-	CodeBadArgument      = 109 // a backend command with a missing or invalid argument
-	CodeRefused          = 110 // a scfws.v1 request refused (the ack says why)
-	CodeUnauthorized     = 401 // a handshake without a valid token where one is needed
-	CodeInternal         = 500 // a bug: recovered panic
-	CodeNotReady         = 501 // configuration missing or invalid
-	CodeRegistry         = 502 // the registry failed
-)

@@ -11,12 +11,14 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // knownCodes are the errNo values the README documents.
-var knownCodes = map[int]bool{CodeOK: true, CodeNoWebSocket: true, CodeBadConnectionID: true, CodeUnknownAction: true,
-	CodeMalformedEvent: true, CodeTooLarge: true, CodeBadData: true, CodeUnknownOp: true, CodeBadArgument: true,
-	CodeRefused: true, CodeUnauthorized: true, CodeInternal: true, CodeNotReady: true, CodeRegistry: true}
+var knownCodes = map[int]bool{proto.CodeOK: true, proto.CodeNoWebSocket: true, proto.CodeBadConnectionID: true, proto.CodeUnknownAction: true,
+	proto.CodeMalformedEvent: true, proto.CodeTooLarge: true, proto.CodeBadData: true, proto.CodeUnknownOp: true, proto.CodeBadArgument: true,
+	proto.CodeRefused: true, proto.CodeUnauthorized: true, proto.CodeInternal: true, proto.CodeNotReady: true, proto.CodeRegistry: true}
 
 // FuzzInvoke drives the whole raw-bytes handler: whatever arrives, the
 // invoke succeeds with a JSON reply carrying a documented errNo, never
@@ -62,13 +64,13 @@ func FuzzInvoke(f *testing.F) {
 		if !knownCodes[*reply.ErrNo] {
 			t.Errorf("errNo %d is not a documented code (reply %s)", *reply.ErrNo, out)
 		}
-		if *reply.ErrNo != CodeOK && len(push.got) != 0 {
+		if *reply.ErrNo != proto.CodeOK && len(push.got) != 0 {
 			t.Errorf("refused event (errNo %d) pushed %d frames", *reply.ErrNo, len(push.got))
 		}
 		if !utf8.Valid(out) {
 			t.Errorf("reply is not UTF-8: %q", out)
 		}
-		if *reply.ErrNo == CodeInternal {
+		if *reply.ErrNo == proto.CodeInternal {
 			t.Errorf("a recovered panic: %s", out)
 		}
 	})

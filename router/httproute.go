@@ -2,7 +2,6 @@ package router
 
 import (
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -10,21 +9,13 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/scfws/scfws/proto"
 )
 
-// The signed HTTP route: for services outside Tencent Cloud, the function
-// also bound to an API Gateway HTTP API takes a backend command as a POST
-// body signed with PUBLISH_SECRET:
-//
-//	X-Scfws-Timestamp: <unix seconds>
-//	X-Scfws-Signature: sha256=<hex HMAC-SHA256(PUBLISH_SECRET, timestamp + "\n" + body)>
-//
-// A signature is good for ReplayWindow either side of its timestamp.
-const (
-	HeaderTimestamp = "X-Scfws-Timestamp"
-	HeaderSignature = "X-Scfws-Signature"
-	ReplayWindow    = 300 * time.Second
-)
+// ReplayWindow is how long a signature of the signed HTTP route (see
+// proto.RouteMAC) is good for, either side of its timestamp.
+const ReplayWindow = 300 * time.Second
 
 // maxBody bounds a request body: a message of MAX_MESSAGE_BYTES, escaped
 // (text may double) or base64, with room for the command around it.
@@ -38,7 +29,7 @@ type httpRequest struct {
 
 // verify checks the request's method, signature and freshness, and returns
 // the command in its body.
-func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*Command, error) {
+func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*proto.Command, error) {
 	secret := o.PublishSecret
 	header := func(name string) string {
 		for k, v := range ev.Headers {
@@ -50,59 +41,50 @@ func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*Command, err
 	}
 	h.status = http.StatusForbidden
 	if secret == "" {
-		return nil, fail(CodeUnauthorized, nil, "the signed route is off: PUBLISH_SECRET is not set")
+		return nil, fail(proto.CodeUnauthorized, nil, "the signed route is off: PUBLISH_SECRET is not set")
 	}
 	if ev.HTTPMethod != http.MethodPost {
 		h.status, h.allow = http.StatusMethodNotAllowed, true
-		return nil, fail(CodeBadArgument, nil, "POST a JSON command")
+		return nil, fail(proto.CodeBadArgument, nil, "POST a JSON command")
 	}
 	body := []byte(ev.Body)
 	if ev.IsBase64Encoded {
 		b, err := base64.StdEncoding.DecodeString(ev.Body)
 		if err != nil {
 			h.status = http.StatusBadRequest
-			return nil, fail(CodeMalformedEvent, nil, "body is not base64")
+			return nil, fail(proto.CodeMalformedEvent, nil, "body is not base64")
 		}
 		body = b
 	}
 	if limit := maxBody(o); len(body) > limit {
 		h.status = http.StatusRequestEntityTooLarge
-		return nil, fail(CodeTooLarge, nil, "body of %d bytes: at most %d", len(body), limit)
+		return nil, fail(proto.CodeTooLarge, nil, "body of %d bytes: at most %d", len(body), limit)
 	}
 	h.status = http.StatusUnauthorized
-	ts, sig := header(HeaderTimestamp), header(HeaderSignature)
+	ts, sig := header(proto.HeaderTimestamp), header(proto.HeaderSignature)
 	if ts == "" || sig == "" {
-		return nil, fail(CodeUnauthorized, nil, "missing %s or %s", HeaderTimestamp, HeaderSignature)
+		return nil, fail(proto.CodeUnauthorized, nil, "missing %s or %s", proto.HeaderTimestamp, proto.HeaderSignature)
 	}
 	secs, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return nil, fail(CodeUnauthorized, nil, "%s is not unix seconds", HeaderTimestamp)
+		return nil, fail(proto.CodeUnauthorized, nil, "%s is not unix seconds", proto.HeaderTimestamp)
 	}
 	if d := now.Sub(time.Unix(secs, 0)); d > ReplayWindow || d < -ReplayWindow {
-		return nil, fail(CodeUnauthorized, nil, "%s is more than %s away from now", HeaderTimestamp, ReplayWindow)
+		return nil, fail(proto.CodeUnauthorized, nil, "%s is more than %s away from now", proto.HeaderTimestamp, ReplayWindow)
 	}
-	got, err := hex.DecodeString(strings.TrimPrefix(sig, "sha256="))
-	if err != nil || !strings.HasPrefix(sig, "sha256=") || !hmac.Equal(got, Sign(secret, ts, body)) {
-		return nil, fail(CodeUnauthorized, nil, "bad signature")
+	got, err := hex.DecodeString(strings.TrimPrefix(sig, proto.SignaturePrefix))
+	if err != nil || !strings.HasPrefix(sig, proto.SignaturePrefix) || !hmac.Equal(got, proto.RouteMAC([]byte(secret), ts, body)) {
+		return nil, fail(proto.CodeUnauthorized, nil, "bad signature")
 	}
 	h.status = http.StatusBadRequest
 	var cmd struct {
-		Scfws *Command `json:"scfws"`
+		Scfws *proto.Command `json:"scfws"`
 	}
 	if err := json.Unmarshal(body, &cmd); err != nil || cmd.Scfws == nil {
-		return nil, fail(CodeMalformedEvent, nil, `body is not {"scfws":{...}}`)
+		return nil, fail(proto.CodeMalformedEvent, nil, `body is not {"scfws":{...}}`)
 	}
 	h.status = 0 // from the reply
 	return cmd.Scfws, nil
-}
-
-// Sign is the route's MAC of a body sent at timestamp ts (unix seconds).
-func Sign(secret, ts string, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(ts))
-	m.Write([]byte{'\n'})
-	m.Write(body)
-	return m.Sum(nil)
 }
 
 // response is the API Gateway integration response carrying reply.
@@ -110,9 +92,9 @@ func (h *httpRequest) response(reply Reply, body []byte) []byte {
 	status := h.status
 	if status == 0 {
 		switch {
-		case reply.ErrNo == CodeOK:
+		case reply.ErrNo == proto.CodeOK:
 			status = http.StatusOK
-		case reply.ErrNo >= CodeInternal:
+		case reply.ErrNo >= proto.CodeInternal:
 			status = http.StatusInternalServerError
 		default:
 			status = http.StatusBadRequest

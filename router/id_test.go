@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // A secConnectionID that the JSON decoder can only turn into U+FFFD (a
@@ -16,15 +18,15 @@ func TestReplacementCharIDs(t *testing.T) {
 		raw  string // the secConnectionID as it appears in the event
 		want int    // errNo of connecting
 	}{
-		{`"abc\ud800"`, CodeBadConnectionID},
-		{`"abc\udfff"`, CodeBadConnectionID},
-		{`"abc\uDBFF"`, CodeBadConnectionID},
-		{`"abc\ud800\u0041"`, CodeBadConnectionID},
-		{`"abc\ud800\ufffd"`, CodeBadConnectionID}, // two U+FFFD decoded, one sent
-		{`"abc\udc00\ud800"`, CodeBadConnectionID}, // a pair in the wrong order
-		{"\"abc\xff\"", CodeBadConnectionID},
-		{"\"abc\xed\xa0\x80\"", CodeBadConnectionID}, // a surrogate in UTF-8 bytes
-		{`"\\ufffd\ud800"`, CodeBadConnectionID},     // an escaped backslash is no \ufffd escape
+		{`"abc\ud800"`, proto.CodeBadConnectionID},
+		{`"abc\udfff"`, proto.CodeBadConnectionID},
+		{`"abc\uDBFF"`, proto.CodeBadConnectionID},
+		{`"abc\ud800\u0041"`, proto.CodeBadConnectionID},
+		{`"abc\ud800\ufffd"`, proto.CodeBadConnectionID}, // two U+FFFD decoded, one sent
+		{`"abc\udc00\ud800"`, proto.CodeBadConnectionID}, // a pair in the wrong order
+		{"\"abc\xff\"", proto.CodeBadConnectionID},
+		{"\"abc\xed\xa0\x80\"", proto.CodeBadConnectionID}, // a surrogate in UTF-8 bytes
+		{`"\\ufffd\ud800"`, proto.CodeBadConnectionID},     // an escaped backslash is no \ufffd escape
 		{`"abc` + "\uFFFD" + `"`, 0},
 		{`"abc\ufffd"`, 0},
 		{`"abc\uFFFD"`, 0},
@@ -48,7 +50,7 @@ func TestReplacementCharIDs(t *testing.T) {
 				}
 				continue
 			}
-			if reply.ErrNo == CodeBadConnectionID || action == ActionConnecting && reply.ErrNo != 0 {
+			if reply.ErrNo == proto.CodeBadConnectionID || action == ActionConnecting && reply.ErrNo != 0 {
 				t.Errorf("%s %s = %d %q; want it accepted", action, tt.raw, reply.ErrNo, reply.ErrMsg)
 			}
 		}

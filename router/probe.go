@@ -2,19 +2,18 @@ package router
 
 import (
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // The probe: with PROBE_SECRET set, a scfws.v1 frame
@@ -41,46 +40,6 @@ const (
 	maxHold  = 2 * time.Second
 )
 
-// probeArgs are the ops' arguments.
-type probeArgs struct {
-	ConnectionID string `json:"connectionId"`
-	Kind         string `json:"kind"` // push: data, closing, malformed
-	N            int    `json:"n"`
-	HoldMs       int    `json:"holdMs"`
-	Count        int    `json:"count"`
-}
-
-// probeResult is pushed back to the prober.
-type probeResult struct {
-	Type  string  `json:"type"`
-	Op    string  `json:"op"`
-	AckID *uint64 `json:"ackId,omitempty"`
-	Error string  `json:"error,omitempty"`
-
-	// whoami
-	ConnectionID string         `json:"connectionId,omitempty"`
-	Instance     string         `json:"instance,omitempty"`
-	Config       map[string]any `json:"config,omitempty"`
-	// handshake
-	Handshake json.RawMessage `json:"handshake,omitempty"`
-	// lookup
-	Known *bool `json:"known,omitempty"`
-	// push
-	Status int    `json:"status,omitempty"`
-	Answer string `json:"answer,omitempty"`
-	// seq
-	N        int   `json:"n,omitempty"`
-	StartMs  int64 `json:"startMs,omitempty"`
-	EndMs    int64 `json:"endMs,omitempty"`
-	Inflight int64 `json:"inflight,omitempty"`
-	// size
-	Bytes int `json:"bytes,omitempty"`
-	// burst
-	Count     int            `json:"count,omitempty"`
-	Statuses  map[string]int `json:"statuses,omitempty"`
-	ElapsedMs int64          `json:"elapsedMs,omitempty"`
-}
-
 // instance names this process for the order-and-concurrency scenario.
 var instance = func() string {
 	b := make([]byte, 4)
@@ -91,84 +50,110 @@ var instance = func() string {
 // inflight counts the invokes in this process, for the same scenario.
 var inflight atomic.Int64
 
-func (c *call) probe(conn Conn, req *request) (ack, *refusal) {
-	secret := c.d.Options.ProbeSecret
-	if secret == "" || subtle.ConstantTimeCompare([]byte(req.Secret), []byte(secret)) != 1 {
-		return ack{}, refuse("InvalidMessage", "unknown type %q", "probe")
+func (c *call) probe(conn proto.Conn, req *proto.Request) (proto.Ack, *refusal) {
+	if !c.probeSecretOK(req.Secret) {
+		return proto.Ack{}, refuse(proto.RefusedInvalidMessage, "unknown type %q", proto.TypeProbe)
 	}
-	var args probeArgs
+	var args proto.ProbeArgs
 	if len(req.Args) > 0 && json.Unmarshal(req.Args, &args) != nil {
-		return ack{}, refuse("InvalidMessage", "probe args must be an object")
+		return proto.Ack{}, refuse(proto.RefusedInvalidMessage, "probe args must be an object")
 	}
 	c.op = "probe:" + clip(req.Op)
-	res := probeResult{Type: "probeResult", Op: clip(req.Op), AckID: req.AckID}
-	switch req.Op {
-	case "whoami":
+	res := proto.ProbeResult{Type: proto.TypeProbeResult, Op: clip(req.Op), AckID: req.AckID}
+	if ref := c.probeOp(conn, req.Op, args, &res); ref != nil {
+		return proto.Ack{}, ref
+	}
+	req.AckID = nil // the result is the answer; a refusal above is acked
+	b, _ := frameJSON(res)
+	c.push([]string{conn.ID}, proto.DataText, string(b))
+	return proto.Ack{Success: true}, nil
+}
+
+// probeSecretOK reports whether a probe request carries PROBE_SECRET; never
+// without one configured.
+func (c *call) probeSecretOK(given string) bool {
+	secret := c.d.Options.ProbeSecret
+	return secret != "" && subtle.ConstantTimeCompare([]byte(given), []byte(secret)) == 1
+}
+
+// probeOp does one probe op, its findings into res.
+func (c *call) probeOp(conn proto.Conn, op string, args proto.ProbeArgs, res *proto.ProbeResult) *refusal {
+	switch op {
+	case proto.ProbeWhoami:
 		o := c.d.Options
 		res.ConnectionID, res.Instance = conn.ID, instance
-		res.Config = map[string]any{"idleTimeoutMs": o.IdleTimeout.Milliseconds(), "maxMessageBytes": o.maxMessageBytes(),
-			"pushRate": o.PushRate, "heartbeat": o.HeartbeatMessage != ""}
-	case "handshake":
+		res.Config = &proto.ProbeSettings{IdleTimeoutMs: o.IdleTimeout.Milliseconds(), MaxMessageBytes: o.maxMessageBytes(),
+			PushRate: o.PushRate, Heartbeat: o.HeartbeatMessage != ""}
+	case proto.ProbeHandshake:
 		res.Handshake = json.RawMessage(conn.Info)
 		if conn.Info == "" {
 			res.Handshake = json.RawMessage("null")
 		}
-	case "lookup":
+	case proto.ProbeLookup:
 		known, ref := c.probeTarget(args.ConnectionID)
 		if ref != nil {
-			return ack{}, ref
+			return ref
 		}
 		res.Known = &known
-	case "push":
-		id := args.ConnectionID
-		if id == "" {
-			id = "probe-never-existed-" + randomID()
-		} else if _, ref := c.probeTarget(id); ref != nil {
-			return ack{}, ref
-		}
-		raw, ok := c.d.Pusher.(RawPusher)
-		if !ok {
-			return ack{}, refuse("InvalidMessage", "this push client cannot probe")
-		}
-		body, ref := probeBody(args.Kind, id)
-		if ref != nil {
-			return ack{}, ref
-		}
-		// No prune, no row removed: the probe watches what the gateway does.
-		status, answer, err := raw.Raw(c.ctx, body)
-		res.ConnectionID, res.Status, res.Answer = id, status, clipN(string(answer), 300)
-		if err != nil {
-			res.Error = clipN(err.Error(), 200)
-		}
-	case "seq":
-		res.N, res.Instance = args.N, instance
-		res.StartMs = c.start.UnixMilli()
-		res.Inflight = inflight.Load()
-		if hold := min(time.Duration(args.HoldMs)*time.Millisecond, maxHold); hold > 0 {
-			t := time.NewTimer(hold)
-			select {
-			case <-t.C:
-			case <-c.ctx.Done():
-				t.Stop()
-			}
-		}
-		res.EndMs = time.Now().UnixMilli()
-	case "size":
+	case proto.ProbePush:
+		return c.probePush(args, res)
+	case proto.ProbeSeq:
+		c.probeSeq(args, res)
+	case proto.ProbeSize:
 		res.Bytes = c.frameBytes
-	case "burst":
-		n := min(max(args.Count, 1), maxBurst)
+	case proto.ProbeBurst:
 		raw, ok := c.d.Pusher.(RawPusher)
 		if !ok {
-			return ack{}, refuse("InvalidMessage", "this push client cannot probe")
+			return refuse(proto.RefusedInvalidMessage, "this push client cannot probe")
 		}
-		res.Count, res.Statuses, res.ElapsedMs = c.burst(raw, conn.ID, n)
+		res.Count, res.Statuses, res.ElapsedMs = c.burst(raw, conn.ID, min(max(args.Count, 1), maxBurst))
 	default:
-		return ack{}, refuse("InvalidMessage", "unknown probe op %q", clip(req.Op))
+		return refuse(proto.RefusedInvalidMessage, "unknown probe op %q", clip(op))
 	}
-	req.AckID = nil // the result is the answer; a refusal above is acked
-	b, _ := frameJSON(res)
-	c.push([]string{conn.ID}, DataText, string(b))
-	return ack{Success: true}, nil
+	return nil
+}
+
+// probePush posts one push of args.Kind, to args.ConnectionID or to an ID
+// that never existed, and reports the gateway's answer as it came: no
+// prune, no row removed, since the probe watches what the gateway does.
+func (c *call) probePush(args proto.ProbeArgs, res *proto.ProbeResult) *refusal {
+	id := args.ConnectionID
+	if id == "" {
+		id = "probe-never-existed-" + randomID()
+	} else if _, ref := c.probeTarget(id); ref != nil {
+		return ref
+	}
+	raw, ok := c.d.Pusher.(RawPusher)
+	if !ok {
+		return refuse(proto.RefusedInvalidMessage, "this push client cannot probe")
+	}
+	body, ref := probeBody(args.Kind, id)
+	if ref != nil {
+		return ref
+	}
+	status, answer, err := raw.Raw(c.ctx, body)
+	res.ConnectionID, res.Status, res.Answer = id, status, clipN(string(answer), 300)
+	if err != nil {
+		res.Error = clipN(err.Error(), 200)
+	}
+	return nil
+}
+
+// probeSeq reports when this invoke began and ends, holding it up to
+// maxHold, and how many invokes the process runs at once.
+func (c *call) probeSeq(args proto.ProbeArgs, res *proto.ProbeResult) {
+	res.N, res.Instance = args.N, instance
+	res.StartMs = c.start.UnixMilli()
+	res.Inflight = inflight.Load()
+	if hold := min(time.Duration(args.HoldMs)*time.Millisecond, maxHold); hold > 0 {
+		t := time.NewTimer(hold)
+		select {
+		case <-t.C:
+		case <-c.ctx.Done():
+			t.Stop()
+		}
+	}
+	res.EndMs = time.Now().UnixMilli()
 }
 
 // burst pushes n numbered frames to id at once, as a broadcast does, and
@@ -183,9 +168,9 @@ func (c *call) burst(raw RawPusher, id string, n int) (int, map[string]int, int6
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			data, _ := frameJSON(map[string]any{"type": "probeBurst", "i": i})
+			data, _ := frameJSON(map[string]any{"type": proto.TypeProbeBurst, "i": i})
 			body, _ := json.Marshal(map[string]any{"websocket": map[string]string{
-				"action": ActionDataSend, "secConnectionID": id, "dataType": DataText, "data": string(data)}})
+				"action": ActionDataSend, "secConnectionID": id, "dataType": proto.DataText, "data": string(data)}})
 			status, _, err := raw.Raw(c.ctx, body)
 			key := strconv.Itoa(status)
 			if err != nil {
@@ -204,15 +189,15 @@ func (c *call) burst(raw RawPusher, id string, n int) (int, map[string]int, int6
 func probeBody(kind, id string) ([]byte, *refusal) {
 	var ws map[string]any
 	switch kind {
-	case "", "data":
-		ws = map[string]any{"action": ActionDataSend, "secConnectionID": id, "dataType": DataText, "data": `{"type":"probePush"}`}
-	case "closing":
+	case "", proto.PushData:
+		ws = map[string]any{"action": ActionDataSend, "secConnectionID": id, "dataType": proto.DataText, "data": `{"type":"probePush"}`}
+	case proto.PushClosing:
 		ws = map[string]any{"action": ActionClosing, "secConnectionID": id}
-	case "malformed":
+	case proto.PushMalformed:
 		// A push the gateway must refuse: does refusing it drop the client?
 		ws = map[string]any{"action": ActionDataSend, "secConnectionID": id, "dataType": "no-such-type", "data": map[string]int{"x": 1}}
 	default:
-		return nil, refuse("InvalidMessage", "push kind must be data, closing or malformed")
+		return nil, refuse(proto.RefusedInvalidMessage, "push kind must be data, closing or malformed")
 	}
 	b, _ := json.Marshal(map[string]any{"websocket": ws})
 	return b, nil
@@ -227,14 +212,14 @@ func probeBody(kind, id string) ([]byte, *refusal) {
 // row dead (and sweeps leave a probe's dead rows for store.ProbeGrace).
 func (c *call) probeTarget(id string) (exists bool, ref *refusal) {
 	if err := checkID(id); err != nil {
-		return false, refuse("InvalidMessage", "connectionId: %s", err.(*failure).msg)
+		return false, refuse(proto.RefusedInvalidMessage, "connectionId: %s", err.(*failure).msg)
 	}
 	conn, _, err := c.d.Registry.Lookup(c.ctx, id)
 	if err != nil {
 		return false, internal(err)
 	}
 	if conn.ID != "" && conn.Info == "" {
-		return false, refuse("Forbidden", "connectionId: not a connection scfws probe opened")
+		return false, refuse(proto.RefusedForbidden, "connectionId: not a connection scfws probe opened")
 	}
 	return conn.ID != "", nil
 }
@@ -282,28 +267,3 @@ func keys(m map[string]json.RawMessage) []string {
 	sort.Strings(out)
 	return out
 }
-
-// ProbeTag is what a handshake offers, as the subprotocol entry
-// "scfws.probe-empty-reply.<tag>", to ask the register function to answer
-// an empty secWebSocketProtocol: the only way to learn whether the gateway
-// passes an empty header to the client (which breaks browsers). Derived
-// from the secret, so nobody else can ask.
-func ProbeTag(secret string) string { return probeTag(secret, "empty secWebSocketProtocol") }
-
-// ProbeConnectionTag is what each scfws probe connection offers, as
-// "scfws.probe-connection.<tag>": register keeps its handshake's key names
-// (the handshake op), and marks it as one the probe's pushes may target.
-func ProbeConnectionTag(secret string) string { return probeTag(secret, "connection") }
-
-func probeTag(secret, purpose string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	fmt.Fprint(m, "scfws probe: "+purpose)
-	return hex.EncodeToString(m.Sum(nil))[:32]
-}
-
-// The subprotocol entry prefixes that carry ProbeTag and
-// ProbeConnectionTag. Neither is ever selected as a subprotocol.
-const (
-	ProbeEmptyReply = "scfws.probe-empty-reply."
-	ProbeConnection = "scfws.probe-connection."
-)

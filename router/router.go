@@ -23,22 +23,9 @@ import (
 	"github.com/tencentyun/scf-go-lib/functioncontext"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/scfws/scfws/proto"
 )
-
-// Conn is a connection as the registry knows it.
-type Conn struct {
-	ID     string
-	V1     bool // speaks scfws.v1
-	UserID string
-	Roles  []string
-	Info   string // what register remembered of the handshake
-}
-
-// Membership is a user's presence in a group.
-type Membership struct {
-	Group  string
-	UserID string
-}
 
 // Registry keeps the live connections, their identities and groups.
 // "Live" means heard from within the idle timeout: the gateway has
@@ -46,28 +33,28 @@ type Membership struct {
 type Registry interface {
 	// Register stores a connection (an upsert) and, for scfws.v1, joins
 	// groups; firsts are the groups its user had no other connection in.
-	Register(ctx context.Context, c Conn, groups []string) (firsts []string, err error)
+	Register(ctx context.Context, c proto.Conn, groups []string) (firsts []string, err error)
 	// Touch refreshes id's lease and returns the connection; known is
 	// false when the registry has no row for it.
-	Touch(ctx context.Context, id string) (c Conn, known bool, err error)
+	Touch(ctx context.Context, id string) (c proto.Conn, known bool, err error)
 	// Lookup returns id's connection without refreshing it, and whether
 	// it is live. A dead row's connection is returned too; c.ID is empty
 	// when there is no row.
-	Lookup(ctx context.Context, id string) (c Conn, live bool, err error)
+	Lookup(ctx context.Context, id string) (c proto.Conn, live bool, err error)
 	// Remove forgets ids and their memberships; unknown ids are fine.
 	// left are the groups whose user lost its last connection.
-	Remove(ctx context.Context, ids ...string) (left []Membership, err error)
+	Remove(ctx context.Context, ids ...string) (left []proto.Membership, err error)
 	// Live lists the live plain connections, LiveV1 the scfws.v1 ones.
 	Live(ctx context.Context) ([]string, error)
 	LiveV1(ctx context.Context) ([]string, error)
 	// Sweep deletes connections past the idle timeout.
-	Sweep(ctx context.Context) (n int64, left []Membership, err error)
+	Sweep(ctx context.Context) (n int64, left []proto.Membership, err error)
 	// Join and Leave change a scfws.v1 connection's groups; first and last
 	// say whether its user thereby arrived in or left the group.
 	Join(ctx context.Context, id, group string, maxGroups int) (first bool, err error)
 	Leave(ctx context.Context, id, group string) (last bool, err error)
 	GroupConns(ctx context.Context, group string) ([]string, error)
-	GroupUsers(ctx context.Context, group string, limit int) (users []UserCount, anonymous int, truncated bool, err error)
+	GroupUsers(ctx context.Context, group string, limit int) (users []proto.UserCount, anonymous int, truncated bool, err error)
 	UserConns(ctx context.Context, user string) ([]string, error)
 	IsMember(ctx context.Context, id, group string) (bool, error)
 }
@@ -87,14 +74,7 @@ type Pusher interface {
 // Verifier checks a connect token. Its errors' text is a short reason that
 // is safe to show: it never quotes the token or a key.
 type Verifier interface {
-	Verify(token string) (Principal, error)
-}
-
-// Principal is who a valid token says the client is.
-type Principal struct {
-	UserID string
-	Groups []string
-	Roles  []string
+	Verify(token string) (proto.Principal, error)
 }
 
 // Options are the behaviours a deployment chooses.
@@ -275,7 +255,7 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 	trusted := false // a backend: gets the causes of failures
 	defer func() {
 		if p := recover(); p != nil {
-			err = fail(CodeInternal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()), "internal error")
+			err = fail(proto.CodeInternal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()), "internal error")
 			reply = Reply{}
 		}
 		reply = finish(reply, err, trusted)
@@ -326,7 +306,7 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 		case ActionClosing:
 			reply, err = c.cleanup(ev.WebSocket)
 		default:
-			err = fail(CodeUnknownAction, nil, "unknown action %q", clip(ev.WebSocket.Action))
+			err = fail(proto.CodeUnknownAction, nil, "unknown action %q", clip(ev.WebSocket.Action))
 		}
 	case kindCommand, kindHTTP:
 		reply, err = c.command(ev.Scfws)
@@ -383,10 +363,10 @@ func finish(reply Reply, err error, trusted bool) Reply {
 	}
 	var f *failure
 	if !errors.As(err, &f) {
-		f = &failure{code: CodeInternal, msg: "internal error"}
+		f = &failure{code: proto.CodeInternal, msg: "internal error"}
 	}
 	reply.ErrNo, reply.ErrMsg, reply.WebSocket = f.code, f.msg, nil
-	if trusted && f.cause != nil && f.code != CodeInternal {
+	if trusted && f.cause != nil && f.code != proto.CodeInternal {
 		reply.Detail = clipN(f.cause.Error(), 500)
 	}
 	return reply
@@ -394,10 +374,10 @@ func finish(reply Reply, err error, trusted bool) Reply {
 
 func decode(payload []byte, ev *Event) (kind, error) {
 	if len(bytes.TrimSpace(payload)) == 0 {
-		return 0, fail(CodeMalformedEvent, nil, "malformed event: empty")
+		return 0, fail(proto.CodeMalformedEvent, nil, "malformed event: empty")
 	}
 	if err := json.Unmarshal(payload, ev); err != nil {
-		return 0, fail(CodeMalformedEvent, nil, "malformed event: %v", err)
+		return 0, fail(proto.CodeMalformedEvent, nil, "malformed event: %v", err)
 	}
 	switch {
 	case ev.WebSocket != nil:
@@ -406,22 +386,22 @@ func decode(payload []byte, ev *Event) (kind, error) {
 	case isTimer(ev.TriggerType):
 		var text string
 		var m struct {
-			Scfws *Command `json:"scfws"`
+			Scfws *proto.Command `json:"scfws"`
 		}
 		if json.Unmarshal(ev.Message, &text) != nil || json.Unmarshal([]byte(text), &m) != nil || m.Scfws == nil {
-			return 0, fail(CodeMalformedEvent, nil, `timer event: its Message must be a backend command, {"scfws":{"op":...}}`)
+			return 0, fail(proto.CodeMalformedEvent, nil, `timer event: its Message must be a backend command, {"scfws":{"op":...}}`)
 		}
 		ev.Scfws = m.Scfws
 		return kindCommand, nil
 	case ev.HTTPMethod != "" && ev.Headers != nil:
 		return kindHTTP, nil
 	default:
-		return 0, fail(CodeNoWebSocket, nil, "not found websocket")
+		return 0, fail(proto.CodeNoWebSocket, nil, "not found websocket")
 	}
 	if id := ev.WebSocket.SecConnectionID; strings.ContainsRune(id, utf8.RuneError) && !rawIDValid(payload, id) {
 		// The decoder turned invalid bytes or a lone surrogate escape
 		// into U+FFFD, so different IDs could become one: refuse.
-		return 0, fail(CodeBadConnectionID, nil, "secConnectionID is not UTF-8")
+		return 0, fail(proto.CodeBadConnectionID, nil, "secConnectionID is not UTF-8")
 	}
 	return kindWebSocket, checkID(ev.WebSocket.SecConnectionID)
 }
@@ -475,13 +455,13 @@ const maxIDBytes = 255
 func checkID(id string) error {
 	switch {
 	case id == "":
-		return fail(CodeBadConnectionID, nil, "missing secConnectionID")
+		return fail(proto.CodeBadConnectionID, nil, "missing secConnectionID")
 	case len(id) > maxIDBytes:
-		return fail(CodeBadConnectionID, nil, "secConnectionID of %d bytes: at most %d", len(id), maxIDBytes)
+		return fail(proto.CodeBadConnectionID, nil, "secConnectionID of %d bytes: at most %d", len(id), maxIDBytes)
 	case !utf8.ValidString(id):
-		return fail(CodeBadConnectionID, nil, "secConnectionID is not UTF-8")
+		return fail(proto.CodeBadConnectionID, nil, "secConnectionID is not UTF-8")
 	case strings.ContainsFunc(id, func(c rune) bool { return c < 0x20 || c == 0x7f }):
-		return fail(CodeBadConnectionID, nil, "secConnectionID contains control characters")
+		return fail(proto.CodeBadConnectionID, nil, "secConnectionID contains control characters")
 	}
 	return nil
 }
@@ -510,7 +490,7 @@ func (r *Router) deps(ctx context.Context) (*Deps, error) {
 		select {
 		case <-a.done:
 		case <-ctx.Done():
-			return nil, fail(CodeRegistry, ctx.Err(), "registry unavailable")
+			return nil, errRegistry(ctx.Err())
 		}
 		var ce *configError
 		switch {
@@ -520,11 +500,11 @@ func (r *Router) deps(ctx context.Context) (*Deps, error) {
 			continue // cut short by the deadline of the invoke that began it
 		case errors.As(a.err, &ce):
 			// The reason goes in the reply too: it names the variable to fix.
-			return nil, fail(CodeNotReady, nil, "not ready: %s", strings.ReplaceAll(ce.Error(), "\n", "; "))
+			return nil, fail(proto.CodeNotReady, nil, "not ready: %s", strings.ReplaceAll(ce.Error(), "\n", "; "))
 		default:
 			// Hosts and driver messages stay out of the reply: the gateway
 			// may pass it to the client whose handshake it refuses.
-			return nil, fail(CodeRegistry, a.err, "registry unavailable")
+			return nil, errRegistry(a.err)
 		}
 	}
 }
@@ -553,7 +533,7 @@ func (r *Router) run(a *attempt) {
 }
 
 // closeRegistry releases what a Loader opened for a registry, when the
-// registry holds anything (see wire.Registry).
+// registry holds anything (MySQL's pool).
 func closeRegistry(reg Registry) {
 	if c, ok := reg.(io.Closer); ok {
 		_ = c.Close()
@@ -588,9 +568,9 @@ func (r *Router) logInvoke(ctx context.Context, ev *Event, k kind, op string, re
 	level := zapcore.InfoLevel
 	var w warn
 	switch {
-	case errors.As(err, &w), reply.ErrNo != CodeOK && reply.ErrNo < CodeInternal:
+	case errors.As(err, &w), reply.ErrNo != proto.CodeOK && reply.ErrNo < proto.CodeInternal:
 		level = zapcore.WarnLevel
-	case reply.ErrNo >= CodeInternal:
+	case reply.ErrNo >= proto.CodeInternal:
 		level = zapcore.ErrorLevel
 	}
 	ce := r.log.Check(level, "invoke")
@@ -641,13 +621,11 @@ func (r *Router) logInvoke(ctx context.Context, ev *Event, k kind, op string, re
 // clip keeps a hostile field from flooding a log line or a reply.
 func clip(s string) string { return clipN(s, 64) }
 
-func clipN(s string, max int) string {
-	if len(s) <= max {
+// clipN is proto.Clip with the size cut from: a reply or log line shows
+// that there was more.
+func clipN(s string, most int) string {
+	if len(s) <= most {
 		return s
 	}
-	cut := max
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s…(%d bytes)", s[:cut], len(s))
+	return fmt.Sprintf("%s(%d bytes)", proto.Clip(s, most), len(s))
 }

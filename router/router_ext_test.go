@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/scfws/scfws/internal/wire"
+	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
@@ -55,9 +55,9 @@ const probeSecret = "router-test-probe-secret-of-32-bytes"
 // registry: a later frame may land on another instance.
 func TestProbeKeepsHandshakeKeyNames(t *testing.T) {
 	mem := store.NewMemory(time.Hour, nil)
-	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: nopPusher{},
+	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: nopPusher{},
 		Options: router.Options{ProbeSecret: probeSecret}}))
-	offer := "scfws.v1, " + router.ProbeConnection + router.ProbeConnectionTag(probeSecret)
+	offer := "scfws.v1, " + proto.ProbeConnection + proto.ProbeConnectionTag(probeSecret)
 	ev := `{"requestContext":{"serviceId":"s","sourceIp":"10.0.0.1"},"headers":{"Authorization":"Bearer value-never-kept"},` +
 		`"queryString":{"token":"never-kept"},"websocket":{"action":"connecting","secConnectionID":"p==","secWebSocketProtocol":"` + offer + `"}}`
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -78,11 +78,11 @@ func TestProbeKeepsHandshakeKeyNames(t *testing.T) {
 		t.Errorf("info %s holds values", c.Info)
 	}
 	// Not for connections that are not the probe's, nor without PROBE_SECRET.
-	r.Handle(ctx, []byte(strings.Replace(strings.Replace(ev, "p==", "o==", 1), offer, "scfws.v1, "+router.ProbeConnection+"0123", 1)))
+	r.Handle(ctx, []byte(strings.Replace(strings.Replace(ev, "p==", "o==", 1), offer, "scfws.v1, "+proto.ProbeConnection+"0123", 1)))
 	if c, _, _ := mem.Lookup(ctx, "o=="); c.Info != "" {
 		t.Errorf("with a wrong tag, info = %q; want none", c.Info)
 	}
-	r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: nopPusher{}}))
+	r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: nopPusher{}}))
 	r.Handle(ctx, []byte(strings.Replace(ev, "p==", "q==", 1)))
 	if c, _, _ := mem.Lookup(ctx, "q=="); c.Info != "" {
 		t.Errorf("without PROBE_SECRET, info = %q; want none", c.Info)
@@ -96,7 +96,7 @@ func TestProbeTargetsOnlyItsOwnConnections(t *testing.T) {
 	clock.Store(time.Now().UnixNano())
 	mem := store.NewMemory(time.Hour, func() time.Time { return time.Unix(0, clock.Load()) })
 	push := &recPusher{}
-	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: push,
+	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: push,
 		Options: router.Options{ProbeSecret: probeSecret, SweepEvery: time.Hour}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -112,8 +112,8 @@ func TestProbeTargetsOnlyItsOwnConnections(t *testing.T) {
 	// Its one frame takes this process's sweep, the next being an hour away.
 	r.Handle(ctx, []byte(`{"websocket":{"action":"data send","secConnectionID":"stale==","dataType":"text","data":"{\"type\":\"ping\"}"}}`))
 	clock.Add(int64(2 * time.Hour))
-	connect("probe-a==", "scfws.v1, "+router.ProbeConnection+router.ProbeConnectionTag(probeSecret))
-	connect("probe-b==", "scfws.v1, "+router.ProbeConnection+router.ProbeConnectionTag(probeSecret))
+	connect("probe-a==", "scfws.v1, "+proto.ProbeConnection+proto.ProbeConnectionTag(probeSecret))
+	connect("probe-b==", "scfws.v1, "+proto.ProbeConnection+proto.ProbeConnectionTag(probeSecret))
 	connect("user==", "scfws.v1")
 	tests := []struct{ target, want string }{
 		{"probe-b==", `"known":true`},
@@ -135,7 +135,7 @@ func TestProbeTargetsOnlyItsOwnConnections(t *testing.T) {
 func TestListGroupOfAnonymousOnly(t *testing.T) {
 	mem := store.NewMemory(time.Hour, nil)
 	push := &recPusher{}
-	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: push,
+	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: push,
 		Options: router.Options{DefaultRoles: []string{"joinLeaveGroup"}}}))
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -192,11 +192,11 @@ func TestPresenceAnnouncesWhatItsPrunesFind(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for id, user := range map[string]string{"a1": "alice", "b1": "bob", "c1": "carol"} {
-		if _, err := mem.Register(ctx, store.Conn{ID: id, V1: true, UserID: user}, []string{"lobby"}); err != nil {
+		if _, err := mem.Register(ctx, proto.Conn{ID: id, V1: true, UserID: user}, []string{"lobby"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: wire.Registry(mem), Pusher: push,
+	r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: push,
 		Options: router.Options{PresenceEvents: true}}))
 	r.Handle(ctx, []byte(`{"websocket":{"action":"closing","secConnectionID":"a1"}}`))
 	want := []string{

@@ -16,7 +16,8 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	_ "github.com/scfws/scfws/internal/testkit" // for go test ./... -update
+	"github.com/scfws/scfws/internal/testkit"
+	"github.com/scfws/scfws/proto"
 )
 
 // fakeRegistry is a map, with knobs to fail or panic.
@@ -44,7 +45,7 @@ func (f *fakeRegistry) check() error {
 	return f.err
 }
 
-func (f *fakeRegistry) Register(_ context.Context, c Conn, _ []string) ([]string, error) {
+func (f *fakeRegistry) Register(_ context.Context, c proto.Conn, _ []string) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(); err != nil {
@@ -54,20 +55,20 @@ func (f *fakeRegistry) Register(_ context.Context, c Conn, _ []string) ([]string
 	return nil, nil
 }
 
-func (f *fakeRegistry) Touch(_ context.Context, id string) (Conn, bool, error) {
+func (f *fakeRegistry) Touch(_ context.Context, id string) (proto.Conn, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(); err != nil {
-		return Conn{}, false, err
+		return proto.Conn{}, false, err
 	}
-	return Conn{ID: id}, f.ids[id], nil
+	return proto.Conn{ID: id}, f.ids[id], nil
 }
 
-func (f *fakeRegistry) Lookup(ctx context.Context, id string) (Conn, bool, error) {
+func (f *fakeRegistry) Lookup(ctx context.Context, id string) (proto.Conn, bool, error) {
 	return f.Touch(ctx, id)
 }
 
-func (f *fakeRegistry) Remove(_ context.Context, ids ...string) ([]Membership, error) {
+func (f *fakeRegistry) Remove(_ context.Context, ids ...string) ([]proto.Membership, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.check(); err != nil {
@@ -92,7 +93,7 @@ func (f *fakeRegistry) UserConns(context.Context, string) ([]string, error)  { r
 func (f *fakeRegistry) IsMember(context.Context, string, string) (bool, error) {
 	return false, f.check()
 }
-func (f *fakeRegistry) GroupUsers(context.Context, string, int) ([]UserCount, int, bool, error) {
+func (f *fakeRegistry) GroupUsers(context.Context, string, int) ([]proto.UserCount, int, bool, error) {
 	return nil, 0, false, f.check()
 }
 
@@ -110,7 +111,7 @@ func (f *fakeRegistry) Live(context.Context) ([]string, error) {
 	return out, nil
 }
 
-func (f *fakeRegistry) Sweep(context.Context) (int64, []Membership, error) {
+func (f *fakeRegistry) Sweep(context.Context) (int64, []proto.Membership, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.sweeps++
@@ -243,7 +244,7 @@ func TestTransmitClassifiesOutcomes(t *testing.T) {
 	}}
 	r, logs := newObserved(Fixed(&Deps{Registry: reg, Pusher: push, Options: Options{MaxMessageBytes: 100}}))
 	reply := handle(t, r, event(ActionDataSend, "me", "hi"))
-	want := Summary{Recipients: 5, Delivered: 2, Pruned: 1, Failed: 1, Skipped: 1}
+	want := proto.Summary{Recipients: 5, Delivered: 2, Pruned: 1, Failed: 1, Skipped: 1}
 	got := *reply.Summary
 	got.ElapsedMs = 0
 	if reply.ErrNo != 0 || got != want {
@@ -276,7 +277,7 @@ func TestPruneFailureIsAWarning(t *testing.T) {
 
 type failingRemove struct{ *fakeRegistry }
 
-func (f *failingRemove) Remove(context.Context, ...string) ([]Membership, error) {
+func (f *failingRemove) Remove(context.Context, ...string) ([]proto.Membership, error) {
 	return nil, errors.New("db gone")
 }
 
@@ -290,22 +291,22 @@ func TestErrorsBecomeReplies(t *testing.T) {
 		wantMsg   string
 		wantLevel zapcore.Level
 	}{
-		{"register ok", newFakeRegistry(), event(ActionConnecting, "a", ""), CodeOK, "ok", zapcore.InfoLevel},
-		{"register, DB down", &fakeRegistry{err: dbDown}, event(ActionConnecting, "a", ""), CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
-		{"transmit, DB down", &fakeRegistry{err: dbDown}, event(ActionDataSend, "a", "x"), CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
-		{"cleanup, DB down", &fakeRegistry{err: dbDown}, event(ActionClosing, "a", ""), CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
-		{"registry panics", &fakeRegistry{panics: true}, event(ActionConnecting, "a", ""), CodeInternal, "internal error", zapcore.ErrorLevel},
-		{"unknown action", newFakeRegistry(), event("dance", "a", ""), CodeUnknownAction, `unknown action "dance"`, zapcore.WarnLevel},
-		{"oversize", newFakeRegistry("a"), event(ActionDataSend, "a", "12345678901"), CodeTooLarge, "message of 11 bytes: at most 10 (MAX_MESSAGE_BYTES)", zapcore.WarnLevel},
-		{"no websocket", newFakeRegistry(), []byte(`{"requestContext":{}}`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
-		{"null", newFakeRegistry(), []byte(`null`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
+		{"register ok", newFakeRegistry(), event(ActionConnecting, "a", ""), proto.CodeOK, "ok", zapcore.InfoLevel},
+		{"register, DB down", &fakeRegistry{err: dbDown}, event(ActionConnecting, "a", ""), proto.CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
+		{"transmit, DB down", &fakeRegistry{err: dbDown}, event(ActionDataSend, "a", "x"), proto.CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
+		{"cleanup, DB down", &fakeRegistry{err: dbDown}, event(ActionClosing, "a", ""), proto.CodeRegistry, "registry unavailable", zapcore.ErrorLevel},
+		{"registry panics", &fakeRegistry{panics: true}, event(ActionConnecting, "a", ""), proto.CodeInternal, "internal error", zapcore.ErrorLevel},
+		{"unknown action", newFakeRegistry(), event("dance", "a", ""), proto.CodeUnknownAction, `unknown action "dance"`, zapcore.WarnLevel},
+		{"oversize", newFakeRegistry("a"), event(ActionDataSend, "a", "12345678901"), proto.CodeTooLarge, "message of 11 bytes: at most 10 (MAX_MESSAGE_BYTES)", zapcore.WarnLevel},
+		{"no websocket", newFakeRegistry(), []byte(`{"requestContext":{}}`), proto.CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
+		{"null", newFakeRegistry(), []byte(`null`), proto.CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
 		// Keys matching the timer's Type and Message in any case, of any
 		// type, change nothing for other events.
-		{"a websocket event with a TYPE object", newFakeRegistry(), []byte(`{"websocket":{"action":"connecting","secConnectionID":"a"},"TYPE":{},"message":[1]}`), CodeOK, "ok", zapcore.InfoLevel},
-		{"a timer whose Message is not a string", newFakeRegistry(), []byte(`{"Type":"Timer","Message":{"scfws":{"op":"status"}}}`), CodeMalformedEvent, "timer event: its Message must be a backend command", zapcore.WarnLevel},
-		{"a type that is not a timer", newFakeRegistry(), []byte(`{"type":1,"message":"x"}`), CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
-		{"number", newFakeRegistry(), []byte(`42`), CodeMalformedEvent, "malformed event: json: cannot unmarshal number", zapcore.WarnLevel},
-		{"websocket is a string", newFakeRegistry(), []byte(`{"websocket":"connecting"}`), CodeMalformedEvent, "malformed event", zapcore.WarnLevel},
+		{"a websocket event with a TYPE object", newFakeRegistry(), []byte(`{"websocket":{"action":"connecting","secConnectionID":"a"},"TYPE":{},"message":[1]}`), proto.CodeOK, "ok", zapcore.InfoLevel},
+		{"a timer whose Message is not a string", newFakeRegistry(), []byte(`{"Type":"Timer","Message":{"scfws":{"op":"status"}}}`), proto.CodeMalformedEvent, "timer event: its Message must be a backend command", zapcore.WarnLevel},
+		{"a type that is not a timer", newFakeRegistry(), []byte(`{"type":1,"message":"x"}`), proto.CodeNoWebSocket, "not found websocket", zapcore.WarnLevel},
+		{"number", newFakeRegistry(), []byte(`42`), proto.CodeMalformedEvent, "malformed event: json: cannot unmarshal number", zapcore.WarnLevel},
+		{"websocket is a string", newFakeRegistry(), []byte(`{"websocket":"connecting"}`), proto.CodeMalformedEvent, "malformed event", zapcore.WarnLevel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -321,7 +322,7 @@ func TestErrorsBecomeReplies(t *testing.T) {
 			if len(entries) != 1 || entries[0].Level != tt.wantLevel {
 				t.Fatalf("logged %d lines %+v; want one at %s", len(entries), entries, tt.wantLevel)
 			}
-			if tt.wantNo == CodeRegistry && !strings.Contains(entries[0].ContextMap()["error"].(string), "10.0.0.5") {
+			if tt.wantNo == proto.CodeRegistry && !strings.Contains(entries[0].ContextMap()["error"].(string), "10.0.0.5") {
 				t.Errorf("log line lacks the cause: %+v", entries[0].ContextMap())
 			}
 		})
@@ -340,8 +341,8 @@ func TestLoaderRetriedUntilItWorks(t *testing.T) {
 	})
 	for i := range 2 {
 		reply := handle(t, r, event(ActionConnecting, "a", ""))
-		if reply.ErrNo != CodeNotReady || reply.ErrMsg != "not ready: DB_HOST: required when STORE=mysql; SENDBACK_HOST: required" {
-			t.Errorf("invoke %d = %d %q; want %d naming both variables", i, reply.ErrNo, reply.ErrMsg, CodeNotReady)
+		if reply.ErrNo != proto.CodeNotReady || reply.ErrMsg != "not ready: DB_HOST: required when STORE=mysql; SENDBACK_HOST: required" {
+			t.Errorf("invoke %d = %d %q; want %d naming both variables", i, reply.ErrNo, reply.ErrMsg, proto.CodeNotReady)
 		}
 	}
 	for range 2 {
@@ -352,7 +353,7 @@ func TestLoaderRetriedUntilItWorks(t *testing.T) {
 	if calls != 3 {
 		t.Errorf("loader called %d times; want 3 (retried while failing, then cached)", calls)
 	}
-	if n := logs.FilterField(zap.Int("errNo", CodeNotReady)).Len(); n != 2 {
+	if n := logs.FilterField(zap.Int("errNo", proto.CodeNotReady)).Len(); n != 2 {
 		t.Errorf("logged %d not-ready lines; want 2", n)
 	}
 }
@@ -408,7 +409,7 @@ type deadlineRegistry struct {
 	seen *time.Duration
 }
 
-func (d *deadlineRegistry) Register(ctx context.Context, c Conn, g []string) ([]string, error) {
+func (d *deadlineRegistry) Register(ctx context.Context, c proto.Conn, g []string) ([]string, error) {
 	dl, _ := ctx.Deadline()
 	*d.seen = time.Until(dl)
 	return d.fakeRegistry.Register(ctx, c, g)
@@ -421,8 +422,8 @@ func TestLoaderFailureDoesNotLeak(t *testing.T) {
 		return nil, errors.New("open registry SCF_Demo.ConnectionID_List at 10.0.0.5: inspect table: dial tcp 10.0.0.5:3306: i/o timeout")
 	})
 	reply := handle(t, r, event(ActionConnecting, "a", ""))
-	if reply.ErrNo != CodeRegistry || reply.ErrMsg != "registry unavailable" {
-		t.Errorf("reply = %d %q; want %d %q", reply.ErrNo, reply.ErrMsg, CodeRegistry, "registry unavailable")
+	if reply.ErrNo != proto.CodeRegistry || reply.ErrMsg != "registry unavailable" {
+		t.Errorf("reply = %d %q; want %d %q", reply.ErrNo, reply.ErrMsg, proto.CodeRegistry, "registry unavailable")
 	}
 	if e := logs.All(); len(e) != 1 || !strings.Contains(e[0].ContextMap()["error"].(string), "10.0.0.5") {
 		t.Errorf("log = %+v; want one line with the cause", e)
@@ -461,8 +462,8 @@ func TestColdStartWithHungLoaderAnswersInTime(t *testing.T) {
 				t.Errorf("with a %s deadline, the reply came after it", give)
 			}
 			var reply Reply
-			if err := json.Unmarshal(out, &reply); err != nil || reply.ErrNo != CodeRegistry {
-				t.Errorf("with a %s deadline, reply %s; want errNo %d", give, out, CodeRegistry)
+			if err := json.Unmarshal(out, &reply); err != nil || reply.ErrNo != proto.CodeRegistry {
+				t.Errorf("with a %s deadline, reply %s; want errNo %d", give, out, proto.CodeRegistry)
 			}
 		})
 	}
@@ -504,20 +505,17 @@ func TestLateLoadIsClosed(t *testing.T) {
 		_ = json.Unmarshal(out, &reply)
 		return reply
 	}
-	if reply := invoke(50 * time.Millisecond); reply.ErrNo != CodeRegistry {
-		t.Fatalf("with the load hung, errNo %d; want %d", reply.ErrNo, CodeRegistry)
+	if reply := invoke(50 * time.Millisecond); reply.ErrNo != proto.CodeRegistry {
+		t.Fatalf("with the load hung, errNo %d; want %d", reply.ErrNo, proto.CodeRegistry)
 	}
-	if reply := invoke(time.Second); reply.ErrNo != CodeOK {
+	if reply := invoke(time.Second); reply.ErrNo != proto.CodeOK {
 		t.Fatalf("second load: errNo %d %q; want 0", reply.ErrNo, reply.ErrMsg)
 	}
 	close(release)
 	<-lateDone
-	deadline := time.Now().Add(5 * time.Second)
-	for !late.closed.Load() && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
-	if !late.closed.Load() || first.closed.Load() {
-		t.Errorf("late registry closed %v, first closed %v; want the late one closed, the first kept", late.closed.Load(), first.closed.Load())
+	testkit.Eventually(t, 5*time.Second, "the late registry's close", late.closed.Load)
+	if first.closed.Load() {
+		t.Errorf("the first registry loaded was closed; want it kept")
 	}
 	if d, _ := r.deps(context.Background()); d == nil || d.Registry != Registry(first) {
 		t.Errorf("the router uses %v; want the first loaded", d)

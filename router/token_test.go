@@ -6,17 +6,19 @@ import (
 	"testing"
 
 	"go.uber.org/zap"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // tokenVerifier accepts any token for a fixed principal.
-type tokenVerifier struct{ p Principal }
+type tokenVerifier struct{ p proto.Principal }
 
-func (v tokenVerifier) Verify(string) (Principal, error) { return v.p, nil }
+func (v tokenVerifier) Verify(string) (proto.Principal, error) { return v.p, nil }
 
 // A token naming more groups than MAX_GROUPS_PER_CONNECTION is refused
 // with a reason, not connected with some of its groups silently dropped.
 func TestTokenOverTheGroupCapIsRefused(t *testing.T) {
-	offer := Subprotocol + ", bearer.x"
+	offer := proto.Subprotocol + ", bearer.x"
 	connecting := func(id string) []byte {
 		ev := Event{WebSocket: &WebSocket{Action: ActionConnecting, SecConnectionID: id, SecWebSocketProtocol: &offer}}
 		b, err := json.Marshal(ev)
@@ -34,14 +36,14 @@ func TestTokenOverTheGroupCapIsRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		reg := newFakeRegistry()
-		v := tokenVerifier{Principal{UserID: "bob", Groups: tt.groups}}
+		v := tokenVerifier{proto.Principal{UserID: "bob", Groups: tt.groups}}
 		r := New(zap.NewNop(), Fixed(&Deps{Registry: reg, Pusher: &fakePusher{}, Verifier: v, Options: Options{MaxGroups: 2}}))
 		reply := handle(t, r, connecting("c=="))
 		switch {
-		case tt.wantErr == "" && reply.ErrNo != CodeOK:
+		case tt.wantErr == "" && reply.ErrNo != proto.CodeOK:
 			t.Errorf("%d groups, cap 2: %d %q; want accepted", len(tt.groups), reply.ErrNo, reply.ErrMsg)
-		case tt.wantErr != "" && (reply.ErrNo != CodeUnauthorized || !strings.Contains(reply.ErrMsg, tt.wantErr)):
-			t.Errorf("%d groups, cap 2: %d %q; want %d %q", len(tt.groups), reply.ErrNo, reply.ErrMsg, CodeUnauthorized, tt.wantErr)
+		case tt.wantErr != "" && (reply.ErrNo != proto.CodeUnauthorized || !strings.Contains(reply.ErrMsg, tt.wantErr)):
+			t.Errorf("%d groups, cap 2: %d %q; want %d %q", len(tt.groups), reply.ErrNo, reply.ErrMsg, proto.CodeUnauthorized, tt.wantErr)
 		case tt.wantErr != "" && reg.ids["c=="]:
 			t.Errorf("%d groups, cap 2: registered; want nothing stored", len(tt.groups))
 		}

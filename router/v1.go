@@ -2,58 +2,13 @@ package router
 
 import (
 	"bytes"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/scfws/scfws/proto"
 )
-
-// Permissions a scfws.v1 connection may hold (from DEFAULT_ROLES or its
-// token), as in Azure Web PubSub: the plain form for any group, the form
-// with ".<group>" for one.
-const (
-	PermJoinLeaveGroup = "joinLeaveGroup"
-	PermSendToGroup    = "sendToGroup"
-	PermSendToUser     = "sendToUser"
-)
-
-// request is a frame a scfws.v1 client sends.
-type request struct {
-	Type     string          `json:"type"`
-	Group    string          `json:"group"`
-	UserID   string          `json:"userId"`
-	DataType string          `json:"dataType"`
-	Data     json.RawMessage `json:"data"`
-	NoEcho   bool            `json:"noEcho"`
-	AckID    *uint64         `json:"ackId"`
-
-	// probe: see probe.go.
-	Secret string          `json:"secret"`
-	Op     string          `json:"op"`
-	Args   json.RawMessage `json:"args"`
-}
-
-// ack answers a request that had an ackId.
-type ack struct {
-	Type      string       `json:"type"`
-	AckID     uint64       `json:"ackId"`
-	Success   bool         `json:"success"`
-	Delivered *int         `json:"delivered,omitempty"`
-	Group     string       `json:"group,omitempty"`
-	Users     *[]UserCount `json:"users,omitempty"` // a pointer: [] is an answer`
-	Anonymous *int         `json:"anonymous,omitempty"`
-	Truncated *bool        `json:"truncated,omitempty"`
-	Error     *ackError    `json:"error,omitempty"`
-}
-
-type ackError struct {
-	Name    string `json:"name"`
-	Message string `json:"message"`
-}
 
 // refusal is a request the function declines; its message is safe to show
 // the user.
@@ -71,43 +26,33 @@ func refuse(name, format string, args ...any) *refusal {
 	return &refusal{name: name, msg: fmt.Sprintf(format, args...)}
 }
 
-// message is what a recipient gets.
-type message struct {
-	Type       string          `json:"type"`
-	From       string          `json:"from"`
-	Group      string          `json:"group,omitempty"`
-	FromUserID string          `json:"fromUserId,omitempty"`
-	DataType   string          `json:"dataType"`
-	Data       json.RawMessage `json:"data"`
-}
-
 // frame handles one frame of a scfws.v1 connection: a JSON request,
 // answered by an ack when it has an ackId.
-func (c *call) frame(conn Conn, dataType, data string, reply *Reply) error {
-	var req request
+func (c *call) frame(conn proto.Conn, dataType, data string, reply *Reply) error {
+	var req proto.Request
 	var ref *refusal
-	var a ack
+	var a proto.Ack
 	switch {
-	case dataType != DataText:
-		ref = refuse("InvalidMessage", "scfws.v1 frames are JSON text")
+	case dataType != proto.DataText:
+		ref = refuse(proto.RefusedInvalidMessage, "scfws.v1 frames are JSON text")
 	case json.Unmarshal([]byte(data), &req) != nil:
-		ref = refuse("InvalidMessage", "not a JSON object")
+		ref = refuse(proto.RefusedInvalidMessage, "not a JSON object")
 	default:
 		a, ref = c.request(conn, &req, reply.Summary)
 	}
 	var err error
 	if ref != nil {
-		if ref.name == "Internal" {
-			err = fail(CodeRegistry, errors.Unwrap(ref), "registry unavailable")
+		if ref.name == proto.RefusedInternal {
+			err = errRegistry(errors.Unwrap(ref))
 		} else {
-			reply.ErrNo, reply.ErrMsg = CodeRefused, clip(ref.Error())
+			reply.ErrNo, reply.ErrMsg = proto.CodeRefused, clip(ref.Error())
 		}
-		a = ack{Success: false, Error: &ackError{Name: ref.name, Message: ref.msg}}
+		a = proto.Ack{Success: false, Error: &proto.AckError{Name: ref.name, Message: ref.msg}}
 	}
 	if req.AckID != nil {
-		a.Type, a.AckID = "ack", *req.AckID
+		a.Type, a.AckID = proto.TypeAck, *req.AckID
 		b, _ := frameJSON(a) // no channels or funcs: always encodes
-		ackSum := c.push([]string{conn.ID}, DataText, string(b))
+		ackSum := c.push([]string{conn.ID}, proto.DataText, string(b))
 		reply.Summary.Pruned += ackSum.Pruned
 	}
 	c.op = clip(req.Type)
@@ -117,131 +62,152 @@ func (c *call) frame(conn Conn, dataType, data string, reply *Reply) error {
 // tooLarge answers a scfws.v1 request over MAX_MESSAGE_BYTES with a
 // TooLarge ack when it has an ackId; scfws probe's size requests get their
 // result too, so that the gateway's limit can be told from the function's.
-func (c *call) tooLarge(conn Conn, data string, size, limit int) {
-	var req struct {
-		Type   string  `json:"type"`
-		Secret string  `json:"secret"`
-		Op     string  `json:"op"`
-		AckID  *uint64 `json:"ackId"`
-	}
+func (c *call) tooLarge(conn proto.Conn, data string, size, limit int) {
+	var req proto.Request
 	if json.Unmarshal([]byte(data), &req) != nil || req.AckID == nil {
 		return
 	}
 	var b []byte
-	secret := c.d.Options.ProbeSecret
-	if req.Type == "probe" && req.Op == "size" && secret != "" && subtle.ConstantTimeCompare([]byte(req.Secret), []byte(secret)) == 1 {
-		b, _ = frameJSON(probeResult{Type: "probeResult", Op: "size", AckID: req.AckID, Bytes: size,
+	if req.Type == proto.TypeProbe && req.Op == proto.ProbeSize && c.probeSecretOK(req.Secret) {
+		b, _ = frameJSON(proto.ProbeResult{Type: proto.TypeProbeResult, Op: proto.ProbeSize, AckID: req.AckID, Bytes: size,
 			Error: fmt.Sprintf("TooLarge: over MAX_MESSAGE_BYTES (%d)", limit)})
 	} else {
-		b, _ = frameJSON(ack{Type: "ack", AckID: *req.AckID, Error: &ackError{Name: "TooLarge",
+		b, _ = frameJSON(proto.Ack{Type: proto.TypeAck, AckID: *req.AckID, Error: &proto.AckError{Name: proto.RefusedTooLarge,
 			Message: fmt.Sprintf("message of %d bytes: at most %d", size, limit)}})
 	}
-	c.push([]string{conn.ID}, DataText, string(b))
+	c.push([]string{conn.ID}, proto.DataText, string(b))
 }
 
 // request does what req asks and returns the ack's success fields.
-func (c *call) request(conn Conn, req *request, s *Summary) (ack, *refusal) {
-	o := c.d.Options
+func (c *call) request(conn proto.Conn, req *proto.Request, s *proto.Summary) (proto.Ack, *refusal) {
 	switch req.Type {
-	case "ping":
-		return ack{Success: true}, nil
-	case "joinGroup", "leaveGroup":
-		if ref := checkGroup(req.Group); ref != nil {
-			return ack{}, ref
-		}
-		if !allowed(o.DefaultRoles, conn.Roles, PermJoinLeaveGroup, req.Group) {
-			return ack{}, refuse("Forbidden", "no permission to join or leave %q", clip(req.Group))
-		}
-		if req.Type == "joinGroup" {
-			first, err := c.d.Registry.Join(c.ctx, conn.ID, req.Group, o.maxGroups())
-			var tm interface{ TooManyGroups() bool }
-			switch {
-			case errors.As(err, &tm) && tm.TooManyGroups():
-				return ack{}, refuse("Forbidden", "in too many groups: at most %d", o.maxGroups())
-			case err != nil:
-				return ack{}, internal(err)
-			}
-			if first {
-				c.announceJoined(req.Group, conn.UserID, conn.ID)
-			}
-			return ack{Success: true}, nil
-		}
-		last, err := c.d.Registry.Leave(c.ctx, conn.ID, req.Group)
-		if err != nil {
-			return ack{}, internal(err)
-		}
-		if last {
-			c.announceLeft([]Membership{{Group: req.Group, UserID: conn.UserID}})
-		}
-		return ack{Success: true}, nil
-	case "sendToGroup":
-		if ref := checkGroup(req.Group); ref != nil {
-			return ack{}, ref
-		}
-		if !allowed(o.DefaultRoles, conn.Roles, PermSendToGroup, req.Group) {
-			return ack{}, refuse("Forbidden", "no permission to send to %q", clip(req.Group))
-		}
-		payload, ref := envelope(message{From: "group", Group: req.Group, FromUserID: conn.UserID}, req.DataType, req.Data)
-		if ref != nil {
-			return ack{}, ref
-		}
-		members, err := c.d.Registry.GroupConns(c.ctx, req.Group)
-		if err != nil {
-			return ack{}, internal(err)
-		}
-		if req.NoEcho {
-			members = without(members, conn.ID)
-		}
-		*s = c.push(members, DataText, payload)
-		return ack{Success: true, Delivered: &s.Delivered}, nil
-	case "sendToUser":
-		if ref := checkName("userId", req.UserID); ref != nil {
-			return ack{}, ref
-		}
-		if !allowed(o.DefaultRoles, conn.Roles, PermSendToUser, "") {
-			return ack{}, refuse("Forbidden", "no permission to send to users")
-		}
-		payload, ref := envelope(message{From: "user", FromUserID: conn.UserID}, req.DataType, req.Data)
-		if ref != nil {
-			return ack{}, ref
-		}
-		conns, err := c.d.Registry.UserConns(c.ctx, req.UserID)
-		if err != nil {
-			return ack{}, internal(err)
-		}
-		*s = c.push(conns, DataText, payload)
-		return ack{Success: true, Delivered: &s.Delivered}, nil
-	case "listGroup":
-		if ref := checkGroup(req.Group); ref != nil {
-			return ack{}, ref
-		}
-		// Who is in a room is for those in it.
-		in, err := c.d.Registry.IsMember(c.ctx, conn.ID, req.Group)
-		if err != nil {
-			return ack{}, internal(err)
-		}
-		if !in {
-			return ack{}, refuse("Forbidden", "not a member of %q", clip(req.Group))
-		}
-		users, anonymous, truncated, err := c.d.Registry.GroupUsers(c.ctx, req.Group, o.listLimit())
-		if err != nil {
-			return ack{}, internal(err)
-		}
-		if users == nil {
-			users = []UserCount{}
-		}
-		return ack{Success: true, Group: req.Group, Users: &users, Anonymous: &anonymous, Truncated: &truncated}, nil
-	case "probe":
+	case proto.TypePing:
+		return proto.Ack{Success: true}, nil
+	case proto.TypeJoinGroup, proto.TypeLeaveGroup:
+		return c.requestJoinLeave(conn, req)
+	case proto.TypeSendToGroup:
+		return c.requestSendToGroup(conn, req, s)
+	case proto.TypeSendToUser:
+		return c.requestSendToUser(conn, req, s)
+	case proto.TypeListGroup:
+		return c.requestListGroup(conn, req)
+	case proto.TypeProbe:
 		return c.probe(conn, req)
 	case "":
-		return ack{}, refuse("InvalidMessage", "no type")
+		return proto.Ack{}, refuse(proto.RefusedInvalidMessage, "no type")
 	default:
-		return ack{}, refuse("InvalidMessage", "unknown type %q", clip(req.Type))
+		return proto.Ack{}, refuse(proto.RefusedInvalidMessage, "unknown type %q", clip(req.Type))
 	}
 }
 
+// requestJoinLeave puts conn into req's group or takes it out, announcing its
+// user's arrival or departure.
+func (c *call) requestJoinLeave(conn proto.Conn, req *proto.Request) (proto.Ack, *refusal) {
+	o := c.d.Options
+	if ref := checkGroup(req.Group); ref != nil {
+		return proto.Ack{}, ref
+	}
+	if !allowed(o.DefaultRoles, conn.Roles, proto.PermJoinLeaveGroup, req.Group) {
+		return proto.Ack{}, refuse(proto.RefusedForbidden, "no permission to join or leave %q", clip(req.Group))
+	}
+	if req.Type == proto.TypeLeaveGroup {
+		last, err := c.d.Registry.Leave(c.ctx, conn.ID, req.Group)
+		if err != nil {
+			return proto.Ack{}, internal(err)
+		}
+		if last {
+			c.announceLeft([]proto.Membership{{Group: req.Group, UserID: conn.UserID}})
+		}
+		return proto.Ack{Success: true}, nil
+	}
+	first, err := c.d.Registry.Join(c.ctx, conn.ID, req.Group, o.maxGroups())
+	switch {
+	case tooManyGroups(err):
+		return proto.Ack{}, refuse(proto.RefusedForbidden, "in too many groups: at most %d", o.maxGroups())
+	case err != nil:
+		return proto.Ack{}, internal(err)
+	}
+	if first {
+		c.announceJoined(req.Group, conn.UserID, conn.ID)
+	}
+	return proto.Ack{Success: true}, nil
+}
+
+// tooManyGroups reports whether err is the registry's refusal of a join
+// past the group limit.
+func tooManyGroups(err error) bool {
+	var tm interface{ TooManyGroups() bool }
+	return errors.As(err, &tm) && tm.TooManyGroups()
+}
+
+// requestSendToGroup sends req's data to the group's members, the sender too
+// unless it asked for noEcho.
+func (c *call) requestSendToGroup(conn proto.Conn, req *proto.Request, s *proto.Summary) (proto.Ack, *refusal) {
+	if ref := checkGroup(req.Group); ref != nil {
+		return proto.Ack{}, ref
+	}
+	if !allowed(c.d.Options.DefaultRoles, conn.Roles, proto.PermSendToGroup, req.Group) {
+		return proto.Ack{}, refuse(proto.RefusedForbidden, "no permission to send to %q", clip(req.Group))
+	}
+	payload, ref := envelope(proto.Message{From: proto.FromGroup, Group: req.Group, FromUserID: conn.UserID}, req.DataType, req.Data)
+	if ref != nil {
+		return proto.Ack{}, ref
+	}
+	members, err := c.d.Registry.GroupConns(c.ctx, req.Group)
+	if err != nil {
+		return proto.Ack{}, internal(err)
+	}
+	if req.NoEcho {
+		members = without(members, conn.ID)
+	}
+	*s = c.push(members, proto.DataText, payload)
+	return proto.Ack{Success: true, Delivered: &s.Delivered}, nil
+}
+
+// requestSendToUser sends req's data to every connection of a user.
+func (c *call) requestSendToUser(conn proto.Conn, req *proto.Request, s *proto.Summary) (proto.Ack, *refusal) {
+	if ref := checkName("userId", req.UserID); ref != nil {
+		return proto.Ack{}, ref
+	}
+	if !allowed(c.d.Options.DefaultRoles, conn.Roles, proto.PermSendToUser, "") {
+		return proto.Ack{}, refuse(proto.RefusedForbidden, "no permission to send to users")
+	}
+	payload, ref := envelope(proto.Message{From: proto.FromUser, FromUserID: conn.UserID}, req.DataType, req.Data)
+	if ref != nil {
+		return proto.Ack{}, ref
+	}
+	conns, err := c.d.Registry.UserConns(c.ctx, req.UserID)
+	if err != nil {
+		return proto.Ack{}, internal(err)
+	}
+	*s = c.push(conns, proto.DataText, payload)
+	return proto.Ack{Success: true, Delivered: &s.Delivered}, nil
+}
+
+// requestListGroup answers who is in a group, to its members only.
+func (c *call) requestListGroup(conn proto.Conn, req *proto.Request) (proto.Ack, *refusal) {
+	if ref := checkGroup(req.Group); ref != nil {
+		return proto.Ack{}, ref
+	}
+	in, err := c.d.Registry.IsMember(c.ctx, conn.ID, req.Group)
+	if err != nil {
+		return proto.Ack{}, internal(err)
+	}
+	if !in {
+		return proto.Ack{}, refuse(proto.RefusedForbidden, "not a member of %q", clip(req.Group))
+	}
+	users, anonymous, truncated, err := c.d.Registry.GroupUsers(c.ctx, req.Group, c.d.Options.listLimit())
+	if err != nil {
+		return proto.Ack{}, internal(err)
+	}
+	if users == nil {
+		users = []proto.UserCount{}
+	}
+	return proto.Ack{Success: true, Group: req.Group, Users: &users, Anonymous: &anonymous, Truncated: &truncated}, nil
+}
+
 func internal(err error) *refusal {
-	return &refusal{name: "Internal", msg: "the registry failed; try again", cause: err}
+	return &refusal{name: proto.RefusedInternal, msg: "the registry failed; try again", cause: err}
 }
 
 // allowed reports whether the roles grant perm, for group when given.
@@ -256,39 +222,18 @@ func allowed(defaults, roles []string, perm, group string) bool {
 	return false
 }
 
-// Names (groups, user IDs) are 1-128 bytes of printable UTF-8 with no
-// space at either end: shown to people, stored in a 128-byte key, never
-// able to smuggle control characters into a log or a page. The auth
-// package checks token claims by the same rule (a test holds them equal).
-const maxNameBytes = 128
-
-// ValidName reports whether s is a valid group name or user ID.
-func ValidName(s string) bool {
-	if s == "" || len(s) > maxNameBytes || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) && r != ' ' {
-			return false
-		}
-	}
-	return !strings.HasPrefix(s, " ") && !strings.HasSuffix(s, " ")
-}
-
 func checkGroup(g string) *refusal { return checkName("group", g) }
 
 func checkName(what, s string) *refusal {
 	if s == "" {
-		return refuse("InvalidMessage", "missing %s", what)
+		return refuse(proto.RefusedInvalidMessage, "missing %s", what)
 	}
-	if !ValidName(s) {
-		return refuse("InvalidMessage", "%s must be 1-%d bytes of printable UTF-8", what, maxNameBytes)
+	if !proto.ValidName(s) {
+		return refuse(proto.RefusedInvalidMessage, "%s must be 1-%d bytes of printable UTF-8", what, proto.MaxNameBytes)
 	}
 	return nil
 }
 
-// envelope encodes a message with data of dataType: text (a JSON string),
-// json (any JSON value) or binary (a base64 JSON string).
 // jsonString decodes a JSON string; null, which Unmarshal takes as "", is
 // not one.
 func jsonString(d []byte) (string, bool) {
@@ -299,39 +244,56 @@ func jsonString(d []byte) (string, bool) {
 	return s, true
 }
 
-func envelope(m message, dataType string, data json.RawMessage) (string, *refusal) {
-	if dataType == "" {
-		dataType = DataText
-	}
-	data = bytes.TrimSpace(data)
+// checkData checks data against dataType ("" is text): text is a JSON
+// string, json any JSON value, binary a base64 JSON string. It returns the
+// frame a plain connection gets (json as compact text), with its type and
+// its size as the client sees it; problem, when not "", says what is wrong.
+func checkData(dataType string, data json.RawMessage) (frameType, frame string, size int, problem string) {
+	d := bytes.TrimSpace(data)
 	switch dataType {
-	case DataText:
-		if _, ok := jsonString(data); !ok {
-			return "", refuse("InvalidMessage", "text data must be a JSON string")
-		}
-	case DataJSON:
-		if len(data) == 0 || !json.Valid(data) {
-			return "", refuse("InvalidMessage", "json data must be a JSON value")
-		}
-	case DataBinary:
-		s, ok := jsonString(data)
+	case proto.DataText, "":
+		s, ok := jsonString(d)
 		if !ok {
-			return "", refuse("InvalidMessage", "binary data must be a base64 JSON string")
+			return "", "", 0, "text data must be a JSON string"
 		}
-		if _, err := base64.StdEncoding.DecodeString(s); err != nil {
-			return "", refuse("InvalidMessage", "binary data is not base64")
+		return proto.DataText, s, len(s), ""
+	case proto.DataJSON:
+		var b bytes.Buffer
+		if len(d) == 0 || json.Compact(&b, d) != nil {
+			return "", "", 0, "json data must be a JSON value"
 		}
+		return proto.DataText, b.String(), b.Len(), ""
+	case proto.DataBinary:
+		s, ok := jsonString(d)
+		if !ok {
+			return "", "", 0, "binary data must be a base64 JSON string"
+		}
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return "", "", 0, "binary data is not base64"
+		}
+		return proto.DataBinary, s, len(b), ""
 	default:
-		return "", refuse("InvalidMessage", "unknown dataType %q: want text, json or binary", clip(dataType))
+		return "", "", 0, fmt.Sprintf("unknown dataType %q: want text, json or binary", clip(dataType))
+	}
+}
+
+// envelope encodes a message with data of dataType (see checkData).
+func envelope(m proto.Message, dataType string, data json.RawMessage) (string, *refusal) {
+	if _, _, _, problem := checkData(dataType, data); problem != "" {
+		return "", refuse(proto.RefusedInvalidMessage, "%s", problem)
+	}
+	if dataType == "" {
+		dataType = proto.DataText
 	}
 	var b bytes.Buffer
-	if err := json.Compact(&b, data); err != nil {
-		return "", refuse("InvalidMessage", "data is not JSON")
+	if err := json.Compact(&b, bytes.TrimSpace(data)); err != nil {
+		return "", refuse(proto.RefusedInvalidMessage, "data is not JSON")
 	}
-	m.Type, m.DataType, m.Data = "message", dataType, b.Bytes()
+	m.Type, m.DataType, m.Data = proto.TypeMessage, dataType, b.Bytes()
 	out, err := frameJSON(m)
 	if err != nil {
-		return "", refuse("InvalidMessage", "data is not JSON")
+		return "", refuse(proto.RefusedInvalidMessage, "data is not JSON")
 	}
 	return string(out), nil
 }

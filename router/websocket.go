@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // call is one invoke's work: the Deps, the deadline, and what went wrong
@@ -24,7 +26,7 @@ type call struct {
 	announcing bool // a presence event's pushes are under way
 	// pendingLeft are departures a presence event's own prunes found: told
 	// after it, not from inside it.
-	pendingLeft []Membership
+	pendingLeft []proto.Membership
 	op          string // a scfws.v1 request's type, for the log
 
 	start      time.Time // when the invoke began
@@ -43,8 +45,8 @@ func (c *call) problems() error {
 
 // push sends one frame to ids, prunes those the gateway says are gone, and
 // says what happened.
-func (c *call) push(ids []string, dataType, data string) Summary {
-	s := Summary{Recipients: len(ids)}
+func (c *call) push(ids []string, dataType, data string) proto.Summary {
+	s := proto.Summary{Recipients: len(ids)}
 	if len(ids) == 0 {
 		return s
 	}
@@ -54,8 +56,8 @@ func (c *call) push(ids []string, dataType, data string) Summary {
 
 // disconnect asks the gateway to close ids and forgets them: the gateway
 // sends no closing event for a close it was asked to make.
-func (c *call) disconnect(ids []string) Summary {
-	s := Summary{Recipients: len(ids)}
+func (c *call) disconnect(ids []string) proto.Summary {
+	s := proto.Summary{Recipients: len(ids)}
 	if len(ids) == 0 {
 		return s
 	}
@@ -84,7 +86,7 @@ func (c *call) disconnect(ids []string) Summary {
 }
 
 // tally counts each push's outcome into s and returns the gone ones.
-func (c *call) tally(s *Summary, ids []string, errs []error) (gone []string) {
+func (c *call) tally(s *proto.Summary, ids []string, errs []error) (gone []string) {
 	for i, err := range errs {
 		var g interface{ Gone() bool }
 		var sk interface{ Skipped() bool }
@@ -111,7 +113,7 @@ func (c *call) tally(s *Summary, ids []string, errs []error) (gone []string) {
 }
 
 // prune forgets connections the gateway has dropped.
-func (c *call) prune(s *Summary, gone []string) {
+func (c *call) prune(s *proto.Summary, gone []string) {
 	if len(gone) == 0 {
 		return
 	}
@@ -125,7 +127,7 @@ func (c *call) prune(s *Summary, gone []string) {
 }
 
 // sweep deletes dead rows, when this process's turn has come.
-func (c *call) sweep(s *Summary) {
+func (c *call) sweep(s *proto.Summary) {
 	if !c.r.sweepDue(c.d.Options.SweepEvery) {
 		return
 	}
@@ -137,16 +139,64 @@ func (c *call) sweep(s *Summary) {
 	c.announceLeft(left)
 }
 
+// addSummary adds o's counts of pushes into s.
+func addSummary(s *proto.Summary, o proto.Summary) {
+	s.Recipients += o.Recipients
+	s.Delivered += o.Delivered
+	s.Pruned += o.Pruned
+	s.Failed += o.Failed
+	s.Skipped += o.Skipped
+}
+
 // finishSends puts what the pushes said about the address into the reply:
 // errNo stays 0 (a failed transmit would close the sender), but the reply
 // says what the log says.
 func (c *call) finishSends(reply *Reply) {
-	if c.addressErr != nil && reply.ErrNo == CodeOK && (reply.ErrMsg == "" || reply.ErrMsg == "ok") {
+	if c.addressErr != nil && reply.ErrNo == proto.CodeOK && (reply.ErrMsg == "" || reply.ErrMsg == "ok") {
 		reply.ErrMsg = "push address looks wrong: " + c.addressErr.Error()
 	}
 }
 
+// register accepts or refuses a handshake, and stores the connection
+// before accepting it: nobody is connected without being registered.
 func (c *call) register(ws *WebSocket) (Reply, error) {
+	var offer string
+	if ws.SecWebSocketProtocol != nil {
+		offer = *ws.SecWebSocketProtocol
+	}
+	v1, tokens := scan(offer)
+	hs := c.handshake(ws, offer, v1)
+	conn := proto.Conn{ID: ws.SecConnectionID, V1: v1}
+	var groups []string
+	var err error
+	if v1 {
+		if conn, groups, err = c.identify(conn, tokens); err != nil {
+			return Reply{}, err
+		}
+		if c.offersProbeTag(offer, proto.ProbeConnection+proto.ProbeConnectionTag(c.d.Options.ProbeSecret)) {
+			conn.Info = handshakeInfo(c.payload)
+		}
+	} else if c.d.Options.AuthRequired {
+		return Reply{}, fail(proto.CodeUnauthorized, nil, "token required: connect with the scfws.v1 subprotocol and a bearer token")
+	}
+	firsts, err := c.d.Registry.Register(c.ctx, conn, groups)
+	if err != nil {
+		var u interface{ Unavailable() bool }
+		if errors.As(err, &u) && u.Unavailable() {
+			return Reply{}, fail(proto.CodeNotReady, err, "not ready: scfws.v1 needs its tables (turn DB_AUTO_MIGRATE on, or create them as the README says)")
+		}
+		return Reply{}, errRegistry(err)
+	}
+	// Never pushed to the new connection itself: it is not open yet.
+	for _, g := range firsts {
+		c.announceJoined(g, conn.UserID, conn.ID)
+	}
+	return Reply{WebSocket: hs}, nil
+}
+
+// handshake is the reply's websocket object: scfws.v1 when offered, else
+// the negotiated subprotocol, each header only when the event had it.
+func (c *call) handshake(ws *WebSocket, offer string, v1 bool) *Handshake {
 	hs := &Handshake{Action: ActionConnecting, SecConnectionID: ws.SecConnectionID}
 	if ws.SecWebSocketExtensions != nil {
 		// Always none: the gateway's support for permessage-deflate is not
@@ -154,66 +204,46 @@ func (c *call) register(ws *WebSocket) (Reply, error) {
 		none := ""
 		hs.SecWebSocketExtensions = &none
 	}
-	var offer string
-	if ws.SecWebSocketProtocol != nil {
-		offer = *ws.SecWebSocketProtocol
-	}
-	v1, tokens := scan(offer)
-	conn := Conn{ID: ws.SecConnectionID, V1: v1}
-	var groups []string
 	switch {
-	case !v1 && c.d.Options.AuthRequired:
-		return Reply{}, fail(CodeUnauthorized, nil, "token required: connect with the scfws.v1 subprotocol and a bearer token")
-	case !v1:
-		if ws.SecWebSocketProtocol != nil {
-			p := negotiate(offer, c.d.Options.Subprotocols)
-			if c.offersProbeTag(offer, ProbeEmptyReply+ProbeTag(c.d.Options.ProbeSecret)) {
-				p = "" // present and empty, as scfws probe asked
-			}
-			hs.SecWebSocketProtocol = &p
-		}
-	case len(tokens) > 1:
-		return Reply{}, fail(CodeUnauthorized, nil, "more than one token")
-	case len(tokens) == 1 && c.d.Verifier == nil:
-		return Reply{}, fail(CodeUnauthorized, nil, "token not accepted: no key is configured (AUTH_SECRET or AUTH_PUBLIC_KEY)")
-	case len(tokens) == 1:
-		p, err := c.d.Verifier.Verify(tokens[0])
-		if err != nil {
-			// The verifier's text is a short reason; the token never
-			// reaches a reply or a log line.
-			return Reply{}, fail(CodeUnauthorized, nil, "%s", clip(err.Error()))
-		}
-		conn.UserID, conn.Roles = p.UserID, p.Roles
-		groups = p.Groups
-		if n, most := len(groups), c.d.Options.maxGroups(); n > most {
-			// Refused, not cut short: a connection missing groups its
-			// token names would fail later, far from the cause.
-			return Reply{}, fail(CodeUnauthorized, nil, "token names %d groups: at most %d (MAX_GROUPS_PER_CONNECTION)", n, most)
-		}
-	case c.d.Options.AuthRequired:
-		return Reply{}, fail(CodeUnauthorized, nil, "token required")
-	}
-	if v1 {
-		p := Subprotocol
+	case v1:
+		p := proto.Subprotocol
 		hs.SecWebSocketProtocol = &p
-		if c.offersProbeTag(offer, ProbeConnection+ProbeConnectionTag(c.d.Options.ProbeSecret)) {
-			conn.Info = handshakeInfo(c.payload)
+	case ws.SecWebSocketProtocol != nil:
+		p := negotiate(offer, c.d.Options.Subprotocols)
+		if c.offersProbeTag(offer, proto.ProbeEmptyReply+proto.ProbeTag(c.d.Options.ProbeSecret)) {
+			p = "" // present and empty, as scfws probe asked
 		}
+		hs.SecWebSocketProtocol = &p
 	}
-	// Accept only once stored: nobody is connected without being registered.
-	firsts, err := c.d.Registry.Register(c.ctx, conn, groups)
+	return hs
+}
+
+// identify gives a scfws.v1 connection the user and roles its token names,
+// and returns the groups to join; anonymous unless AUTH_REQUIRED.
+func (c *call) identify(conn proto.Conn, tokens []string) (proto.Conn, []string, error) {
+	switch {
+	case len(tokens) > 1:
+		return conn, nil, fail(proto.CodeUnauthorized, nil, "more than one token")
+	case len(tokens) == 0 && c.d.Options.AuthRequired:
+		return conn, nil, fail(proto.CodeUnauthorized, nil, "token required")
+	case len(tokens) == 0:
+		return conn, nil, nil
+	case c.d.Verifier == nil:
+		return conn, nil, fail(proto.CodeUnauthorized, nil, "token not accepted: no key is configured (AUTH_SECRET or AUTH_PUBLIC_KEY)")
+	}
+	p, err := c.d.Verifier.Verify(tokens[0])
 	if err != nil {
-		var u interface{ Unavailable() bool }
-		if errors.As(err, &u) && u.Unavailable() {
-			return Reply{}, fail(CodeNotReady, err, "not ready: scfws.v1 needs its tables (turn DB_AUTO_MIGRATE on, or create them as the README says)")
-		}
-		return Reply{}, fail(CodeRegistry, err, "registry unavailable")
+		// The verifier's text is a short reason; the token never reaches
+		// a reply or a log line.
+		return conn, nil, fail(proto.CodeUnauthorized, nil, "%s", clip(err.Error()))
 	}
-	// Never pushed to the new connection itself: it is not open yet.
-	for _, g := range firsts {
-		c.announceJoined(g, conn.UserID, conn.ID)
+	if n, most := len(p.Groups), c.d.Options.maxGroups(); n > most {
+		// Refused, not cut short: a connection missing groups its token
+		// names would fail later, far from the cause.
+		return conn, nil, fail(proto.CodeUnauthorized, nil, "token names %d groups: at most %d (MAX_GROUPS_PER_CONNECTION)", n, most)
 	}
-	return Reply{WebSocket: hs}, nil
+	conn.UserID, conn.Roles = p.UserID, p.Roles
+	return conn, p.Groups, nil
 }
 
 // offersProbeTag reports whether the offer carries want, one of scfws
@@ -236,7 +266,6 @@ const (
 	maxOfferBytes    = 16 << 10
 	maxOfferEntries  = 16
 	maxProtocolBytes = 128
-	tokenPrefix      = "bearer."
 )
 
 // entries splits an offer into its first maxOfferEntries trimmed entries,
@@ -259,10 +288,10 @@ func entries(offered string) []string {
 func scan(offered string) (v1 bool, tokens []string) {
 	for _, p := range entries(offered) {
 		switch {
-		case p == Subprotocol:
+		case p == proto.Subprotocol:
 			v1 = true
-		case strings.HasPrefix(p, tokenPrefix):
-			tokens = append(tokens, p[len(tokenPrefix):])
+		case strings.HasPrefix(p, proto.TokenPrefix):
+			tokens = append(tokens, p[len(proto.TokenPrefix):])
 		}
 	}
 	return v1, tokens
@@ -273,8 +302,8 @@ func scan(offered string) (v1 bool, tokens []string) {
 // never a protocol: it is never selected.
 func negotiate(offered string, allowed []string) string {
 	for _, p := range entries(offered) {
-		if len(p) > maxProtocolBytes || !isToken(p) || strings.HasPrefix(p, tokenPrefix) || p == Subprotocol ||
-			strings.HasPrefix(p, ProbeEmptyReply) || strings.HasPrefix(p, ProbeConnection) {
+		if len(p) > maxProtocolBytes || !isToken(p) || strings.HasPrefix(p, proto.TokenPrefix) || p == proto.Subprotocol ||
+			strings.HasPrefix(p, proto.ProbeEmptyReply) || strings.HasPrefix(p, proto.ProbeConnection) {
 			continue
 		}
 		if len(allowed) == 0 {
@@ -304,10 +333,10 @@ func isToken(s string) bool {
 }
 
 func (c *call) transmit(ws *WebSocket) (Reply, error) {
-	reply := Reply{Summary: &Summary{}}
+	reply := Reply{Summary: &proto.Summary{}}
 	id, dataType, data := ws.SecConnectionID, ws.DataType, ws.Data
 	if dataType == "" {
-		dataType = DataText
+		dataType = proto.DataText
 	}
 	size, err := frameSize(dataType, data)
 	if err != nil {
@@ -315,7 +344,7 @@ func (c *call) transmit(ws *WebSocket) (Reply, error) {
 	}
 	conn, known, err := c.d.Registry.Touch(c.ctx, id)
 	if err != nil {
-		return reply, fail(CodeRegistry, err, "registry unavailable")
+		return reply, errRegistry(err)
 	}
 	if !known {
 		// The gateway forgets a connection only when it drops it; the
@@ -326,7 +355,7 @@ func (c *call) transmit(ws *WebSocket) (Reply, error) {
 		reply.ErrMsg = "unknown connection: asked the gateway to close it"
 		return reply, warning(errors.New("a frame from a connection the registry does not know: closed so that it registers again (is IDLE_TIMEOUT shorter than the API's backend timeout, or does the client send only WebSocket pings?)"))
 	}
-	if dataType == DataText && c.d.Options.HeartbeatMessage != "" && data == c.d.Options.HeartbeatMessage {
+	if dataType == proto.DataText && c.d.Options.HeartbeatMessage != "" && data == c.d.Options.HeartbeatMessage {
 		reply.ErrMsg = "heartbeat"
 		return reply, nil
 	}
@@ -334,7 +363,7 @@ func (c *call) transmit(ws *WebSocket) (Reply, error) {
 		if conn.V1 {
 			c.tooLarge(conn, data, size, limit)
 		}
-		return reply, fail(CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)
+		return reply, fail(proto.CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)
 	}
 	c.frameBytes = size
 	if conn.V1 {
@@ -348,10 +377,10 @@ func (c *call) transmit(ws *WebSocket) (Reply, error) {
 }
 
 // broadcast sends a plain connection's frame to the other plain ones.
-func (c *call) broadcast(sender, dataType, data string, s *Summary) error {
+func (c *call) broadcast(sender, dataType, data string, s *proto.Summary) error {
 	live, err := c.d.Registry.Live(c.ctx)
 	if err != nil {
-		return fail(CodeRegistry, err, "registry unavailable")
+		return errRegistry(err)
 	}
 	recipients := live
 	if !c.d.Options.BroadcastToSender {
@@ -362,7 +391,7 @@ func (c *call) broadcast(sender, dataType, data string, s *Summary) error {
 			}
 		}
 	}
-	if c.d.Options.OnlineCountSuffix && dataType == DataText {
+	if c.d.Options.OnlineCountSuffix && dataType == proto.DataText {
 		data = fmt.Sprintf("%s(===Online people:%d===)", data, len(live))
 	}
 	*s = c.push(recipients, dataType, data)
@@ -372,34 +401,26 @@ func (c *call) broadcast(sender, dataType, data string, s *Summary) error {
 // frameSize is the frame's size as the client sent it.
 func frameSize(dataType, data string) (int, error) {
 	switch dataType {
-	case DataText:
+	case proto.DataText:
 		return len(data), nil
-	case DataBinary:
+	case proto.DataBinary:
 		n, err := base64.StdEncoding.Decode(make([]byte, base64.StdEncoding.DecodedLen(len(data))), []byte(data))
 		if err != nil {
-			return 0, fail(CodeBadData, nil, "binary data is not base64: %v", err)
+			return 0, fail(proto.CodeBadData, nil, "binary data is not base64: %v", err)
 		}
 		return n, nil
 	default:
-		return 0, fail(CodeBadData, nil, "unknown dataType %q: want text or binary", clip(dataType))
+		return 0, fail(proto.CodeBadData, nil, "unknown dataType %q: want text or binary", clip(dataType))
 	}
 }
 
 func (c *call) cleanup(ws *WebSocket) (Reply, error) {
 	left, err := c.d.Registry.Remove(c.ctx, ws.SecConnectionID)
 	if err != nil {
-		return Reply{}, fail(CodeRegistry, err, "registry unavailable")
+		return Reply{}, errRegistry(err)
 	}
 	c.announceLeft(left)
 	return Reply{}, nil
-}
-
-// system is a presence event pushed to a group's members.
-type system struct {
-	Type   string `json:"type"`
-	Event  string `json:"event"`
-	Group  string `json:"group"`
-	UserID string `json:"userId"`
 }
 
 // announceJoined tells group's members (but except) that user arrived.
@@ -407,7 +428,7 @@ func (c *call) announceJoined(group, user, except string) {
 	if !c.d.Options.PresenceEvents || user == "" {
 		return
 	}
-	c.announce(system{Type: "system", Event: "joined", Group: group, UserID: user}, except)
+	c.announce(proto.System{Type: proto.TypeSystem, Event: proto.EventJoined, Group: group, UserID: user}, except)
 	c.announceLeft(nil) // what its prunes found
 }
 
@@ -417,7 +438,7 @@ const maxLeftEvents = 256
 
 // announceLeft tells each group's members that its user left, and then
 // the departures that telling them revealed.
-func (c *call) announceLeft(left []Membership) {
+func (c *call) announceLeft(left []proto.Membership) {
 	if !c.d.Options.PresenceEvents {
 		return
 	}
@@ -428,12 +449,12 @@ func (c *call) announceLeft(left []Membership) {
 	for n := 0; len(c.pendingLeft) > 0 && n < maxLeftEvents; n++ {
 		m := c.pendingLeft[0]
 		c.pendingLeft = c.pendingLeft[1:]
-		c.announce(system{Type: "system", Event: "left", Group: m.Group, UserID: m.UserID}, "")
+		c.announce(proto.System{Type: proto.TypeSystem, Event: proto.EventLeft, Group: m.Group, UserID: m.UserID}, "")
 	}
 	c.pendingLeft = nil
 }
 
-func (c *call) announce(ev system, except string) {
+func (c *call) announce(ev proto.System, except string) {
 	c.announcing = true
 	defer func() { c.announcing = false }()
 	members, err := c.d.Registry.GroupConns(c.ctx, ev.Group)
@@ -442,7 +463,7 @@ func (c *call) announce(ev system, except string) {
 		return
 	}
 	b, _ := frameJSON(ev) // strings always encode
-	c.push(without(members, except), DataText, string(b))
+	c.push(without(members, except), proto.DataText, string(b))
 }
 
 // without returns ids less one.

@@ -7,9 +7,24 @@ import (
 	"time"
 
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
+	"github.com/scfws/scfws/proto"
 )
 
 const idle = 10 * time.Minute
+
+// openBench opens a registry with table t in a fresh database, closed when
+// the benchmark ends.
+func openBench(b *testing.B, serverPrepare bool) (*mysqltest.DB, *MySQL) {
+	b.Helper()
+	db := mysqltest.New(b)
+	m, err := OpenMySQL(context.Background(), MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
+		DBName: db.Name, Table: "t", AutoMigrate: true, IdleTimeout: idle, serverPrepare: serverPrepare})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { m.Close() })
+	return db, m
+}
 
 // BenchmarkTouch compares client-side interpolation (one round trip per
 // statement) with server-side prepared statements (prepare, execute, close)
@@ -21,17 +36,11 @@ func BenchmarkTouch(b *testing.B) {
 			name = "server-prepare"
 		}
 		b.Run(name, func(b *testing.B) {
-			db := mysqltest.New(b)
-			m, err := OpenMySQL(context.Background(), MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
-				DBName: db.Name, Table: "t", AutoMigrate: true, IdleTimeout: idle, serverPrepare: prepare})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer m.Close()
+			_, m := openBench(b, prepare)
 			ctx := context.Background()
 			i := 0
 			for b.Loop() {
-				if _, err := m.Register(ctx, Conn{ID: fmt.Sprintf("id-%d", i%1000)}, nil); err != nil {
+				if _, err := m.Register(ctx, proto.Conn{ID: fmt.Sprintf("id-%d", i%1000)}, nil); err != nil {
 					b.Fatal(err)
 				}
 				i++
@@ -42,13 +51,7 @@ func BenchmarkTouch(b *testing.B) {
 
 // BenchmarkLive lists 10,000 live connections, as a transmit to that many does.
 func BenchmarkLive(b *testing.B) {
-	db := mysqltest.New(b)
-	m, err := OpenMySQL(context.Background(), MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
-		DBName: db.Name, Table: "t", AutoMigrate: true, IdleTimeout: idle})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	db, m := openBench(b, false)
 	db.Exec(b, "INSERT INTO t (ConnectionID, Date) SELECT CONCAT('conn-', seq), UTC_TIMESTAMP() FROM seq_0_to_9999")
 	ctx := context.Background()
 	for b.Loop() {
@@ -63,13 +66,7 @@ func BenchmarkLive(b *testing.B) {
 // connections each) from MariaDB: the recipients of a group send, and the
 // users with their counts that listGroup answers.
 func BenchmarkGroup10k(b *testing.B) {
-	db := mysqltest.New(b)
-	m, err := OpenMySQL(context.Background(), MySQLConfig{Host: db.Host, Port: db.Port, User: db.User, Password: db.Password,
-		DBName: db.Name, Table: "t", AutoMigrate: true, IdleTimeout: idle})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer m.Close()
+	db, m := openBench(b, false)
 	db.Exec(b, "INSERT INTO t_v1 (ID, UserID, LastSeen) SELECT CONCAT('conn-', seq), CONCAT('user-', seq % 100), UTC_TIMESTAMP(3) FROM seq_0_to_9999")
 	db.Exec(b, "INSERT INTO t_groups (GroupName, ConnectionID, UserID) SELECT 'lobby', CONCAT('conn-', seq), CONCAT('user-', seq % 100) FROM seq_0_to_9999")
 	db.Exec(b, "INSERT INTO t_groups (GroupName, ConnectionID, UserID) SELECT 'other', CONCAT('conn-', seq), CONCAT('user-', seq % 100) FROM seq_0_to_4999")

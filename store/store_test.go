@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
+	"github.com/scfws/scfws/proto"
+	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 	"github.com/scfws/scfws/store/storetest"
 
@@ -22,11 +24,11 @@ const idle = 10 * time.Minute
 
 // registry is what the router needs; both implementations must offer it.
 var (
-	_ storetest.Registry = (*store.Memory)(nil)
-	_ storetest.Registry = (*store.MySQL)(nil)
+	_ router.Registry = (*store.Memory)(nil)
+	_ router.Registry = (*store.MySQL)(nil)
 )
 
-func live(t *testing.T, r storetest.Registry) []string {
+func live(t *testing.T, r router.Registry) []string {
 	t.Helper()
 	ids, err := r.Live(context.Background())
 	if err != nil {
@@ -181,23 +183,23 @@ func TestMySQLLimitedUser(t *testing.T) {
 	if sc := m.Schema(); sc.V1 || !sc.V1Denied {
 		t.Errorf("schema = %+v; want V1 false, V1Denied true", sc)
 	}
-	if _, err := m.Register(context.Background(), store.Conn{ID: "p=="}, nil); err != nil {
+	if _, err := m.Register(context.Background(), proto.Conn{ID: "p=="}, nil); err != nil {
 		t.Errorf("Register(plain) as limited user, auto-migrate on: %v", err)
 	}
-	_, err = m.Register(context.Background(), store.Conn{ID: "w==", V1: true}, nil)
+	_, err = m.Register(context.Background(), proto.Conn{ID: "w==", V1: true}, nil)
 	if e, ok := err.(interface{ Unavailable() bool }); !ok || !e.Unavailable() {
 		t.Errorf("Register(v1) with the v1 tables denied = %v; want an Unavailable error", err)
 	}
 	_ = m.Close()
 	// With auto-migrate off, plain connections work and v1 is refused.
 	s := mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{User: user, Password: pass})
-	if _, err := s.Reg.Register(context.Background(), store.Conn{ID: "a=="}, nil); err != nil {
+	if _, err := s.Reg.Register(context.Background(), proto.Conn{ID: "a=="}, nil); err != nil {
 		t.Fatalf("Register as limited user: %v", err)
 	}
 	if got := live(t, s.Reg); !slices.Equal(got, []string{"a==", "p=="}) {
 		t.Errorf("Live() = %q; want a==, p==", got)
 	}
-	_, err = s.Reg.Register(context.Background(), store.Conn{ID: "v==", V1: true}, nil)
+	_, err = s.Reg.Register(context.Background(), proto.Conn{ID: "v==", V1: true}, nil)
 	if e, ok := err.(interface{ Unavailable() bool }); !ok || !e.Unavailable() {
 		t.Errorf("Register(v1) without the v1 tables = %v; want an Unavailable error", err)
 	}
@@ -287,7 +289,7 @@ func TestMySQLChurnSeesNoDeadlock(t *testing.T) {
 				var err error
 				switch r.IntN(5) {
 				case 0:
-					_, err = m.Register(ctx, store.Conn{ID: id, V1: true, UserID: fmt.Sprintf("u%d", r.IntN(4))}, []string{g, groups[r.IntN(4)]})
+					_, err = m.Register(ctx, proto.Conn{ID: id, V1: true, UserID: fmt.Sprintf("u%d", r.IntN(4))}, []string{g, groups[r.IntN(4)]})
 				case 1, 2:
 					_, err = m.Join(ctx, id, g, 3)
 				case 3:

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Algorithm is the only signature method the server accepts: API 3.0's v3
@@ -176,10 +178,4 @@ func sha256Hex(b []byte) string {
 }
 
 // clip keeps a piece of a hostile header short in an error message.
-func clip(s string) string {
-	const most = 64
-	if len(s) <= most {
-		return s
-	}
-	return s[:most] + "…"
-}
+func clip(s string) string { return proto.Clip(s, 64) }

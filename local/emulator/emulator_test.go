@@ -26,7 +26,6 @@ import (
 
 	"github.com/scfws/scfws/gateway"
 	"github.com/scfws/scfws/internal/testkit"
-	"github.com/scfws/scfws/internal/wire"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 
@@ -64,7 +63,7 @@ func start(t *testing.T, o Options, ro router.Options, load router.Loader) *env 
 		ro.MaxMessageBytes = 1 << 20
 	}
 	if load == nil {
-		load = router.Fixed(&router.Deps{Registry: wire.Registry(reg), Pusher: push, Options: ro})
+		load = router.Fixed(&router.Deps{Registry: reg, Pusher: push, Options: ro})
 	}
 	inv.r = router.New(zaptest.NewLogger(t), load)
 	return &env{gw: g, reg: reg}

@@ -14,30 +14,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scfws/scfws/proto"
+	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
-
-// Registry is what a registry offers.
-type Registry interface {
-	Register(ctx context.Context, c store.Conn, groups []string) ([]string, error)
-	Touch(ctx context.Context, id string) (store.Conn, bool, error)
-	Lookup(ctx context.Context, id string) (store.Conn, bool, error)
-	Remove(ctx context.Context, ids ...string) ([]store.Membership, error)
-	Live(ctx context.Context) ([]string, error)
-	LiveV1(ctx context.Context) ([]string, error)
-	Sweep(ctx context.Context) (int64, []store.Membership, error)
-	Join(ctx context.Context, id, group string, maxGroups int) (bool, error)
-	Leave(ctx context.Context, id, group string) (bool, error)
-	GroupConns(ctx context.Context, group string) ([]string, error)
-	GroupUsers(ctx context.Context, group string, limit int) ([]store.UserCount, int, bool, error)
-	UserConns(ctx context.Context, user string) ([]string, error)
-	IsMember(ctx context.Context, id, group string) (bool, error)
-}
 
 // Subject is one registry under test, with a way to make a connection old
 // and to see every stored row.
 type Subject struct {
-	Reg Registry
+	// Reg is the registry, held to the interface the router consumes.
+	Reg router.Registry
 	// Idle is the idle timeout the registry was opened with.
 	Idle time.Duration
 	// Age makes id's last-seen time `by` in the past.
@@ -82,7 +68,7 @@ func of(t *testing.T) h { return h{t} }
 
 func (h h) ids(v []string, err error) []string { h.t.Helper(); h.no(err); return v }
 func (h h) yes(v bool, err error) bool         { h.t.Helper(); h.no(err); return v }
-func (h h) left(v []store.Membership, err error) []store.Membership {
+func (h h) left(v []proto.Membership, err error) []proto.Membership {
 	h.t.Helper()
 	h.no(err)
 	return v
@@ -96,20 +82,20 @@ func (h h) no(err error) {
 
 func sorted(ids []string) []string { return slices.Sorted(slices.Values(ids)) }
 
-func register(t *testing.T, r Registry, c store.Conn, groups ...string) []string {
+func register(t *testing.T, r router.Registry, c proto.Conn, groups ...string) []string {
 	t.Helper()
 	firsts, err := r.Register(ctx, c, groups)
 	of(t).no(err)
 	return firsts
 }
 
-func v1conn(id, user string) store.Conn { return store.Conn{ID: id, V1: true, UserID: user} }
+func v1conn(id, user string) proto.Conn { return proto.Conn{ID: id, V1: true, UserID: user} }
 
 func plain(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("register is an upsert", func(t *testing.T) {
 		s := newSubject(t)
 		for range 3 {
-			register(t, s.Reg, store.Conn{ID: "a=="})
+			register(t, s.Reg, proto.Conn{ID: "a=="})
 		}
 		if got := s.All(t); !slices.Equal(got, []string{"a=="}) {
 			t.Errorf("rows = %q; want one row", got)
@@ -118,7 +104,7 @@ func plain(t *testing.T, newSubject func(t *testing.T) Subject) {
 
 	t.Run("touch knows what it registered", func(t *testing.T) {
 		s := newSubject(t)
-		register(t, s.Reg, store.Conn{ID: "a=="})
+		register(t, s.Reg, proto.Conn{ID: "a=="})
 		c, ok, err := s.Reg.Touch(ctx, "a==")
 		if err != nil || !ok || c.ID != "a==" || c.V1 || c.UserID != "" {
 			t.Errorf("Touch(a==) = %+v, %v, %v; want the plain connection", c, ok, err)
@@ -134,7 +120,7 @@ func plain(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("hostile ids round-trip", func(t *testing.T) {
 		s := newSubject(t)
 		for _, id := range HostileIDs {
-			register(t, s.Reg, store.Conn{ID: id})
+			register(t, s.Reg, proto.Conn{ID: id})
 		}
 		if got := sorted(of(t).ids(s.Reg.Live(ctx))); !slices.Equal(got, sorted(HostileIDs)) {
 			t.Errorf("Live() = %q; want %q", got, sorted(HostileIDs))
@@ -158,7 +144,7 @@ func plain(t *testing.T, newSubject func(t *testing.T) Subject) {
 			ids = append(ids, fmt.Sprintf("id-%04d", i))
 		}
 		for _, id := range ids {
-			register(t, s.Reg, store.Conn{ID: id})
+			register(t, s.Reg, proto.Conn{ID: id})
 		}
 		of(t).left(s.Reg.Remove(ctx, ids[:1200]...))
 		if got := sorted(of(t).ids(s.Reg.Live(ctx))); !slices.Equal(got, ids[1200:]) {
@@ -169,7 +155,7 @@ func plain(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("expiry and sweep", func(t *testing.T) {
 		s := newSubject(t)
 		for _, id := range []string{"fresh", "quiet", "dead"} {
-			register(t, s.Reg, store.Conn{ID: id})
+			register(t, s.Reg, proto.Conn{ID: id})
 		}
 		s.Age(t, "quiet", s.Idle-time.Minute)
 		s.Age(t, "dead", s.Idle+time.Minute)
@@ -197,9 +183,9 @@ func plain(t *testing.T, newSubject func(t *testing.T) Subject) {
 func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("identity round-trips", func(t *testing.T) {
 		s := newSubject(t)
-		want := store.Conn{ID: "v==", V1: true, UserID: "alice", Roles: []string{"sendToUser", "joinLeaveGroup.dev"}, Info: `["requestContext","websocket"]`}
+		want := proto.Conn{ID: "v==", V1: true, UserID: "alice", Roles: []string{"sendToUser", "joinLeaveGroup.dev"}, Info: `["requestContext","websocket"]`}
 		register(t, s.Reg, want)
-		register(t, s.Reg, store.Conn{ID: "anon==", V1: true})
+		register(t, s.Reg, proto.Conn{ID: "anon==", V1: true})
 		got, ok, err := s.Reg.Touch(ctx, "v==")
 		if err != nil || !ok || got.ID != want.ID || !got.V1 || got.UserID != want.UserID || !slices.Equal(got.Roles, want.Roles) || got.Info != want.Info {
 			t.Errorf("Touch(v==) = %+v, %v, %v; want %+v", got, ok, err, want)
@@ -216,7 +202,7 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 		for len(roles) < 32 {
 			roles = append(roles, strings.Repeat(string(rune('a'+len(roles)%26)), 255)+",")
 		}
-		register(t, s.Reg, store.Conn{ID: "r1", V1: true, UserID: "u", Roles: roles})
+		register(t, s.Reg, proto.Conn{ID: "r1", V1: true, UserID: "u", Roles: roles})
 		if got, ok, err := s.Reg.Touch(ctx, "r1"); err != nil || !ok || !slices.Equal(got.Roles, roles) {
 			t.Errorf("Touch(r1) roles = %d %q, %v, %v; want the %d registered", len(got.Roles), got.Roles[:min(3, len(got.Roles))], ok, err, len(roles))
 		}
@@ -224,7 +210,7 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 			t.Errorf("Lookup(r1) roles = %d, %v, %v; want the %d registered", len(c.Roles), live, err, len(roles))
 		}
 		for _, bad := range [][]string{{"a\nb"}, {""}, append(slices.Clone(roles), roles...)} {
-			if _, err := s.Reg.Register(ctx, store.Conn{ID: "r2", V1: true, Roles: bad}, nil); err == nil {
+			if _, err := s.Reg.Register(ctx, proto.Conn{ID: "r2", V1: true, Roles: bad}, nil); err == nil {
 				t.Errorf("Register with roles of %d bytes, a newline or an empty one = nil; want an error", len(strings.Join(bad, "")))
 			}
 		}
@@ -235,8 +221,8 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 
 	t.Run("lookup tells the live from the dead", func(t *testing.T) {
 		s := newSubject(t)
-		register(t, s.Reg, store.Conn{ID: "p1"})
-		register(t, s.Reg, store.Conn{ID: "v1", V1: true, UserID: "alice", Roles: []string{"sendToUser"}})
+		register(t, s.Reg, proto.Conn{ID: "p1"})
+		register(t, s.Reg, proto.Conn{ID: "v1", V1: true, UserID: "alice", Roles: []string{"sendToUser"}})
 		if c, live, err := s.Reg.Lookup(ctx, "p1"); err != nil || !live || c.V1 {
 			t.Errorf("Lookup(p1) = %+v, %v, %v; want the live plain connection", c, live, err)
 		}
@@ -259,8 +245,8 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 
 	t.Run("plain and v1 are listed apart", func(t *testing.T) {
 		s := newSubject(t)
-		register(t, s.Reg, store.Conn{ID: "p1"})
-		register(t, s.Reg, store.Conn{ID: "p2"})
+		register(t, s.Reg, proto.Conn{ID: "p1"})
+		register(t, s.Reg, proto.Conn{ID: "p2"})
 		register(t, s.Reg, v1conn("v1", "alice"))
 		register(t, s.Reg, v1conn("v2", ""))
 		if got := sorted(of(t).ids(s.Reg.Live(ctx))); !slices.Equal(got, []string{"p1", "p2"}) {
@@ -316,14 +302,14 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 		s := newSubject(t)
 		register(t, s.Reg, v1conn("a1", "alice"), "lobby")
 		register(t, s.Reg, v1conn("b1", "bob"), "lobby")
-		register(t, s.Reg, store.Conn{ID: "p1"})
+		register(t, s.Reg, proto.Conn{ID: "p1"})
 		s.Age(t, "a1", s.Idle+time.Minute)
 		s.Age(t, "p1", s.Idle+time.Minute)
 		n, left, err := s.Reg.Sweep(ctx)
 		if err != nil || n != 2 {
 			t.Errorf("Sweep() = %d, %v; want 2 (one of each kind)", n, err)
 		}
-		if !slices.Equal(left, []store.Membership{{Group: "lobby", UserID: "alice"}}) {
+		if !slices.Equal(left, []proto.Membership{{Group: "lobby", UserID: "alice"}}) {
 			t.Errorf("Sweep() left = %+v; want alice left lobby", left)
 		}
 		if got := s.Memberships(t); !slices.Equal(got, [][2]string{{"lobby", "b1"}}) {
@@ -361,7 +347,7 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 func groups(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("the group limit holds for joins at once", func(t *testing.T) {
 		s := newSubject(t)
-		register(t, s.Reg, store.Conn{ID: "busy", V1: true, UserID: "u"})
+		register(t, s.Reg, proto.Conn{ID: "busy", V1: true, UserID: "u"})
 		const limit, tries = 3, 16
 		var joined, refused atomic.Int32
 		var wg sync.WaitGroup
@@ -442,7 +428,7 @@ func groups(t *testing.T, newSubject func(t *testing.T) Subject) {
 
 	t.Run("only v1 connections join", func(t *testing.T) {
 		s := newSubject(t)
-		register(t, s.Reg, store.Conn{ID: "p1"})
+		register(t, s.Reg, proto.Conn{ID: "p1"})
 		for _, id := range []string{"p1", "never-seen"} {
 			_, err := s.Reg.Join(ctx, id, "lobby", 10)
 			var nf interface{ NotFound() bool }
@@ -475,7 +461,7 @@ func groups(t *testing.T, newSubject func(t *testing.T) Subject) {
 		register(t, s.Reg, v1conn("x2", ""), "lobby")
 		register(t, s.Reg, v1conn("d1", "dave"), "dev")
 		users, anon, truncated, err := s.Reg.GroupUsers(ctx, "lobby", 10)
-		want := []store.UserCount{{UserID: "alice", Connections: 2}, {UserID: "bob", Connections: 1}, {UserID: "carol", Connections: 1}}
+		want := []proto.UserCount{{UserID: "alice", Connections: 2}, {UserID: "bob", Connections: 1}, {UserID: "carol", Connections: 1}}
 		if err != nil || !slices.Equal(users, want) || anon != 2 || truncated {
 			t.Errorf("GroupUsers(lobby) = %+v, %d, %v, %v; want %+v, 2 anonymous, whole", users, anon, truncated, err, want)
 		}
@@ -485,7 +471,7 @@ func groups(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}
 		s.Age(t, "a2", s.Idle+time.Minute)
 		users, _, _, _ = s.Reg.GroupUsers(ctx, "lobby", 10)
-		if users[0] != (store.UserCount{UserID: "alice", Connections: 1}) {
+		if users[0] != (proto.UserCount{UserID: "alice", Connections: 1}) {
 			t.Errorf("with a2 dead, alice = %+v; want 1 connection", users[0])
 		}
 		if users, anon, _, _ := s.Reg.GroupUsers(ctx, "empty", 10); len(users) != 0 || anon != 0 {
@@ -496,12 +482,12 @@ func groups(t *testing.T, newSubject func(t *testing.T) Subject) {
 		s.Age(t, "a1", s.Idle+time.Minute)
 		s.Age(t, "b1", s.Idle+time.Minute)
 		users, _, truncated, _ = s.Reg.GroupUsers(ctx, "lobby", 1)
-		if !slices.Equal(users, []store.UserCount{{UserID: "carol", Connections: 1}}) || truncated {
+		if !slices.Equal(users, []proto.UserCount{{UserID: "carol", Connections: 1}}) || truncated {
 			t.Errorf("with alice and bob dead, GroupUsers(lobby, 1) = %+v, %v; want carol, whole", users, truncated)
 		}
 		register(t, s.Reg, v1conn("e1", "erin"), "lobby")
 		users, _, truncated, _ = s.Reg.GroupUsers(ctx, "lobby", 1)
-		if !slices.Equal(users, []store.UserCount{{UserID: "carol", Connections: 1}}) || !truncated {
+		if !slices.Equal(users, []proto.UserCount{{UserID: "carol", Connections: 1}}) || !truncated {
 			t.Errorf("with erin too, GroupUsers(lobby, 1) = %+v, %v; want carol, truncated", users, truncated)
 		}
 	})
@@ -545,7 +531,7 @@ func presence(t *testing.T, newSubject func(t *testing.T) Subject) {
 	if last := of(t).yes(s.Reg.Leave(ctx, "x1", "lobby")); last {
 		t.Errorf("Leave(anonymous) last = true; want false")
 	}
-	if left := of(t).left(s.Reg.Remove(ctx, "a1")); !slices.Equal(left, []store.Membership{{Group: "dev", UserID: "alice"}}) {
+	if left := of(t).left(s.Reg.Remove(ctx, "a1")); !slices.Equal(left, []proto.Membership{{Group: "dev", UserID: "alice"}}) {
 		t.Errorf("Remove(a1) left = %+v; want alice left dev only (a2 is in lobby)", left)
 	}
 	// A dead connection does not count as presence.
@@ -554,7 +540,7 @@ func presence(t *testing.T, newSubject func(t *testing.T) Subject) {
 	if first := of(t).yes(s.Reg.Join(ctx, "a3", "lobby", 0)); !first {
 		t.Errorf("Join(a3, lobby) with a2 dead, first = false; want true")
 	}
-	if left := of(t).left(s.Reg.Remove(ctx, "a3", "never-seen")); !slices.Equal(left, []store.Membership{{Group: "lobby", UserID: "alice"}}) {
+	if left := of(t).left(s.Reg.Remove(ctx, "a3", "never-seen")); !slices.Equal(left, []proto.Membership{{Group: "lobby", UserID: "alice"}}) {
 		t.Errorf("Remove(a3) left = %+v; want alice left lobby", left)
 	}
 }
@@ -586,7 +572,7 @@ func concurrency(t *testing.T, newSubject func(t *testing.T) Subject) {
 				inner.Go(func() { _, err := s.Reg.Remove(ctx, id); errs <- err })
 			}
 			inner.Wait()
-			_, err = s.Reg.Register(ctx, store.Conn{ID: fmt.Sprintf("p-%03d", i)}, nil)
+			_, err = s.Reg.Register(ctx, proto.Conn{ID: fmt.Sprintf("p-%03d", i)}, nil)
 			errs <- err
 		})
 	}

@@ -7,7 +7,6 @@ package goldencase
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -18,8 +17,7 @@ import (
 	"time"
 
 	"github.com/scfws/scfws/internal/testkit/pushtest"
-	"github.com/scfws/scfws/router"
-	"github.com/scfws/scfws/store"
+	"github.com/scfws/scfws/proto"
 )
 
 // Idle is the idle timeout the cases run with.
@@ -58,14 +56,14 @@ var Seed = []SeedConn{
 
 // Registerer is what Plant needs of a registry.
 type Registerer interface {
-	Register(ctx context.Context, c store.Conn, groups []string) ([]string, error)
+	Register(ctx context.Context, c proto.Conn, groups []string) ([]string, error)
 }
 
 // Plant registers the Seed in reg and ages each connection with age.
 func Plant(t testing.TB, reg Registerer, age func(id string, by time.Duration)) {
 	t.Helper()
 	for _, s := range Seed {
-		if _, err := reg.Register(context.Background(), store.Conn{ID: s.ID, V1: s.V1, UserID: s.UserID, Roles: s.Roles}, s.Groups); err != nil {
+		if _, err := reg.Register(context.Background(), proto.Conn{ID: s.ID, V1: s.V1, UserID: s.UserID, Roles: s.Roles}, s.Groups); err != nil {
 			t.Fatalf("seed %s: %v", s.ID, err)
 		}
 		if s.Age > 0 {
@@ -219,7 +217,7 @@ func Prepare(t testing.TB, c Case) []byte {
 	}
 	for k, v := range headers {
 		if v == "{{sign}}" {
-			headers[k] = "sha256=" + hex.EncodeToString(router.Sign(c.Env["PUBLISH_SECRET"], ts, []byte(body)))
+			headers[k] = proto.RouteSignature([]byte(c.Env["PUBLISH_SECRET"]), ts, []byte(body))
 		}
 	}
 	out, err := json.Marshal(ev)

@@ -1,27 +1,19 @@
-package auth
+package proto
 
 import (
 	"unicode"
 	"unicode/utf8"
 )
 
-// Limits on what a token may carry. A token travels in the
-// Sec-WebSocket-Protocol header of the handshake and its identity ends up in
-// frames, logs and the registry, so each part is bounded.
+// Names (user IDs, groups) are shown to people, stored in 128-byte keys and
+// written into logs and frames; roles are names too, with room for a
+// permission prefix.
 const (
-	// MaxTokenBytes bounds a token. Proxies commonly cap one header at 8 KiB;
-	// half of that leaves room for "bearer." and the other subprotocols, and
-	// is far more than a token with full lists of groups and roles needs.
-	MaxTokenBytes = 4096
-	// MaxNameBytes bounds a user ID (sub) and a group name.
+	// MaxNameBytes bounds a user ID and a group name.
 	MaxNameBytes = 128
 	// MaxRoleBytes bounds a role: room for a permission prefix such as
 	// "sendToGroup." followed by a group name of MaxNameBytes.
 	MaxRoleBytes = 256
-	// MaxGroups and MaxRoles bound the lists in one token: joining groups
-	// costs registry writes at connect time.
-	MaxGroups = 32
-	MaxRoles  = 32
 )
 
 // ValidName reports whether s may name a user or a group: 1 to MaxNameBytes
@@ -30,26 +22,18 @@ const (
 // ASCII space), and no space at either end. That rules out control
 // characters, which would corrupt log lines and frames, invisible format
 // characters (zero-width spaces, bidirectional overrides), which would let two
-// names that look alike differ, and "lobby " beside "lobby". The router checks
-// group names sent in frames with it too, so both paths accept the same names.
+// names that look alike differ, and "lobby " beside "lobby". Tokens and
+// frames are checked by this one rule, so both paths accept the same names.
 func ValidName(s string) bool { return validName(s, MaxNameBytes) }
+
+// ValidRole is ValidName for a role, up to MaxRoleBytes.
+func ValidRole(s string) bool { return validName(s, MaxRoleBytes) }
 
 func validName(s string, maxBytes int) bool {
 	if s == "" || len(s) > maxBytes || s[0] == ' ' || s[len(s)-1] == ' ' {
 		return false
 	}
-	ascii := true
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= utf8.RuneSelf {
-			ascii = false
-			break
-		}
-		if c < ' ' || c == 0x7f {
-			return false
-		}
-	}
-	if ascii {
+	if printableASCII(s) {
 		return true
 	}
 	if !utf8.ValidString(s) {
@@ -57,6 +41,17 @@ func validName(s string, maxBytes int) bool {
 	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// printableASCII reports whether s is ASCII without control characters:
+// most names, checked without decoding runes.
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= utf8.RuneSelf || c < ' ' || c == 0x7f {
 			return false
 		}
 	}
