@@ -2,9 +2,9 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -12,13 +12,16 @@ import (
 	"github.com/scfws/scfws/config"
 )
 
-// token prints a scfws.v1 connect token signed with AUTH_SECRET: for local
-// runs, and for backends that want one without a JWT library.
-func token(args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: scfws token -sub USER [-groups a,b] [-roles r1,r2] [-ttl 1h] [-alg HS256]
+// tokenCmd runs scfws token, which prints a scfws.v1 connect token signed
+// with AUTH_SECRET: for local runs, and for backends that want one without a
+// JWT library.
+func tokenCmd(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	return runToken(args, os.LookupEnv, stdout, stderr)
+}
+
+// runToken is tokenCmd with the environment replaceable.
+func runToken(args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token", `Usage: scfws token -sub USER [-groups a,b] [-roles r1,r2] [-ttl 1h] [-alg HS256]
 
 Prints a token for the scfws.v1 subprotocol, signed with AUTH_SECRET from the
 environment (the function's setting). A client offers it at connect:
@@ -27,9 +30,7 @@ Roles: joinLeaveGroup, sendToGroup, sendToUser, joinLeaveGroup.<group>,
 sendToGroup.<group>; they add to the function's DEFAULT_ROLES.
 
 Flags:
-`)
-		fs.PrintDefaults()
-	}
+`, stderr)
 	sub := fs.String("sub", "", "the user ID (required)")
 	groups := fs.String("groups", "", "groups joined at connect, comma-separated")
 	roles := fs.String("roles", "", "permissions, comma-separated")
@@ -37,11 +38,8 @@ Flags:
 	alg := fs.String("alg", "HS256", "HS256, HS384 or HS512")
 	aud := fs.String("aud", "", "audience (AUTH_AUDIENCE, when the function checks one)")
 	iss := fs.String("iss", "", "issuer (AUTH_ISSUER, when the function checks one)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("token takes no arguments, got %q", fs.Args())}
