@@ -5,6 +5,7 @@ package main
 import (
 	"bufio"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -18,37 +19,11 @@ import (
 	"github.com/scfws/scfws/deploy"
 )
 
-const deployUsage = `Usage:
-  scfws deploy -name NAME [-region R] [-namespace NS] [-memory 128] [-timeout 3s]
-               [-idle-timeout 600s] [-path /websocket] [-env KEY=VALUE ...] [-env-file FILE]
-               [-vpc VPC -subnet SUBNET] [-endpoint URL] [-zip FILE] [-dry-run] [-json]
+//go:embed docs/cli/deploy.txt
+var deployUsage string
 
-Puts scfws on Tencent Cloud in one go: the SCF function (runtime Go1, handler
-main, the -env variables), an API Gateway service with a WebSocket API bound to
-the function as register, transport and cleanup function (backend timeout
--idle-timeout), released to "release", and the API's push address as the
-function's SENDBACK_HOST (IDLE_TIMEOUT matching). Then it prints the client URL.
-Running it again changes only what differs; with nothing to change it says so.
-
-The code is this very executable when it is a static linux/amd64 build, else a
-build of the scfws module in the current directory, or -zip FILE.
-The key comes from TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY (and
-TENCENTCLOUD_SESSIONTOKEN for a temporary key); -region defaults to
-TENCENTCLOUD_REGION. docs/deploy.md lists the CAM actions it needs. Values of
-variables whose names hold PASSWORD, SECRET, TOKEN or KEY are never printed.
-
-Flags:
-`
-
-const destroyUsage = `Usage:
-  scfws destroy -name NAME [-region R] [-namespace NS] [-endpoint URL] [-yes]
-
-Removes what scfws deploy made for the function NAME, and only that (deploy tags
-what it makes): the WebSocket API, its service, and the function. It lists the
-removals and asks before doing them, unless -yes.
-
-Flags:
-`
+//go:embed docs/cli/destroy.txt
+var destroyUsage string
 
 // deployHooks are what tests replace.
 type deployHooks struct {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,20 +18,8 @@ import (
 	"github.com/scfws/scfws/probe"
 )
 
-const probeUsage = `Usage: scfws probe -url wss://service-xxx.gz.apigw.tencentcs.com/release/websocket [-secret S] [-idle] [-json]
-
-Measures, on a deployed API whose function is scfws with PROBE_SECRET set,
-every gateway behaviour scfws relies on that Tencent does not document, and
-says what to change when the deployment differs. No Tencent credentials; it
-touches only its own connections, in under a minute (-idle adds the
-function's IDLE_TIMEOUT). The secret comes from -secret or PROBE_SECRET.
-Remove PROBE_SECRET from the function afterwards.
-
-Exit status: 0 all ran (settings to change are printed), 1 a measurement
-contradicts what scfws relies on, 2 usage or connection errors.
-
-Flags:
-`
+//go:embed docs/cli/probe.txt
+var probeUsage string
 
 // probeCmd runs scfws probe. Exit status: 0 when every scenario ran and
 // none contradicts scfws beyond what a setting fixes; 1 when one does;

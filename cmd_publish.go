@@ -5,6 +5,7 @@ package main
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -32,34 +33,8 @@ const (
 	envPublishSecret = "PUBLISH_SECRET"
 )
 
-const publishUsage = `Usage:
-  scfws publish -function NAME [-namespace NS] [-region R] [-endpoint URL]
-                TARGET [-type text|json|binary] DATA
-  scfws publish -url URL [-secret-env VAR] TARGET [-type text|json|binary] DATA
-  scfws publish ... (-connection ID [-reason R] | -user U) -close
-  scfws publish ... (-connection ID | -user U) (-add-to-group G | -remove-from-group G)
-  scfws publish ... (-group G | -user U) -list
-
-Sends DATA through the scfws function's backend API, or closes connections
-(-close), changes a group (-add-to-group, -remove-from-group) or lists a
-group's users or a user's connections (-list); prints the function's reply.
-TARGET is one of -all, -group G, -user U, -connection ID. DATA - reads
-standard input (at most 6 MB). Binary DATA is raw bytes; it is
-base64-encoded for you.
-
-With -function, the function is invoked through SCF's Invoke API with the key
-in TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY (and TENCENTCLOUD_SESSIONTOKEN
-for a temporary key); -region defaults to TENCENTCLOUD_REGION. -endpoint points
-at another API address, e.g. http://127.0.0.1:8080 for scfws local (where
--region may be left out: local serves any).
-With -url, the command goes to the function's signed HTTP route, signed with
-the secret in the environment variable -secret-env names (PUBLISH_SECRET).
-
-Exit status: 0 when the reply's errNo is 0, 1 when it is not or no reply
-came, 2 for a usage error.
-
-Flags:
-`
+//go:embed docs/cli/publish.txt
+var publishUsage string
 
 // publishFlags are scfws publish's settings.
 type publishFlags struct {

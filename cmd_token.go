@@ -1,6 +1,7 @@
 package main
 
 import (
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,9 @@ import (
 	"github.com/scfws/scfws/config"
 )
 
+//go:embed docs/cli/token.txt
+var tokenUsage string
+
 // tokenCmd runs scfws token, which prints a scfws.v1 connect token signed
 // with AUTH_SECRET: for local runs, and for backends that want one without a
 // JWT library.
@@ -21,16 +25,7 @@ func tokenCmd(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 
 // runToken is tokenCmd with the environment replaceable.
 func runToken(args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token", `Usage: scfws token -sub USER [-groups a,b] [-roles r1,r2] [-ttl 1h] [-alg HS256]
-
-Prints a token for the scfws.v1 subprotocol, signed with AUTH_SECRET from the
-environment (the function's setting). A client offers it at connect:
-  new WebSocket(url, ["scfws.v1", "bearer." + token])
-Roles: joinLeaveGroup, sendToGroup, sendToUser, joinLeaveGroup.<group>,
-sendToGroup.<group>; they add to the function's DEFAULT_ROLES.
-
-Flags:
-`, stderr)
+	fs := newFlagSet("token", tokenUsage, stderr)
 	sub := fs.String("sub", "", "the user ID (required)")
 	groups := fs.String("groups", "", "groups joined at connect, comma-separated")
 	roles := fs.String("roles", "", "permissions, comma-separated")

@@ -4,6 +4,7 @@
 package main
 
 import (
+	_ "embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -45,6 +46,9 @@ func main() {
 	}
 }
 
+//go:embed docs/cli/scfws.txt
+var scfwsUsage string
+
 // usageError ends the process with status 2 after the message and the usage.
 type usageError struct{ error }
 
@@ -57,59 +61,7 @@ type exitError struct {
 func (e exitError) Error() string { return e.msg }
 
 func usage() string {
-	return `scfws: one binary for the register, transmission and cleanup functions of a
-Tencent Cloud API Gateway WebSocket API.
-
-Usage:
-  scfws                     under SCF (_LAMBDA_SERVER_PORT set): serve the Go1 runtime
-  scfws local [flags]       run the API Gateway + SCF emulator and the chat page (-h for flags)
-  scfws invoke [-timeout 3s] EVENT.json|-
-                            run one event (a file, or - for standard input; at most
-                            6 MB) through the function with the settings of this
-                            environment and print its reply; exit status 1 when the
-                            reply's errNo is not 0
-  scfws publish -function NAME [-namespace NS] [-region R] [-endpoint URL]
-                (-all | -group G | -user U | -connection ID) [-type text|json|binary] DATA|-
-                            send DATA through the function's backend API: SCF Invoke
-                            with the key in TENCENTCLOUD_SECRETID/SECRETKEY, or with
-                            -url URL the signed route (secret in PUBLISH_SECRET);
-                            -close closes a -connection or -user instead; prints the
-                            reply; exit status 1 when its errNo is not 0 (-h for more)
-  scfws deploy -name NAME [-region R] [-namespace NS] [-memory 128] [-timeout 3s]
-               [-idle-timeout 600s] [-path /websocket] [-env KEY=VALUE ...] [-env-file FILE]
-               [-vpc VPC -subnet SUBNET] [-endpoint URL] [-zip FILE] [-dry-run] [-json]
-                            put scfws on Tencent Cloud: the SCF function, an API Gateway
-                            WebSocket API bound to it, the release and the push address,
-                            with the key in TENCENTCLOUD_SECRETID/SECRETKEY; run again,
-                            it changes only what differs (docs/deploy.md; -h for more)
-  scfws destroy -name NAME [-region R] [-namespace NS] [-endpoint URL] [-yes]
-                            remove what scfws deploy made for NAME (asks first)
-  scfws token -sub USER [-groups a,b] [-roles r1,r2] [-ttl 1h]
-                            print a scfws.v1 connect token signed with AUTH_SECRET
-  scfws probe -url wss://... [-secret S] [-idle] [-json]
-                            measure a deployment whose function has PROBE_SECRET set:
-                            what the gateway does where Tencent's docs are silent
-  scfws version             print the version
-  scfws -h                  print this help
-
-Push answers (what the reverse-push address answers decides each push):
-  200 with errNo 0 or no JSON body   delivered
-  200 with another errNo             gone: the connection is pruned, not retried
-  429                                rate-limited: retried with backoff honouring
-                                     Retry-After while the deadline allows
-                                     (PUSH_RETRIES), then failed; the row is kept
-  413, 414, 431                      the frame's fault: failed, kept
-  1xx, 3xx, 401, 403, 405, 407, 415  the push address's fault: failed, kept
-  any other status                   gone: pruned, not retried
-  but a "gone" answer before this instance ever had a push delivered, or in a
-  send where two or more pushes were refused and none delivered, is the push
-  address's fault: nothing pruned (the reply's errMsg says check SENDBACK_HOST)
-  a failure before the request was fully written: retried, as a 429
-  sent but unanswered in PUSH_TIMEOUT: failed, kept, not retried (it may have
-  been delivered: a retry could show the frame twice)
-
-Environment (a variable set to "" counts as unset):
-` + config.Usage()
+	return scfwsUsage + config.Usage()
 }
 
 // newFlagSet is the flag set of the command name, whose -h prints usage
