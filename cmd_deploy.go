@@ -45,6 +45,7 @@ type deployFlags struct {
 	vpc, subnet             string
 	endpoint, zip           string
 	dryRun, json            bool
+	args                    []string
 }
 
 func parseDeployFlags(args []string, stderr io.Writer, getenv func(string) string) (deployFlags, error) {
@@ -53,9 +54,7 @@ func parseDeployFlags(args []string, stderr io.Writer, getenv func(string) strin
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
-	if fs.NArg() > 0 {
-		return f, usageError{fmt.Errorf("deploy takes no arguments, got %q", fs.Args())}
-	}
+	f.args = fs.Args()
 	if f.region == "" {
 		f.region = getenv(envRegion)
 	}
@@ -91,6 +90,8 @@ func (f *deployFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 // validate returns the first problem with the flags.
 func (f deployFlags) validate() error {
 	switch {
+	case len(f.args) > 0:
+		return fmt.Errorf("deploy takes no arguments, got %q", f.args)
 	case f.name == "":
 		return errors.New("deploy wants -name, the function's name")
 	case f.region == "":
