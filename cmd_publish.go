@@ -94,7 +94,8 @@ func (f *publishFlags) flagSet(stderr io.Writer) *flag.FlagSet {
 }
 
 // validate returns the first problem with the flags: the way to the
-// function, the target, the action, then the data's type and the timeout.
+// function, the target, the action (which it records), then the data's type
+// and the timeout.
 func (f *publishFlags) validate() error {
 	for _, check := range []func() error{f.checkWay, f.checkTarget, f.checkAction, f.checkActionTarget, f.checkActionData} {
 		if err := check(); err != nil {
