@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -197,34 +198,56 @@ func failed(step, action string, err error) error {
 
 // hint is what to do about an error code of the call action.
 func hint(code, action string) string {
-	switch {
-	case code == "AuthFailure.UnauthorizedOperation" || strings.HasPrefix(code, "UnauthorizedOperation"):
+	if code == "AuthFailure.UnauthorizedOperation" || strings.HasPrefix(code, "UnauthorizedOperation") {
 		return fmt.Sprintf("the key may not call %s: grant that CAM action to its user or role (docs/deploy.md lists the minimal policy), then run the same command again", action)
-	case code == "AuthFailure.SignatureFailure" || code == "AuthFailure.SecretIdNotFound" || code == "AuthFailure.InvalidSecretId":
-		return "check TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY: they are not a valid API key pair"
-	case code == "AuthFailure.TokenFailure":
-		return "check TENCENTCLOUD_SESSIONTOKEN: set it for a temporary key (and only then), and renew it if it expired"
-	case code == "AuthFailure.SignatureExpire":
-		return "the system clock is off by more than 5 minutes: correct it"
-	case code == "ResourceNotFound.Namespace":
-		return "create the namespace in the SCF console first, or leave -namespace out for default"
-	case code == "InvalidParameterValue.InvalidRegion" || code == "UnsupportedRegion" || code == "UnauthorizedOperation.Region":
-		return "check -region (e.g. ap-guangzhou)"
-	case code == "FailedOperation.GetRoleError":
-		return "API Gateway needs its service role to call SCF: open the API Gateway console once and accept the service authorization"
-	case strings.HasPrefix(code, "LimitExceeded") || code == "ResourceInsufficient":
-		return "an account quota is used up: delete unused resources or ask Tencent Cloud to raise it"
-	case code == "RequestLimitExceeded" || code == "LimitExceeded.RequestLimitExceeded":
-		return "too many calls: wait a moment and run the same command again"
-	case strings.HasPrefix(code, "FailedOperation.") && strings.Contains(code, "Function"),
-		code == "FailedOperation.FunctionStatusError", code == "FailedOperation.ApiInOperation":
-		return "the resource is busy with another change: wait until it is Active in the console, then run the same command again"
-	case strings.HasPrefix(code, "ResourceUnavailable") || code == "FailedOperation.InsufficientBalance":
-		return "the account is in arrears or the product is not open: check the console"
-	case strings.HasPrefix(code, "InternalError"):
-		return "Tencent Cloud failed: run the same command again; if it keeps failing, contact support with the RequestId"
-	case strings.HasPrefix(code, "InvalidParameter") || strings.HasPrefix(code, "MissingParameter"):
-		return "a setting was refused (the message says which): fix the flag or -env and run again"
+	}
+	for _, h := range hints {
+		if slices.ContainsFunc(h.match, func(m func(string) bool) bool { return m(code) }) {
+			return h.hint
+		}
 	}
 	return "see the message; run the same command again once it is fixed"
+}
+
+// hints are the remedies for error codes; the first match wins.
+var hints = []struct {
+	match []func(code string) bool // any
+	hint  string
+}{
+	{[]func(string) bool{oneOf("AuthFailure.SignatureFailure", "AuthFailure.SecretIdNotFound", "AuthFailure.InvalidSecretId")},
+		"check TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY: they are not a valid API key pair"},
+	{[]func(string) bool{oneOf("AuthFailure.TokenFailure")},
+		"check TENCENTCLOUD_SESSIONTOKEN: set it for a temporary key (and only then), and renew it if it expired"},
+	{[]func(string) bool{oneOf("AuthFailure.SignatureExpire")}, "the system clock is off by more than 5 minutes: correct it"},
+	{[]func(string) bool{oneOf("ResourceNotFound.Namespace")},
+		"create the namespace in the SCF console first, or leave -namespace out for default"},
+	{[]func(string) bool{oneOf("InvalidParameterValue.InvalidRegion", "UnsupportedRegion", "UnauthorizedOperation.Region")},
+		"check -region (e.g. ap-guangzhou)"},
+	{[]func(string) bool{oneOf("FailedOperation.GetRoleError")},
+		"API Gateway needs its service role to call SCF: open the API Gateway console once and accept the service authorization"},
+	{[]func(string) bool{prefix("LimitExceeded"), oneOf("ResourceInsufficient")},
+		"an account quota is used up: delete unused resources or ask Tencent Cloud to raise it"},
+	{[]func(string) bool{oneOf("RequestLimitExceeded", "LimitExceeded.RequestLimitExceeded")},
+		"too many calls: wait a moment and run the same command again"},
+	{[]func(string) bool{functionBusy, oneOf("FailedOperation.FunctionStatusError", "FailedOperation.ApiInOperation")},
+		"the resource is busy with another change: wait until it is Active in the console, then run the same command again"},
+	{[]func(string) bool{prefix("ResourceUnavailable"), oneOf("FailedOperation.InsufficientBalance")},
+		"the account is in arrears or the product is not open: check the console"},
+	{[]func(string) bool{prefix("InternalError")},
+		"Tencent Cloud failed: run the same command again; if it keeps failing, contact support with the RequestId"},
+	{[]func(string) bool{prefix("InvalidParameter"), prefix("MissingParameter")},
+		"a setting was refused (the message says which): fix the flag or -env and run again"},
+}
+
+func oneOf(codes ...string) func(string) bool {
+	return func(code string) bool { return slices.Contains(codes, code) }
+}
+
+func prefix(p string) func(string) bool {
+	return func(code string) bool { return strings.HasPrefix(code, p) }
+}
+
+// functionBusy: a function in the middle of a change.
+func functionBusy(code string) bool {
+	return strings.HasPrefix(code, "FailedOperation.") && strings.Contains(code, "Function")
 }

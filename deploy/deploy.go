@@ -238,82 +238,29 @@ func (cfg Config) check() error {
 }
 
 func (r *run) deploy(ctx context.Context) error {
-	cfg := r.cfg
 	dry := ""
-	if cfg.DryRun {
+	if r.cfg.DryRun {
 		dry = " (dry run: no changes)"
 	}
-	r.say("scfws deploy: %s in namespace %s of %s%s", cfg.Name, cfg.namespace(), cfg.Region, dry)
-	r.say("  code: %s", cfg.Code.Source)
-
-	// Read what there is.
-	fn, err := r.getFunction(ctx)
-	if err != nil {
-		return failed("read the function", "scf:GetFunction", err)
-	}
-	if fn != nil && fn.runtime != Runtime {
-		return &StepError{Step: "check the function", Action: "scf:GetFunction",
-			Err:  fmt.Errorf("the function %s in namespace %s exists with runtime %s, not %s", cfg.Name, cfg.namespace(), fn.runtime, Runtime),
-			Hint: "deploy does not take over another runtime's function: choose another -name (or delete that function yourself if nobody needs it)"}
-	}
-	svc, err := r.findService(ctx)
+	r.say("scfws deploy: %s in namespace %s of %s%s", r.cfg.Name, r.cfg.namespace(), r.cfg.Region, dry)
+	r.say("  code: %s", r.cfg.Code.Source)
+	have, err := r.find(ctx)
 	if err != nil {
 		return err
 	}
-	var api *apigw.ApiInfo
-	if svc != nil {
-		r.res.ServiceID = svc.id
-		if api, err = r.findAPI(ctx, svc.id); err != nil {
-			return err
-		}
-	}
-
-	// Step 2: the function. The push address is known when the API exists
-	// (or was set by an earlier run), so one update sets everything.
-	push := ""
-	if api != nil {
-		push = str(api.InternalDomain)
-	} else if fn != nil {
-		push = fn.env[EnvSendbackHost]
-	}
-	if fn, err = r.function(ctx, fn, push); err != nil {
+	// The push address is known when the API exists (or was set by an
+	// earlier run), so one update sets everything.
+	fn, err := r.function(ctx, have.fn, have.push())
+	if err != nil {
 		return err
 	}
-
-	// Step 3: service and API (released below).
-	if svc == nil {
-		if svc, err = r.createService(ctx); err != nil {
-			return err
-		}
+	svc, api, apiChanged, err := r.serviceAndAPI(ctx, have)
+	if err != nil {
+		return err
 	}
-	apiChanged := false
-	if api == nil {
-		if api, err = r.createAPI(ctx, svc.id); err != nil {
-			return err
-		}
-		apiChanged = true
-	} else if diff := r.apiDiff(api); diff != "" {
-		if err := r.modifyAPI(ctx, svc.id, str(api.ApiId), diff); err != nil {
-			return err
-		}
-		apiChanged = true
-	}
-	if api != nil {
-		r.res.APIID = str(api.ApiId)
-		r.res.PushURL = str(api.InternalDomain)
-	}
-	if svc.subDomain != "" {
-		r.res.WSURL = r.wsScheme() + "://" + svc.subDomain + "/" + Environment + cfg.Path
-	}
-
-	// Step 4: the function's push address and idle timeout, before the
-	// release, so that the API goes live with a function that can answer.
-	if api != nil && (fn == nil || fn.env[EnvSendbackHost] != str(api.InternalDomain)) {
-		if _, err := r.updateConfiguration(ctx, fn, r.wantEnv(str(api.InternalDomain)), "set SENDBACK_HOST to the API's push address"); err != nil {
-			return err
-		}
-	} else if api == nil && cfg.DryRun {
-		r.change(StepUpdateFunctionConfiguration, "update the function %s: set SENDBACK_HOST to the new API's push address", cfg.Name)
+	r.addresses(svc, api)
+	if err := r.pointFunction(ctx, fn, api); err != nil {
+		return err
 	}
 	if apiChanged || api == nil || !contains(common.StringValues(api.Environments), Environment) {
 		if err := r.release(ctx, svc.id); err != nil {
@@ -321,6 +268,90 @@ func (r *run) deploy(ctx context.Context) error {
 		}
 	}
 	r.notes()
+	return nil
+}
+
+// found is what there was before the run; nil where nothing was.
+type found struct {
+	fn  *functionState
+	svc *serviceState
+	api *apigw.ApiInfo
+}
+
+// push is the push address known before the run: the API's, or the one
+// an earlier run gave the function.
+func (f found) push() string {
+	switch {
+	case f.api != nil:
+		return str(f.api.InternalDomain)
+	case f.fn != nil:
+		return f.fn.env[EnvSendbackHost]
+	}
+	return ""
+}
+
+// find reads what there is: the function, the service, the API.
+func (r *run) find(ctx context.Context) (found, error) {
+	var have found
+	var err error
+	if have.fn, err = r.getFunction(ctx); err != nil {
+		return have, failed("read the function", "scf:GetFunction", err)
+	}
+	if have.fn != nil && have.fn.runtime != Runtime {
+		return have, &StepError{Step: "check the function", Action: "scf:GetFunction",
+			Err:  fmt.Errorf("the function %s in namespace %s exists with runtime %s, not %s", r.cfg.Name, r.cfg.namespace(), have.fn.runtime, Runtime),
+			Hint: "deploy does not take over another runtime's function: choose another -name (or delete that function yourself if nobody needs it)"}
+	}
+	if have.svc, err = r.findService(ctx); err != nil || have.svc == nil {
+		return have, err
+	}
+	r.res.ServiceID = have.svc.id
+	have.api, err = r.findAPI(ctx, have.svc.id)
+	return have, err
+}
+
+// serviceAndAPI makes the service and the API where there are none and
+// brings the API's settings up to date; changed says the API needs a
+// release. In a dry run a new API is nil.
+func (r *run) serviceAndAPI(ctx context.Context, have found) (svc *serviceState, api *apigw.ApiInfo, changed bool, err error) {
+	svc, api = have.svc, have.api
+	if svc == nil {
+		if svc, err = r.createService(ctx); err != nil {
+			return nil, nil, false, err
+		}
+	}
+	if api == nil {
+		api, err = r.createAPI(ctx, svc.id)
+		return svc, api, true, err
+	}
+	if diff := r.apiDiff(api); diff != "" {
+		return svc, api, true, r.modifyAPI(ctx, svc.id, str(api.ApiId), diff)
+	}
+	return svc, api, false, nil
+}
+
+// addresses records the API's ID, its push address and the client URL.
+func (r *run) addresses(svc *serviceState, api *apigw.ApiInfo) {
+	if api != nil {
+		r.res.APIID = str(api.ApiId)
+		r.res.PushURL = str(api.InternalDomain)
+	}
+	if svc.subDomain != "" {
+		r.res.WSURL = r.wsScheme() + "://" + svc.subDomain + "/" + Environment + r.cfg.Path
+	}
+}
+
+// pointFunction gives the function the API's push address (and the idle
+// timeout) before the release, so that the API goes live with a function
+// that can answer.
+func (r *run) pointFunction(ctx context.Context, fn *functionState, api *apigw.ApiInfo) error {
+	if api != nil && (fn == nil || fn.env[EnvSendbackHost] != str(api.InternalDomain)) {
+		_, err := r.updateConfiguration(ctx, fn, r.wantEnv(str(api.InternalDomain)), "set SENDBACK_HOST to the API's push address")
+		return err
+	}
+	if api == nil && r.cfg.DryRun {
+		r.change(StepUpdateFunctionConfiguration, "update the function %s: set SENDBACK_HOST to the new API's push address", r.cfg.Name)
+	}
 	return nil
 }
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/scfws/scfws/deploy"
 	"github.com/scfws/scfws/deploy/scfzip"
+	"github.com/scfws/scfws/internal/testkit"
 )
 
 var (
@@ -77,24 +78,7 @@ func zipWith(t testing.TB, exe string, mode os.FileMode) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "main.zip")
-	f, err := os.Create(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	h := &zip.FileHeader{Name: "main", Method: zip.Deflate}
-	h.SetMode(mode)
-	w, err := zw.CreateHeader(h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := os.WriteFile(out, testkit.Zip(t, testkit.ZipFile{Name: "main", Mode: mode, Data: data}), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return out

@@ -190,7 +190,7 @@ func waitJS(t testing.TB, tab context.Context, what, js string) {
 // flight, nothing buffered. A frame that was due has then arrived.
 func (l *localRun) quiet(t testing.TB) {
 	t.Helper()
-	eventually(t, 30*time.Second, "the emulator to be quiet", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the emulator to be quiet", func() bool {
 		s := l.status(t)
 		return s.Invoking == 0 && s.Pushing == 0 && s.Buffered == 0
 	})
@@ -394,7 +394,7 @@ func TestChatPageServerMessage(t *testing.T) {
 
 	// A close with a reason: the page shows it, and connects again.
 	closeB()
-	eventually(t, 30*time.Second, "frank's connection to close", func() bool { return len(l.connections(t)) == 1 })
+	testkit.Eventually(t, 30*time.Second, "frank's connection to close", func() bool { return len(l.connections(t)) == 1 })
 	publish("-connection", l.connections(t)[0], "-close", "-reason", "banned for spam")
 	waitJS(t, a, "erin to see why she was disconnected", systemLines("The server disconnected you: banned for spam")+" === 1")
 	waitJS(t, a, "erin to be back", systemLines("reconnected after 1 attempt")+" === 1 && "+connected)
@@ -478,7 +478,7 @@ func TestChatPageReconnectsAfterAbruptDrop(t *testing.T) {
 	// Another user, a Go scfws.v1 client, in the same room.
 	zed := connectV1(t, l, "zed")
 	joinAck := zed.request(t, map[string]any{"type": "joinGroup", "group": "lobby"})
-	eventually(t, 30*time.Second, "zed's join to be acked", func() bool { _, ok := zed.ack(joinAck); return ok })
+	testkit.Eventually(t, 30*time.Second, "zed's join to be acked", func() bool { _, ok := zed.ack(joinAck); return ok })
 	if ack, _ := zed.ack(joinAck); !ack.Success {
 		t.Fatalf("zed's join: %+v", ack)
 	}
@@ -509,10 +509,10 @@ func TestChatPageReconnectsAfterAbruptDrop(t *testing.T) {
 
 	// The page's message reaches zed, once, and zed's reaches the page.
 	say(t, a, "back after the drop")
-	eventually(t, 30*time.Second, "zed to get amy's message", func() bool { return zed.got("group|lobby|amy|back after the drop") == 1 })
+	testkit.Eventually(t, 30*time.Second, "zed to get amy's message", func() bool { return zed.got("group|lobby|amy|back after the drop") == 1 })
 	send := zed.request(t, map[string]any{"type": "sendToGroup", "group": "lobby", "dataType": "text", "data": "welcome back amy", "noEcho": true})
 	waitJS(t, a, "amy to get zed's message", bubbles("lobby", "theirs", "welcome back amy")+" === 1")
-	eventually(t, 30*time.Second, "zed's send to be acked", func() bool { _, ok := zed.ack(send); return ok })
+	testkit.Eventually(t, 30*time.Second, "zed's send to be acked", func() bool { _, ok := zed.ack(send); return ok })
 	if ack, _ := zed.ack(send); !ack.Success || ack.Delivered != 1 {
 		t.Errorf("zed's send: %+v; want it delivered to amy's one connection", ack)
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"maps"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -14,26 +13,8 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/scfws/scfws/deploy/scfzip"
+	"github.com/scfws/scfws/internal/testkit"
 )
-
-// deployZip builds the deployment package as a user does (go run
-// ./tools/mkzip): a static linux/amd64 scfws, which the test binary is not.
-func deployZip(t testing.TB) string {
-	t.Helper()
-	dir := t.TempDir()
-	exe, zip := filepath.Join(dir, "main"), filepath.Join(dir, "main.zip")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var log syncBuffer
-	if err := scfzip.Build(ctx, "..", exe, "e2e", &log); err != nil {
-		t.Fatalf("build the function: %v\n%s", err, log.String())
-	}
-	if err := scfzip.WriteFile(zip, exe); err != nil {
-		t.Fatal(err)
-	}
-	return zip
-}
 
 // scfws runs the built binary with local's key ID and key as its API key
 // and returns its output and exit code.
@@ -43,7 +24,7 @@ func (l *localRun) scfws(t testing.TB, key string, args ...string) (stdout, stde
 	defer cancel()
 	cmd := exec.CommandContext(ctx, buildBinary(t), args...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin", "TENCENTCLOUD_SECRETID=" + l.secretID, "TENCENTCLOUD_SECRETKEY=" + key}
-	var out, errOut syncBuffer
+	var out, errOut testkit.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
 	var exit *exec.ExitError
@@ -87,7 +68,7 @@ const deploySecret = "e2e-publish-secret-9f8e7d6c5b4a3210"
 // nothing, a changed variable reaches the running function, publish reaches
 // its clients, and destroy takes the URL down.
 func TestDeployToLocal(t *testing.T) {
-	zip := deployZip(t)
+	zip, _ := buildZip(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "info"})
 	env := []string{"-env", "STORE=memory", "-env", "PUBLISH_SECRET=" + deploySecret}
 
@@ -103,12 +84,12 @@ func TestDeployToLocal(t *testing.T) {
 	}
 	a, b := connect(t, res.WSURL), connect(t, res.WSURL)
 	a.send(t, "hello")
-	eventually(t, 30*time.Second, "b to get hello through the deployed API", func() bool { return b.count() >= 1 })
+	testkit.Eventually(t, 30*time.Second, "b to get hello through the deployed API", func() bool { return b.count() >= 1 })
 	took := time.Since(start)
 	t.Logf("scfws deploy start to the first chat message through wsUrl: %s", took.Round(time.Millisecond))
 	// Before HEARTBEAT_MESSAGE is set, hb2 is a message like any other.
 	a.send(t, "hb2")
-	eventually(t, 30*time.Second, "b to get hb2", func() bool { return b.count() >= 2 })
+	testkit.Eventually(t, 30*time.Second, "b to get hb2", func() bool { return b.count() >= 2 })
 	b.mu.Lock()
 	got := maps.Clone(b.got)
 	b.mu.Unlock()
@@ -136,7 +117,7 @@ func TestDeployToLocal(t *testing.T) {
 	c, d := connect(t, res.WSURL), connect(t, res.WSURL)
 	c.send(t, "hb2")
 	c.send(t, "after") // invoked after hb2, so any broadcast of hb2 comes first
-	eventually(t, 30*time.Second, "d to get after", func() bool { return d.count() >= 1 })
+	testkit.Eventually(t, 30*time.Second, "d to get after", func() bool { return d.count() >= 1 })
 	d.mu.Lock()
 	got = maps.Clone(d.got)
 	d.mu.Unlock()
@@ -149,7 +130,7 @@ func TestDeployToLocal(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, `"errNo": 0`) {
 		t.Fatalf("publish = exit %d:\n%s%s", code, stdout, stderr)
 	}
-	eventually(t, 30*time.Second, "c and d to get hi", func() bool {
+	testkit.Eventually(t, 30*time.Second, "c and d to get hi", func() bool {
 		c.mu.Lock()
 		d.mu.Lock()
 		defer c.mu.Unlock()
@@ -180,7 +161,7 @@ func TestDeployToLocal(t *testing.T) {
 // Failures name the step, the CAM action and Tencent's code: a wrong key,
 // and an action the key may not call (-fail-action).
 func TestDeployFailuresOnLocal(t *testing.T) {
-	zip := deployZip(t)
+	zip, _ := buildZip(t)
 	l := startLocal(t, nil, "-fail-action", "apigateway:CreateApi=AuthFailure.UnauthorizedOperation")
 	deploy := []string{"deploy", "-endpoint", l.base, "-region", "ap-guangzhou", "-name", "chat", "-zip", zip, "-env", "STORE=memory"}
 	tests := []struct {

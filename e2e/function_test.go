@@ -4,21 +4,21 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/rpc"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
 
+	"github.com/scfws/scfws/deploy"
+	"github.com/scfws/scfws/deploy/scfzip"
 	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/internal/testkit/goldencase"
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
@@ -86,57 +86,80 @@ func TestGoldenRuntime(t *testing.T) {
 // buildBinary builds scfws once per test run.
 func buildBinary(t testing.TB) string { return testkit.BuildProgram(t, "..") }
 
+// buildZip builds the deployment package as a user does (go run
+// ./tools/mkzip, -function-only for the tag scfzip.FunctionOnly): a static
+// linux/amd64 scfws, which the test binary is not. It returns the zip and
+// its main.
+func buildZip(t testing.TB, tags ...string) (zip, exe string) {
+	t.Helper()
+	dir := t.TempDir()
+	exe, zip = filepath.Join(dir, "main"), filepath.Join(dir, "main.zip")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var log testkit.SyncBuffer
+	if err := scfzip.Build(ctx, "..", exe, "e2e", &log, tags...); err != nil {
+		t.Fatalf("build the function: %v\n%s", err, log.String())
+	}
+	if err := scfzip.WriteFile(zip, exe); err != nil {
+		t.Fatal(err)
+	}
+	return zip, exe
+}
+
+// Built with the function alone (go run ./tools/mkzip -function-only), the
+// zip is one deploy takes, its main answers the runtime's Ping and an
+// invoke, and it refuses the commands it leaves out.
+func TestFunctionOnlyBuild(t *testing.T) {
+	zip, exe := buildZip(t, scfzip.FunctionOnly)
+	if _, err := deploy.Package(context.Background(), deploy.PackageOptions{ZipFile: zip}); err != nil {
+		t.Fatalf("deploy refuses the function-only zip: %v", err)
+	}
+	push := pushtest.Start()
+	defer push.Close()
+	fn := startFunction(t, exe)
+	event := []byte(`{"websocket":{"action":"connecting","secConnectionID":"a=="}}`)
+	resp := fn.invoke(t, "function-only", event, map[string]string{"STORE": "memory", "SENDBACK_HOST": push.URL}, 3*time.Second)
+	var r router.Reply
+	if resp.Error != nil || json.Unmarshal(resp.Payload, &r) != nil || r.ErrNo != 0 {
+		t.Errorf("invoke = %s %+v; want errNo 0", resp.Payload, resp.Error)
+	}
+	for _, cmd := range []string{"local", "publish", "probe", "deploy", "destroy"} {
+		out, err := exec.Command(exe, cmd).CombinedOutput()
+		if err == nil || !strings.Contains(string(out), "not in this build") {
+			t.Errorf("scfws %s = %v, %q; want it refused as not in this build", cmd, err, out)
+		}
+	}
+}
+
 // function is the binary running in SCF function mode.
 type function struct {
 	cmd    *exec.Cmd
 	client *rpc.Client
-	out    *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	out    *testkit.SyncBuffer
 }
 
 // startFunction starts bin as the SCF runtime would, with nothing in its
 // environment but the port, and waits for Function.Ping.
 func startFunction(t *testing.T, bin string) *function {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
-	f := &function{cmd: exec.Command(bin), out: &syncBuffer{}}
+	port := strconv.Itoa(testkit.FreePort(t))
+	f := &function{cmd: exec.Command(bin), out: &testkit.SyncBuffer{}}
 	f.cmd.Env = []string{"_LAMBDA_SERVER_PORT=" + port}
 	f.cmd.Stdout, f.cmd.Stderr = f.out, f.out
 	if err := f.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the function's output:\n%s", f.out)
+		}
+	})
 	t.Cleanup(func() { f.stop(t) })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if f.client, err = rpc.Dial("tcp", "127.0.0.1:"+port); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("function did not listen on %s: %v\n%s", port, err, f.out)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.Eventually(t, 10*time.Second, "the function to listen on "+port, func() bool {
+		var err error
+		f.client, err = rpc.Dial("tcp", "127.0.0.1:"+port)
+		return err == nil
+	})
 	if err := f.client.Call("Function.Ping", &messages.PingRequest{}, &messages.PingResponse{}); err != nil {
 		t.Fatalf("Function.Ping: %v", err)
 	}

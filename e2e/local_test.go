@@ -20,6 +20,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
 	"github.com/scfws/scfws/local/emulator"
 )
@@ -31,9 +32,9 @@ type localRun struct {
 	ws     string // ws://127.0.0.1:port/websocket
 	fnPid  int    // the first function instance
 	fnPids []int
-	stderr *syncBuffer
+	stderr *testkit.SyncBuffer
 	// later is what local printed after its banner (the readiness line).
-	later *syncBuffer
+	later *testkit.SyncBuffer
 	// The key local's Tencent Cloud API accepts, made for the session and
 	// printed on the banner's "try" line.
 	secretID, secretKey string
@@ -55,7 +56,7 @@ func startLocal(t testing.TB, env map[string]string, args ...string) *localRun {
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	l := &localRun{cmd: cmd, stderr: &syncBuffer{}, later: &syncBuffer{}}
+	l := &localRun{cmd: cmd, stderr: &testkit.SyncBuffer{}, later: &testkit.SyncBuffer{}}
 	cmd.Stderr = l.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -176,7 +177,7 @@ func (l *localRun) status(t testing.TB) emulator.Status {
 // all, closing invokes included: the emulator counts them as they finish.
 func (l *localRun) waitDisconnects(t testing.TB, n int64) {
 	t.Helper()
-	eventually(t, 60*time.Second, fmt.Sprintf("%d disconnects handled", n), func() bool { return l.status(t).Disconnects >= n })
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("%d disconnects handled", n), func() bool { return l.status(t).Disconnects >= n })
 	if got := l.status(t).Disconnects; got != n {
 		t.Fatalf("%d disconnects handled; want %d", got, n)
 	}
@@ -186,7 +187,7 @@ func (l *localRun) waitDisconnects(t testing.TB, n int64) {
 func (l *localRun) waitLog(t testing.TB, parts ...string) string {
 	t.Helper()
 	var found string
-	eventually(t, 60*time.Second, fmt.Sprintf("a log line with %q", parts), func() bool {
+	testkit.Eventually(t, 60*time.Second, fmt.Sprintf("a log line with %q", parts), func() bool {
 		for line := range strings.SplitSeq(l.stderr.String(), "\n") {
 			ok := true
 			for _, p := range parts {
@@ -252,16 +253,6 @@ func (cl *client) count() int {
 	return cl.n
 }
 
-func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(timeout); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func localDBEnv(db *mysqltest.DB) map[string]string {
 	return map[string]string{"DB_HOST": db.Host, "DB_PORT": strconv.Itoa(db.Port), "DB_USER": db.User,
 		"DB_PASSWORD": db.Password, "DB_NAME": db.Name, "ONLINE_COUNT_SUFFIX": "false", "LOG_LEVEL": "warn"}
@@ -301,7 +292,7 @@ func TestLocalChat200Clients(t *testing.T) {
 	}
 	wg.Wait()
 	want := (clients - 1) * messages
-	eventually(t, 180*time.Second, "every message at every client", func() bool {
+	testkit.Eventually(t, 180*time.Second, "every message at every client", func() bool {
 		for _, c := range cs {
 			if c.count() < want {
 				return false
@@ -312,13 +303,13 @@ func TestLocalChat200Clients(t *testing.T) {
 	// Once nothing is on its way to a client (no invoke or push in flight,
 	// nothing buffered), a sentinel to each client comes after every frame
 	// still on the wire: no late duplicate can follow it.
-	eventually(t, 60*time.Second, "the emulator to be quiet", func() bool {
+	testkit.Eventually(t, 60*time.Second, "the emulator to be quiet", func() bool {
 		s := l.status(t)
 		return s.Invoking == 0 && s.Pushing == 0 && s.Buffered == 0
 	})
 	cs[0].send(t, "sentinel-0")
 	cs[1].send(t, "sentinel-1") // cs[0]'s
-	eventually(t, 60*time.Second, "a sentinel at every client", func() bool {
+	testkit.Eventually(t, 60*time.Second, "a sentinel at every client", func() bool {
 		for _, c := range cs {
 			c.mu.Lock()
 			n := c.got["sentinel-0"] + c.got["sentinel-1"]
@@ -385,7 +376,7 @@ func TestLocalSaysWhatToFix(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.env["LOG_LEVEL"] = "error"
 			l := startLocal(t, tt.env)
-			eventually(t, 30*time.Second, "the readiness line", func() bool {
+			testkit.Eventually(t, 30*time.Second, "the readiness line", func() bool {
 				out := l.later.String()
 				return strings.Contains(out, "ready ") || strings.Contains(out, "NOT READY ")
 			})
@@ -452,7 +443,7 @@ func TestLocalDroppedClientsExpire(t *testing.T) {
 	l.waitDisconnects(t, 6)
 
 	cs[0].send(t, "who is here?")
-	eventually(t, 30*time.Second, "the message at the other survivors", func() bool {
+	testkit.Eventually(t, 30*time.Second, "the message at the other survivors", func() bool {
 		for _, c := range cs[1:5] {
 			if c.count() != 1 {
 				return false
@@ -511,7 +502,7 @@ func TestLocalConsole(t *testing.T) {
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "info"})
 	a, b := connect(t, l.ws), connect(t, l.ws)
 	a.send(t, "hi")
-	eventually(t, 30*time.Second, "b to get hi", func() bool { return b.count() == 1 })
+	testkit.Eventually(t, 30*time.Second, "b to get hi", func() bool { return b.count() == 1 })
 	b.mu.Lock()
 	if b.got["hi"] != 1 {
 		t.Errorf("b got %v; want exactly hi", b.got)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
 )
 
@@ -71,7 +72,7 @@ func TestPublishReachesTheRightConnections(t *testing.T) {
 		group string
 	}{{ann1, "lobby"}, {ann2, "lobby"}, {bob, "lobby"}, {cat, "dev"}} {
 		id := j.c.request(t, map[string]any{"type": "joinGroup", "group": j.group})
-		eventually(t, 10*time.Second, "join acked", func() bool { _, ok := j.c.ack(id); return ok })
+		testkit.Eventually(t, 10*time.Second, "join acked", func() bool { _, ok := j.c.ack(id); return ok })
 	}
 	v1s := map[string]*v1Client{"ann1": ann1, "ann2": ann2, "bob": bob, "cat": cat}
 	// who reports which v1 clients got the server message text, once each.
@@ -109,7 +110,7 @@ func TestPublishReachesTheRightConnections(t *testing.T) {
 			t.Errorf("publish %s = %v; want %d delivered", tt.name, reply, len(tt.want)+tt.wantPlain)
 		}
 		// The pushes were answered before the reply: all has arrived.
-		eventually(t, 5*time.Second, tt.name+" delivered", func() bool {
+		testkit.Eventually(t, 5*time.Second, tt.name+" delivered", func() bool {
 			return len(who(tt.text, tt.group)) == len(tt.want) && plain.count()-plainBefore >= tt.wantPlain
 		})
 		if got := who(tt.text, tt.group); strings.Join(got, ",") != strings.Join(tt.want, ",") {
@@ -143,7 +144,7 @@ func TestPublishReachesTheRightConnections(t *testing.T) {
 		}
 		return n
 	}
-	eventually(t, 5*time.Second, "one frame per connection", func() bool {
+	testkit.Eventually(t, 5*time.Second, "one frame per connection", func() bool {
 		for _, v := range v1s {
 			if probes(v) < 1 {
 				return false
@@ -196,7 +197,7 @@ func TestPublishKeysAndSignedRoute(t *testing.T) {
 	l := startLocal(t, map[string]string{"PUBLISH_SECRET": "e2e-publish-secret-0123456789abcdef"})
 	c := connectV1(t, l, "ann")
 	id := c.request(t, map[string]any{"type": "joinGroup", "group": "lobby"})
-	eventually(t, 10*time.Second, "join acked", func() bool { _, ok := c.ack(id); return ok })
+	testkit.Eventually(t, 10*time.Second, "join acked", func() bool { _, ok := c.ack(id); return ok })
 	run := func(env []string, args ...string) (string, int) {
 		cmd := exec.Command(buildBinary(t), append([]string{"publish"}, args...)...)
 		cmd.Env = append([]string{"PATH=/usr/bin:/bin"}, env...)
@@ -219,7 +220,7 @@ func TestPublishKeysAndSignedRoute(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"delivered": 1`) {
 		t.Errorf("publish over the signed route = exit %d %s; want 1 delivered", code, out)
 	}
-	eventually(t, 5*time.Second, "the route's message", func() bool { return c.got("server|lobby||over the route") == 1 })
+	testkit.Eventually(t, 5*time.Second, "the route's message", func() bool { return c.got("server|lobby||over the route") == 1 })
 	out, code = run([]string{"PUBLISH_SECRET=not-the-secret"}, "-url", route, "-all", "x")
 	if code == 0 || !strings.Contains(out, "401") || strings.Contains(out, "not-the-secret") {
 		t.Errorf("publish over the route with another secret = exit %d %s; want 401, the secret never printed", code, out)

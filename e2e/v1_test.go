@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
 )
 
@@ -182,7 +183,7 @@ func TestV1Groups300Clients(t *testing.T) {
 	for i, c := range cs {
 		joins[i] = c.request(t, map[string]any{"type": "joinGroup", "group": group(i / perUser)})
 	}
-	eventually(t, 60*time.Second, "every join acked", func() bool {
+	testkit.Eventually(t, 60*time.Second, "every join acked", func() bool {
 		for i, c := range cs {
 			if _, ok := c.ack(joins[i]); !ok {
 				return false
@@ -222,7 +223,7 @@ func TestV1Groups300Clients(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	eventually(t, 180*time.Second, "every request acked", func() bool {
+	testkit.Eventually(t, 180*time.Second, "every request acked", func() bool {
 		for _, s := range all {
 			if _, ok := cs[s.client].ack(s.ackID); !ok {
 				return false
@@ -302,7 +303,7 @@ func TestV1Groups300Clients(t *testing.T) {
 		}
 		id := asker.request(t, map[string]any{"type": "listGroup", "group": fmt.Sprintf("group-%d", g)})
 		var a v1Frame
-		eventually(t, 30*time.Second, "the listGroup ack", func() bool { var ok bool; a, ok = asker.ack(id); return ok })
+		testkit.Eventually(t, 30*time.Second, "the listGroup ack", func() bool { var ok bool; a, ok = asker.ack(id); return ok })
 		got := map[string]int{}
 		for _, u := range a.Users {
 			got[u.UserID] = u.Connections

@@ -20,11 +20,17 @@ import (
 // Entry is the executable's name in the zip: the Go1 handler.
 const Entry = "main"
 
+// FunctionOnly is the build tag that leaves out of scfws what runs on a
+// laptop (scfws local, deploy, destroy, probe, publish and their packages):
+// the function alone, for a smaller zip.
+const FunctionOnly = "scfws_function"
+
 // Build compiles the main package of the module at dir for SCF (static
-// linux/amd64, -trimpath, without symbols, main.version set to version)
-// into the file out. The compiler's messages go to stderr.
-func Build(ctx context.Context, dir, out, version string, stderr io.Writer) error {
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath",
+// linux/amd64, -trimpath, without symbols, main.version set to version,
+// with the build tags given) into the file out. The compiler's messages go
+// to stderr.
+func Build(ctx context.Context, dir, out, version string, stderr io.Writer, tags ...string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-tags", strings.Join(tags, ","),
 		"-ldflags", "-s -w -X main.version="+version, "-o", out, ".")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")

@@ -3,7 +3,7 @@
 // runs with handler "main". It needs only Go, so it works where make, zip or
 // Docker do not.
 //
-//	go run ./tools/mkzip -o dist/main.zip
+//	go run ./tools/mkzip -o dist/main.zip [-function-only]
 package main
 
 import (
@@ -20,10 +20,12 @@ import (
 func main() {
 	out := flag.String("o", "dist/main.zip", "the zip to write")
 	version := flag.String("version", "", "version to stamp (default: git describe, or dev)")
+	functionOnly := flag.Bool("function-only", false, "build the function alone (-tags "+scfzip.FunctionOnly+
+		"): without scfws local, deploy, destroy, probe and publish, for a smaller zip")
 	flag.Parse()
 	began := time.Now()
 	fmt.Fprintln(os.Stderr, "mkzip: building a static linux/amd64 scfws (the first build takes a while) ...")
-	sizes, err := build(context.Background(), ".", *out, *version)
+	sizes, err := build(context.Background(), ".", *out, *version, *functionOnly)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mkzip: %v\n", err)
 		os.Exit(1)
@@ -36,11 +38,15 @@ func mb(n int64) float64 { return float64(n) / 1e6 }
 
 type sizes struct{ zip, exe int64 }
 
-// build compiles the module at dir, writes the zip to out, and says how
-// big both are.
-func build(ctx context.Context, dir, out, version string) (sizes, error) {
+// build compiles the module at dir (the function alone, when functionOnly),
+// writes the zip to out, and says how big both are.
+func build(ctx context.Context, dir, out, version string, functionOnly bool) (sizes, error) {
 	if version == "" {
 		version = scfzip.Describe(ctx, dir)
+	}
+	var tags []string
+	if functionOnly {
+		tags = append(tags, scfzip.FunctionOnly)
 	}
 	tmp, err := os.MkdirTemp("", "mkzip")
 	if err != nil {
@@ -48,7 +54,7 @@ func build(ctx context.Context, dir, out, version string) (sizes, error) {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, scfzip.Entry)
-	if err := scfzip.Build(ctx, dir, bin, version, os.Stderr); err != nil {
+	if err := scfzip.Build(ctx, dir, bin, version, os.Stderr, tags...); err != nil {
 		return sizes{}, err
 	}
 	if err := scfzip.WriteFile(out, bin); err != nil {

@@ -17,17 +17,47 @@ import (
 )
 
 // The zip is what SCF's Go1 runtime needs: one entry, main, executable,
-// a static linux/amd64 ELF.
+// a static linux/amd64 ELF; built with the function alone, it is smaller
+// and refuses the commands it leaves out.
 func TestZip(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "main.zip")
-	sz, err := build(context.Background(), "../..", out, "v-test")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name         string
+		functionOnly bool
+		wantLocal    string // what main local says
+	}{
+		{name: "full", wantLocal: "Usage"},
+		{name: "function only", functionOnly: true, wantLocal: "not in this build"},
 	}
-	if fi, err := os.Stat(out); err != nil || fi.Size() != sz.zip || sz.exe <= sz.zip {
-		t.Errorf("build reported %+v; the zip is %v (%v)", sz, fi.Size(), err)
+	var full sizes
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "main.zip")
+			sz, err := build(context.Background(), "../..", out, "v-test", tt.functionOnly)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fi, err := os.Stat(out); err != nil || fi.Size() != sz.zip || sz.exe <= sz.zip {
+				t.Errorf("build reported %+v; the zip is %v (%v)", sz, fi.Size(), err)
+			}
+			if tt.functionOnly && full.zip > 0 && (sz.zip >= full.zip || sz.exe >= full.exe) {
+				t.Errorf("the function alone is %+v; want smaller than the full build's %+v", sz, full)
+			}
+			if !tt.functionOnly {
+				full = sz
+			}
+			data := checkEntry(t, out)
+			t.Logf("zip %d bytes, main %d bytes", fileSize(t, out), len(data))
+			checkStatic(t, data)
+			runs(t, data, tt.wantLocal)
+		})
 	}
-	zr, err := zip.OpenReader(out)
+}
+
+// checkEntry checks the zip holds just main, mode 0755 as made on Unix, and
+// returns main.
+func checkEntry(t *testing.T, zipFile string) []byte {
+	t.Helper()
+	zr, err := zip.OpenReader(zipFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,11 +80,17 @@ func TestZip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer rc.Close()
 	data, err := io.ReadAll(rc)
-	rc.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
+	return data
+}
+
+// checkStatic checks main is a static x86-64 ELF.
+func checkStatic(t *testing.T, data []byte) {
+	t.Helper()
 	ef, err := elf.NewFile(bytes.NewReader(data))
 	if err != nil {
 		t.Fatalf("main is not ELF: %v", err)
@@ -71,18 +107,26 @@ func TestZip(t *testing.T) {
 	if libs, _ := ef.ImportedLibraries(); len(libs) > 0 {
 		t.Errorf("main needs %q; want no shared libraries", libs)
 	}
-	t.Logf("zip %d bytes, main %d bytes", fileSize(t, out), len(data))
+}
 
-	// On this kind of machine the binary runs as it is: check it says who it is.
-	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
-		bin := filepath.Join(t.TempDir(), "main")
-		if err := os.WriteFile(bin, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		got, err := exec.Command(bin, "version").Output()
-		if err != nil || !strings.HasPrefix(string(got), "scfws v-test ") {
-			t.Errorf("main version = %q, %v; want scfws v-test ...", got, err)
-		}
+// runs checks, on this kind of machine where the binary runs as it is, that
+// main says who it is and what main local says.
+func runs(t *testing.T, data []byte, wantLocal string) {
+	t.Helper()
+	if runtime.GOOS != "linux" || runtime.GOARCH != "amd64" {
+		return
+	}
+	bin := filepath.Join(t.TempDir(), "main")
+	if err := os.WriteFile(bin, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	got, err := exec.Command(bin, "version").Output()
+	if err != nil || !strings.HasPrefix(string(got), "scfws v-test ") {
+		t.Errorf("main version = %q, %v; want scfws v-test ...", got, err)
+	}
+	got, _ = exec.Command(bin, "local", "-h").CombinedOutput()
+	if !strings.Contains(string(got), wantLocal) {
+		t.Errorf("main local -h = %q; want %q", got, wantLocal)
 	}
 }
 

@@ -1,10 +1,11 @@
 package main
 
 import (
+	_ "embed"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
@@ -13,24 +14,19 @@ import (
 	"github.com/scfws/scfws/proto"
 )
 
-// token prints a scfws.v1 connect token signed with AUTH_SECRET: for local
-// runs, and for backends that want one without a JWT library.
-func token(args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("token", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, `Usage: scfws token -sub USER [-groups a,b] [-roles r1,r2] [-ttl 1h] [-alg HS256]
+//go:embed docs/cli/token.txt
+var tokenUsage string
 
-Prints a token for the scfws.v1 subprotocol, signed with AUTH_SECRET from the
-environment (the function's setting). A client offers it at connect:
-  new WebSocket(url, ["scfws.v1", "bearer." + token])
-Roles: joinLeaveGroup, sendToGroup, sendToUser, joinLeaveGroup.<group>,
-sendToGroup.<group>; they add to the function's DEFAULT_ROLES.
+// tokenCmd runs scfws token, which prints a scfws.v1 connect token signed
+// with AUTH_SECRET: for local runs, and for backends that want one without a
+// JWT library.
+func tokenCmd(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	return runToken(args, os.LookupEnv, stdout, stderr)
+}
 
-Flags:
-`)
-		fs.PrintDefaults()
-	}
+// runToken is tokenCmd with the environment replaceable.
+func runToken(args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
+	fs := newFlagSet("token", tokenUsage, stderr)
 	sub := fs.String("sub", "", "the user ID (required)")
 	groups := fs.String("groups", "", "groups joined at connect, comma-separated")
 	roles := fs.String("roles", "", "permissions, comma-separated")
@@ -38,11 +34,8 @@ Flags:
 	alg := fs.String("alg", "HS256", "HS256, HS384 or HS512")
 	aud := fs.String("aud", "", "audience (AUTH_AUDIENCE, when the function checks one)")
 	iss := fs.String("iss", "", "issuer (AUTH_ISSUER, when the function checks one)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if fs.NArg() > 0 {
 		return usageError{fmt.Errorf("token takes no arguments, got %q", fs.Args())}

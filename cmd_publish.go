@@ -1,8 +1,11 @@
+//go:build !scfws_function
+
 package main
 
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -30,34 +33,8 @@ const (
 	envPublishSecret = "PUBLISH_SECRET"
 )
 
-const publishUsage = `Usage:
-  scfws publish -function NAME [-namespace NS] [-region R] [-endpoint URL]
-                TARGET [-type text|json|binary] DATA
-  scfws publish -url URL [-secret-env VAR] TARGET [-type text|json|binary] DATA
-  scfws publish ... (-connection ID [-reason R] | -user U) -close
-  scfws publish ... (-connection ID | -user U) (-add-to-group G | -remove-from-group G)
-  scfws publish ... (-group G | -user U) -list
-
-Sends DATA through the scfws function's backend API, or closes connections
-(-close), changes a group (-add-to-group, -remove-from-group) or lists a
-group's users or a user's connections (-list); prints the function's reply.
-TARGET is one of -all, -group G, -user U, -connection ID. DATA - reads
-standard input (at most 6 MB). Binary DATA is raw bytes; it is
-base64-encoded for you.
-
-With -function, the function is invoked through SCF's Invoke API with the key
-in TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY (and TENCENTCLOUD_SESSIONTOKEN
-for a temporary key); -region defaults to TENCENTCLOUD_REGION. -endpoint points
-at another API address, e.g. http://127.0.0.1:8080 for scfws local (where
--region may be left out: local serves any).
-With -url, the command goes to the function's signed HTTP route, signed with
-the secret in the environment variable -secret-env names (PUBLISH_SECRET).
-
-Exit status: 0 when the reply's errNo is 0, 1 when it is not or no reply
-came, 2 for a usage error.
-
-Flags:
-`
+//go:embed docs/cli/publish.txt
+var publishUsage string
 
 // publishFlags are scfws publish's settings.
 type publishFlags struct {
@@ -71,16 +48,30 @@ type publishFlags struct {
 	reason                                           string
 	timeout                                          time.Duration
 	data                                             string // the argument: DATA or -
+
+	set    map[string]bool // the flags given, even as ""
+	args   []string        // the arguments after the flags
+	action string          // close, add-to-group, remove-from-group, list; "" to send
 }
 
 func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	var f publishFlags
-	fs := flag.NewFlagSet("publish", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, publishUsage)
-		fs.PrintDefaults()
+	fs := f.flagSet(stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return f, err
 	}
+	f.set = map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	f.args = fs.Args()
+	if err := f.validate(); err != nil {
+		return f, usageError{err}
+	}
+	f.data = fs.Arg(0)
+	return f, nil
+}
+
+func (f *publishFlags) flagSet(stderr io.Writer) *flag.FlagSet {
+	fs := newFlagSet("publish", publishUsage, stderr)
 	fs.StringVar(&f.function, "function", "", "the scfws function's name, invoked through SCF's Invoke API")
 	fs.StringVar(&f.namespace, "namespace", "", "the function's namespace (default \"default\")")
 	fs.StringVar(&f.qualifier, "qualifier", "", "the function's version or alias (default $LATEST)")
@@ -99,81 +90,118 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	fs.StringVar(&f.removeFrom, "remove-from-group", "", "remove the -user or -connection from this group instead of sending")
 	fs.BoolVar(&f.list, "list", false, "list the -group's users or the -user's connections instead of sending")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, usageError{err}
-	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	return fs
+}
 
-	if (f.function == "") == (f.url == "") {
-		return f, usageError{errors.New("publish wants -function NAME or -url URL")}
-	}
-	if f.url != "" {
-		for _, name := range []string{"namespace", "qualifier", "region", "endpoint"} {
-			if set[name] {
-				return f, usageError{fmt.Errorf("-%s goes with -function, not -url", name)}
-			}
+// validate returns the first problem with the flags: the way to the
+// function, the target, the action (which it records), then the data's type
+// and the timeout.
+func (f *publishFlags) validate() error {
+	for _, check := range []func() error{f.checkWay, f.checkTarget, f.checkAction, f.checkActionTarget, f.checkActionData} {
+		if err := check(); err != nil {
+			return err
 		}
-	} else if set["secret-env"] {
-		return f, usageError{errors.New("-secret-env goes with -url, not -function")}
 	}
+	switch f.dataType {
+	case client.DataText, client.DataJSON, client.DataBinary:
+	default:
+		return fmt.Errorf("-type %q: want text, json or binary", f.dataType)
+	}
+	if f.timeout <= 0 {
+		return errors.New("-timeout must be positive")
+	}
+	return nil
+}
+
+// checkWay: -function (SCF's Invoke API) or -url (the signed route), each
+// with its own flags.
+func (f *publishFlags) checkWay() error {
+	if (f.function == "") == (f.url == "") {
+		return errors.New("publish wants -function NAME or -url URL")
+	}
+	if f.url == "" {
+		if f.set["secret-env"] {
+			return errors.New("-secret-env goes with -url, not -function")
+		}
+		return nil
+	}
+	for _, name := range []string{"namespace", "qualifier", "region", "endpoint"} {
+		if f.set[name] {
+			return fmt.Errorf("-%s goes with -function, not -url", name)
+		}
+	}
+	return nil
+}
+
+func (f *publishFlags) checkTarget() error {
 	targets := 0
-	for _, on := range []bool{f.all, set["group"], set["user"], set["connection"]} {
+	for _, on := range []bool{f.all, f.set["group"], f.set["user"], f.set["connection"]} {
 		if on {
 			targets++
 		}
 	}
 	if targets != 1 {
-		return f, usageError{errors.New("publish wants one target: -all, -group G, -user U or -connection ID")}
+		return errors.New("publish wants one target: -all, -group G, -user U or -connection ID")
 	}
-	// Besides sending, one of these: each takes no DATA.
-	var action string
-	for _, name := range []string{"close", "add-to-group", "remove-from-group", "list"} {
-		if set[name] && (name != "close" || f.close) && (name != "list" || f.list) {
-			if action != "" {
-				return f, usageError{fmt.Errorf("-%s and -%s: one at a time", action, name)}
-			}
-			action = name
-		}
-	}
-	switch {
-	case action == "close" && (f.all || set["group"]):
-		return f, usageError{errors.New("-close closes a -connection or a -user")}
-	case (action == "add-to-group" || action == "remove-from-group") && (f.all || set["group"]):
-		return f, usageError{fmt.Errorf("-%s takes a -user or a -connection into or out of the group", action)}
-	case (action == "add-to-group" && f.addTo == "") || (action == "remove-from-group" && f.removeFrom == ""):
-		return f, usageError{fmt.Errorf("-%s wants a group name", action)}
-	case action == "list" && (f.all || set["connection"]):
-		return f, usageError{errors.New("-list lists a -group's users or a -user's connections")}
-	case action != "" && set["type"]:
-		return f, usageError{fmt.Errorf("-%s sends no data: drop -type", action)}
-	case set["reason"] && !(action == "close" && set["connection"]):
-		return f, usageError{errors.New("-reason goes with -close -connection")}
-	case action != "" && fs.NArg() != 0:
-		return f, usageError{fmt.Errorf("-%s takes no DATA, got %q", action, fs.Args())}
-	case action == "" && fs.NArg() != 1:
-		return f, usageError{errors.New("publish wants one DATA argument, or - for standard input")}
-	}
-	switch f.dataType {
-	case client.DataText, client.DataJSON, client.DataBinary:
-	default:
-		return f, usageError{fmt.Errorf("-type %q: want text, json or binary", f.dataType)}
-	}
-	if f.timeout <= 0 {
-		return f, usageError{errors.New("-timeout must be positive")}
-	}
-	f.data = fs.Arg(0)
-	return f, nil
+	return nil
 }
 
-func publish(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f, err := parsePublishFlags(args, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
+// checkAction finds what to do instead of sending, if anything: close,
+// add-to-group, remove-from-group or list. Each takes no DATA.
+func (f *publishFlags) checkAction() error {
+	for _, name := range []string{"close", "add-to-group", "remove-from-group", "list"} {
+		if f.set[name] && (name != "close" || f.close) && (name != "list" || f.list) {
+			if f.action != "" {
+				return fmt.Errorf("-%s and -%s: one at a time", f.action, name)
+			}
+			f.action = name
+		}
 	}
+	return nil
+}
+
+// checkActionTarget: each action reaches only some targets.
+func (f *publishFlags) checkActionTarget() error {
+	action, wide := f.action, f.all || f.set["group"]
+	switch action {
+	case "close":
+		if wide {
+			return errors.New("-close closes a -connection or a -user")
+		}
+	case "add-to-group", "remove-from-group":
+		if wide {
+			return fmt.Errorf("-%s takes a -user or a -connection into or out of the group", action)
+		}
+		if (action == "add-to-group" && f.addTo == "") || (action == "remove-from-group" && f.removeFrom == "") {
+			return fmt.Errorf("-%s wants a group name", action)
+		}
+	case "list":
+		if f.all || f.set["connection"] {
+			return errors.New("-list lists a -group's users or a -user's connections")
+		}
+	}
+	return nil
+}
+
+// checkActionData: a send takes one DATA (and a -type); the other actions
+// neither.
+func (f *publishFlags) checkActionData() error {
+	switch action := f.action; {
+	case action != "" && f.set["type"]:
+		return fmt.Errorf("-%s sends no data: drop -type", action)
+	case f.set["reason"] && !(action == "close" && f.set["connection"]):
+		return errors.New("-reason goes with -close -connection")
+	case action != "" && len(f.args) != 0:
+		return fmt.Errorf("-%s takes no DATA, got %q", action, f.args)
+	case action == "" && len(f.args) != 1:
+		return errors.New("publish wants one DATA argument, or - for standard input")
+	}
+	return nil
+}
+
+// publishCmd runs scfws publish.
+func publishCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	f, err := parsePublishFlags(args, stderr)
 	if err != nil {
 		return err
 	}
@@ -215,22 +243,25 @@ func publishCommand(f publishFlags, stdin io.Reader) (client.Command, error) {
 	switch {
 	case f.close && f.connection != "":
 		cmd.Op, cmd.Reason = client.OpCloseConnection, f.reason
-		return cmd, nil
 	case f.close:
 		cmd.Op = client.OpCloseUser
-		return cmd, nil
 	case f.addTo != "":
 		cmd.Op, cmd.Group = client.OpAddToGroup, f.addTo
-		return cmd, nil
 	case f.removeFrom != "":
 		cmd.Op, cmd.Group = client.OpRemoveFromGroup, f.removeFrom
-		return cmd, nil
 	case f.list && f.group != "":
 		cmd.Op = client.OpListGroup
-		return cmd, nil
 	case f.list:
 		cmd.Op = client.OpListUser
-		return cmd, nil
+	default:
+		return sendCommand(cmd, f, stdin)
+	}
+	return cmd, nil
+}
+
+// sendCommand is cmd as the send to the target, with DATA.
+func sendCommand(cmd client.Command, f publishFlags, stdin io.Reader) (client.Command, error) {
+	switch {
 	case f.all:
 		cmd.Op = client.OpSendToAll
 	case f.group != "":
@@ -240,36 +271,51 @@ func publishCommand(f publishFlags, stdin io.Reader) (client.Command, error) {
 	default:
 		cmd.Op = client.OpSendToConnection
 	}
-	data := []byte(f.data)
-	if f.data == "-" {
-		var err error
-		if data, err = io.ReadAll(io.LimitReader(stdin, config.MaxEventBytes+1)); err != nil {
-			return cmd, fmt.Errorf("read DATA from standard input: %w", err)
-		}
-		if len(data) > config.MaxEventBytes {
-			return cmd, usageError{fmt.Errorf("DATA is over %d bytes, SCF's limit", config.MaxEventBytes)}
-		}
+	data, err := readData(f.data, stdin)
+	if err != nil {
+		return cmd, err
 	}
-	var p client.Payload
-	switch f.dataType {
-	case client.DataText:
-		if !utf8.Valid(data) {
-			return cmd, usageError{errors.New("DATA is not UTF-8 text; use -type binary")}
-		}
-		p = client.Text(string(data))
-	case client.DataJSON:
-		if !json.Valid(data) {
-			return cmd, usageError{errors.New("DATA is not JSON (-type json)")}
-		}
-		p = client.JSON(json.RawMessage(data))
-	case client.DataBinary:
-		p = client.Binary(data)
+	p, err := payload(f.dataType, data)
+	if err != nil {
+		return cmd, err
 	}
-	var err error
 	if cmd.DataType, cmd.Data, err = p.Encode(); err != nil {
 		return cmd, usageError{err}
 	}
 	return cmd, nil
+}
+
+// readData is the DATA argument, or standard input for -, never more than
+// SCF's limit.
+func readData(arg string, stdin io.Reader) ([]byte, error) {
+	if arg != "-" {
+		return []byte(arg), nil
+	}
+	data, err := io.ReadAll(io.LimitReader(stdin, config.MaxEventBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read DATA from standard input: %w", err)
+	}
+	if len(data) > config.MaxEventBytes {
+		return nil, usageError{fmt.Errorf("DATA is over %d bytes, SCF's limit", config.MaxEventBytes)}
+	}
+	return data, nil
+}
+
+// payload is data as -type says it is, once it is what it says.
+func payload(dataType string, data []byte) (client.Payload, error) {
+	switch dataType {
+	case client.DataText:
+		if !utf8.Valid(data) {
+			return client.Payload{}, usageError{errors.New("DATA is not UTF-8 text; use -type binary")}
+		}
+		return client.Text(string(data)), nil
+	case client.DataJSON:
+		if !json.Valid(data) {
+			return client.Payload{}, usageError{errors.New("DATA is not JSON (-type json)")}
+		}
+		return client.JSON(json.RawMessage(data)), nil
+	}
+	return client.Binary(data), nil
 }
 
 // publishTransport is SCF's Invoke API or the signed route, with secrets

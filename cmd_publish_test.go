@@ -1,3 +1,5 @@
+//go:build !scfws_function
+
 package main
 
 import (
@@ -75,7 +77,7 @@ func publishAPI(t *testing.T) (string, *pubFunctions) {
 
 func runPublish(args []string, stdin string) (stdout, stderr string, err error) {
 	var out, errOut bytes.Buffer
-	err = publish(args, strings.NewReader(stdin), &out, &errOut)
+	err = publishCmd(args, strings.NewReader(stdin), &out, &errOut)
 	return out.String(), errOut.String(), err
 }
 
@@ -298,8 +300,9 @@ func TestPublishUsage(t *testing.T) {
 }
 
 func TestPublishHelp(t *testing.T) {
-	_, stderr, err := runPublish([]string{"-h"}, "")
-	if err != nil || !strings.Contains(stderr, "Usage:\n  scfws publish -function NAME") || !strings.Contains(stderr, "-secret-env") {
-		t.Errorf("publish -h = %v, stderr %q; want the usage", err, stderr)
+	var stdout, stderr bytes.Buffer
+	err := run([]string{"publish", "-h"}, strings.NewReader(""), &stdout, &stderr)
+	if err != nil || !strings.Contains(stderr.String(), "Usage:\n  scfws publish -function NAME") || !strings.Contains(stderr.String(), "-secret-env") {
+		t.Errorf("publish -h = %v, stderr %q; want the usage", err, stderr.String())
 	}
 }

@@ -17,7 +17,7 @@ const testSecret = "token-test-secret-0123456789abcdef"
 func TestToken(t *testing.T) {
 	var out, errOut bytes.Buffer
 	env := config.FromMap(map[string]string{"AUTH_SECRET": testSecret})
-	err := token([]string{"-sub", "alice", "-groups", "lobby, dev", "-roles", "sendToUser,sendToGroup.dev", "-ttl", "2h"}, env, &out, &errOut)
+	err := runToken([]string{"-sub", "alice", "-groups", "lobby, dev", "-roles", "sendToUser,sendToGroup.dev", "-ttl", "2h"}, env, &out, &errOut)
 	if err != nil {
 		t.Fatalf("token = %v (%s)", err, errOut.String())
 	}
@@ -55,10 +55,10 @@ func TestTokenErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
-			err := token(tt.give, config.FromMap(tt.env), &out, &errOut)
+			err := runToken(tt.give, config.FromMap(tt.env), &out, &errOut)
 			var u usageError
 			if err == nil || !strings.Contains(err.Error(), tt.want) || errors.As(err, &u) != tt.usage {
-				t.Errorf("token(%q) = %v; want an error with %q (usage %v)", tt.give, err, tt.want, tt.usage)
+				t.Errorf("runToken(%q) = %v; want an error with %q (usage %v)", tt.give, err, tt.want, tt.usage)
 			}
 			if strings.Contains(err.Error()+out.String()+errOut.String(), testSecret) {
 				t.Errorf("output contains the secret")

@@ -1,8 +1,11 @@
+//go:build !scfws_function
+
 package main
 
 import (
 	"bufio"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -13,40 +16,14 @@ import (
 	"strings"
 	"time"
 
-	deployment "github.com/scfws/scfws/deploy"
+	"github.com/scfws/scfws/deploy"
 )
 
-const deployUsage = `Usage:
-  scfws deploy -name NAME [-region R] [-namespace NS] [-memory 128] [-timeout 3s]
-               [-idle-timeout 600s] [-path /websocket] [-env KEY=VALUE ...] [-env-file FILE]
-               [-vpc VPC -subnet SUBNET] [-endpoint URL] [-zip FILE] [-dry-run] [-json]
+//go:embed docs/cli/deploy.txt
+var deployUsage string
 
-Puts scfws on Tencent Cloud in one go: the SCF function (runtime Go1, handler
-main, the -env variables), an API Gateway service with a WebSocket API bound to
-the function as register, transport and cleanup function (backend timeout
--idle-timeout), released to "release", and the API's push address as the
-function's SENDBACK_HOST (IDLE_TIMEOUT matching). Then it prints the client URL.
-Running it again changes only what differs; with nothing to change it says so.
-
-The code is this very executable when it is a static linux/amd64 build, else a
-build of the scfws module in the current directory, or -zip FILE.
-The key comes from TENCENTCLOUD_SECRETID and TENCENTCLOUD_SECRETKEY (and
-TENCENTCLOUD_SESSIONTOKEN for a temporary key); -region defaults to
-TENCENTCLOUD_REGION. docs/deploy.md lists the CAM actions it needs. Values of
-variables whose names hold PASSWORD, SECRET, TOKEN or KEY are never printed.
-
-Flags:
-`
-
-const destroyUsage = `Usage:
-  scfws destroy -name NAME [-region R] [-namespace NS] [-endpoint URL] [-yes]
-
-Removes what scfws deploy made for the function NAME, and only that (deploy tags
-what it makes): the WebSocket API, its service, and the function. It lists the
-removals and asks before doing them, unless -yes.
-
-Flags:
-`
+//go:embed docs/cli/destroy.txt
+var destroyUsage string
 
 // deployHooks are what tests replace.
 type deployHooks struct {
@@ -58,36 +35,37 @@ type deployHooks struct {
 
 func defaultHooks() deployHooks { return deployHooks{getenv: os.Getenv} }
 
-// envFlag collects repeated -env KEY=VALUE.
-type envFlag []string
-
-func (e *envFlag) String() string { return fmt.Sprintf("%d variables", len(*e)) }
-
-func (e *envFlag) Set(v string) error {
-	*e = append(*e, v)
-	return nil
-}
-
 type deployFlags struct {
 	region, name, namespace string
 	memory                  int64
 	timeout, idleTimeout    time.Duration
 	path                    string
-	env                     envFlag
+	env                     []string // -env KEY=VALUE, repeated
 	envFile                 string
 	vpc, subnet             string
 	endpoint, zip           string
 	dryRun, json            bool
+	args                    []string
 }
 
 func parseDeployFlags(args []string, stderr io.Writer, getenv func(string) string) (deployFlags, error) {
 	var f deployFlags
-	fs := flag.NewFlagSet("deploy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, deployUsage)
-		fs.PrintDefaults()
+	fs := f.flagSet(stderr)
+	if err := parseFlags(fs, args); err != nil {
+		return f, err
 	}
+	f.args = fs.Args()
+	if f.region == "" {
+		f.region = getenv(envRegion)
+	}
+	if err := f.validate(); err != nil {
+		return f, usageError{err}
+	}
+	return f, nil
+}
+
+func (f *deployFlags) flagSet(stderr io.Writer) *flag.FlagSet {
+	fs := newFlagSet("deploy", deployUsage, stderr)
 	fs.StringVar(&f.region, "region", "", "the region, e.g. ap-guangzhou (default $"+envRegion+")")
 	fs.StringVar(&f.name, "name", "", "the function's name (2-60 letters, digits, - and _)")
 	fs.StringVar(&f.namespace, "namespace", "default", "the function's SCF namespace")
@@ -95,7 +73,10 @@ func parseDeployFlags(args []string, stderr io.Writer, getenv func(string) strin
 	fs.DurationVar(&f.timeout, "timeout", 3*time.Second, "the function's timeout, whole seconds")
 	fs.DurationVar(&f.idleTimeout, "idle-timeout", 600*time.Second, "the API's backend timeout (quiet clients are closed), whole seconds; also the function's IDLE_TIMEOUT")
 	fs.StringVar(&f.path, "path", "/websocket", "the WebSocket API's path")
-	fs.Var(&f.env, "env", "a function environment variable KEY=VALUE (repeat the flag for more)")
+	fs.Func("env", "a function environment variable KEY=VALUE (repeat the flag for more)", func(kv string) error {
+		f.env = append(f.env, kv)
+		return nil
+	})
 	fs.StringVar(&f.envFile, "env-file", "", "a file of KEY=VALUE lines for the function's environment (-env wins)")
 	fs.StringVar(&f.vpc, "vpc", "", "put the function in this VPC (with -subnet), e.g. the database's")
 	fs.StringVar(&f.subnet, "subnet", "", "the VPC's subnet")
@@ -103,35 +84,30 @@ func parseDeployFlags(args []string, stderr io.Writer, getenv func(string) strin
 	fs.StringVar(&f.zip, "zip", "", "deploy this package (a zip with a static linux/amd64 main) instead")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "say what would change, and change nothing")
 	fs.BoolVar(&f.json, "json", false, "print the result as one JSON object")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return f, usageError{fmt.Errorf("deploy takes no arguments, got %q", fs.Args())}
-	}
-	if f.region == "" {
-		f.region = getenv(envRegion)
-	}
+	return fs
+}
+
+// validate returns the first problem with the flags.
+func (f deployFlags) validate() error {
 	switch {
+	case len(f.args) > 0:
+		return fmt.Errorf("deploy takes no arguments, got %q", f.args)
 	case f.name == "":
-		return f, usageError{errors.New("deploy wants -name, the function's name")}
+		return errors.New("deploy wants -name, the function's name")
 	case f.region == "":
-		return f, usageError{fmt.Errorf("no region: give -region or set %s", envRegion)}
+		return fmt.Errorf("no region: give -region or set %s", envRegion)
 	case f.memory <= 0:
-		return f, usageError{errors.New("-memory must be positive (MB)")}
+		return errors.New("-memory must be positive (MB)")
 	case f.timeout < time.Second || f.timeout%time.Second != 0:
-		return f, usageError{fmt.Errorf("-timeout %s: whole seconds, at least 1s", f.timeout)}
+		return fmt.Errorf("-timeout %s: whole seconds, at least 1s", f.timeout)
 	case f.idleTimeout < time.Second || f.idleTimeout%time.Second != 0:
-		return f, usageError{fmt.Errorf("-idle-timeout %s: whole seconds, at least 1s", f.idleTimeout)}
+		return fmt.Errorf("-idle-timeout %s: whole seconds, at least 1s", f.idleTimeout)
 	case !strings.HasPrefix(f.path, "/"):
-		return f, usageError{fmt.Errorf("-path %q must start with /", f.path)}
+		return fmt.Errorf("-path %q must start with /", f.path)
 	case (f.vpc == "") != (f.subnet == ""):
-		return f, usageError{errors.New("-vpc and -subnet go together")}
+		return errors.New("-vpc and -subnet go together")
 	}
-	return f, nil
+	return nil
 }
 
 // functionEnv is the function's environment from -env-file and -env.
@@ -143,16 +119,16 @@ func (f deployFlags) functionEnv() (map[string]string, error) {
 			return nil, err
 		}
 		defer file.Close()
-		if err := deployment.ParseEnvFile(file, env); err != nil {
+		if err := deploy.ParseEnvFile(file, env); err != nil {
 			return nil, usageError{fmt.Errorf("-env-file %s: %w", f.envFile, err)}
 		}
 	}
 	for i, kv := range f.env {
-		if err := deployment.ParseEnv(kv, env); err != nil {
+		if err := deploy.ParseEnv(kv, env); err != nil {
 			return nil, usageError{fmt.Errorf("-env number %d: %w", i+1, err)}
 		}
 	}
-	for _, k := range []string{deployment.EnvSendbackHost, deployment.EnvIdleTimeout, "wsBackUrl"} {
+	for _, k := range []string{deploy.EnvSendbackHost, deploy.EnvIdleTimeout, "wsBackUrl"} {
 		if _, ok := env[k]; ok {
 			return nil, usageError{fmt.Errorf("%s is deploy's to set (the API's push address, and -idle-timeout): leave it out", k)}
 		}
@@ -160,28 +136,26 @@ func (f deployFlags) functionEnv() (map[string]string, error) {
 	return env, nil
 }
 
-func deployer(endpoint string, stderr io.Writer, h deployHooks) (*deployment.Deployer, error) {
+func deployer(endpoint string, stderr io.Writer, h deployHooks) (*deploy.Deployer, error) {
 	id, key := h.getenv(envSecretID), h.getenv(envSecretKey)
 	if id == "" || key == "" {
 		return nil, usageError{fmt.Errorf("%s and %s must hold the API key to deploy with", envSecretID, envSecretKey)}
 	}
-	return &deployment.Deployer{
-		Credentials:  deployment.Credentials{SecretID: id, SecretKey: key, Token: h.getenv(envSessionToken)},
+	return &deploy.Deployer{
+		Credentials:  deploy.Credentials{SecretID: id, SecretKey: key, Token: h.getenv(envSessionToken)},
 		Endpoint:     endpoint,
 		Progress:     stderr,
 		PollInterval: h.pollInterval,
 	}, nil
 }
 
-func deploy(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// deployCmd runs scfws deploy.
+func deployCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return runDeploy(args, stdin, stdout, stderr, defaultHooks())
 }
 
 func runDeploy(args []string, _ io.Reader, stdout, stderr io.Writer, h deployHooks) error {
 	f, err := parseDeployFlags(args, stderr, h.getenv)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
 	if err != nil {
 		return err
 	}
@@ -195,12 +169,12 @@ func runDeploy(args []string, _ io.Reader, stdout, stderr io.Writer, h deployHoo
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	code, err := deployment.Package(ctx, deployment.PackageOptions{ZipFile: f.zip, Executable: h.executable, ModuleDir: h.moduleDir, Version: version, BuildLog: stderr})
+	code, err := deploy.Package(ctx, deploy.PackageOptions{ZipFile: f.zip, Executable: h.executable, ModuleDir: h.moduleDir, Version: version, BuildLog: stderr})
 	if err != nil {
 		return fmt.Errorf("make the zip: %w", err)
 	}
-	res, err := d.Deploy(ctx, deployment.Config{
-		Target:   deployment.Target{Region: f.region, Namespace: f.namespace, Name: f.name},
+	res, err := d.Deploy(ctx, deploy.Config{
+		Target:   deploy.Target{Region: f.region, Namespace: f.namespace, Name: f.name},
 		MemoryMB: f.memory, Timeout: f.timeout, IdleTimeout: f.idleTimeout, Path: f.path, Env: env,
 		VpcID: f.vpc, SubnetID: f.subnet, Code: code, DryRun: f.dryRun,
 	})
@@ -216,7 +190,7 @@ func runDeploy(args []string, _ io.Reader, stdout, stderr io.Writer, h deployHoo
 	return nil
 }
 
-func printDeploy(w io.Writer, res deployment.Result, env map[string]string) {
+func printDeploy(w io.Writer, res deploy.Result, env map[string]string) {
 	switch {
 	case res.DryRun && len(res.Changed) == 0:
 		fmt.Fprintf(w, "Dry run: nothing would change; %s is up to date.\n", res.FunctionName)
@@ -255,80 +229,104 @@ func printDeploy(w io.Writer, res deployment.Result, env map[string]string) {
 	}
 }
 
-func destroy(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// destroyCmd runs scfws destroy.
+func destroyCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return runDestroy(args, stdin, stdout, stderr, defaultHooks())
 }
 
-func runDestroy(args []string, stdin io.Reader, stdout, stderr io.Writer, h deployHooks) error {
-	var region, name, namespace, endpoint string
-	var yes bool
-	fs := flag.NewFlagSet("destroy", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, destroyUsage)
-		fs.PrintDefaults()
+type destroyFlags struct {
+	region, name, namespace, endpoint string
+	yes                               bool
+	args                              []string
+}
+
+func parseDestroyFlags(args []string, stderr io.Writer, getenv func(string) string) (destroyFlags, error) {
+	var f destroyFlags
+	fs := newFlagSet("destroy", destroyUsage, stderr)
+	fs.StringVar(&f.region, "region", "", "the region (default $"+envRegion+")")
+	fs.StringVar(&f.name, "name", "", "the function's name, as given to deploy")
+	fs.StringVar(&f.namespace, "namespace", "default", "the function's SCF namespace")
+	fs.StringVar(&f.endpoint, "endpoint", "", "the Tencent Cloud API address when not Tencent's")
+	fs.BoolVar(&f.yes, "yes", false, "do not ask")
+	if err := parseFlags(fs, args); err != nil {
+		return f, err
 	}
-	fs.StringVar(&region, "region", "", "the region (default $"+envRegion+")")
-	fs.StringVar(&name, "name", "", "the function's name, as given to deploy")
-	fs.StringVar(&namespace, "namespace", "default", "the function's SCF namespace")
-	fs.StringVar(&endpoint, "endpoint", "", "the Tencent Cloud API address when not Tencent's")
-	fs.BoolVar(&yes, "yes", false, "do not ask")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
-		return usageError{err}
+	f.args = fs.Args()
+	if f.region == "" {
+		f.region = getenv(envRegion)
 	}
-	if region == "" {
-		region = h.getenv(envRegion)
+	if err := f.validate(); err != nil {
+		return f, usageError{err}
 	}
+	return f, nil
+}
+
+// validate returns the first problem with the flags.
+func (f destroyFlags) validate() error {
 	switch {
-	case fs.NArg() > 0:
-		return usageError{fmt.Errorf("destroy takes no arguments, got %q", fs.Args())}
-	case name == "":
-		return usageError{errors.New("destroy wants -name, the function's name")}
-	case region == "":
-		return usageError{fmt.Errorf("no region: give -region or set %s", envRegion)}
+	case len(f.args) > 0:
+		return fmt.Errorf("destroy takes no arguments, got %q", f.args)
+	case f.name == "":
+		return errors.New("destroy wants -name, the function's name")
+	case f.region == "":
+		return fmt.Errorf("no region: give -region or set %s", envRegion)
 	}
-	d, err := deployer(endpoint, stderr, h)
+	return nil
+}
+
+func runDestroy(args []string, stdin io.Reader, stdout, stderr io.Writer, h deployHooks) error {
+	f, err := parseDestroyFlags(args, stderr, h.getenv)
+	if err != nil {
+		return err
+	}
+	d, err := deployer(f.endpoint, stderr, h)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	var confirm func([]string) (bool, error)
-	if !yes {
-		confirm = func(removals []string) (bool, error) {
-			fmt.Fprintln(stderr, "scfws destroy will:")
-			for _, r := range removals {
-				fmt.Fprintf(stderr, "  - %s\n", r)
-			}
-			fmt.Fprint(stderr, "Go ahead? [y/N] ")
-			line, err := bufio.NewReader(stdin).ReadString('\n')
-			if err != nil && !errors.Is(err, io.EOF) {
-				return false, err
-			}
-			answer := strings.ToLower(strings.TrimSpace(line))
-			return answer == "y" || answer == "yes", nil
-		}
+	if !f.yes {
+		confirm = askFirst(stdin, stderr)
 	}
-	res, err := d.Destroy(ctx, deployment.Target{Region: region, Namespace: namespace, Name: name}, confirm)
-	if errors.Is(err, deployment.ErrNotConfirmed) {
+	res, err := d.Destroy(ctx, deploy.Target{Region: f.region, Namespace: f.namespace, Name: f.name}, confirm)
+	if errors.Is(err, deploy.ErrNotConfirmed) {
 		return exitError{code: 1, msg: "destroy: " + err.Error()}
 	}
 	if err != nil {
 		return err
 	}
+	printDestroy(stdout, res)
+	return nil
+}
+
+// askFirst lists the removals on stderr and reads the answer from stdin.
+func askFirst(stdin io.Reader, stderr io.Writer) func(removals []string) (bool, error) {
+	return func(removals []string) (bool, error) {
+		fmt.Fprintln(stderr, "scfws destroy will:")
+		for _, r := range removals {
+			fmt.Fprintf(stderr, "  - %s\n", r)
+		}
+		fmt.Fprint(stderr, "Go ahead? [y/N] ")
+		line, err := bufio.NewReader(stdin).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return false, err
+		}
+		answer := strings.ToLower(strings.TrimSpace(line))
+		return answer == "y" || answer == "yes", nil
+	}
+}
+
+func printDestroy(w io.Writer, res deploy.Result) {
 	if len(res.Changed) == 0 {
-		fmt.Fprintf(stdout, "Nothing removed.\n")
+		fmt.Fprintf(w, "Nothing removed.\n")
 	} else {
-		fmt.Fprintf(stdout, "Removed (%s):\n", strings.Join(res.Changed, ", "))
+		fmt.Fprintf(w, "Removed (%s):\n", strings.Join(res.Changed, ", "))
 		for _, s := range res.Steps {
-			fmt.Fprintf(stdout, "  - %s\n", s.Detail)
+			fmt.Fprintf(w, "  - %s\n", s.Detail)
 		}
 	}
 	for _, n := range res.Notes {
-		fmt.Fprintf(stdout, "Note: %s.\n", n)
+		fmt.Fprintf(w, "Note: %s.\n", n)
 	}
-	return nil
 }

@@ -1,3 +1,5 @@
+//go:build !scfws_function
+
 package main
 
 import (
@@ -25,7 +27,7 @@ import (
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
 
-	deployment "github.com/scfws/scfws/deploy"
+	"github.com/scfws/scfws/deploy"
 	"github.com/scfws/scfws/local/cloudapi"
 )
 
@@ -358,7 +360,7 @@ func TestDeployCreatesEverything(t *testing.T) {
 		t.Error("CreateApi names ServiceScfFunctionName; a WebSocket API names its three functions")
 	}
 
-	var res deployment.Result
+	var res deploy.Result
 	json1, _, _ := runDeployT(t, c, testHooks(t), append(secretArgs(t), "-json")...)
 	if err := json.Unmarshal([]byte(json1), &res); err != nil {
 		t.Fatalf("-json output %q: %v", json1, err)
@@ -462,7 +464,7 @@ func TestDeployUpdatesInPlace(t *testing.T) {
 				h.executable = staticExe(t, tt.exe)
 			}
 			out, _ := mustDeploy(t, c, h, append([]string{"-env", "STORE=memory", "-json"}, tt.give...)...)
-			var res deployment.Result
+			var res deploy.Result
 			if err := json.Unmarshal([]byte(out), &res); err != nil {
 				t.Fatal(err)
 			}
@@ -506,7 +508,7 @@ func TestDeployDryRunWritesNothing(t *testing.T) {
 	if w := writes(c.Calls()); len(w) != 0 {
 		t.Errorf("-dry-run wrote %v", w)
 	}
-	var res deployment.Result
+	var res deploy.Result
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
 		t.Fatal(err)
 	}
@@ -751,9 +753,9 @@ func TestDeployUsage(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for name, cmd := range map[string]func([]string, io.Reader, io.Writer, io.Writer) error{"deploy": deploy, "destroy": destroy} {
+	for _, name := range []string{"deploy", "destroy"} {
 		var out, errOut bytes.Buffer
-		if err := cmd([]string{"-h"}, nil, &out, &errOut); err != nil || !strings.Contains(errOut.String(), "Usage:\n  scfws "+name) {
+		if err := run([]string{name, "-h"}, nil, &out, &errOut); err != nil || !strings.Contains(errOut.String(), "Usage:\n  scfws "+name) {
 			t.Errorf("%s -h = %v, %q", name, err, errOut.String())
 		}
 	}

@@ -1,3 +1,5 @@
+//go:build !scfws_function
+
 package main
 
 import (
@@ -5,14 +7,13 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/scfws/scfws/config"
 )
 
 // probe warns where the secret could leak, and refuses one the function
 // would refuse, before it connects anywhere.
 func TestProbeCommandGuardsTheSecret(t *testing.T) {
-	env := func(m map[string]string) func(string) (string, bool) {
-		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-	}
 	tests := []struct {
 		name  string
 		args  []string
@@ -28,7 +29,7 @@ func TestProbeCommandGuardsTheSecret(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			err := probeCmd(tt.args, env(tt.env), &stdout, &stderr)
+			err := runProbe(tt.args, config.FromMap(tt.env), &stdout, &stderr)
 			var u usageError
 			if !errors.As(err, &u) || !strings.Contains(err.Error(), tt.err) {
 				t.Fatalf("probe = %v; want a usage error %q", err, tt.err)

@@ -1,0 +1,184 @@
+package main
+
+// The function's wiring: the environment's settings become the registry, the
+// push client and the token verifier the router runs with.
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/scfws/scfws/auth"
+	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/gateway"
+	"github.com/scfws/scfws/proto"
+	"github.com/scfws/scfws/router"
+	"github.com/scfws/scfws/store"
+)
+
+// loader turns the environment into the router's Deps, once it is valid.
+// The runtime sets the function's variables as it delivers each invoke, so
+// they are read when the first invoke needs them.
+func loader(log *zap.Logger, level zap.AtomicLevel) router.Loader {
+	return loaderFrom(os.LookupEnv, log, level, openRegistry)
+}
+
+// registryOpener makes the registry the settings name.
+type registryOpener func(ctx context.Context, cfg config.Config, log *zap.Logger) (router.Registry, error)
+
+// loaderFrom is loader with the lookup and the registry replaceable, so that
+// tests run the very same wiring in process.
+func loaderFrom(lookup config.Lookup, log *zap.Logger, level zap.AtomicLevel, open registryOpener) router.Loader {
+	return func(ctx context.Context) (*router.Deps, error) {
+		cfg, err := config.Load(lookup)
+		if err != nil {
+			return nil, router.NotConfigured(err)
+		}
+		level.SetLevel(cfg.Level())
+		reg, err := open(ctx, cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		d, err := depsFrom(cfg, reg, log)
+		if err != nil {
+			if c, ok := reg.(io.Closer); ok {
+				_ = c.Close() // its pool, open for nothing
+			}
+			return nil, err
+		}
+		return d, nil
+	}
+}
+
+// depsFrom builds the push client and options around a registry.
+func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.Deps, error) {
+	push, err := gateway.New(cfg.SendbackHost, gateway.Options{
+		Concurrency: cfg.PushConcurrency,
+		Rate:        cfg.PushRate,
+		Timeout:     cfg.PushTimeout.D(),
+		Retries:     cfg.PushRetries,
+	})
+	if err != nil {
+		return nil, router.NotConfigured(fmt.Errorf("SENDBACK_HOST: %w", err))
+	}
+	var verify router.Verifier
+	if cfg.AuthSecret != "" || strings.TrimSpace(cfg.AuthPublicKey) != "" {
+		v, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.AuthSecret.Reveal()), PublicKeysPEM: cfg.AuthPublicKey,
+			Audience: cfg.AuthAudience, Issuer: cfg.AuthIssuer})
+		if err != nil {
+			// auth's messages name the key's problem and never quote it.
+			return nil, router.NotConfigured(fmt.Errorf("AUTH_SECRET or AUTH_PUBLIC_KEY: %w", err))
+		}
+		verify = tokenVerifier{v}
+		log.Info("scfws.v1 tokens", zap.Strings("algorithms", v.Algorithms()), zap.Bool("required", cfg.AuthRequired))
+	}
+	log.Info("configured",
+		zap.String("store", cfg.Store), zap.String("dbHost", cfg.DBHost), zap.Int("dbPort", cfg.DBPort),
+		zap.String("dbName", cfg.DBName), zap.String("dbTable", cfg.DBTable), zap.String("sendbackHost", config.RedactURL(cfg.SendbackHost)),
+		zap.Duration("idleTimeout", cfg.IdleTimeout.D()), zap.Int("pushConcurrency", cfg.PushConcurrency), zap.Int("pushRate", cfg.PushRate),
+		zap.Duration("pushTimeout", cfg.PushTimeout.D()), zap.Int("pushRetries", cfg.PushRetries),
+		zap.Strings("wsSubprotocols", cfg.WSSubprotocols), zap.Bool("broadcastToSender", cfg.BroadcastToSender),
+		zap.Bool("onlineCountSuffix", cfg.OnlineCountSuffix), zap.Bool("heartbeat", cfg.HeartbeatMessage != ""),
+		zap.Int("maxMessageBytes", cfg.MaxMessageBytes), zap.Strings("defaultRoles", cfg.DefaultRoles),
+		zap.Bool("presenceEvents", cfg.PresenceEvents), zap.Bool("publishRoute", cfg.PublishSecret != ""),
+		zap.Bool("probe", cfg.ProbeSecret != ""))
+	return &router.Deps{
+		Registry: reg,
+		Pusher:   push,
+		Verifier: verify,
+		Options: router.Options{
+			Subprotocols:      cfg.WSSubprotocols,
+			BroadcastToSender: cfg.BroadcastToSender,
+			OnlineCountSuffix: cfg.OnlineCountSuffix,
+			HeartbeatMessage:  cfg.HeartbeatMessage,
+			MaxMessageBytes:   cfg.MaxMessageBytes,
+			SweepEvery:        min(time.Minute, cfg.IdleTimeout.D()/2),
+			AuthRequired:      cfg.AuthRequired,
+			DefaultRoles:      cfg.DefaultRoles,
+			PresenceEvents:    cfg.PresenceEvents,
+			MaxGroups:         cfg.MaxGroups,
+			PublishSecret:     cfg.PublishSecret.Reveal(),
+			ProbeSecret:       cfg.ProbeSecret.Reveal(),
+			IdleTimeout:       cfg.IdleTimeout.D(),
+			PushRate:          cfg.PushRate,
+		},
+	}, nil
+}
+
+func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (router.Registry, error) {
+	if cfg.Store == config.StoreMemory {
+		// scfws local sets SCFWS_LOCAL: memory is what it is for there.
+		if os.Getenv("SCFWS_LOCAL") != "true" {
+			log.Warn("STORE=memory: connections are kept in this process only; use it for local runs and tests")
+		}
+		return store.NewMemory(cfg.IdleTimeout.D(), nil), nil
+	}
+	db, err := store.OpenMySQL(ctx, store.MySQLConfig{
+		Host:        cfg.DBHost,
+		Port:        cfg.DBPort,
+		User:        cfg.DBUser,
+		Password:    cfg.DBPassword.Reveal(),
+		DBName:      cfg.DBName,
+		Table:       cfg.DBTable,
+		AutoMigrate: cfg.DBAutoMigrate,
+		IdleTimeout: cfg.IdleTimeout.D(),
+		// The driver's own messages join our log, so it stays JSON.
+		DriverLog: func(msg string) { log.Named("mysql").Warn(msg) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open registry %s.%s at %s: %w", cfg.DBName, cfg.DBTable, cfg.DBHost, err)
+	}
+	s := db.Schema()
+	if s.DatabaseCreated {
+		log.Info("created the database", zap.String("dbName", cfg.DBName))
+	}
+	if !s.Keyed {
+		log.Warn("the connection table has no unique key on ConnectionID: writes take two statements and racing registers can duplicate rows; "+
+			"add one with ALTER TABLE ... ADD PRIMARY KEY (ConnectionID)", zap.String("dbTable", cfg.DBTable))
+	} else if s.Created {
+		log.Info("created the connection table", zap.String("dbTable", cfg.DBTable))
+	}
+	switch {
+	case s.V1Created:
+		log.Info("created the scfws.v1 tables", zap.String("dbTable", cfg.DBTable))
+	case s.V1Denied:
+		log.Warn("the scfws.v1 tables do not exist and DB_USER may not create them: scfws.v1 handshakes are refused; plain connections work",
+			zap.String("dbTable", cfg.DBTable))
+	case !s.V1:
+		log.Warn("the scfws.v1 tables do not exist and DB_AUTO_MIGRATE is off: scfws.v1 handshakes are refused; plain connections work",
+			zap.String("dbTable", cfg.DBTable))
+	}
+	return db, nil
+}
+
+// tokenVerifier gives the router auth's token check: the router connects
+// the Principal; when the token expires is auth's business.
+type tokenVerifier struct{ *auth.Verifier }
+
+func (v tokenVerifier) Verify(token string) (proto.Principal, error) {
+	id, err := v.Verifier.Verify(token)
+	return id.Principal, err
+}
+
+// newLogger writes JSON (SCF turns stdout into the function log) or, for
+// people at a terminal, the console format.
+func newLogger(w io.Writer, level zap.AtomicLevel, jsonFormat bool) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.TimeKey = "time"
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	enc.EncodeDuration = zapcore.StringDurationEncoder
+	var e zapcore.Encoder
+	if jsonFormat {
+		e = zapcore.NewJSONEncoder(enc)
+	} else {
+		enc.EncodeLevel = zapcore.CapitalLevelEncoder
+		e = zapcore.NewConsoleEncoder(enc)
+	}
+	return zap.New(zapcore.NewCore(e, zapcore.AddSync(w), level))
+}
