@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	_ "embed"
@@ -14,7 +14,7 @@ import (
 	"github.com/scfws/scfws/proto"
 )
 
-//go:embed docs/cli/token.txt
+//go:embed help/token.txt
 var tokenUsage string
 
 // tokenCmd runs scfws token, which prints a scfws.v1 connect token signed

@@ -1,6 +1,6 @@
 //go:build scfws_function
 
-package main
+package cli
 
 import (
 	"fmt"

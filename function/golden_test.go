@@ -1,4 +1,4 @@
-package main
+package function
 
 import (
 	"context"
@@ -22,7 +22,7 @@ import (
 )
 
 // goldenDir holds the events; e2e runs the same files over the SCF runtime.
-const goldenDir = "testdata/golden"
+const goldenDir = "../testdata/golden"
 
 // TestGoldenInProcess runs each event through the raw-bytes handler, with the
 // in-memory registry and the real push client.

@@ -1,6 +1,6 @@
 //go:build !scfws_function
 
-package main
+package cli
 
 import (
 	"bytes"
@@ -778,7 +778,7 @@ func BenchmarkDeploy(b *testing.B) {
 // The README's CAM actions are exactly those deploy and destroy call: a
 // policy made from it neither fails a step nor grants more.
 func TestREADMEListsTheCAMActions(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -812,7 +812,7 @@ func TestREADMEListsTheCAMActions(t *testing.T) {
 		t.Errorf("README lists %v;\ndeploy and destroy call %v", slices.Sorted(maps.Keys(listed)), slices.Sorted(maps.Keys(called)))
 	}
 	// And docs/deploy.md's policy JSON says the same.
-	doc, err := os.ReadFile("docs/deploy.md")
+	doc, err := os.ReadFile("../docs/deploy.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,6 @@
 //go:build !scfws_function
 
-package main
+package cli
 
 import (
 	"bufio"
@@ -19,10 +19,10 @@ import (
 	"github.com/scfws/scfws/deploy"
 )
 
-//go:embed docs/cli/deploy.txt
+//go:embed help/deploy.txt
 var deployUsage string
 
-//go:embed docs/cli/destroy.txt
+//go:embed help/destroy.txt
 var destroyUsage string
 
 // deployHooks are what tests replace.
@@ -169,7 +169,7 @@ func runDeploy(args []string, _ io.Reader, stdout, stderr io.Writer, h deployHoo
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	code, err := deploy.Package(ctx, deploy.PackageOptions{ZipFile: f.zip, Executable: h.executable, ModuleDir: h.moduleDir, Version: version, BuildLog: stderr})
+	code, err := deploy.Package(ctx, deploy.PackageOptions{ZipFile: f.zip, Executable: h.executable, ModuleDir: h.moduleDir, Version: Version, BuildLog: stderr})
 	if err != nil {
 		return fmt.Errorf("make the zip: %w", err)
 	}

@@ -1,6 +1,6 @@
 //go:build !scfws_function
 
-package main
+package cli
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 	"github.com/scfws/scfws/probe"
 )
 
-//go:embed docs/cli/probe.txt
+//go:embed help/probe.txt
 var probeUsage string
 
 // probeCmd runs scfws probe. Exit status: 0 when every scenario ran and

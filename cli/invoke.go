@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/function"
 	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/router"
 )
@@ -38,12 +39,12 @@ func invokeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
-	log := newLogger(stderr, level, false)
+	log := function.NewLogger(stderr, level, false)
 	defer func() { _ = log.Sync() }()
 
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	reply := router.New(log, loader(log, level)).Handle(ctx, payload)
+	reply := router.New(log, function.Loader(log, level)).Handle(ctx, payload)
 	out, err := json.MarshalIndent(reply, "", "  ")
 	if err != nil {
 		return err

@@ -1,6 +1,6 @@
 //go:build !scfws_function
 
-package main
+package cli
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ const (
 	envPublishSecret = "PUBLISH_SECRET"
 )
 
-//go:embed docs/cli/publish.txt
+//go:embed help/publish.txt
 var publishUsage string
 
 // publishFlags are scfws publish's settings.

@@ -1,4 +1,4 @@
-package main
+package store_test
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 // accepts: an administrator can run them for a DB_USER without CREATE, and
 // that user then gets scfws.v1 with DB_AUTO_MIGRATE on or off.
 func TestREADMEV1TablesWork(t *testing.T) {
-	readme, err := os.ReadFile("README.md")
+	readme, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}

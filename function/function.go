@@ -1,10 +1,11 @@
-package main
-
-// The function's wiring: the environment's settings become the registry, the
-// push client and the token verifier the router runs with.
+// Package function is the function's wiring: the environment's settings
+// become the registry, the push client and the token verifier the router
+// runs with, served over SCF's Go1 runtime or run once by scfws invoke.
+package function
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -20,12 +21,32 @@ import (
 	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
+	"github.com/tencentyun/scf-go-lib/cloudfunction"
 )
 
-// loader turns the environment into the router's Deps, once it is valid.
+var (
+	_ router.Registry       = (*store.MySQL)(nil)
+	_ router.Registry       = (*store.Memory)(nil)
+	_ router.Pusher         = (*gateway.Client)(nil)
+	_ router.Verifier       = tokenVerifier{}
+	_ cloudfunction.Handler = (*router.Router)(nil)
+)
+
+// Serve serves the SCF Go1 runtime until the process is killed, logging
+// JSON to stdout (SCF's function log). Settings are read on the first
+// invoke: the runtime sets the function's environment variables as it
+// delivers each one.
+func Serve(stdout io.Writer, version string) error {
+	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
+	log := NewLogger(stdout, level, true).With(zap.String("version", version))
+	cloudfunction.StartHandler(router.New(log, Loader(log, level)))
+	return errors.New("runtime server stopped") // StartHandler does not return
+}
+
+// Loader turns the environment into the router's Deps, once it is valid.
 // The runtime sets the function's variables as it delivers each invoke, so
 // they are read when the first invoke needs them.
-func loader(log *zap.Logger, level zap.AtomicLevel) router.Loader {
+func Loader(log *zap.Logger, level zap.AtomicLevel) router.Loader {
 	return loaderFrom(os.LookupEnv, log, level, openRegistry)
 }
 
@@ -166,9 +187,9 @@ func (v tokenVerifier) Verify(token string) (proto.Principal, error) {
 	return id.Principal, err
 }
 
-// newLogger writes JSON (SCF turns stdout into the function log) or, for
+// NewLogger writes JSON (SCF turns stdout into the function log) or, for
 // people at a terminal, the console format.
-func newLogger(w io.Writer, level zap.AtomicLevel, jsonFormat bool) *zap.Logger {
+func NewLogger(w io.Writer, level zap.AtomicLevel, jsonFormat bool) *zap.Logger {
 	enc := zap.NewProductionEncoderConfig()
 	enc.TimeKey = "time"
 	enc.EncodeTime = zapcore.ISO8601TimeEncoder
