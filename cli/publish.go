@@ -54,9 +54,9 @@ type publishFlags struct {
 	action string          // close, add-to-group, remove-from-group, list; "" to send
 }
 
-func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
+func parsePublishFlags(args []string) (publishFlags, error) {
 	var f publishFlags
-	fs := f.flagSet(stderr)
+	fs := f.flagSet()
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
@@ -70,8 +70,8 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	return f, nil
 }
 
-func (f *publishFlags) flagSet(stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet("publish", publishUsage, stderr)
+func (f *publishFlags) flagSet() *flag.FlagSet {
+	fs := newFlagSet("publish", publishUsage)
 	fs.StringVar(&f.function, "function", "", "the scfws function's name, invoked through SCF's Invoke API")
 	fs.StringVar(&f.namespace, "namespace", "", "the function's namespace (default \"default\")")
 	fs.StringVar(&f.qualifier, "qualifier", "", "the function's version or alias (default $LATEST)")
@@ -201,7 +201,7 @@ func (f *publishFlags) checkActionData() error {
 
 // publishCmd runs scfws publish.
 func publishCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f, err := parsePublishFlags(args, stderr)
+	f, err := parsePublishFlags(args)
 	if err != nil {
 		return err
 	}

@@ -302,7 +302,7 @@ func TestPublishUsage(t *testing.T) {
 func TestPublishHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"publish", "-h"}, strings.NewReader(""), &stdout, &stderr)
-	if err != nil || !strings.Contains(stderr.String(), "Usage:\n  scfws publish -function NAME") || !strings.Contains(stderr.String(), "-secret-env") {
-		t.Errorf("publish -h = %v, stderr %q; want the usage", err, stderr.String())
+	if err != nil || !strings.Contains(stdout.String(), "Usage:\n  scfws publish -function NAME") || !strings.Contains(stdout.String(), "-secret-env") {
+		t.Errorf("publish -h = %v, stdout %q; want the usage", err, stdout.String())
 	}
 }

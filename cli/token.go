@@ -26,7 +26,7 @@ func tokenCmd(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 
 // runToken is tokenCmd with the environment replaceable.
 func runToken(args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token", tokenUsage, stderr)
+	fs := newFlagSet("token", tokenUsage)
 	sub := fs.String("sub", "", "the user ID (required)")
 	groups := fs.String("groups", "", "groups joined at connect, comma-separated")
 	roles := fs.String("roles", "", "permissions, comma-separated")

@@ -28,7 +28,7 @@ import (
 
 // Main runs scfws local with its command-line arguments until Ctrl+C.
 func Main(args []string, stdout, stderr io.Writer) error {
-	f, err := parseLocalFlags(args, stderr)
+	f, err := parseLocalFlags(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
