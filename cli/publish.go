@@ -114,21 +114,33 @@ func (f *publishFlags) validate() error {
 }
 
 // checkWay: -function (SCF's Invoke API) or -url (the signed route), each
-// with its own flags.
+// with its own flags, and an address that is one.
 func (f *publishFlags) checkWay() error {
-	if (f.function == "") == (f.url == "") {
+	switch {
+	case f.function != "" && f.url != "":
+		return errors.New("-function and -url: one or the other, not both")
+	case f.function == "" && f.url == "":
 		return errors.New("publish wants -function NAME or -url URL")
-	}
-	if f.url == "" {
-		if f.set["secret-env"] {
-			return errors.New("-secret-env goes with -url, not -function")
+	case f.url != "":
+		for _, name := range []string{"namespace", "qualifier", "region", "endpoint"} {
+			if f.set[name] {
+				return fmt.Errorf("-%s goes with -function, not -url", name)
+			}
 		}
-		return nil
+		return checkHTTPURL("-url", f.url, "http://127.0.0.1:8080/_scfws/http/publish")
+	case f.set["secret-env"]:
+		return errors.New("-secret-env goes with -url, not -function")
+	case f.endpoint != "":
+		return checkHTTPURL("-endpoint", f.endpoint, "http://127.0.0.1:8080")
 	}
-	for _, name := range []string{"namespace", "qualifier", "region", "endpoint"} {
-		if f.set[name] {
-			return fmt.Errorf("-%s goes with -function, not -url", name)
-		}
+	return nil
+}
+
+// checkHTTPURL refuses an address without its scheme before anything else
+// about it (its region, say) is worked out.
+func checkHTTPURL(flag, s, example string) error {
+	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s %q is not an http(s) URL: give the scheme too, e.g. %s", flag, s, example)
 	}
 	return nil
 }
@@ -221,7 +233,7 @@ func publishCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	raw, err := client.New(transport).Do(ctx, cmd)
 	var refused *client.Error
 	if err != nil && !errors.As(err, &refused) {
-		return err
+		return explainPublish(err, f)
 	}
 	var out bytes.Buffer
 	if err := json.Indent(&out, raw, "", "  "); err != nil {
@@ -329,6 +341,12 @@ func publishTransport(f publishFlags) (client.Transport, error) {
 		if secret == "" {
 			return nil, usageError{fmt.Errorf("%s is not set: it holds the route's secret", f.secretEnv)}
 		}
+		if n := len(secret); n < config.MinSecretBytes {
+			// The function's route is off with such a secret: every
+			// signature would be "bad".
+			return nil, usageError{fmt.Errorf("%s is %d bytes; the function refuses one under %d (its route stays off): give publish the function's PUBLISH_SECRET",
+				f.secretEnv, n, config.MinSecretBytes)}
+		}
 		t, err := client.NewHTTP(client.HTTPConfig{URL: f.url, Secret: []byte(secret)})
 		if err != nil {
 			return nil, usageError{err}
@@ -339,13 +357,7 @@ func publishTransport(f publishFlags) (client.Transport, error) {
 	if id == "" || key == "" {
 		return nil, usageError{fmt.Errorf("%s and %s must hold the API key that may invoke the function", envSecretID, envSecretKey)}
 	}
-	region := f.region
-	if region == "" {
-		region = os.Getenv(envRegion)
-	}
-	if region == "" && loopback(f.endpoint) {
-		region = localRegion // scfws local serves every region
-	}
+	region := publishRegion(f)
 	if region == "" {
 		return nil, usageError{fmt.Errorf("no region: give -region or set %s", envRegion)}
 	}
@@ -357,6 +369,19 @@ func publishTransport(f publishFlags) (client.Transport, error) {
 		return nil, usageError{err}
 	}
 	return t, nil
+}
+
+// publishRegion is -region, else $TENCENTCLOUD_REGION, else any for an API
+// on this machine; "" when none applies.
+func publishRegion(f publishFlags) string {
+	region := f.region
+	if region == "" {
+		region = os.Getenv(envRegion)
+	}
+	if region == "" && loopback(f.endpoint) {
+		region = localRegion // scfws local serves every region
+	}
+	return region
 }
 
 // localRegion is the region sent to an API on this machine when none is
