@@ -38,7 +38,7 @@ func TestUsageErrorIsShort(t *testing.T) {
 		{give: []string{"publish", "-bogus"}, want: "flag provided but not defined: -bogus", synopsis: "scfws publish -function NAME", wantLines: 10},
 		{give: []string{"deploy", "-region", "r"}, want: "deploy wants -name", synopsis: "scfws deploy -name NAME", wantLines: 8},
 		{give: []string{"destroy", "-region", "r"}, want: "destroy wants -name", synopsis: "scfws destroy -name NAME", wantLines: 6},
-		{give: []string{"token"}, want: "-sub is required", synopsis: "Usage: scfws token -sub USER", wantLines: 4},
+		{give: []string{"token"}, want: "-sub is required", synopsis: "Usage: scfws token -sub USER", wantLines: 5},
 		{give: []string{"probe"}, want: "probe wants -url", synopsis: "Usage: scfws probe -url", wantLines: 4},
 		{give: []string{"invoke"}, want: "invoke wants one event file", synopsis: "Usage: scfws invoke", wantLines: 4},
 		{give: []string{"invoke", "-timeout", "soon", "e.json"}, want: `invalid value "soon" for flag -timeout`, synopsis: "Usage: scfws invoke", wantLines: 4},

@@ -136,15 +136,6 @@ func (f *publishFlags) checkWay() error {
 	return nil
 }
 
-// checkHTTPURL refuses an address without its scheme before anything else
-// about it (its region, say) is worked out.
-func checkHTTPURL(flag, s, example string) error {
-	if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%s %q is not an http(s) URL: give the scheme too, e.g. %s", flag, s, example)
-	}
-	return nil
-}
-
 func (f *publishFlags) checkTarget() error {
 	targets := 0
 	for _, on := range []bool{f.all, f.set["group"], f.set["user"], f.set["connection"]} {
