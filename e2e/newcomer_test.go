@@ -1,19 +1,23 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
 
+	"github.com/scfws/scfws/deploy/scfzip"
 	"github.com/scfws/scfws/internal/testkit"
 )
 
@@ -134,6 +138,7 @@ func TestREADMEBuildDeploys(t *testing.T) {
 	start := time.Now()
 	bin, line := buildAsREADME(t)
 	built := time.Since(start)
+	checkREADMEBuildSizes(t, bin)
 	l := startLocalWith(t, bin, map[string]string{"LOG_LEVEL": "warn"})
 	deployAt := time.Now()
 	stdout, stderr, code := runPasted(t, bin, t.TempDir(), bannerLine(t, l, "deploy"))
@@ -153,6 +158,37 @@ func TestREADMEBuildDeploys(t *testing.T) {
 	a.send(t, "hello")
 	testkit.Eventually(t, 30*time.Second, "b to get hello through the deployed API", func() bool { return b.count() >= 1 })
 	t.Logf("%s: %s; deploy to the first message through the client URL: %s", line, built.Round(100*time.Millisecond), time.Since(deployAt).Round(time.Millisecond))
+}
+
+// readmeSizes are the sizes the README gives for its build: the binary, and
+// the zip deploy makes of it.
+var readmeSizes = regexp.MustCompile("without symbols, ([0-9.]+) MB, so\\s+`scfws deploy` uploads this very binary, a ([0-9.]+) MB zip")
+
+// checkREADMEBuildSizes checks the README's sizes are bin's, within 10%.
+func checkREADMEBuildSizes(t testing.TB, bin string) {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := readmeSizes.FindSubmatch(readme)
+	if m == nil {
+		t.Fatalf("README's build line gives no sizes matching %s", readmeSizes)
+	}
+	exe, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zipped bytes.Buffer
+	if err := scfzip.Write(&zipped, bytes.NewReader(exe)); err != nil {
+		t.Fatal(err)
+	}
+	for i, got := range []int{len(exe), zipped.Len()} {
+		claimed, _ := strconv.ParseFloat(string(m[i+1]), 64)
+		if mb := float64(got) / 1e6; math.Abs(mb-claimed) > claimed/10 {
+			t.Errorf("README says %s MB; the README's build makes %.1f MB (%s)", m[i+1], mb, []string{"binary", "zip"}[i])
+		}
+	}
 }
 
 // scfws token -endpoint, as local's banner prints it, gets a token that
