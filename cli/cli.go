@@ -9,7 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
+	"strings"
 
 	"github.com/scfws/scfws/config"
 )
@@ -27,7 +30,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	var u usageError
 	if errors.As(err, &u) {
-		fmt.Fprintf(stderr, "scfws: %v\n\n%s", err, usage())
+		fmt.Fprintf(stderr, "scfws: %v\n\n%s", err, shortUsage(args))
 		return 2
 	}
 	fmt.Fprintf(stderr, "scfws: %v\n", err)
@@ -41,7 +44,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 //go:embed help/scfws.txt
 var scfwsUsage string
 
-// usageError ends the process with status 2 after the message and the usage.
+// usageError ends the process with status 2 after the message and the
+// command's short usage.
 type usageError struct{ error }
 
 // exitError ends the process with code after printing msg.
@@ -56,44 +60,78 @@ func usage() string {
 	return scfwsUsage + config.Usage()
 }
 
-// newFlagSet is the flag set of the command name, whose -h prints usage
-// and then the flags.
-func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
+// shortUsage follows a usage error: the command's synopsis (its help up to
+// the first blank line) and where the rest is, not the whole help, so
+// that the cause stays in sight.
+func shortUsage(args []string) string {
+	if len(args) > 0 {
+		if c, ok := commands()[args[0]]; ok && c.usage != "" {
+			synopsis, _, _ := strings.Cut(c.usage, "\n\n")
+			return fmt.Sprintf("%s\nRun scfws %s -h for more.\n", synopsis, args[0])
+		}
+	}
+	names := slices.Sorted(maps.Keys(commands()))
+	return fmt.Sprintf("Commands: %s.\nRun scfws -h for more.\n", strings.Join(names, ", "))
+}
+
+// newFlagSet is the flag set of the command name. It prints nothing while
+// parsing: Main prints a mistake, and run prints -h's usage and flags
+// (helpRequested).
+func newFlagSet(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard)
 	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
 	}
 	return fs
 }
 
-// parseFlags parses args into fs: -h is flag.ErrHelp (the usage is printed,
-// and run ends with status 0), any other problem a usage error.
+// parseFlags parses args into fs: -h is a helpRequested (run prints the
+// usage, and the status is 0), any other problem a usage error.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	err := fs.Parse(args)
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return err
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		return helpRequested{fs}
 	}
 	return usageError{err}
 }
 
-// A command runs with its arguments and the process's standard streams.
-type command func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
+// helpRequested is -h or -help: run prints the flag set's usage to
+// standard output, and the command succeeds.
+type helpRequested struct{ fs *flag.FlagSet }
+
+func (helpRequested) Error() string { return flag.ErrHelp.Error() }
+
+func (helpRequested) Is(target error) bool { return target == flag.ErrHelp }
+
+// A runner runs a command with its arguments and the process's standard
+// streams.
+type runner func(args []string, stdin io.Reader, stdout, stderr io.Writer) error
+
+// A command is a runner and its help, whose first paragraph is the
+// synopsis a usage error shows.
+type command struct {
+	run   runner
+	usage string
+}
 
 // commands is the command table. A build with -tags scfws_function (the
 // function only) leaves out the commands that run on a laptop, and with them
 // local/, deploy/, probe/ and client/: function_only.go stands in for them.
 func commands() map[string]command {
 	return map[string]command{
-		"version": versionCmd,
-		"invoke":  invokeCmd,
-		"token":   tokenCmd,
-		"local":   localCmd,
-		"publish": publishCmd,
-		"probe":   probeCmd,
-		"deploy":  deployCmd,
-		"destroy": destroyCmd,
+		"version": {versionCmd, versionUsage},
+		"invoke":  {invokeCmd, invokeUsage},
+		"token":   {tokenCmd, tokenUsage},
+		"local":   {localCmd, localUsage},
+		"publish": {publishCmd, publishUsage},
+		"probe":   {probeCmd, probeUsage},
+		"deploy":  {deployCmd, deployUsage},
+		"destroy": {destroyCmd, destroyUsage},
 	}
 }
 
@@ -110,14 +148,27 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if !ok {
 		return usageError{fmt.Errorf("unknown command %q", args[0])}
 	}
-	err := cmd(args[1:], stdin, stdout, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return nil // the command printed its usage
+	err := cmd.run(args[1:], stdin, stdout, stderr)
+	var help helpRequested
+	if errors.As(err, &help) {
+		help.fs.SetOutput(stdout)
+		help.fs.Usage()
+		return nil
 	}
 	return err
 }
 
-func versionCmd(_ []string, _ io.Reader, stdout, _ io.Writer) error {
+//go:embed help/version.txt
+var versionUsage string
+
+func versionCmd(args []string, _ io.Reader, stdout, _ io.Writer) error {
+	fs := newFlagSet("version", versionUsage)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("version takes no arguments, got %q", fs.Args())}
+	}
 	fmt.Fprintf(stdout, "scfws %s %s %s/%s\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	return nil
 }

@@ -48,9 +48,9 @@ type deployFlags struct {
 	args                    []string
 }
 
-func parseDeployFlags(args []string, stderr io.Writer, getenv func(string) string) (deployFlags, error) {
+func parseDeployFlags(args []string, getenv func(string) string) (deployFlags, error) {
 	var f deployFlags
-	fs := f.flagSet(stderr)
+	fs := f.flagSet()
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
@@ -64,8 +64,8 @@ func parseDeployFlags(args []string, stderr io.Writer, getenv func(string) strin
 	return f, nil
 }
 
-func (f *deployFlags) flagSet(stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet("deploy", deployUsage, stderr)
+func (f *deployFlags) flagSet() *flag.FlagSet {
+	fs := newFlagSet("deploy", deployUsage)
 	fs.StringVar(&f.region, "region", "", "the region, e.g. ap-guangzhou (default $"+envRegion+")")
 	fs.StringVar(&f.name, "name", "", "the function's name (2-60 letters, digits, - and _)")
 	fs.StringVar(&f.namespace, "namespace", "default", "the function's SCF namespace")
@@ -155,7 +155,7 @@ func deployCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 }
 
 func runDeploy(args []string, _ io.Reader, stdout, stderr io.Writer, h deployHooks) error {
-	f, err := parseDeployFlags(args, stderr, h.getenv)
+	f, err := parseDeployFlags(args, h.getenv)
 	if err != nil {
 		return err
 	}
@@ -240,9 +240,9 @@ type destroyFlags struct {
 	args                              []string
 }
 
-func parseDestroyFlags(args []string, stderr io.Writer, getenv func(string) string) (destroyFlags, error) {
+func parseDestroyFlags(args []string, getenv func(string) string) (destroyFlags, error) {
 	var f destroyFlags
-	fs := newFlagSet("destroy", destroyUsage, stderr)
+	fs := newFlagSet("destroy", destroyUsage)
 	fs.StringVar(&f.region, "region", "", "the region (default $"+envRegion+")")
 	fs.StringVar(&f.name, "name", "", "the function's name, as given to deploy")
 	fs.StringVar(&f.namespace, "namespace", "default", "the function's SCF namespace")
@@ -275,7 +275,7 @@ func (f destroyFlags) validate() error {
 }
 
 func runDestroy(args []string, stdin io.Reader, stdout, stderr io.Writer, h deployHooks) error {
-	f, err := parseDestroyFlags(args, stderr, h.getenv)
+	f, err := parseDestroyFlags(args, h.getenv)
 	if err != nil {
 		return err
 	}

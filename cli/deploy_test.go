@@ -752,15 +752,6 @@ func TestDeployUsage(t *testing.T) {
 	}
 }
 
-func TestHelp(t *testing.T) {
-	for _, name := range []string{"deploy", "destroy"} {
-		var out, errOut bytes.Buffer
-		if err := run([]string{name, "-h"}, nil, &out, &errOut); err != nil || !strings.Contains(errOut.String(), "Usage:\n  scfws "+name) {
-			t.Errorf("%s -h = %v, %q", name, err, errOut.String())
-		}
-	}
-}
-
 // BenchmarkDeploy measures a first deploy, from start to a function that
 // is Active behind a released API, against scfws local's cloud with a
 // runtime that deploys at once.

@@ -16,9 +16,12 @@ var (
 	probeCmd   = leftOut("probe")
 	deployCmd  = leftOut("deploy")
 	destroyCmd = leftOut("destroy")
+
+	// Their help is left out too: a usage error cannot happen.
+	localUsage, publishUsage, probeUsage, deployUsage, destroyUsage string
 )
 
-func leftOut(name string) command {
+func leftOut(name string) runner {
 	return func([]string, io.Reader, io.Writer, io.Writer) error {
 		return fmt.Errorf("%s is not in this build: it was built with -tags scfws_function, the function only", name)
 	}

@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -19,14 +19,16 @@ import (
 	"github.com/scfws/scfws/router"
 )
 
+//go:embed help/invoke.txt
+var invokeUsage string
+
 // invokeCmd runs scfws invoke: one event through the function, with the
 // settings of this environment, as SCF would deliver it.
 func invokeCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("invoke", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("invoke", invokeUsage)
 	timeout := fs.Duration("timeout", 3*time.Second, "the invocation deadline, as SCF's function timeout")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	if *timeout <= 0 {
 		return usageError{errors.New("-timeout must be positive")}

@@ -34,9 +34,9 @@ type probeFlags struct {
 	idle, asJSON bool
 }
 
-func parseProbeFlags(args []string, stderr io.Writer) (probeFlags, error) {
+func parseProbeFlags(args []string) (probeFlags, error) {
 	var f probeFlags
-	fs := newFlagSet("probe", probeUsage, stderr)
+	fs := newFlagSet("probe", probeUsage)
 	fs.StringVar(&f.url, "url", "", "the WebSocket API's address (ws:// or wss://)")
 	fs.StringVar(&f.secret, "secret", "", "the function's PROBE_SECRET (default: $PROBE_SECRET)")
 	fs.BoolVar(&f.idle, "idle", false, "also measure the idle timer (takes IDLE_TIMEOUT and a little more)")
@@ -69,7 +69,7 @@ func (f *probeFlags) takeSecret(lookup config.Lookup, stderr io.Writer) error {
 
 // runProbe is probeCmd with the environment replaceable.
 func runProbe(args []string, lookup config.Lookup, stdout, stderr io.Writer) error {
-	f, err := parseProbeFlags(args, stderr)
+	f, err := parseProbeFlags(args)
 	if err != nil {
 		return err
 	}

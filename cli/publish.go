@@ -54,9 +54,9 @@ type publishFlags struct {
 	action string          // close, add-to-group, remove-from-group, list; "" to send
 }
 
-func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
+func parsePublishFlags(args []string) (publishFlags, error) {
 	var f publishFlags
-	fs := f.flagSet(stderr)
+	fs := f.flagSet()
 	if err := parseFlags(fs, args); err != nil {
 		return f, err
 	}
@@ -70,8 +70,8 @@ func parsePublishFlags(args []string, stderr io.Writer) (publishFlags, error) {
 	return f, nil
 }
 
-func (f *publishFlags) flagSet(stderr io.Writer) *flag.FlagSet {
-	fs := newFlagSet("publish", publishUsage, stderr)
+func (f *publishFlags) flagSet() *flag.FlagSet {
+	fs := newFlagSet("publish", publishUsage)
 	fs.StringVar(&f.function, "function", "", "the scfws function's name, invoked through SCF's Invoke API")
 	fs.StringVar(&f.namespace, "namespace", "", "the function's namespace (default \"default\")")
 	fs.StringVar(&f.qualifier, "qualifier", "", "the function's version or alias (default $LATEST)")
@@ -114,21 +114,24 @@ func (f *publishFlags) validate() error {
 }
 
 // checkWay: -function (SCF's Invoke API) or -url (the signed route), each
-// with its own flags.
+// with its own flags, and an address that is one.
 func (f *publishFlags) checkWay() error {
-	if (f.function == "") == (f.url == "") {
+	switch {
+	case f.function != "" && f.url != "":
+		return errors.New("-function and -url: one or the other, not both")
+	case f.function == "" && f.url == "":
 		return errors.New("publish wants -function NAME or -url URL")
-	}
-	if f.url == "" {
-		if f.set["secret-env"] {
-			return errors.New("-secret-env goes with -url, not -function")
+	case f.url != "":
+		for _, name := range []string{"namespace", "qualifier", "region", "endpoint"} {
+			if f.set[name] {
+				return fmt.Errorf("-%s goes with -function, not -url", name)
+			}
 		}
-		return nil
-	}
-	for _, name := range []string{"namespace", "qualifier", "region", "endpoint"} {
-		if f.set[name] {
-			return fmt.Errorf("-%s goes with -function, not -url", name)
-		}
+		return checkHTTPURL("-url", f.url, "http://127.0.0.1:8080/_scfws/http/publish")
+	case f.set["secret-env"]:
+		return errors.New("-secret-env goes with -url, not -function")
+	case f.endpoint != "":
+		return checkHTTPURL("-endpoint", f.endpoint, "http://127.0.0.1:8080")
 	}
 	return nil
 }
@@ -201,7 +204,7 @@ func (f *publishFlags) checkActionData() error {
 
 // publishCmd runs scfws publish.
 func publishCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f, err := parsePublishFlags(args, stderr)
+	f, err := parsePublishFlags(args)
 	if err != nil {
 		return err
 	}
@@ -221,7 +224,7 @@ func publishCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	raw, err := client.New(transport).Do(ctx, cmd)
 	var refused *client.Error
 	if err != nil && !errors.As(err, &refused) {
-		return err
+		return explainPublish(err, f)
 	}
 	var out bytes.Buffer
 	if err := json.Indent(&out, raw, "", "  "); err != nil {
@@ -329,6 +332,12 @@ func publishTransport(f publishFlags) (client.Transport, error) {
 		if secret == "" {
 			return nil, usageError{fmt.Errorf("%s is not set: it holds the route's secret", f.secretEnv)}
 		}
+		if n := len(secret); n < config.MinSecretBytes {
+			// The function's route is off with such a secret: every
+			// signature would be "bad".
+			return nil, usageError{fmt.Errorf("%s is %d bytes; the function refuses one under %d (its route stays off): give publish the function's PUBLISH_SECRET",
+				f.secretEnv, n, config.MinSecretBytes)}
+		}
 		t, err := client.NewHTTP(client.HTTPConfig{URL: f.url, Secret: []byte(secret)})
 		if err != nil {
 			return nil, usageError{err}
@@ -339,13 +348,7 @@ func publishTransport(f publishFlags) (client.Transport, error) {
 	if id == "" || key == "" {
 		return nil, usageError{fmt.Errorf("%s and %s must hold the API key that may invoke the function", envSecretID, envSecretKey)}
 	}
-	region := f.region
-	if region == "" {
-		region = os.Getenv(envRegion)
-	}
-	if region == "" && loopback(f.endpoint) {
-		region = localRegion // scfws local serves every region
-	}
+	region := publishRegion(f)
 	if region == "" {
 		return nil, usageError{fmt.Errorf("no region: give -region or set %s", envRegion)}
 	}
@@ -357,6 +360,19 @@ func publishTransport(f publishFlags) (client.Transport, error) {
 		return nil, usageError{err}
 	}
 	return t, nil
+}
+
+// publishRegion is -region, else $TENCENTCLOUD_REGION, else any for an API
+// on this machine; "" when none applies.
+func publishRegion(f publishFlags) string {
+	region := f.region
+	if region == "" {
+		region = os.Getenv(envRegion)
+	}
+	if region == "" && loopback(f.endpoint) {
+		region = localRegion // scfws local serves every region
+	}
+	return region
 }
 
 // localRegion is the region sent to an API on this machine when none is

@@ -24,7 +24,7 @@ const (
 	pubID     = "AKIDpublishTEST00000000000000000000"
 	pubKey    = "publish-test-secret-key-0123456789"
 	pubToken  = "publish-test-session-token-0123456789"
-	pubSecret = "publish-route-secret-0123456789"
+	pubSecret = "publish-route-secret-0123456789abcdef"
 	okReply   = `{"errNo":0,"errMsg":"ok","recipients":2,"delivered":2,"pruned":0,"failed":0,"skipped":0,"swept":0,"elapsedMs":3}`
 	okPrinted = "{\n  \"errNo\": 0,\n  \"errMsg\": \"ok\",\n  \"recipients\": 2,\n  \"delivered\": 2,\n  \"pruned\": 0,\n  \"failed\": 0,\n  \"skipped\": 0,\n  \"swept\": 0,\n  \"elapsedMs\": 3\n}\n"
 )
@@ -227,7 +227,7 @@ func TestPublishThroughRoute(t *testing.T) {
 		}
 	})
 	t.Run("wrong secret", func(t *testing.T) {
-		t.Setenv(envPublishSecret, "not-the-secret")
+		t.Setenv(envPublishSecret, "not-the-secret-not-the-secret-not")
 		_, _, err := runPublish([]string{"-url", route.URL, "-all", "hi"}, "")
 		if err == nil || !strings.Contains(err.Error(), "HTTP 401") || strings.Contains(err.Error(), "not-the-secret") {
 			t.Errorf("publish = %v; want HTTP 401 without the secret", err)
@@ -246,7 +246,7 @@ func TestPublishUsage(t *testing.T) {
 		want  string
 	}{
 		{name: "neither -function nor -url", give: []string{"-all", "hi"}, want: "-function NAME or -url URL"},
-		{name: "both", give: with("-url", "http://x", "-all", "hi"), want: "-function NAME or -url URL"},
+		{name: "both", give: with("-url", "http://x", "-all", "hi"), want: "-function and -url: one or the other, not both"},
 		{name: "no target", give: with("hi"), want: "one target"},
 		{name: "two targets", give: with("-all", "-user", "bob", "hi"), want: "one target"},
 		{name: "no DATA", give: with("-all"), want: "one DATA"},
@@ -277,6 +277,10 @@ func TestPublishUsage(t *testing.T) {
 		{name: "no key", give: with("-all", "hi"), env: map[string]string{envSecretKey: ""}, want: envSecretKey},
 		{name: "no region", give: []string{"-function", "chat", "-all", "hi"}, want: envRegion},
 		{name: "bad endpoint", give: with("-endpoint", "127.0.0.1:8080", "-all", "hi"), want: "not an http(s) URL"},
+		{name: "no scheme, no region", give: []string{"-function", "chat", "-endpoint", "127.0.0.1:8096", "-all", "hi"}, want: `-endpoint "127.0.0.1:8096" is not an http(s) URL`},
+		{name: "-url with no scheme", give: []string{"-url", "127.0.0.1:8096/_scfws/http/publish", "-all", "hi"}, want: "-url \"127.0.0.1:8096/_scfws/http/publish\" is not an http(s) URL"},
+		{name: "short route secret", give: []string{"-url", "http://127.0.0.1:1/", "-all", "hi"}, env: map[string]string{envPublishSecret: "short"},
+			want: "PUBLISH_SECRET is 5 bytes; the function refuses one under 32"},
 		{name: "no route secret", give: []string{"-url", "http://127.0.0.1:1/", "-all", "hi"}, env: map[string]string{envPublishSecret: ""}, want: "PUBLISH_SECRET is not set"},
 		{name: "bad -secret-env", give: []string{"-url", "http://127.0.0.1:1/", "-secret-env", "A=B", "-all", "hi"}, want: "not an environment variable name"},
 		{name: "bad timeout", give: with("-timeout", "0s", "-all", "hi"), want: "-timeout"},
@@ -302,7 +306,7 @@ func TestPublishUsage(t *testing.T) {
 func TestPublishHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run([]string{"publish", "-h"}, strings.NewReader(""), &stdout, &stderr)
-	if err != nil || !strings.Contains(stderr.String(), "Usage:\n  scfws publish -function NAME") || !strings.Contains(stderr.String(), "-secret-env") {
-		t.Errorf("publish -h = %v, stderr %q; want the usage", err, stderr.String())
+	if err != nil || !strings.Contains(stdout.String(), "Usage:\n  scfws publish -function NAME") || !strings.Contains(stdout.String(), "-secret-env") {
+		t.Errorf("publish -h = %v, stdout %q; want the usage", err, stdout.String())
 	}
 }

@@ -3,6 +3,9 @@ package cli
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +51,7 @@ func TestTokenErrors(t *testing.T) {
 		{"no sub", []string{}, map[string]string{"AUTH_SECRET": testSecret}, "-sub is required", true},
 		{"bad role", []string{"-sub", "a", "-roles", "admin"}, map[string]string{"AUTH_SECRET": testSecret}, `"admin" is not a role`, true},
 		{"no secret", []string{"-sub", "a"}, nil, "AUTH_SECRET is not set", false},
+		{"no secret says -endpoint", []string{"-sub", "a"}, nil, "add -endpoint http://127.0.0.1:8080", false},
 		{"short secret", []string{"-sub", "a"}, map[string]string{"AUTH_SECRET": "short"}, "secret", false},
 		{"bad group", []string{"-sub", "a", "-groups", "ok,bad\x07"}, map[string]string{"AUTH_SECRET": testSecret}, "group", false},
 		{"argument", []string{"-sub", "a", "extra"}, map[string]string{"AUTH_SECRET": testSecret}, "no arguments", true},
@@ -62,6 +66,46 @@ func TestTokenErrors(t *testing.T) {
 			}
 			if strings.Contains(err.Error()+out.String()+errOut.String(), testSecret) {
 				t.Errorf("output contains the secret")
+			}
+		})
+	}
+}
+
+// scfws token -endpoint asks scfws local, which signs with its session's
+// AUTH_SECRET: no secret needed here. Other claims are refused, not
+// silently dropped; a wrong address says what to do.
+func TestTokenFromLocal(t *testing.T) {
+	local := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/_scfws/token" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprintf(w, `{"token":"signed-for-%s"}`+"\n", r.URL.Query().Get("sub"))
+	}))
+	defer local.Close()
+	tests := []struct {
+		name  string
+		give  []string
+		want  string // stdout, or in the error
+		usage bool
+	}{
+		{name: "asks local", give: []string{"-endpoint", local.URL, "-sub", "alice b"}, want: "signed-for-alice b\n"},
+		{name: "trailing slash", give: []string{"-endpoint", local.URL + "/", "-sub", "bob"}, want: "signed-for-bob\n"},
+		{name: "with -groups", give: []string{"-endpoint", local.URL, "-sub", "a", "-groups", "lobby"}, want: "-groups with -endpoint: scfws local signs -sub only", usage: true},
+		{name: "no scheme", give: []string{"-endpoint", "127.0.0.1:8080", "-sub", "a"}, want: "not an http(s) URL", usage: true},
+		{name: "not local", give: []string{"-endpoint", local.URL + "/elsewhere", "-sub", "a"}, want: "HTTP 404"},
+		{name: "nobody there", give: []string{"-endpoint", "http://127.0.0.1:1", "-sub", "a"}, want: "what to do: is scfws local running at http://127.0.0.1:1?"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			err := runToken(tt.give, config.FromMap(nil), &out, &errOut)
+			var u usageError
+			switch {
+			case err == nil && out.String() != tt.want:
+				t.Errorf("token %q printed %q; want %q", tt.give, out.String(), tt.want)
+			case err != nil && (!strings.Contains(err.Error(), tt.want) || errors.As(err, &u) != tt.usage):
+				t.Errorf("token %q = %v; want an error with %q (usage %v)", tt.give, err, tt.want, tt.usage)
 			}
 		})
 	}

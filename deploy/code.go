@@ -6,11 +6,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -86,7 +88,9 @@ type PackageOptions struct {
 }
 
 // Package returns the code to deploy: the -zip file when given; else this
-// very executable when SCF can run it as it is; else a build of the module.
+// very executable when SCF can run it as it is and its zip fits in one API
+// call; else a build of the function alone (-tags scfws_function) from the
+// module.
 func Package(ctx context.Context, o PackageOptions) (Code, error) {
 	if o.ZipFile != "" {
 		return zipFromFile(o.ZipFile)
@@ -98,22 +102,52 @@ func Package(ctx context.Context, o PackageOptions) (Code, error) {
 			return Code{}, fmt.Errorf("find this executable: %w", err)
 		}
 	}
-	why := "cannot be read"
-	if f, err := os.Open(exe); err == nil {
-		err = scfzip.CheckStatic(f)
-		f.Close()
-		if err == nil {
-			return zipExecutable(exe, "this executable ("+filepath.Base(exe)+", static linux/amd64)")
-		}
-		why = err.Error()
+	code, why := thisExecutable(exe)
+	if why == "" {
+		return code, nil
 	}
+	return buildFunction(ctx, o, why)
+}
+
+// thisExecutable is exe zipped, when SCF can run it and the zip fits;
+// otherwise why not.
+func thisExecutable(exe string) (code Code, why string) {
+	f, err := os.Open(exe)
+	if err != nil {
+		return Code{}, "unreadable"
+	}
+	err = scfzip.CheckStatic(f)
+	f.Close()
+	if err != nil {
+		return Code{}, err.Error()
+	}
+	code, err = zipExecutable(exe, "this executable ("+filepath.Base(exe)+", static linux/amd64)")
+	if err != nil {
+		return Code{}, err.Error()
+	}
+	if err := code.fits(); err != nil {
+		// Built without -ldflags="-s -w" (go install, say): its symbols
+		// make the zip too big.
+		return Code{}, "static, but " + err.Error()
+	}
+	return code, ""
+}
+
+// buildFunction builds the function alone from the module (the current
+// directory unless o.ModuleDir), the smallest package, since this
+// executable cannot be the function (why).
+func buildFunction(ctx context.Context, o PackageOptions, why string) (Code, error) {
+	const instead = "pass -zip with a package made by go run ./tools/mkzip -function-only -o dist/main.zip"
 	dir := o.ModuleDir
 	if dir == "" {
 		dir = "."
 		if !isModule(dir) {
-			return Code{}, fmt.Errorf("this scfws cannot be the function (%s), and the current directory is not the scfws module to build one from: "+
-				"run from the module, or pass -zip with a package made by go run ./tools/mkzip", why)
+			return Code{}, fmt.Errorf("this scfws cannot be the function (it is %s), and the current directory is not the scfws module to build the function from: "+
+				"run deploy from the module, or %s", why, instead)
 		}
+	}
+	if _, err := exec.LookPath("go"); err != nil {
+		return Code{}, fmt.Errorf("this scfws cannot be the function (it is %s), and there is no go command to build the function with: %s", why, instead)
 	}
 	version := o.Version
 	if version == "" {
@@ -129,11 +163,32 @@ func Package(ctx context.Context, o PackageOptions) (Code, error) {
 	if log == nil {
 		log = io.Discard
 	}
-	if err := scfzip.Build(ctx, dir, bin, version, log); err != nil {
-		return Code{}, fmt.Errorf("this scfws cannot be the function (%s), and building one failed: %w", why, err)
-	}
 	abs, _ := filepath.Abs(dir)
-	return zipExecutable(bin, fmt.Sprintf("built from %s (version %s; this scfws is %s)", abs, version, why))
+	fmt.Fprintf(log, "deploy: this scfws cannot be the function (it is %s); building the function alone from %s (go build -tags %s) ...\n", why, abs, scfzip.FunctionOnly)
+	if err := scfzip.Build(ctx, dir, bin, version, log, scfzip.FunctionOnly); err != nil {
+		return Code{}, fmt.Errorf("this scfws cannot be the function (it is %s), and building the function failed: %w", why, err)
+	}
+	return zipExecutable(bin, fmt.Sprintf("built from %s (version %s; this scfws is %s), the function alone", abs, version, why))
+}
+
+// requestOverhead is what an upload's request carries besides the zip.
+const requestOverhead = 64 << 10
+
+// fits says whether the code, as base64 in one API call, fits in the
+// call's MaxRequestBytes; if not, how big it is.
+func (c Code) fits() error {
+	if base64.StdEncoding.EncodedLen(c.size()) <= MaxRequestBytes-requestOverhead {
+		return nil
+	}
+	zip, err := c.Bytes() // the executable's size only bounds its zip's
+	if err != nil {
+		return fmt.Errorf("zip it: %w", err)
+	}
+	if n := base64.StdEncoding.EncodedLen(len(zip)); n > MaxRequestBytes-requestOverhead {
+		return fmt.Errorf("its zip is %.1f MB, %.1f MB in base64: over what one API call may carry (%d MB)",
+			float64(len(zip))/(1<<20), float64(n)/(1<<20), MaxRequestBytes>>20)
+	}
+	return nil
 }
 
 // isModule says whether dir holds the scfws module.
@@ -207,6 +262,10 @@ func zipFromFile(name string) (Code, error) {
 		return Code{}, errors.New("-zip " + name + ": main is not executable (mode " + entry.Mode().String() + "); make it with go run ./tools/mkzip")
 	}
 	sum := sha256.Sum256(main)
-	return Code{Zip: raw, SHA256: hex.EncodeToString(sum[:]),
-		Source: fmt.Sprintf("-zip %s, main %s, zip %s", name, size(len(main)), size(len(raw)))}, nil
+	code := Code{Zip: raw, SHA256: hex.EncodeToString(sum[:]),
+		Source: fmt.Sprintf("-zip %s, main %s, zip %s", name, size(len(main)), size(len(raw)))}
+	if err := code.fits(); err != nil {
+		return Code{}, fmt.Errorf("-zip %s: %w; build the function alone, which is smaller: go run ./tools/mkzip -function-only -o dist/main.zip", name, err)
+	}
+	return code, nil
 }

@@ -15,10 +15,11 @@ import (
 // ErrNotConfirmed: the removals were not confirmed, so nothing was removed.
 var ErrNotConfirmed = errors.New("not confirmed: nothing was removed")
 
-// removal is one planned write of Destroy.
+// removal is one planned write of Destroy, and what it waits for once
+// it is done and said (then may be nil).
 type removal struct {
 	step, detail string
-	do           func(ctx context.Context) error
+	do, then     func(ctx context.Context) error
 }
 
 // Destroy removes what Deploy made for t, and only that: the WebSocket API
@@ -62,6 +63,12 @@ func (d *Deployer) Destroy(ctx context.Context, t Target, confirm func(removals 
 			return r.res, err
 		}
 		r.change(p.step, "%s", p.detail)
+		if p.then == nil {
+			continue
+		}
+		if err := p.then(ctx); err != nil {
+			return r.res, err
+		}
 	}
 	return r.res, nil
 }
@@ -193,8 +200,8 @@ func (r *run) deleteFunction() removal {
 		if err := r.c.scf(ctx, func(c *scf.Client) error { _, err := c.DeleteFunction(req); return err }); err != nil {
 			return failed("delete the function", "scf:DeleteFunction", err)
 		}
-		return r.waitGone(ctx)
-	}}
+		return nil
+	}, then: r.waitGone}
 }
 
 // waitGone polls GetFunction until the function no longer exists.

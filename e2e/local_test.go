@@ -38,6 +38,7 @@ type localRun struct {
 	// The key local's Tencent Cloud API accepts, made for the session and
 	// printed on the banner's "try" line.
 	secretID, secretKey string
+	banner              []string // the lines up to the "try" line
 
 	mu     sync.Mutex
 	issued []string // tokens from the token endpoint
@@ -50,7 +51,12 @@ var pidList = regexp.MustCompile(`\(pids? ([0-9 ]+)\)`)
 // (on top of a clean environment) and waits for its banner.
 func startLocal(t testing.TB, env map[string]string, args ...string) *localRun {
 	t.Helper()
-	bin := buildBinary(t)
+	return startLocalWith(t, buildBinary(t), env, args...)
+}
+
+// startLocalWith is startLocal with the scfws binary bin.
+func startLocalWith(t testing.TB, bin string, env map[string]string, args ...string) *localRun {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"local", "-addr", "127.0.0.1:0"}, args...)...)
 	cmd.Env = []string{"PATH=/usr/bin:/bin"}
 	for k, v := range env {
@@ -87,6 +93,7 @@ func startLocal(t testing.TB, env map[string]string, args ...string) *localRun {
 			if !ok {
 				t.Fatalf("local exited before it was ready:\n%s", l.stderr)
 			}
+			l.banner = append(l.banner, line)
 			f := strings.Fields(line)
 			switch {
 			case len(f) >= 3 && f[0] == "chat" && f[1] == "page":

@@ -221,8 +221,13 @@ func TestPublishKeysAndSignedRoute(t *testing.T) {
 		t.Errorf("publish over the signed route = exit %d %s; want 1 delivered", code, out)
 	}
 	testkit.Eventually(t, 5*time.Second, "the route's message", func() bool { return c.got("server|lobby||over the route") == 1 })
+	out, code = run([]string{"PUBLISH_SECRET=not-the-secret-not-the-secret-0123"}, "-url", route, "-all", "x")
+	if code != 1 || !strings.Contains(out, "401") || !strings.Contains(out, "what to do: give publish the function's PUBLISH_SECRET") || strings.Contains(out, "not-the-secret") {
+		t.Errorf("publish over the route with another secret = exit %d %s; want 1, 401 and what to do, the secret never printed", code, out)
+	}
+	// One the function would refuse: said before anything is sent.
 	out, code = run([]string{"PUBLISH_SECRET=not-the-secret"}, "-url", route, "-all", "x")
-	if code == 0 || !strings.Contains(out, "401") || strings.Contains(out, "not-the-secret") {
-		t.Errorf("publish over the route with another secret = exit %d %s; want 401, the secret never printed", code, out)
+	if code != 2 || !strings.Contains(out, "PUBLISH_SECRET is 14 bytes; the function refuses one under 32") || strings.Contains(out, "not-the-secret") {
+		t.Errorf("publish over the route with a short secret = exit %d %s; want 2 and why, the secret never printed", code, out)
 	}
 }

@@ -49,8 +49,9 @@ func banner(f localFlags, public bool, base, host, pushURL string, pids []int, i
 	return b.String()
 }
 
-// backendBanner says how backends reach the function locally.
-func backendBanner(base string, cred cloudapi.Credential, showKey, mintTokens bool, generated map[string]bool, env map[string]string, faults cloudapi.Faults) string {
+// backendBanner says how backends reach the function locally, and how to
+// get a token and run the probe.
+func backendBanner(base, wsURL string, cred cloudapi.Credential, showKey, mintTokens bool, generated map[string]bool, env map[string]string, faults cloudapi.Faults) string {
 	var b strings.Builder
 	key := "the key in TENCENTCLOUD_SECRETID/SECRETKEY"
 	if showKey {
@@ -67,9 +68,14 @@ func backendBanner(base string, cred cloudapi.Credential, showKey, mintTokens bo
 		tokens = "AUTH_SECRET made for this session"
 	}
 	if mintTokens {
-		fmt.Fprintf(&b, "  tokens        GET %s/_scfws/token?sub=NAME  (scfws.v1 tokens for the chat page; %s)\n", base, tokens)
+		fmt.Fprintf(&b, "  tokens        scfws token -endpoint %s -sub NAME, or GET %s/_scfws/token?sub=NAME  (scfws.v1; %s)\n", base, base, tokens)
 	} else {
 		fmt.Fprintf(&b, "  tokens        off: -public with your own AUTH_SECRET would mint tokens for anyone who can reach %s\n", base)
+	}
+	if generated["PROBE_SECRET"] {
+		fmt.Fprintf(&b, "  probe         PROBE_SECRET=%s scfws probe -url %s\n", env["PROBE_SECRET"], wsURL)
+	} else {
+		fmt.Fprintf(&b, "  probe         scfws probe -url %s  (with your PROBE_SECRET in its environment)\n", wsURL)
 	}
 	try := ""
 	if showKey {

@@ -13,8 +13,9 @@ import (
 	"github.com/scfws/scfws/local/emulator"
 )
 
-// usage heads scfws local -h; the flags follow it.
-const usage = `Usage: scfws local [flags]
+// Usage heads scfws local -h; the flags follow it. Its first paragraph is
+// the synopsis a usage error shows.
+const Usage = `Usage: scfws local [flags]
 
 Runs a Tencent API Gateway WebSocket API and the SCF Go1 runtime on this machine:
 clients connect over WebSocket, each handshake, frame and close becomes an invoke
@@ -70,16 +71,33 @@ type localFlags struct {
 	pushReadTimeout time.Duration // one push body
 }
 
-// parseLocalFlags reads scfws local's command line; -h is flag.ErrHelp,
-// any mistake a UsageError.
-func parseLocalFlags(args []string, stderr io.Writer) (localFlags, error) {
+// parseLocalFlags reads scfws local's command line; -h prints the usage to
+// help and is flag.ErrHelp, any mistake a UsageError (printed by the
+// caller).
+func parseLocalFlags(args []string, help io.Writer) (localFlags, error) {
 	f := localFlags{readTimeout: 30 * time.Second, idleConnTimeout: 90 * time.Second, pushReadTimeout: 10 * time.Second}
-	fs := flag.NewFlagSet("local", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
+	fs := f.flagSet()
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(help)
+			fmt.Fprint(help, Usage)
+			fs.PrintDefaults()
+			return f, err
+		}
+		return f, UsageError{err}
 	}
+	if fs.NArg() > 0 {
+		return f, UsageError{fmt.Errorf("local takes no arguments, got %q", fs.Args())}
+	}
+	return f, f.validate()
+}
+
+// flagSet is scfws local's flags, read into f. It prints nothing while
+// parsing.
+func (f *localFlags) flagSet() *flag.FlagSet {
+	fs := flag.NewFlagSet("local", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address (port 0 picks a free one); loopback only, unless -public")
 	fs.BoolVar(&f.public, "public", false, "allow a non-loopback -addr: anyone who reaches the port can then push to and close any client")
 	fs.StringVar(&f.path, "path", "/websocket", "the WebSocket API's path")
@@ -100,16 +118,7 @@ func parseLocalFlags(args []string, stderr io.Writer) (localFlags, error) {
 	fs.Int64Var(&f.maxMessageBytes, "max-message-bytes", 4<<20, "larger client frames close the client with 1009")
 	fs.StringVar(&f.heartbeat, "heartbeat", "__heartbeat__", "HEARTBEAT_MESSAGE for the function and the chat page, unless set in the environment")
 	fs.Var(&f.faults, "fail-action", "make a Tencent Cloud API action fail with an error code, service:Action=Code, e.g. apigateway:CreateApi=AuthFailure.UnauthorizedOperation (repeatable)")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, UsageError{err}
-	}
-	if fs.NArg() > 0 {
-		return f, UsageError{fmt.Errorf("local takes no arguments, got %q", fs.Args())}
-	}
-	return f, f.validate()
+	return fs
 }
 
 // validate returns the first setting out of its range.
@@ -141,7 +150,7 @@ func checkAddr(addr string, public bool) (loopback bool, err error) {
 }
 
 // UsageError is a mistake in the command line: the caller prints it with
-// the command's usage and exits 2.
+// the synopsis (Usage's first paragraph) and exits 2.
 type UsageError struct{ error }
 
 func (e UsageError) Unwrap() error { return e.error }

@@ -28,7 +28,7 @@ import (
 
 // Main runs scfws local with its command-line arguments until Ctrl+C.
 func Main(args []string, stdout, stderr io.Writer) error {
-	f, err := parseLocalFlags(args, stderr)
+	f, err := parseLocalFlags(args, stdout)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
 	}
@@ -87,7 +87,7 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 	}
 
 	fmt.Fprint(stdout, banner(f, !s.loopback, base, host, pushURL, fn.Pids(), s.instances, s.perInstance, s.env))
-	fmt.Fprint(stdout, backendBanner(base, api.cred, api.showKey, own.Token != nil, s.generated, s.env, f.faults))
+	fmt.Fprint(stdout, backendBanner(base, "ws://"+host+f.path, api.cred, api.showKey, own.Token != nil, s.generated, s.env, f.faults))
 	if !s.loopback {
 		log.Warn("-public: listening beyond this machine; anyone who reaches " + l.Addr().String() +
 			" can list the connections, push to and close any client through /sendback")

@@ -137,7 +137,7 @@ func TestLocalFailActionFlag(t *testing.T) {
 	if _, err := parseLocalFlags([]string{"-fail-action", "CreateApi"}, io.Discard); !errors.As(err, &u) {
 		t.Errorf("-fail-action CreateApi = %v; want a usage error", err)
 	}
-	b := backendBanner("http://127.0.0.1:8080", cloudapi.Credential{SecretID: "AKIDlocal", SecretKey: "local-key"}, true, true, nil, nil, f.faults)
+	b := backendBanner("http://127.0.0.1:8080", "ws://127.0.0.1:8080/websocket", cloudapi.Credential{SecretID: "AKIDlocal", SecretKey: "local-key"}, true, true, nil, nil, f.faults)
 	for _, line := range []string{
 		"  deploy        TENCENTCLOUD_SECRETID=AKIDlocal TENCENTCLOUD_SECRETKEY=local-key" +
 			" scfws deploy -endpoint http://127.0.0.1:8080 -region ap-guangzhou -name chat -env STORE=memory\n",

@@ -94,11 +94,11 @@ func scale(f localFlags, store string) (instances, perInstance int, err error) {
 }
 
 // addSessionSecrets makes the secrets the user did not set for this
-// session, so that the chat page's tokens and the signed route work without
-// setup. It returns which it made.
+// session, so that the chat page's tokens, the signed route and scfws
+// probe work without setup. It returns which it made.
 func addSessionSecrets(env map[string]string) (generated map[string]bool) {
 	generated = map[string]bool{}
-	for _, k := range []string{"AUTH_SECRET", "PUBLISH_SECRET"} {
+	for _, k := range []string{"AUTH_SECRET", "PUBLISH_SECRET", "PROBE_SECRET"} {
 		if env[k] == "" {
 			env[k], generated[k] = sessionSecret(), true
 		}

@@ -6,10 +6,13 @@ import (
 	"context"
 	"debug/elf"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -29,6 +32,7 @@ func TestZip(t *testing.T) {
 		{name: "function only", functionOnly: true, wantLocal: "not in this build"},
 	}
 	var full sizes
+	built := map[string]sizes{}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "main.zip")
@@ -45,11 +49,48 @@ func TestZip(t *testing.T) {
 			if !tt.functionOnly {
 				full = sz
 			}
+			built[tt.name] = sz
 			data := checkEntry(t, out)
 			t.Logf("zip %d bytes, main %d bytes", fileSize(t, out), len(data))
 			checkStatic(t, data)
 			runs(t, data, tt.wantLocal)
 		})
+	}
+	checkDocumentedSizes(t, built)
+}
+
+// The sizes the README and docs/deploy.md give are what the builds make,
+// within 10%: they drift as the code grows, and the docs must follow.
+func checkDocumentedSizes(t *testing.T, built map[string]sizes) {
+	t.Helper()
+	claims := []struct {
+		file, pattern string
+		build         string
+		zip           bool // the zip's size, else main's
+	}{
+		{"README.md", "\\| `main\\.zip` / `main` \\(`go run ./tools/mkzip` prints them\\) \\| ([0-9.]+) MB / [0-9.]+ MB \\|", "full", true},
+		{"README.md", "\\| `main\\.zip` / `main` \\(`go run ./tools/mkzip` prints them\\) \\| [0-9.]+ MB / ([0-9.]+) MB \\|", "full", false},
+		{"docs/deploy.md", "the function alone \\(`go build -tags scfws_function`, static, without symbols: a ([0-9.]+) MB zip\\)", "function only", true},
+	}
+	for _, c := range claims {
+		text, err := os.ReadFile(filepath.Join("../..", c.file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(c.pattern).FindSubmatch(text)
+		sz, ok := built[c.build]
+		if m == nil || !ok {
+			t.Errorf("%s: no size matching %s (or no %s build)", c.file, c.pattern, c.build)
+			continue
+		}
+		claimed, _ := strconv.ParseFloat(string(m[1]), 64)
+		got := mb(sz.exe)
+		if c.zip {
+			got = mb(sz.zip)
+		}
+		if math.Abs(got-claimed) > claimed/10 {
+			t.Errorf("%s says %s MB (%s build, zip %v); the build makes %.1f MB", c.file, m[1], c.build, c.zip, got)
+		}
 	}
 }
 
