@@ -189,3 +189,17 @@ func TestDeployFailuresOnLocal(t *testing.T) {
 		})
 	}
 }
+
+// A busy API (-fail-action ...:N fails the first N calls) is waited out:
+// deploy makes the call again and finishes.
+func TestDeployWaitsOutABusyService(t *testing.T) {
+	zip, _ := buildZip(t)
+	l := startLocal(t, nil, "-fail-action", "apigateway:ReleaseService=FailedOperation.ServiceInOperation:2")
+	stdout, stderr, code := l.scfws(t, l.secretKey, "deploy", "-endpoint", l.base, "-region", "ap-guangzhou", "-name", "chat", "-zip", zip, "-env", "STORE=memory")
+	if code != 0 {
+		t.Fatalf("deploy = exit %d:\n%s%s", code, stdout, stderr)
+	}
+	if n := strings.Count(stderr, "FailedOperation.ServiceInOperation: trying again in"); n != 2 {
+		t.Errorf("deploy tried again %d times; want 2:\n%s", n, stderr)
+	}
+}
