@@ -324,6 +324,8 @@ var hints = []struct {
 	{[]func(string) bool{oneOf("InvalidParameterValue.InvalidRegion", "UnsupportedRegion", "UnauthorizedOperation.Region",
 		"UnsupportedOperation.Region", "UnsupportedOperation.NotSupportRegion", "InvalidParameterValue.RegionInvalid")},
 		"check -region (e.g. ap-guangzhou): SCF and API Gateway must both be offered there (docs/deploy.md lists the regions)"},
+	{[]func(string) bool{oneOf("UnsupportedOperation.TagsNotEmpty")},
+		"the service has tags other than scfws-deploy bound: unbind them in the API Gateway console, then run the same command again"},
 	{[]func(string) bool{oneOf("LimitExceeded.Eip")},
 		"-vpc gives the function a fixed public egress IP, and the region's quota of them (5) is used up: free one, or leave -vpc out"},
 	{[]func(string) bool{oneOf("FailedOperation.GetRoleError")},

@@ -21,6 +21,7 @@ func TestHints(t *testing.T) {
 		{"LimitExceeded.Function", "an account quota is used up"},
 		{"LimitExceeded.ServiceCountLimitExceeded", "an account quota is used up"},
 		{"LimitExceeded.Eip", "fixed public egress IP"},
+		{"UnsupportedOperation.TagsNotEmpty", "tags other than scfws-deploy"},
 		{"UnsupportedOperation.Region", "check -region"},
 		{"InvalidParameterValue.InvalidRegion", "check -region"},
 		{"AuthFailure.UnauthorizedOperation", "may not call apigw:CreateApi"},
