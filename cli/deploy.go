@@ -31,6 +31,7 @@ type deployHooks struct {
 	executable   string        // this program, default os.Executable()
 	moduleDir    string        // where to build from, default the current directory
 	pollInterval time.Duration // default the Deployer's
+	retryPause   time.Duration // default the Deployer's
 }
 
 func defaultHooks() deployHooks { return deployHooks{getenv: os.Getenv} }
@@ -71,7 +72,7 @@ func (f *deployFlags) flagSet() *flag.FlagSet {
 	fs.StringVar(&f.namespace, "namespace", "default", "the function's SCF namespace")
 	fs.Int64Var(&f.memory, "memory", 128, "the function's memory, MB")
 	fs.DurationVar(&f.timeout, "timeout", 3*time.Second, "the function's timeout, whole seconds")
-	fs.DurationVar(&f.idleTimeout, "idle-timeout", 600*time.Second, "the API's backend timeout (quiet clients are closed), whole seconds; also the function's IDLE_TIMEOUT")
+	fs.DurationVar(&f.idleTimeout, "idle-timeout", 600*time.Second, "the API's backend timeout (quiet clients are closed), whole seconds up to 1800s; also the function's IDLE_TIMEOUT")
 	fs.StringVar(&f.path, "path", "/websocket", "the WebSocket API's path")
 	fs.Func("env", "a function environment variable KEY=VALUE (repeat the flag for more)", func(kv string) error {
 		f.env = append(f.env, kv)
@@ -100,8 +101,8 @@ func (f deployFlags) validate() error {
 		return errors.New("-memory must be positive (MB)")
 	case f.timeout < time.Second || f.timeout%time.Second != 0:
 		return fmt.Errorf("-timeout %s: whole seconds, at least 1s", f.timeout)
-	case f.idleTimeout < time.Second || f.idleTimeout%time.Second != 0:
-		return fmt.Errorf("-idle-timeout %s: whole seconds, at least 1s", f.idleTimeout)
+	case f.idleTimeout < time.Second || f.idleTimeout > deploy.MaxIdleTimeout || f.idleTimeout%time.Second != 0:
+		return fmt.Errorf("-idle-timeout %s: whole seconds, 1s to %s (API Gateway's longest backend timeout)", f.idleTimeout, deploy.MaxIdleTimeout)
 	case !strings.HasPrefix(f.path, "/"):
 		return fmt.Errorf("-path %q must start with /", f.path)
 	case (f.vpc == "") != (f.subnet == ""):
@@ -146,6 +147,7 @@ func deployer(endpoint string, stderr io.Writer, h deployHooks) (*deploy.Deploye
 		Endpoint:     endpoint,
 		Progress:     stderr,
 		PollInterval: h.pollInterval,
+		RetryPause:   h.retryPause,
 	}, nil
 }
 

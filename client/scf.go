@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -135,17 +136,31 @@ func (s *SCF) Invoke(ctx context.Context, command []byte) ([]byte, error) {
 		return nil, s.fail(errors.New("invoke: the answer has no Result"))
 	}
 	r := resp.Response.Result
-	if (r.InvokeResult != nil && *r.InvokeResult != 0) || (r.ErrMsg != nil && *r.ErrMsg != "") {
-		fe := &FunctionError{Message: deref(r.ErrMsg), RequestID: deref(r.FunctionRequestId)}
-		if r.InvokeResult != nil {
-			fe.Status = *r.InvokeResult
-		}
-		return nil, s.fail(fe)
+	// A failure is an ErrMsg: InvokeResult is "no longer maintained"
+	// (该参数不再维护, the current SDK's Result), so it only adds detail.
+	if r.ErrMsg != nil && *r.ErrMsg != "" {
+		return nil, s.fail(&FunctionError{Status: failureStatus(r), Message: *r.ErrMsg, RequestID: deref(r.FunctionRequestId)})
 	}
 	if r.RetMsg == nil {
 		return nil, s.fail(errors.New("invoke: the Result has no RetMsg"))
 	}
 	return []byte(*r.RetMsg), nil
+}
+
+// failureStatus is the function status code of a failed invocation: the
+// statusCode of its ErrMsg (SCF reports a failure as a JSON object with
+// one), else InvokeResult when set, else 0.
+func failureStatus(r *scf.Result) int64 {
+	var msg struct {
+		StatusCode int64 `json:"statusCode"`
+	}
+	if json.Unmarshal([]byte(deref(r.ErrMsg)), &msg) == nil && msg.StatusCode != 0 {
+		return msg.StatusCode
+	}
+	if r.InvokeResult != nil {
+		return *r.InvokeResult
+	}
+	return 0
 }
 
 func (s *SCF) fail(err error) error {
@@ -184,7 +199,7 @@ func (e *CloudError) Error() string {
 // FunctionError is an invocation in which the function failed (it
 // panicked, returned an error, or timed out) and so gave no reply.
 type FunctionError struct {
-	Status    int64  // InvokeResult: SCF's function status code, e.g. 430, 433
+	Status    int64  // SCF's function status code, e.g. 430, 433 (0: not said)
 	Message   string // ErrMsg
 	RequestID string // FunctionRequestId, to find the invocation's log
 }

@@ -245,3 +245,19 @@ func TestNewSCFChecks(t *testing.T) {
 		})
 	}
 }
+
+// InvokeResult is "no longer maintained" (the current SDK's Result): an
+// answer with one but no ErrMsg is the function's reply.
+func TestSCFIgnoresInvokeResult(t *testing.T) {
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, `{"Response":{"Result":{"RetMsg":"{\"errNo\":0,\"errMsg\":\"ok\"}","ErrMsg":"","InvokeResult":1,"FunctionRequestId":"f-1"},"RequestId":"r-1"}}`)
+	}))
+	defer hs.Close()
+	tr, err := client.NewSCF(client.SCFConfig{SecretID: scfID, SecretKey: scfKey, Region: "ap-guangzhou", Function: "chat", Endpoint: hs.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.New(tr).SendToAll(context.Background(), client.Text("hi")); err != nil {
+		t.Errorf("SendToAll = %v; want the reply, whatever InvokeResult says", err)
+	}
+}

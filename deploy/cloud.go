@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
+	tag "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/tag/v20180813"
 )
 
 // Credentials is the API key deploy acts as.
@@ -39,6 +41,9 @@ type cloud struct {
 	scheme, host string // "" for Tencent's endpoints
 	transport    http.RoundTripper
 	callTimeout  time.Duration
+	retryPause   time.Duration // the first pause before a busy call is made again
+	retries      int           // how many times it is made again
+	progress     func(format string, args ...any)
 	redact       func(string) string
 }
 
@@ -47,14 +52,17 @@ func newCloud(d *Deployer, region string, redact func(string) string) (*cloud, e
 		cred:        common.NewTokenCredential(d.Credentials.SecretID, d.Credentials.SecretKey, d.Credentials.Token),
 		region:      region,
 		transport:   d.Transport,
-		callTimeout: d.CallTimeout,
+		callTimeout: cmp.Or(d.CallTimeout, DefaultCallTimeout),
+		retryPause:  cmp.Or(d.RetryPause, DefaultRetryPause),
+		retries:     cmp.Or(d.Retries, DefaultRetries),
+		progress:    func(string, ...any) {},
 		redact:      redact,
 	}
 	if c.transport == nil {
 		c.transport = http.DefaultTransport
 	}
-	if c.callTimeout <= 0 {
-		c.callTimeout = DefaultCallTimeout
+	if d.Progress != nil {
+		c.progress = func(format string, args ...any) { fmt.Fprintf(d.Progress, format+"\n", args...) }
 	}
 	if d.Endpoint != "" {
 		u, err := url.Parse(d.Endpoint)
@@ -79,26 +87,110 @@ func (c *cloud) profile() *profile.ClientProfile {
 
 // scf runs one SCF call.
 func (c *cloud) scf(ctx context.Context, call func(*scf.Client) error) error {
-	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
-	defer cancel()
-	cl, err := scf.NewClient(c.cred, c.region, c.profile())
-	if err != nil {
-		return fmt.Errorf("make the SDK client: %w", err)
-	}
-	cl.WithHttpTransport(ctxTransport{ctx: ctx, base: c.transport})
-	return c.sdkError(ctx, call(cl))
+	return c.retrying(ctx, func(ctx context.Context) error {
+		cl, err := scf.NewClient(c.cred, c.region, c.profile())
+		if err != nil {
+			return fmt.Errorf("make the SDK client: %w", err)
+		}
+		cl.WithHttpTransport(ctxTransport{ctx: ctx, base: c.transport})
+		return call(cl)
+	})
 }
 
 // apigw runs one API Gateway call.
 func (c *cloud) apigw(ctx context.Context, call func(*apigw.Client) error) error {
+	return c.retrying(ctx, func(ctx context.Context) error {
+		cl, err := apigw.NewClient(c.cred, c.region, c.profile())
+		if err != nil {
+			return fmt.Errorf("make the SDK client: %w", err)
+		}
+		cl.WithHttpTransport(ctxTransport{ctx: ctx, base: c.transport})
+		return call(cl)
+	})
+}
+
+// tag runs one call of the tag API (not regional: its requests name the
+// resource's region).
+func (c *cloud) tag(ctx context.Context, call func(*tag.Client) error) error {
+	return c.retrying(ctx, func(ctx context.Context) error {
+		cl, err := tag.NewClient(c.cred, c.region, c.profile())
+		if err != nil {
+			return fmt.Errorf("make the SDK client: %w", err)
+		}
+		cl.WithHttpTransport(ctxTransport{ctx: ctx, base: c.transport})
+		return call(cl)
+	})
+}
+
+// retrying makes a call, each attempt within the call timeout, and makes
+// it again while the API says the resource is busy or calls come too
+// fast: after 1, 2, 4, 8 and 8 pauses of retryPause's length (23s by
+// default), then it gives up with the last refusal.
+func (c *cloud) retrying(ctx context.Context, call func(ctx context.Context) error) error {
+	for try := 1; ; try++ {
+		err := c.attempt(ctx, call)
+		var api *APIError
+		if !errors.As(err, &api) || !Busy(api.Code) || try > c.retries {
+			if api != nil {
+				api.Tries = try
+			}
+			return err
+		}
+		pause := c.retryPause << min(try-1, 3)
+		c.progress("    %s: trying again in %s", api.Code, pause)
+		timer := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return err
+		case <-timer.C:
+		}
+	}
+}
+
+// attempt makes the call once, within the call timeout.
+func (c *cloud) attempt(ctx context.Context, call func(ctx context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, c.callTimeout)
 	defer cancel()
-	cl, err := apigw.NewClient(c.cred, c.region, c.profile())
-	if err != nil {
-		return fmt.Errorf("make the SDK client: %w", err)
-	}
-	cl.WithHttpTransport(ctxTransport{ctx: ctx, base: c.transport})
-	return c.sdkError(ctx, call(cl))
+	return c.sdkError(ctx, call(ctx))
+}
+
+// Busy says whether code is the API saying "not now": a resource in the
+// middle of another change, or calls too fast. Such calls are made again.
+// The codes and their meanings are tencentcloud-sdk-go's errors.go, for
+// the calls whose error lists name them:
+//
+//   - API Gateway: FailedOperation.ServiceInOperation (当前Service正在操作中,
+//     请稍后再试), FailedOperation.ApiInOperation, LimitExceeded.RequestLimitExceeded
+//     (请求频率超限制，请稍等再试: a rate limit, not a quota), ResourceInUse
+//     (资源被占用), UnsupportedOperation.UnsupportedDeleteService (服务使用中);
+//   - SCF, whose functions are busy while Creating or Updating:
+//     FailedOperation.FunctionStatusError, .FunctionNameStatusError,
+//     .UpdateFunctionCode, .UpdateFunctionConfiguration, .DeleteFunction,
+//     .OperationConflict, .ProvisionedInProgress, .ReservedInProgress, and
+//     UnauthorizedOperation.FunctionStatus (seen from SCF, not in the SDK);
+//   - every product: RequestLimitExceeded and its sub-codes.
+//
+// SCF's ResourceInUse.* are not busy: they mean "already exists".
+func Busy(code string) bool {
+	return busyCodes[code] || code == "RequestLimitExceeded" || strings.HasPrefix(code, "RequestLimitExceeded.")
+}
+
+var busyCodes = map[string]bool{
+	"FailedOperation.ServiceInOperation":            true,
+	"FailedOperation.ApiInOperation":                true,
+	"LimitExceeded.RequestLimitExceeded":            true,
+	"ResourceInUse":                                 true,
+	"UnsupportedOperation.UnsupportedDeleteService": true,
+	"FailedOperation.FunctionStatusError":           true,
+	"FailedOperation.FunctionNameStatusError":       true,
+	"FailedOperation.UpdateFunctionCode":            true,
+	"FailedOperation.UpdateFunctionConfiguration":   true,
+	"FailedOperation.DeleteFunction":                true,
+	"FailedOperation.OperationConflict":             true,
+	"FailedOperation.ProvisionedInProgress":         true,
+	"FailedOperation.ReservedInProgress":            true,
+	"UnauthorizedOperation.FunctionStatus":          true,
 }
 
 // APIError is Tencent Cloud API refusing a call.
@@ -106,10 +198,15 @@ type APIError struct {
 	Code      string // e.g. AuthFailure.UnauthorizedOperation
 	Message   string
 	RequestID string
+	Tries     int // how many times the call was made (more than 1: it was busy)
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("%s: %s (RequestId %s)", e.Code, e.Message, e.RequestID)
+	s := fmt.Sprintf("%s: %s (RequestId %s)", e.Code, e.Message, e.RequestID)
+	if e.Tries > 1 {
+		s += fmt.Sprintf(" (%d tries)", e.Tries)
+	}
+	return s
 }
 
 // sdkError sorts what the SDK returned: the API's refusals become an
@@ -198,6 +295,9 @@ func failed(step, action string, err error) error {
 
 // hint is what to do about an error code of the call action.
 func hint(code, action string) string {
+	if Busy(code) {
+		return "Tencent Cloud still said busy (a change in progress, or calls too fast) after deploy tried again for a while: wait a minute, then run the same command again; it carries on where it stopped"
+	}
 	if code == "AuthFailure.UnauthorizedOperation" || strings.HasPrefix(code, "UnauthorizedOperation") {
 		return fmt.Sprintf("the key may not call %s: grant that CAM action to its user or role (docs/deploy.md lists the minimal policy), then run the same command again", action)
 	}
@@ -221,16 +321,19 @@ var hints = []struct {
 	{[]func(string) bool{oneOf("AuthFailure.SignatureExpire")}, "the system clock is off by more than 5 minutes: correct it"},
 	{[]func(string) bool{oneOf("ResourceNotFound.Namespace")},
 		"create the namespace in the SCF console first, or leave -namespace out for default"},
-	{[]func(string) bool{oneOf("InvalidParameterValue.InvalidRegion", "UnsupportedRegion", "UnauthorizedOperation.Region")},
-		"check -region (e.g. ap-guangzhou)"},
+	{[]func(string) bool{oneOf("InvalidParameterValue.InvalidRegion", "UnsupportedRegion", "UnauthorizedOperation.Region",
+		"UnsupportedOperation.Region", "UnsupportedOperation.NotSupportRegion", "InvalidParameterValue.RegionInvalid")},
+		"check -region (e.g. ap-guangzhou): SCF and API Gateway must both be offered there (docs/deploy.md lists the regions)"},
+	{[]func(string) bool{oneOf("UnsupportedOperation.TagsNotEmpty")},
+		"the service has tags other than scfws-deploy bound: unbind them in the API Gateway console, then run the same command again"},
+	{[]func(string) bool{oneOf("LimitExceeded.Eip")},
+		"-vpc gives the function a fixed public egress IP, and the region's quota of them (5) is used up: free one, or leave -vpc out"},
 	{[]func(string) bool{oneOf("FailedOperation.GetRoleError")},
 		"API Gateway needs its service role to call SCF: open the API Gateway console once and accept the service authorization"},
 	{[]func(string) bool{prefix("LimitExceeded"), oneOf("ResourceInsufficient")},
 		"an account quota is used up: delete unused resources or ask Tencent Cloud to raise it"},
-	{[]func(string) bool{oneOf("RequestLimitExceeded", "LimitExceeded.RequestLimitExceeded")},
-		"too many calls: wait a moment and run the same command again"},
-	{[]func(string) bool{functionBusy, oneOf("FailedOperation.FunctionStatusError", "FailedOperation.ApiInOperation")},
-		"the resource is busy with another change: wait until it is Active in the console, then run the same command again"},
+	{[]func(string) bool{functionBusy},
+		"the function is busy with another change: wait until it is Active in the console, then run the same command again"},
 	{[]func(string) bool{prefix("ResourceUnavailable"), oneOf("FailedOperation.InsufficientBalance")},
 		"the account is in arrears or the product is not open: check the console"},
 	{[]func(string) bool{prefix("InternalError")},

@@ -47,9 +47,16 @@ const (
 	DefaultCallTimeout  = 2 * time.Minute // one call; an upload of several MB included
 	DefaultPollInterval = time.Second
 	DefaultWaitTimeout  = 5 * time.Minute
+	DefaultRetryPause   = time.Second
+	DefaultRetries      = 5
 	// MaxRequestBytes is the API's limit on a POST body, which carries the
 	// zip in base64.
 	MaxRequestBytes = 10 << 20
+	// MaxIdleTimeout is the longest backend timeout of an API: "超时时间的
+	// 最大限制为30分钟" (30 minutes at most), documented for URL backends
+	// (tencentyun/qcloud-documents, API网关/操作指南/创建API/创建后端对接公网
+	// URL：IP 的 API.md) and assumed for WebSocket APIs.
+	MaxIdleTimeout = 1800 * time.Second
 )
 
 // The steps in Result.Changed: the write calls, named as the API names
@@ -64,6 +71,7 @@ const (
 	StepReleaseService              = "releaseService"
 	StepUnReleaseService            = "unReleaseService"
 	StepDeleteAPI                   = "deleteApi"
+	StepDetachTag                   = "detachResourcesTag"
 	StepDeleteService               = "deleteService"
 	StepDeleteFunction              = "deleteFunction"
 )
@@ -126,6 +134,12 @@ type Deployer struct {
 	WaitTimeout time.Duration
 	// CallTimeout bounds one call (default 2m).
 	CallTimeout time.Duration
+	// RetryPause is the first pause before a call the API refused as busy
+	// (Busy) is made again; the pauses double up to 8 times it (default
+	// 1s).
+	RetryPause time.Duration
+	// Retries is how many times such a call is made again (default 5).
+	Retries int
 }
 
 // Result is what a deploy made or changed.
@@ -210,8 +224,8 @@ func (cfg Config) check() error {
 		return errors.New("no function name")
 	case cfg.Timeout < time.Second || cfg.Timeout%time.Second != 0:
 		return fmt.Errorf("function timeout %s: whole seconds, at least 1s", cfg.Timeout)
-	case cfg.IdleTimeout < time.Second || cfg.IdleTimeout%time.Second != 0:
-		return fmt.Errorf("idle timeout %s: whole seconds, at least 1s", cfg.IdleTimeout)
+	case cfg.IdleTimeout < time.Second || cfg.IdleTimeout > MaxIdleTimeout || cfg.IdleTimeout%time.Second != 0:
+		return fmt.Errorf("idle timeout %s: whole seconds, 1s to %s (the API's backend timeout)", cfg.IdleTimeout, MaxIdleTimeout)
 	case !strings.HasPrefix(cfg.Path, "/"):
 		return fmt.Errorf("path %q must start with /", cfg.Path)
 	case cfg.Code.size() == 0:
@@ -229,9 +243,12 @@ func (cfg Config) check() error {
 				float64(len(zip))/(1<<20), float64(n)/(1<<20))
 		}
 	}
-	for k := range cfg.Env {
+	for _, k := range sortedKeys(cfg.Env) {
 		if k == EnvSendbackHost || k == EnvIdleTimeout {
 			return fmt.Errorf("%s is set by deploy (the API's push address and -idle-timeout); leave it out of the environment", k)
+		}
+		if err := CheckVariable(k, cfg.Env[k]); err != nil {
+			return fmt.Errorf("environment: %w", err)
 		}
 	}
 	return nil
@@ -383,7 +400,9 @@ type functionState struct {
 	env         map[string]string
 	vpcID       string
 	subnetID    string
-	owned       bool // tagged by deploy for this target
+	publicNet   string // PublicNetConfig's PublicNetStatus, ENABLE or DISABLE ("" not said)
+	eip         string // its EipConfig.EipStatus
+	owned       bool   // tagged by deploy for this target
 }
 
 func (r *run) getFunction(ctx context.Context) (*functionState, error) {
@@ -419,6 +438,12 @@ func (r *run) getFunction(ctx context.Context) (*functionState, error) {
 	}
 	if g.VpcConfig != nil {
 		f.vpcID, f.subnetID = str(g.VpcConfig.VpcId), str(g.VpcConfig.SubnetId)
+	}
+	if g.PublicNetConfig != nil {
+		f.publicNet = str(g.PublicNetConfig.PublicNetStatus)
+		if g.PublicNetConfig.EipConfig != nil {
+			f.eip = str(g.PublicNetConfig.EipConfig.EipStatus)
+		}
 	}
 	for _, tag := range g.Tags {
 		if str(tag.Key) == OwnerTag && str(tag.Value) == r.cfg.owner() {
@@ -518,6 +543,7 @@ func (r *run) createFunction(ctx context.Context, env map[string]string) (*funct
 	req.Environment = sdkEnv(env)
 	if cfg.VpcID != "" {
 		req.VpcConfig = &scf.VpcConfig{VpcId: common.StringPtr(cfg.VpcID), SubnetId: common.StringPtr(cfg.SubnetID)}
+		req.PublicNetConfig = publicNet(netEnable)
 	}
 	req.Tags = []*scf.Tag{{Key: common.StringPtr(OwnerTag), Value: common.StringPtr(cfg.owner())}}
 	r.change(StepCreateFunction, "create the function %s (%s, handler %s, %d MB, timeout %s%s; environment %s)",
@@ -535,7 +561,44 @@ func (r *run) vpcDetail() string {
 	if r.cfg.VpcID == "" {
 		return ""
 	}
-	return ", VPC " + r.cfg.VpcID + " subnet " + r.cfg.SubnetID
+	return ", VPC " + r.cfg.VpcID + " subnet " + r.cfg.SubnetID + ", public access through a fixed egress IP"
+}
+
+// Values of PublicNetConfig's statuses.
+const (
+	netEnable  = "ENABLE"
+	netDisable = "DISABLE"
+)
+
+// publicNet is a PublicNetConfig with public access, and a fixed egress
+// IP when eip is ENABLE. The push address is a public domain, so the
+// function needs public access; in a VPC that comes with a fixed egress IP
+// ("同时设置开启内网访问和公网访问后 ... 会强制开启固定公网出口 IP 功能":
+// SCF's network configuration overview), which deploy asks for rather than
+// have SCF switch it on.
+func publicNet(eip string) *scf.PublicNetConfigIn {
+	return &scf.PublicNetConfigIn{PublicNetStatus: common.StringPtr(netEnable), EipConfig: &scf.EipConfigIn{EipStatus: common.StringPtr(eip)}}
+}
+
+// publicNetDiff says how the function's public access must change ("" when
+// it need not): it must be on, with a fixed egress IP in a VPC; without a
+// VPC the egress IP is left as it is.
+func (r *run) publicNetDiff(fn *functionState) string {
+	have, haveEip := fn.publicNet, or(fn.eip, netDisable)
+	if have == "" { // not said: SCF's defaults, public access only outside a VPC
+		have = netEnable
+		if fn.vpcID != "" {
+			have = netDisable
+		}
+	}
+	wantEip := haveEip
+	if r.cfg.VpcID != "" {
+		wantEip = netEnable
+	}
+	if have == netEnable && haveEip == wantEip {
+		return ""
+	}
+	return fmt.Sprintf("public access %s, fixed egress IP %s -> %s, %s", have, haveEip, netEnable, wantEip)
 }
 
 // updateConfiguration brings memory, timeout, description, environment and
@@ -556,6 +619,10 @@ func (r *run) updateConfiguration(ctx context.Context, fn *functionState, env ma
 	if fn.vpcID != cfg.VpcID || fn.subnetID != cfg.SubnetID {
 		diffs = append(diffs, fmt.Sprintf("VPC %s/%s -> %s/%s", orNone(fn.vpcID), orNone(fn.subnetID), orNone(cfg.VpcID), orNone(cfg.SubnetID)))
 	}
+	netDiff := r.publicNetDiff(fn)
+	if netDiff != "" {
+		diffs = append(diffs, netDiff)
+	}
 	if d := r.envDiff(fn.env, env); d != "" {
 		diffs = append(diffs, "environment "+d)
 	}
@@ -574,6 +641,12 @@ func (r *run) updateConfiguration(ctx context.Context, fn *functionState, env ma
 	req.Environment = sdkEnv(env)
 	if fn.vpcID != cfg.VpcID || fn.subnetID != cfg.SubnetID {
 		req.VpcConfig = &scf.VpcConfig{VpcId: common.StringPtr(cfg.VpcID), SubnetId: common.StringPtr(cfg.SubnetID)}
+	}
+	if netDiff != "" || cfg.VpcID != "" {
+		req.PublicNetConfig = publicNet(or(fn.eip, netDisable))
+		if cfg.VpcID != "" {
+			req.PublicNetConfig = publicNet(netEnable)
+		}
 	}
 	if why != "" {
 		why += ": "
@@ -653,10 +726,20 @@ func backoff(n int, interval time.Duration) time.Duration {
 type serviceState struct {
 	id        string
 	subDomain string
+	tagged    bool // it still carries OwnerTag (destroy unbinds it first)
+}
+
+// serviceDesc is the description of the service deploy makes for owner:
+// with the name, the mark of a service deploy made that survives
+// destroy's unbinding of its tag.
+func serviceDesc(owner string) string {
+	return "WebSocket API of the SCF function " + owner + ", made by scfws deploy"
 }
 
 // findService finds the service deploy made: by its name, confirmed by its
-// tag (another service may have the same name).
+// tag or its description (another service may have the same name; a
+// destroy stopped between unbinding the tag and deleting the service
+// leaves only the description).
 func (r *run) findService(ctx context.Context) (*serviceState, error) {
 	name := r.cfg.ServiceName()
 	req := apigw.NewDescribeServicesStatusRequest()
@@ -680,10 +763,12 @@ func (r *run) findService(ctx context.Context) (*serviceState, error) {
 		if err := r.c.apigw(ctx, func(c *apigw.Client) (err error) { detail, err = c.DescribeService(d); return err }); err != nil {
 			return nil, failed("read the API Gateway service", "apigw:DescribeService", err)
 		}
+		svc := &serviceState{id: str(s.ServiceId), subDomain: str(detail.Response.OuterSubDomain)}
 		for _, tag := range detail.Response.Tags {
-			if str(tag.Key) == OwnerTag && str(tag.Value) == r.cfg.owner() {
-				return &serviceState{id: str(s.ServiceId), subDomain: str(detail.Response.OuterSubDomain)}, nil
-			}
+			svc.tagged = svc.tagged || str(tag.Key) == OwnerTag && str(tag.Value) == r.cfg.owner()
+		}
+		if svc.tagged || str(detail.Response.ServiceDesc) == serviceDesc(r.cfg.owner()) {
+			return svc, nil
 		}
 		r.res.Notes = append(r.res.Notes, fmt.Sprintf("the service %s (%s) was not made by scfws deploy for %s: it is left alone", str(s.ServiceId), name, r.cfg.owner()))
 	}
@@ -695,7 +780,7 @@ func (r *run) createService(ctx context.Context) (*serviceState, error) {
 	req := apigw.NewCreateServiceRequest()
 	req.ServiceName = common.StringPtr(cfg.ServiceName())
 	req.Protocol = common.StringPtr("http&https") // ws:// and wss://
-	req.ServiceDesc = common.StringPtr("WebSocket API of the SCF function " + cfg.owner() + ", made by scfws deploy")
+	req.ServiceDesc = common.StringPtr(serviceDesc(cfg.owner()))
 	req.NetTypes = common.StringPtrs([]string{"OUTER"})
 	req.Tags = []*apigw.Tag{{Key: common.StringPtr(OwnerTag), Value: common.StringPtr(cfg.owner())}}
 	r.change(StepCreateService, "create the API Gateway service %s (http&https, public)", cfg.ServiceName())
@@ -706,13 +791,16 @@ func (r *run) createService(ctx context.Context) (*serviceState, error) {
 	if err := r.c.apigw(ctx, func(c *apigw.Client) (err error) { resp, err = c.CreateService(req); return err }); err != nil {
 		return nil, failed("create the API Gateway service", "apigw:CreateService", err)
 	}
-	s := &serviceState{id: str(resp.Response.ServiceId), subDomain: str(resp.Response.OuterSubDomain)}
+	s := &serviceState{id: str(resp.Response.ServiceId), subDomain: str(resp.Response.OuterSubDomain), tagged: true}
 	r.res.ServiceID = s.id
 	r.say("    service %s, domain %s", s.id, s.subDomain)
 	return s, nil
 }
 
-// findAPI finds the WebSocket API deploy made in the service.
+// findAPI finds the WebSocket API deploy made in the service: by its name,
+// which is unique in a service ("API 名称 ... 在当前服务内具有唯一性"),
+// confirmed by DescribeApi. The list's Protocol is not used: its values
+// are not documented (API协议, may be null), DescribeApi's are.
 func (r *run) findAPI(ctx context.Context, serviceID string) (*apigw.ApiInfo, error) {
 	req := apigw.NewDescribeApisStatusRequest()
 	req.ServiceId = common.StringPtr(serviceID)
@@ -726,18 +814,41 @@ func (r *run) findAPI(ctx context.Context, serviceID string) (*apigw.ApiInfo, er
 		return nil, nil
 	}
 	for _, a := range list.Response.Result.ApiIdStatusSet {
-		if str(a.ApiName) != APIName || !strings.EqualFold(str(a.Protocol), "WEBSOCKET") {
+		if str(a.ApiName) != APIName {
 			continue
 		}
-		d := apigw.NewDescribeApiRequest()
-		d.ServiceId, d.ApiId = common.StringPtr(serviceID), a.ApiId
-		var detail *apigw.DescribeApiResponse
-		if err := r.c.apigw(ctx, func(c *apigw.Client) (err error) { detail, err = c.DescribeApi(d); return err }); err != nil {
-			return nil, failed("read the WebSocket API", "apigw:DescribeApi", err)
+		info, err := r.describeAPI(ctx, serviceID, str(a.ApiId))
+		if err != nil {
+			return nil, err
 		}
-		return detail.Response.Result, nil
+		if !isOurs(info) {
+			return nil, &StepError{Step: "check the WebSocket API", Action: "apigw:DescribeApi",
+				Err:  fmt.Errorf("the API %s named %s in service %s is %s with a %s backend, not WEBSOCKET with SCF", str(a.ApiId), APIName, serviceID, orNone(str(info.Protocol)), orNone(str(info.ServiceType))),
+				Hint: "deploy makes its API under that name: delete or rename the other API in the API Gateway console, then run the same command again"}
+		}
+		return info, nil
 	}
 	return nil, nil
+}
+
+// describeAPI reads one API.
+func (r *run) describeAPI(ctx context.Context, serviceID, apiID string) (*apigw.ApiInfo, error) {
+	d := apigw.NewDescribeApiRequest()
+	d.ServiceId, d.ApiId = common.StringPtr(serviceID), common.StringPtr(apiID)
+	var detail *apigw.DescribeApiResponse
+	if err := r.c.apigw(ctx, func(c *apigw.Client) (err error) { detail, err = c.DescribeApi(d); return err }); err != nil {
+		return nil, failed("read the WebSocket API", "apigw:DescribeApi", err)
+	}
+	if detail.Response.Result == nil {
+		return nil, failed("read the WebSocket API", "apigw:DescribeApi", errors.New("the answer has no Result"))
+	}
+	return detail.Response.Result, nil
+}
+
+// isOurs: the API is what deploy makes, a WebSocket API with an SCF
+// backend (DescribeApi says so; deploy's name was checked before).
+func isOurs(a *apigw.ApiInfo) bool {
+	return strings.EqualFold(str(a.Protocol), "WEBSOCKET") && strings.EqualFold(str(a.ServiceType), "SCF")
 }
 
 // apiDiff says how the API differs from what it should be ("" when it does
@@ -800,17 +911,15 @@ func (r *run) createAPI(ctx context.Context, serviceID string) (*apigw.ApiInfo, 
 		return nil, failed("create the WebSocket API", "apigw:CreateApi", errors.New("the answer has no ApiId"))
 	}
 	r.res.APIID = *resp.Response.Result.ApiId
-	d := apigw.NewDescribeApiRequest()
-	d.ServiceId, d.ApiId = common.StringPtr(serviceID), resp.Response.Result.ApiId
-	var detail *apigw.DescribeApiResponse
-	if err := r.c.apigw(ctx, func(c *apigw.Client) (err error) { detail, err = c.DescribeApi(d); return err }); err != nil {
-		return nil, failed("read the new API's push address", "apigw:DescribeApi", err)
+	info, err := r.describeAPI(ctx, serviceID, r.res.APIID)
+	if err != nil {
+		return nil, err
 	}
-	if detail.Response.Result == nil || str(detail.Response.Result.InternalDomain) == "" {
+	if str(info.InternalDomain) == "" {
 		return nil, failed("read the new API's push address", "apigw:DescribeApi", errors.New("the API has no InternalDomain"))
 	}
-	r.say("    API %s, push address %s", r.res.APIID, redactURL(str(detail.Response.Result.InternalDomain)))
-	return detail.Response.Result, nil
+	r.say("    API %s, push address %s", r.res.APIID, redactURL(str(info.InternalDomain)))
+	return info, nil
 }
 
 func (r *run) modifyAPI(ctx context.Context, serviceID, apiID, diff string) error {

@@ -189,11 +189,18 @@ func TestParseEnvFile(t *testing.T) {
 		want    map[string]string
 		wantErr string
 	}{
-		{name: "lines", give: "# db\nDB_HOST=db.example\n\nexport DB_USER=chat\nDB_PASSWORD=\"p=w d\"\nEMPTY=\n",
-			want: map[string]string{"DB_HOST": "db.example", "DB_USER": "chat", "DB_PASSWORD": "p=w d", "EMPTY": ""}},
+		{name: "lines", give: "# db\nDB_HOST=db.example\n\nexport DB_USER=chat\nDB_PASSWORD=\"p=w d\"\n",
+			want: map[string]string{"DB_HOST": "db.example", "DB_USER": "chat", "DB_PASSWORD": "p=w d"}},
 		{name: "single quotes", give: "A='x'\n", want: map[string]string{"A": "x"}},
 		{name: "no =", give: "A=1\nhunter2\n", wantErr: "line 2: not KEY=VALUE"},
 		{name: "bad name", give: "1PASSWORD=hunter2\n", wantErr: "line 1: the variable name"},
+		// SCF refuses these (the SDK's Variable, SCF's environment doc).
+		{name: "empty value", give: "A=1\nEMPTY=\n", wantErr: "line 2: EMPTY has an empty value"},
+		{name: "empty quotes", give: "EMPTY=''\n", wantErr: "line 1: EMPTY has an empty value"},
+		{name: "SCF_", give: "SCF_RUNTIME=hunter2\n", wantErr: "line 1: SCF_RUNTIME: names starting with SCF_ are reserved"},
+		{name: "QCLOUD_", give: "QCLOUD_APPID=hunter2\n", wantErr: "names starting with QCLOUD_ are reserved"},
+		{name: "TENCENTCLOUD_", give: "TENCENTCLOUD_SECRETKEY=hunter2\n", wantErr: "names starting with TENCENTCLOUD_ are reserved"},
+		{name: "reserved in lower case", give: "scf_x=hunter2\n", wantErr: "names starting with SCF_ are reserved"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -268,6 +275,9 @@ func TestConfigChecks(t *testing.T) {
 		{name: "fractional timeout", give: func(c *deploy.Config) { c.Timeout = 1500 * time.Millisecond }, want: "whole seconds"},
 		{name: "path", give: func(c *deploy.Config) { c.Path = "ws" }, want: "must start with /"},
 		{name: "zip too big", give: func(c *deploy.Config) { c.Code.Zip = make([]byte, 8<<20) }, want: "over what one API call may carry"},
+		{name: "idle timeout over 1800s", give: func(c *deploy.Config) { c.IdleTimeout = 1801 * time.Second }, want: "idle timeout 30m1s: whole seconds, 1s to 30m0s"},
+		{name: "empty value", give: func(c *deploy.Config) { c.Env = map[string]string{"A": ""} }, want: "environment: A has an empty value"},
+		{name: "reserved name", give: func(c *deploy.Config) { c.Env = map[string]string{"TENCENTCLOUD_REGION": "x"} }, want: "reserved by SCF"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	apigw "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/apigateway/v20180808"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
+	tag "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/tag/v20180813"
 )
 
 // ErrNotConfirmed: the removals were not confirmed, so nothing was removed.
@@ -24,7 +25,10 @@ type removal struct {
 
 // Destroy removes what Deploy made for t, and only that: the WebSocket API
 // it made, the service it made (unless other APIs live there), and the
-// function it made (tagged scfws-deploy=<namespace>/<name>). confirm, when
+// function it made (tagged scfws-deploy=<namespace>/<name>). The service
+// is unreleased from the environments it is released in, its API deleted,
+// its tag unbound (API Gateway refuses to delete a tagged service:
+// UnsupportedOperation.TagsNotEmpty), then it is deleted. confirm, when
 // not nil, is shown the removals first and must say yes.
 func (d *Deployer) Destroy(ctx context.Context, t Target, confirm func(removals []string) (bool, error)) (Result, error) {
 	if t.Region == "" || t.Name == "" {
@@ -81,38 +85,8 @@ func (r *run) destroyPlan(ctx context.Context) ([]removal, error) {
 		return nil, err
 	}
 	if svc != nil {
-		r.res.ServiceID = svc.id
-		envs, apis, err := r.serviceContents(ctx, svc.id)
-		if err != nil {
+		if plan, err = r.servicePlan(ctx, svc); err != nil {
 			return nil, err
-		}
-		var ours, others []string
-		for _, a := range apis {
-			if str(a.ApiName) == APIName && strings.EqualFold(str(a.Protocol), "WEBSOCKET") {
-				ours = append(ours, str(a.ApiId))
-			} else {
-				others = append(others, str(a.ApiId))
-			}
-		}
-		if len(ours) > 0 {
-			r.res.APIID = ours[0]
-		}
-		if len(others) == 0 {
-			for _, env := range envs {
-				plan = append(plan, r.unrelease(svc.id, env))
-			}
-		}
-		for _, id := range ours {
-			plan = append(plan, r.deleteAPI(svc.id, id))
-		}
-		if len(others) == 0 {
-			plan = append(plan, r.deleteService(svc.id))
-		} else {
-			if len(ours) > 0 && contains(envs, Environment) {
-				plan = append(plan, removal{step: StepReleaseService, detail: fmt.Sprintf("release the service %s again, without the API", svc.id),
-					do: func(ctx context.Context) error { return r.releaseService(ctx, svc.id) }})
-			}
-			r.res.Notes = append(r.res.Notes, fmt.Sprintf("the service %s is left: it has APIs scfws deploy did not make (%s)", svc.id, strings.Join(others, ", ")))
 		}
 	}
 	fn, err := r.getFunction(ctx)
@@ -129,15 +103,92 @@ func (r *run) destroyPlan(ctx context.Context) ([]removal, error) {
 	return plan, nil
 }
 
-// serviceContents lists the environments the service is released in and
-// its APIs.
-func (r *run) serviceContents(ctx context.Context, serviceID string) ([]string, []*apigw.DesApisStatus, error) {
-	d := apigw.NewDescribeServiceRequest()
-	d.ServiceId = common.StringPtr(serviceID)
-	var detail *apigw.DescribeServiceResponse
-	if err := r.c.apigw(ctx, func(c *apigw.Client) (err error) { detail, err = c.DescribeService(d); return err }); err != nil {
-		return nil, nil, failed("read the API Gateway service", "apigw:DescribeService", err)
+// servicePlan is the removals of the service deploy made: all of it, or,
+// when it holds APIs deploy did not make, deploy's API alone.
+func (r *run) servicePlan(ctx context.Context, svc *serviceState) ([]removal, error) {
+	r.res.ServiceID = svc.id
+	envs, err := r.releasedIn(ctx, svc.id)
+	if err != nil {
+		return nil, err
 	}
+	ours, others, err := r.serviceAPIs(ctx, svc.id)
+	if err != nil {
+		return nil, err
+	}
+	if len(ours) > 0 {
+		r.res.APIID = ours[0]
+	}
+	var plan []removal
+	if len(others) > 0 {
+		for _, id := range ours {
+			plan = append(plan, r.deleteAPI(svc.id, id))
+		}
+		if len(ours) > 0 && contains(envs, Environment) {
+			plan = append(plan, removal{step: StepReleaseService, detail: fmt.Sprintf("release the service %s again, without the API", svc.id),
+				do: func(ctx context.Context) error { return r.releaseService(ctx, svc.id) }})
+		}
+		r.res.Notes = append(r.res.Notes, fmt.Sprintf("the service %s is left: it has APIs scfws deploy did not make (%s)", svc.id, strings.Join(others, ", ")))
+		return plan, nil
+	}
+	for _, env := range envs {
+		plan = append(plan, r.unrelease(svc.id, env))
+	}
+	for _, id := range ours {
+		plan = append(plan, r.deleteAPI(svc.id, id))
+	}
+	if svc.tagged {
+		plan = append(plan, r.detachTag(svc.id))
+	}
+	return append(plan, r.deleteService(svc.id)), nil
+}
+
+// releasedIn lists the environments the service is released in: those
+// DescribeServiceEnvironmentList gives Status 1 ("1 表示已发布").
+func (r *run) releasedIn(ctx context.Context, serviceID string) ([]string, error) {
+	req := apigw.NewDescribeServiceEnvironmentListRequest()
+	req.ServiceId = common.StringPtr(serviceID)
+	req.Limit = common.Uint64Ptr(100)
+	var list *apigw.DescribeServiceEnvironmentListResponse
+	if err := r.c.apigw(ctx, func(c *apigw.Client) (err error) { list, err = c.DescribeServiceEnvironmentList(req); return err }); err != nil {
+		return nil, failed("list the service's environments", "apigw:DescribeServiceEnvironmentList", err)
+	}
+	var envs []string
+	if list.Response.Result != nil {
+		for _, env := range list.Response.Result.EnvironmentList {
+			if env.Status != nil && *env.Status == 1 {
+				envs = append(envs, str(env.EnvironmentName))
+			}
+		}
+	}
+	return envs, nil
+}
+
+// serviceAPIs sorts the service's APIs into deploy's (by name, confirmed
+// by DescribeApi) and the others.
+func (r *run) serviceAPIs(ctx context.Context, serviceID string) (ours, others []string, err error) {
+	apis, err := r.listAPIs(ctx, serviceID)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, a := range apis {
+		id := str(a.ApiId)
+		if str(a.ApiName) == APIName {
+			info, err := r.describeAPI(ctx, serviceID, id)
+			if err != nil {
+				return nil, nil, err
+			}
+			if isOurs(info) {
+				ours = append(ours, id)
+				continue
+			}
+		}
+		others = append(others, id)
+	}
+	return ours, others, nil
+}
+
+// listAPIs lists every API of the service.
+func (r *run) listAPIs(ctx context.Context, serviceID string) ([]*apigw.DesApisStatus, error) {
 	var apis []*apigw.DesApisStatus
 	for offset := int64(0); ; {
 		req := apigw.NewDescribeApisStatusRequest()
@@ -145,7 +196,7 @@ func (r *run) serviceContents(ctx context.Context, serviceID string) ([]string, 
 		req.Offset, req.Limit = common.Int64Ptr(offset), common.Int64Ptr(100)
 		var list *apigw.DescribeApisStatusResponse
 		if err := r.c.apigw(ctx, func(c *apigw.Client) (err error) { list, err = c.DescribeApisStatus(req); return err }); err != nil {
-			return nil, nil, failed("list the service's APIs", "apigw:DescribeApisStatus", err)
+			return nil, failed("list the service's APIs", "apigw:DescribeApisStatus", err)
 		}
 		if list.Response.Result == nil {
 			break
@@ -156,15 +207,52 @@ func (r *run) serviceContents(ctx context.Context, serviceID string) ([]string, 
 			break
 		}
 	}
-	return common.StringValues(detail.Response.AvailableEnvironments), apis, nil
+	return apis, nil
 }
 
 func (r *run) unrelease(serviceID, env string) removal {
 	return removal{step: StepUnReleaseService, detail: fmt.Sprintf("unrelease the service %s from %s", serviceID, env), do: func(ctx context.Context) error {
 		req := apigw.NewUnReleaseServiceRequest()
 		req.ServiceId, req.EnvironmentName = common.StringPtr(serviceID), common.StringPtr(env)
-		if err := r.c.apigw(ctx, func(c *apigw.Client) error { _, err := c.UnReleaseService(req); return err }); err != nil {
+		err := r.c.apigw(ctx, func(c *apigw.Client) error { _, err := c.UnReleaseService(req); return err })
+		if err != nil && r.notReleased(ctx, err, serviceID, env) {
+			r.say("    %s was no longer released in %s", serviceID, env)
+			return nil
+		}
+		if err != nil {
 			return failed("unrelease the service", "apigw:UnReleaseService", err)
+		}
+		return nil
+	}}
+}
+
+// notReleased says whether a failed UnReleaseService failed because the
+// service is not released in env (any more): the API has no documented
+// code for that ("如果服务在一个环境中未发布，则不能下线", the console doc,
+// only says it is refused), so the list is read again. A busy or CAM
+// refusal is not that.
+func (r *run) notReleased(ctx context.Context, err error, serviceID, env string) bool {
+	var api *APIError
+	if !errors.As(err, &api) || Busy(api.Code) || strings.Contains(api.Code, "Unauthorized") {
+		return false
+	}
+	envs, listErr := r.releasedIn(ctx, serviceID)
+	return listErr == nil && !contains(envs, env)
+}
+
+// detachTag unbinds deploy's tag from the service, which API Gateway
+// requires before DeleteService. It uses the tag API's DetachResourcesTag,
+// which names the service by its region and ID, with no account ID; a key
+// already gone (a rerun) is done.
+func (r *run) detachTag(serviceID string) removal {
+	return removal{step: StepDetachTag, detail: fmt.Sprintf("unbind the tag %s from the service %s", OwnerTag, serviceID), do: func(ctx context.Context) error {
+		req := tag.NewDetachResourcesTagRequest()
+		req.ServiceType, req.ResourcePrefix = common.StringPtr("apigw"), common.StringPtr("service")
+		req.ResourceIds = common.StringPtrs([]string{serviceID})
+		req.ResourceRegion, req.TagKey = common.StringPtr(r.cfg.Region), common.StringPtr(OwnerTag)
+		err := r.c.tag(ctx, func(c *tag.Client) error { _, err := c.DetachResourcesTag(req); return err })
+		if err != nil && !isCode(err, "ResourceNotFound.AttachedTagKeyNotFound") {
+			return failed("unbind the service's tag", "tag:DetachResourcesTag", err)
 		}
 		return nil
 	}}

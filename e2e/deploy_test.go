@@ -159,10 +159,12 @@ func TestDeployToLocal(t *testing.T) {
 }
 
 // Failures name the step, the CAM action and Tencent's code: a wrong key,
-// and an action the key may not call (-fail-action).
+// and an action the key may not call (-fail-action). A call refused as
+// busy for its first two times (-fail-action ...:2) is made again first.
 func TestDeployFailuresOnLocal(t *testing.T) {
 	zip, _ := buildZip(t)
-	l := startLocal(t, nil, "-fail-action", "apigateway:CreateApi=AuthFailure.UnauthorizedOperation")
+	l := startLocal(t, nil, "-fail-action", "apigateway:CreateApi=AuthFailure.UnauthorizedOperation",
+		"-fail-action", "scf:GetFunction=RequestLimitExceeded:2")
 	deploy := []string{"deploy", "-endpoint", l.base, "-region", "ap-guangzhou", "-name", "chat", "-zip", zip, "-env", "STORE=memory"}
 	tests := []struct {
 		name string
@@ -170,7 +172,8 @@ func TestDeployFailuresOnLocal(t *testing.T) {
 		want []string // in stderr
 	}{
 		{"wrong key", "not-the-key", []string{"read the function (scf:GetFunction)", "AuthFailure.SignatureFailure"}},
-		{"no permission", l.secretKey, []string{"create the WebSocket API (apigw:CreateApi)", "AuthFailure.UnauthorizedOperation", "grant that CAM action"}},
+		{"no permission", l.secretKey, []string{"RequestLimitExceeded: trying again in 1s", "RequestLimitExceeded: trying again in 2s",
+			"create the WebSocket API (apigw:CreateApi)", "AuthFailure.UnauthorizedOperation", "grant that CAM action"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -57,7 +57,7 @@ func backendBanner(base, wsURL string, cred cloudapi.Credential, showKey, mintTo
 	if showKey {
 		key = "a local key, below"
 	}
-	fmt.Fprintf(&b, "  Tencent API   %s  (SCF Invoke of function %q, any region, and what scfws deploy uses; %s)\n", base, localFunctionName, key)
+	fmt.Fprintf(&b, "  Tencent API   %s  (SCF Invoke of function %q in SCF's regions, and what scfws deploy uses; %s)\n", base, localFunctionName, key)
 	secret := "PUBLISH_SECRET from your environment"
 	if generated["PUBLISH_SECRET"] {
 		secret = "PUBLISH_SECRET=" + env["PUBLISH_SECRET"] + " for this session"

@@ -45,6 +45,7 @@ func newCloudAPI(log *zap.Logger, console *emulator.Console, gateway emulator.Op
 	a.cloud = cloudapi.NewCloud(a.deployed, cloudOptions(host))
 	a.cloud.Register(a.server)
 	a.scf = cloudapi.NewSCF(localFunctions{fn: fn, cloud: a.cloud})
+	a.scf.Log = log.Named("api")
 	a.scf.Register(a.server)
 	return a
 }
@@ -96,8 +97,9 @@ func (l localFunctions) Invoke(ctx context.Context, namespace, name string, even
 	return l.InRegion("").Invoke(ctx, namespace, name, event)
 }
 
-// InRegion serves the local function in every region, as the one an
-// endpoint names, and the deployed functions of that region.
+// InRegion serves the local function in every region SCF serves (the API
+// refuses others), as the one an endpoint names, and the deployed
+// functions of that region.
 func (l localFunctions) InRegion(region string) cloudapi.Functions {
 	return regionFunctions{l: l, region: region}
 }

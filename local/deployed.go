@@ -33,6 +33,21 @@ const deployedPrefix = "/_cloud/"
 // maxCodeBytes is SCF's limit on a function's unzipped code.
 const maxCodeBytes = 500 << 20
 
+// What a deployed zip may write to this machine's disk before its
+// executable can be checked: extractRatio times the zip's size, at least
+// minExtractBudget, at most SCF's maxCodeBytes. Deflate expands up to about
+// 1000 times (a 0.5 MB zip can hold 480 MB of zeros); a Go executable
+// deflates to a third of its size or so.
+const (
+	extractRatio     = 16
+	minExtractBudget = 64 << 20
+)
+
+// extractBudget is the bytes a zip of zipBytes may unzip to here.
+func extractBudget(zipBytes int) int64 {
+	return min(max(extractRatio*int64(zipBytes), minExtractBudget), maxCodeBytes)
+}
+
 // deployedRuntime is the cloudapi.Runtime of scfws local: what scfws
 // deploy puts into local runs here, each function from its uploaded zip
 // over the SCF runtime protocol, each released WebSocket API as a gateway
@@ -160,8 +175,10 @@ func extractHandler(spec cloudapi.FunctionSpec) (dir, exe string, err error) {
 	if entry == nil {
 		return "", "", fmt.Errorf("the zip has no file %q: the Go1 runtime runs the executable the handler names, at the top of the zip", spec.Handler)
 	}
-	if entry.UncompressedSize64 > maxCodeBytes {
-		return "", "", fmt.Errorf("%s is %d bytes unzipped, over SCF's %d", spec.Handler, entry.UncompressedSize64, maxCodeBytes)
+	budget := extractBudget(len(spec.Zip))
+	if entry.UncompressedSize64 > uint64(budget) {
+		return "", "", fmt.Errorf("%s is %d bytes unzipped, over the %d scfws local unzips from a %d-byte zip (%d times it, %d to %d bytes: SCF's limit)",
+			spec.Handler, entry.UncompressedSize64, budget, len(spec.Zip), extractRatio, minExtractBudget, maxCodeBytes)
 	}
 	tmp, err := os.MkdirTemp("", "scfws-fn-")
 	if err != nil {
@@ -178,7 +195,7 @@ func extractHandler(spec cloudapi.FunctionSpec) (dir, exe string, err error) {
 		name = "main"
 	}
 	exe = filepath.Join(tmp, name)
-	if err := writeEntry(entry, exe); err != nil {
+	if err := writeEntry(entry, exe, budget); err != nil {
 		return "", "", fmt.Errorf("unzip %s: %w", spec.Handler, err)
 	}
 	f, err := os.Open(exe)
@@ -192,7 +209,9 @@ func extractHandler(spec cloudapi.FunctionSpec) (dir, exe string, err error) {
 	return tmp, exe, nil
 }
 
-func writeEntry(entry *zip.File, to string) (err error) {
+// writeEntry unzips entry into the new file to, writing at most budget
+// bytes (archive/zip also stops at the size the entry declares).
+func writeEntry(entry *zip.File, to string, budget int64) (err error) {
 	rc, err := entry.Open()
 	if err != nil {
 		return err
@@ -207,9 +226,9 @@ func writeEntry(entry *zip.File, to string) (err error) {
 			err = cerr
 		}
 	}()
-	n, err := io.Copy(out, io.LimitReader(rc, maxCodeBytes+1)) // the checksum is checked at the end
-	if err == nil && n > maxCodeBytes {
-		err = fmt.Errorf("over SCF's %d bytes unzipped", maxCodeBytes)
+	n, err := io.Copy(out, io.LimitReader(rc, budget+1)) // the checksum is checked at the end
+	if err == nil && n > budget {
+		err = fmt.Errorf("over the %d bytes it may unzip to", budget)
 	}
 	return err
 }

@@ -1,13 +1,16 @@
 package local
 
 import (
+	"archive/zip"
 	"bytes"
+	"compress/flate"
 	"context"
 	"debug/elf"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -78,6 +81,88 @@ func TestDeployRefusesCodeThatCannotRun(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("%d files left in TMPDIR after refused deploys; want none", len(left))
+	}
+}
+
+// bomb is a zip of about 0.5 MB whose main is n bytes of zeros (n a
+// multiple of 1 MB): one deflated MB, flushed to a byte boundary, repeated,
+// so that the test need not deflate n bytes.
+func bomb(t testing.TB, n int64) []byte {
+	t.Helper()
+	var mb bytes.Buffer
+	fw, err := flate.NewWriter(&mb, flate.BestCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(fw, zeros{}, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	if err := fw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	raw := append(bytes.Repeat(mb.Bytes(), int(n>>20)), 0x03, 0x00) // then a final empty block
+	sum := crc32.NewIEEE()
+	if _, err := io.CopyN(sum, zeros{}, n); err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	w, err := zw.CreateRaw(&zip.FileHeader{Name: "main", Method: zip.Deflate, CRC32: sum.Sum32(),
+		CompressedSize64: uint64(len(raw)), UncompressedSize64: uint64(n)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// A zip that unzips to far more than it weighs is refused before it is
+// unzipped: a 0.5 MB zip does not write 480 MB to this machine's disk.
+func TestDeployStopsAtTheUnzipBudget(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	zipped := bomb(t, 480<<20)
+	t.Logf("480 MB of zeros zipped: %d bytes", len(zipped))
+	spec := cloudapi.FunctionSpec{FunctionID: cloudapi.FunctionID{Region: "ap-guangzhou", Namespace: "default", Name: "chat"},
+		Runtime: "Go1", Handler: "main", Zip: zipped, Timeout: time.Second}
+	start := time.Now()
+	err := testDeployedRuntime(t).Deploy(context.Background(), spec)
+	if err == nil || !strings.Contains(err.Error(), "main is 503316480 bytes unzipped, over the 67108864 scfws local unzips") {
+		t.Errorf("Deploy of a zip bomb = %v; want it refused by the budget", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("refusing it took %s; want no unzipping", took)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("%d files left in TMPDIR", len(left))
+	}
+}
+
+func TestExtractBudget(t *testing.T) {
+	tests := []struct {
+		give int
+		want int64
+	}{
+		{give: 512 << 10, want: 64 << 20},
+		{give: 8 << 20, want: 128 << 20},
+		{give: 40 << 20, want: 500 << 20},
+	}
+	for _, tt := range tests {
+		if got := extractBudget(tt.give); got != tt.want {
+			t.Errorf("extractBudget(%d) = %d; want %d", tt.give, got, tt.want)
+		}
 	}
 }
 

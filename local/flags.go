@@ -37,7 +37,8 @@ gateway does. GET /_scfws/connections lists the open connections, GET
 It also answers Tencent Cloud's API on the same address: SCF Invoke of this
 function (named scfws), and what scfws deploy -endpoint uses, so a function
 deployed into it runs from its zip and its WebSocket API is served here, at
-the URL deploy prints. -fail-action makes chosen actions fail.
+the URL deploy prints. -fail-action makes chosen actions fail, every call or,
+with :N after the code, the first N (a busy resource, which deploy retries).
 
 Flags:
 `
@@ -117,7 +118,7 @@ func (f *localFlags) flagSet() *flag.FlagSet {
 	fs.IntVar(&f.unknownPushStatus, "unknown-push-status", http.StatusNotFound, "HTTP status of a push to an unknown or closed connection (undocumented)")
 	fs.Int64Var(&f.maxMessageBytes, "max-message-bytes", 4<<20, "larger client frames close the client with 1009")
 	fs.StringVar(&f.heartbeat, "heartbeat", "__heartbeat__", "HEARTBEAT_MESSAGE for the function and the chat page, unless set in the environment")
-	fs.Var(&f.faults, "fail-action", "make a Tencent Cloud API action fail with an error code, service:Action=Code, e.g. apigateway:CreateApi=AuthFailure.UnauthorizedOperation (repeatable)")
+	fs.Var(&f.faults, "fail-action", "make a Tencent Cloud API action fail with an error code, service:Action=Code[:N] (the first N calls only), e.g. apigateway:CreateApi=AuthFailure.UnauthorizedOperation (repeatable)")
 	return fs
 }
 

@@ -16,6 +16,10 @@ const (
 	APIGatewayVersion = "2018-08-08"
 )
 
+// DefaultMaxFunctions is how many functions a Cloud holds by default: each
+// runs processes on this machine.
+const DefaultMaxFunctions = 20
+
 // Runtime is what only the emulator can do for the Cloud: run function code
 // and serve WebSocket APIs. The Cloud calls it without holding its lock.
 // Deploy and Remove run in the background, as SCF's asynchronous operations
@@ -124,6 +128,10 @@ type CloudOptions struct {
 	WSScheme string
 	// OpTimeout bounds one Deploy or Remove (default 2m).
 	OpTimeout time.Duration
+	// MaxFunctions bounds the functions of the account, all regions
+	// together: more are refused with LimitExceeded.Function, SCF's code
+	// for its quota (default DefaultMaxFunctions).
+	MaxFunctions int
 	// Now is the clock of created and modified times (default time.Now).
 	Now func() time.Time
 }
@@ -177,6 +185,9 @@ func NewCloud(rt Runtime, opts CloudOptions) *Cloud {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxFunctions <= 0 {
+		opts.MaxFunctions = DefaultMaxFunctions
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Cloud{
 		rt:        rt,
@@ -189,7 +200,8 @@ func NewCloud(rt Runtime, opts CloudOptions) *Cloud {
 }
 
 // Register makes srv answer SCF's and API Gateway's control-plane actions
-// from the Cloud (Invoke is NewSCF's).
+// from the Cloud, in the regions each serves, and the tag API's
+// DetachResourcesTag (Invoke is NewSCF's).
 func (c *Cloud) Register(srv *Server) {
 	for action, h := range map[string]Handler{
 		"CreateFunction":              c.createFunction,
@@ -199,23 +211,25 @@ func (c *Cloud) Register(srv *Server) {
 		"DeleteFunction":              c.deleteFunction,
 		"ListFunctions":               c.listFunctions,
 	} {
-		srv.Handle(SCFService, SCFVersion, action, h)
+		srv.Handle(SCFService, SCFVersion, action, regional(SCFService, h))
 	}
 	for action, h := range map[string]Handler{
-		"CreateService":          c.createService,
-		"DescribeService":        c.describeService,
-		"DescribeServicesStatus": c.describeServicesStatus,
-		"DeleteService":          c.deleteService,
-		"CreateApi":              c.createAPI,
-		"ModifyApi":              c.modifyAPI,
-		"DescribeApi":            c.describeAPI,
-		"DescribeApisStatus":     c.describeAPIsStatus,
-		"DeleteApi":              c.deleteAPI,
-		"ReleaseService":         c.releaseService,
-		"UnReleaseService":       c.unReleaseService,
+		"CreateService":                  c.createService,
+		"DescribeService":                c.describeService,
+		"DescribeServicesStatus":         c.describeServicesStatus,
+		"DeleteService":                  c.deleteService,
+		"CreateApi":                      c.createAPI,
+		"ModifyApi":                      c.modifyAPI,
+		"DescribeApi":                    c.describeAPI,
+		"DescribeApisStatus":             c.describeAPIsStatus,
+		"DeleteApi":                      c.deleteAPI,
+		"ReleaseService":                 c.releaseService,
+		"UnReleaseService":               c.unReleaseService,
+		"DescribeServiceEnvironmentList": c.describeServiceEnvironmentList,
 	} {
-		srv.Handle(APIGatewayService, APIGatewayVersion, action, h)
+		srv.Handle(APIGatewayService, APIGatewayVersion, action, regional(APIGatewayService, h))
 	}
+	srv.Handle(TagService, TagVersion, "DetachResourcesTag", c.detachResourcesTag)
 }
 
 // Wait waits for the operations in flight (deploys, removals) to end, so

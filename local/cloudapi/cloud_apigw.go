@@ -25,8 +25,18 @@ const (
 	CodeUnsupportedEndpointType = "UnsupportedOperation.InvalidEndpointType"
 	CodeUnsupportedModifyProto  = "UnsupportedOperation.ModifyProtocol"
 	CodeServiceInUse            = "UnsupportedOperation.UnsupportedDeleteService"
+	CodeServiceReleased         = "UnsupportedOperation.ExistingOnlineEnvironment"
+	CodeAPIListNotEmpty         = "UnsupportedOperation.ApiListNotEmpty"
+	CodeTagsNotEmpty            = "UnsupportedOperation.TagsNotEmpty"
 	CodeServiceError            = "FailedOperation.ServiceError"
+	CodeServiceInOperation      = "FailedOperation.ServiceInOperation"
 )
+
+// MaxServiceTimeout is the longest backend timeout, in seconds: "超时时间的
+// 最大限制为30分钟" (30 minutes at most), documented for URL backends
+// (tencentyun/qcloud-documents, API网关/操作指南/创建API/创建后端对接公网
+// URL：IP 的 API.md) and assumed for WebSocket APIs.
+const MaxServiceTimeout = 1800
 
 const (
 	apigwTimeLayout              = "2006-01-02T15:04:05Z"
@@ -264,23 +274,25 @@ func (s *service) detail() serviceDetail {
 }
 
 type apiIDStatus struct {
-	ServiceID    string `json:"ServiceId"`
-	APIID        string `json:"ApiId"`
-	APIName      string `json:"ApiName"`
-	APIDesc      string `json:"ApiDesc"`
-	Path         string `json:"Path"`
-	Method       string `json:"Method"`
-	Protocol     string `json:"Protocol"`
-	APIType      string `json:"ApiType"`
-	AuthType     string `json:"AuthType"`
-	CreatedTime  string `json:"CreatedTime"`
-	ModifiedTime string `json:"ModifiedTime"`
+	ServiceID string `json:"ServiceId"`
+	APIID     string `json:"ApiId"`
+	APIName   string `json:"ApiName"`
+	APIDesc   string `json:"ApiDesc"`
+	Path      string `json:"Path"`
+	Method    string `json:"Method"`
+	// Protocol is null: its values are not documented for the list
+	// (API协议, may be null), so nothing may find an API by it.
+	Protocol     *string `json:"Protocol"`
+	APIType      string  `json:"ApiType"`
+	AuthType     string  `json:"AuthType"`
+	CreatedTime  string  `json:"CreatedTime"`
+	ModifiedTime string  `json:"ModifiedTime"`
 }
 
 func (s *service) apiStatus(a *api) apiIDStatus {
 	return apiIDStatus{
 		ServiceID: s.id, APIID: a.id, APIName: a.name, APIDesc: a.desc, Path: a.path, Method: a.method,
-		Protocol: a.protocol, APIType: defaultAPIType, AuthType: a.authType,
+		APIType: defaultAPIType, AuthType: a.authType,
 		CreatedTime: a.created.UTC().Format(apigwTimeLayout), ModifiedTime: a.modified.UTC().Format(apigwTimeLayout),
 	}
 }
@@ -302,13 +314,68 @@ func (c *Cloud) describeService(_ context.Context, req *Request) (any, error) {
 	for i, a := range s.apis {
 		apis[i] = s.apiStatus(a)
 	}
+	detail := s.detail()
+	// The SDK calls this field "服务 环境列表" (the service's environments),
+	// not "released" as in the list's: local names them all, so that
+	// nothing takes it for the released ones (DescribeServiceEnvironmentList
+	// says which are).
+	detail.AvailableEnvironments = allEnvironments()
 	return struct {
 		serviceDetail
 		APITotalCount  int64         `json:"ApiTotalCount"`
 		APIIDStatusSet []apiIDStatus `json:"ApiIdStatusSet"`
 		InnerHTTPPort  int64         `json:"InnerHttpPort"`
 		InnerHTTPSPort int64         `json:"InnerHttpsPort"`
-	}{serviceDetail: s.detail(), APITotalCount: int64(len(apis)), APIIDStatusSet: apis}, nil
+	}{serviceDetail: detail, APITotalCount: int64(len(apis)), APIIDStatusSet: apis}, nil
+}
+
+// allEnvironments are API Gateway's three environments.
+func allEnvironments() []string {
+	return []string{environmentTest, environmentPrepub, environmentRelease}
+}
+
+// environment is an entry of DescribeServiceEnvironmentList.
+type environment struct {
+	EnvironmentName string `json:"EnvironmentName"`
+	URL             string `json:"Url"`
+	Status          int64  `json:"Status"` // 1 released, 0 not
+	VersionName     string `json:"VersionName"`
+}
+
+func (c *Cloud) describeServiceEnvironmentList(_ context.Context, req *Request) (any, error) {
+	var in struct {
+		ServiceID string `json:"ServiceId"`
+		Offset    int64  `json:"Offset"`
+		Limit     *int64 `json:"Limit"`
+	}
+	if err := decode(req, &in); err != nil {
+		return nil, err
+	}
+	offset, limit, err := listRequest{Offset: in.Offset, Limit: in.Limit}.limits()
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, err := c.lookupService(req, in.ServiceID)
+	if err != nil {
+		return nil, err
+	}
+	var all []environment
+	for _, env := range allEnvironments() {
+		e := environment{EnvironmentName: env, URL: s.subDomain + "/" + env}
+		if r := s.releases[env]; r != nil {
+			e.Status, e.VersionName = 1, r.version
+		}
+		all = append(all, e)
+	}
+	type result struct {
+		TotalCount      int64         `json:"TotalCount"`
+		EnvironmentList []environment `json:"EnvironmentList"`
+	}
+	return struct {
+		Result result `json:"Result"`
+	}{result{int64(len(all)), page(all, offset, limit)}}, nil
 }
 
 type filter struct {
@@ -404,10 +471,13 @@ func (c *Cloud) deleteService(_ context.Context, req *Request) (any, error) {
 		return nil, err
 	}
 	if envs := s.environments(); len(envs) > 0 {
-		return nil, Errorf(CodeServiceInUse, "The service %s is released in %s: unrelease it first (UnReleaseService).", s.id, strings.Join(envs, ", "))
+		return nil, Errorf(CodeServiceReleased, "The service %s is released in %s: unrelease it first (UnReleaseService).", s.id, strings.Join(envs, ", "))
 	}
 	if len(s.apis) > 0 {
-		return nil, Errorf(CodeServiceInUse, "The service %s has %d APIs: delete them first (DeleteApi).", s.id, len(s.apis))
+		return nil, Errorf(CodeAPIListNotEmpty, "The service %s has %d APIs: delete them first (DeleteApi).", s.id, len(s.apis))
+	}
+	if len(s.tags) > 0 {
+		return nil, Errorf(CodeTagsNotEmpty, "The service %s has %d tags bound: unbind them first (tag API DetachResourcesTag).", s.id, len(s.tags))
 	}
 	delete(c.services, s.id)
 	return resultOK(), nil
@@ -452,23 +522,8 @@ type apiRequest struct {
 // apiFrom checks the request and returns the API it describes. The lock
 // is held: the bound functions must exist.
 func (c *Cloud) apiFrom(req *Request, s *service, in apiRequest, self *api) (*api, error) {
-	switch strings.ToUpper(in.Protocol) {
-	case websocketProtocol:
-	case "HTTP", "HTTPS":
-		return nil, Errorf(CodeUnsupportedEndpointType, "scfws local serves WebSocket APIs (Protocol WEBSOCKET) only.")
-	case "":
-		return nil, Errorf(CodeMissingParameter, "The request is missing a required parameter `Protocol` (HTTP or WEBSOCKET).")
-	default:
-		return nil, Errorf(CodeInvalidProtocol, "Protocol %q: use HTTP or WEBSOCKET.", clip(in.Protocol))
-	}
-	switch strings.ToUpper(in.ServiceType) {
-	case scfServiceType:
-	case "":
-		return nil, Errorf(CodeMissingParameter, "The request is missing a required parameter `ServiceType`.")
-	case "HTTP", "MOCK", "TSF", "CLB", "WEBSOCKET", "TARGET":
-		return nil, Errorf(CodeUnsupportedEndpointType, "ServiceType %s: scfws local serves WebSocket APIs with an SCF backend (ServiceType SCF) only.", in.ServiceType)
-	default:
-		return nil, Errorf(CodeInvalidServiceType, "ServiceType %q is not a backend type.", clip(in.ServiceType))
+	if err := checkAPIKind(in); err != nil {
+		return nil, err
 	}
 	if in.RequestConfig == nil || !strings.HasPrefix(in.RequestConfig.Path, "/") {
 		return nil, Errorf(CodeInvalidAPIRequestConfig, "RequestConfig.Path must start with / (e.g. /websocket).")
@@ -487,8 +542,8 @@ func (c *Cloud) apiFrom(req *Request, s *service, in apiRequest, self *api) (*ap
 		return nil, Errorf(CodeUnsupportedEndpointType, "AuthType %q: scfws local serves APIs without authentication (NONE) only.", clip(in.AuthType))
 	}
 	timeout := derefInt(in.ServiceTimeout, defaultServiceTimeout)
-	if timeout < 1 {
-		return nil, Errorf(CodeRangeExceeded, "ServiceTimeout %d: the backend timeout is at least 1 second.", timeout)
+	if timeout < 1 || timeout > MaxServiceTimeout {
+		return nil, Errorf(CodeRangeExceeded, "ServiceTimeout %d: the backend timeout is 1 to %d seconds.", timeout, MaxServiceTimeout)
 	}
 	if in.ServiceScfFunctionName != "" {
 		return nil, Errorf(CodeInvalidScfConfig, "A WEBSOCKET API names its functions in ServiceWebsocketTransportFunctionName (and Register, Cleanup), not ServiceScfFunctionName.")
@@ -509,6 +564,30 @@ func (c *Cloud) apiFrom(req *Request, s *service, in apiRequest, self *api) (*ap
 		return nil, err
 	}
 	return a, nil
+}
+
+// checkAPIKind accepts what scfws local serves: a WEBSOCKET API with an
+// SCF backend.
+func checkAPIKind(in apiRequest) error {
+	switch strings.ToUpper(in.Protocol) {
+	case websocketProtocol:
+	case "HTTP", "HTTPS":
+		return Errorf(CodeUnsupportedEndpointType, "scfws local serves WebSocket APIs (Protocol WEBSOCKET) only.")
+	case "":
+		return Errorf(CodeMissingParameter, "The request is missing a required parameter `Protocol` (HTTP or WEBSOCKET).")
+	default:
+		return Errorf(CodeInvalidProtocol, "Protocol %q: use HTTP or WEBSOCKET.", clip(in.Protocol))
+	}
+	switch strings.ToUpper(in.ServiceType) {
+	case scfServiceType:
+	case "":
+		return Errorf(CodeMissingParameter, "The request is missing a required parameter `ServiceType`.")
+	case "HTTP", "MOCK", "TSF", "CLB", "WEBSOCKET", "TARGET":
+		return Errorf(CodeUnsupportedEndpointType, "ServiceType %s: scfws local serves WebSocket APIs with an SCF backend (ServiceType SCF) only.", in.ServiceType)
+	default:
+		return Errorf(CodeInvalidServiceType, "ServiceType %q is not a backend type.", clip(in.ServiceType))
+	}
+	return nil
 }
 
 // binding checks a function bound to a role: it must exist in the region.
@@ -852,7 +931,10 @@ func (c *Cloud) unReleaseService(ctx context.Context, req *Request) (any, error)
 	prev := s.releases[in.EnvironmentName]
 	c.mu.Unlock()
 	if prev == nil {
-		return resultOK(), nil
+		// "如果服务在一个环境中未发布，则不能下线" (a service not released in
+		// an environment cannot be unreleased from it: the console's doc);
+		// the API's code for it is not documented.
+		return nil, Errorf(CodeServiceError, "The service %s is not released in %s, so it cannot be unreleased from it.", s.id, in.EnvironmentName)
 	}
 	for _, a := range prev.apis {
 		if err := c.unserve(ctx, s, a.id, in.EnvironmentName); err != nil {

@@ -35,6 +35,9 @@ const (
 	CodeTimeoutLimit          = "LimitExceeded.Timeout"
 	CodeInvalidEnvironment    = "InvalidParameterValue.Environment"
 	CodeEnvironmentTooLarge   = "InvalidParameterValue.EnvironmentExceededLimit"
+	CodeEnvironmentProtected  = "InvalidParameterValue.EnvironmentSystemProtect"
+	CodeInvalidPublicNet      = "InvalidParameterValue.PublicNetConfig"
+	CodeInvalidEip            = "InvalidParameterValue.EipConfig"
 	CodeInvalidDescription    = "InvalidParameterValue.Description"
 	CodeMissingCode           = "MissingParameter.Code"
 	CodeInvalidZipFile        = "InvalidParameterValue.ZipFile"
@@ -46,6 +49,7 @@ const (
 	CodeFunctionStatusError   = "FailedOperation.FunctionStatusError"
 	CodeCreateFunctionFailed  = "FailedOperation.CreateFunction"
 	CodeFunctionVersionAbsent = "ResourceNotFound.FunctionVersion"
+	CodeFunctionLimit         = "LimitExceeded.Function"
 )
 
 // Limits of CreateFunction (https://cloud.tencent.com/document/api/583/18586)
@@ -100,7 +104,27 @@ type (
 		ErrorCode    string `json:"ErrorCode"`
 		ErrorMessage string `json:"ErrorMessage"`
 	}
+	// scfPublicNet is PublicNetConfig, in (EipAddress unset) and out.
+	scfPublicNet struct {
+		PublicNetStatus string `json:"PublicNetStatus"`
+		EipConfig       *struct {
+			EipStatus  string   `json:"EipStatus"`
+			EipAddress []string `json:"EipAddress,omitempty"`
+		} `json:"EipConfig"`
+	}
 )
+
+// Values of PublicNetConfig's PublicNetStatus and EipStatus.
+const (
+	netEnable  = "ENABLE"
+	netDisable = "DISABLE"
+)
+
+// reservedEnvPrefixes: "预留的环境变量 key 无法配置" (reserved keys cannot be
+// set): keys starting with SCF_, QCLOUD_ or TENCENTCLOUD_ (SCF's
+// environment variable doc, tencentyun/qcloud-documents
+// 无服务器云函数/开发指南/环境变量.md).
+var reservedEnvPrefixes = []string{"SCF_", "QCLOUD_", "TENCENTCLOUD_"}
 
 // function is one function's $LATEST settings and state.
 type function struct {
@@ -112,6 +136,8 @@ type function struct {
 	timeout     int64
 	env         []scfVariable
 	vpc         scfVPC
+	publicNet   bool // PublicNetStatus ENABLE
+	eip         bool // EipConfig.EipStatus ENABLE
 	tags        []scfTag
 	zip         []byte
 	status      string
@@ -185,6 +211,7 @@ type createFunctionRequest struct {
 	Environment  *scfEnvironment `json:"Environment"`
 	Runtime      *string         `json:"Runtime"`
 	VpcConfig    *scfVPC         `json:"VpcConfig"`
+	PublicNet    *scfPublicNet   `json:"PublicNetConfig"`
 	Tags         []scfTag        `json:"Tags"`
 	Type         *string         `json:"Type"`
 }
@@ -218,6 +245,13 @@ func (c *Cloud) createFunction(_ context.Context, req *Request) (any, error) {
 	if in.VpcConfig != nil {
 		f.vpc = *in.VpcConfig
 	}
+	// "云函数创建成功后，默认只有公网访问权限" (a new function has public
+	// access only); a function in a VPC "默认是和外网隔离开的" (is cut off
+	// from the Internet by default: the older VPC doc).
+	f.publicNet = f.vpc.VpcID == ""
+	if err := f.setPublicNet(in.PublicNet); err != nil {
+		return nil, err
+	}
 	if in.Type != nil && *in.Type != "Event" {
 		return nil, Errorf("InvalidParameterValue.Type", "Type %q: scfws local runs event functions (Event) only.", clip(*in.Type))
 	}
@@ -230,6 +264,9 @@ func (c *Cloud) createFunction(_ context.Context, req *Request) (any, error) {
 	}
 	c.mu.Lock()
 	id, err := c.functionID(req, in.Namespace, in.FunctionName)
+	if err == nil {
+		err = c.roomFor(id)
+	}
 	if err == nil {
 		if old, ok := c.functions[id]; ok && old.status != StatusDeleting {
 			err = Errorf(CodeFunctionInUse, "The function %s already exists in namespace %s.", id.Name, id.Namespace)
@@ -245,6 +282,15 @@ func (c *Cloud) createFunction(_ context.Context, req *Request) (any, error) {
 	c.deploy(id, f, StatusCreateFailed, CodeCreateFunctionFailed)
 	c.mu.Unlock()
 	return struct{}{}, nil
+}
+
+// roomFor refuses a new function over the account's bound. The lock is
+// held.
+func (c *Cloud) roomFor(id FunctionID) error {
+	if _, ok := c.functions[id]; !ok && len(c.functions) >= c.opts.MaxFunctions {
+		return Errorf(CodeFunctionLimit, "The account has %d functions, the most scfws local runs at once: delete one first.", len(c.functions))
+	}
+	return nil
 }
 
 // deploy starts the background Deploy of f's settings, which then makes f
@@ -264,6 +310,51 @@ func (c *Cloud) deploy(id FunctionID, f *function, failed, failCode string) {
 		}
 		f.status, f.reasons, f.running = StatusActive, nil, true
 	})
+}
+
+// setPublicNet applies a PublicNetConfig (nil: unchanged). A fixed egress
+// IP needs public access ("云函数开启公网访问后，才可选择开启固定公网出口
+// IP"), and a function in a VPC with public access always has one ("同时
+// 设置开启内网访问和公网访问后 ... 会强制开启固定公网出口 IP 功能"): SCF's
+// network configuration docs.
+func (f *function) setPublicNet(in *scfPublicNet) error {
+	if in != nil {
+		switch in.PublicNetStatus {
+		case netEnable, netDisable:
+			f.publicNet = in.PublicNetStatus == netEnable
+		default:
+			return Errorf(CodeInvalidPublicNet, "PublicNetConfig.PublicNetStatus %q: use ENABLE or DISABLE.", clip(in.PublicNetStatus))
+		}
+		if in.EipConfig != nil {
+			switch in.EipConfig.EipStatus {
+			case netEnable, netDisable:
+				f.eip = in.EipConfig.EipStatus == netEnable
+			default:
+				return Errorf(CodeInvalidEip, "PublicNetConfig.EipConfig.EipStatus %q: use ENABLE or DISABLE.", clip(in.EipConfig.EipStatus))
+			}
+		}
+	}
+	if f.eip && !f.publicNet {
+		return Errorf(CodeInvalidEip, "A fixed public egress IP (EipStatus ENABLE) needs public access (PublicNetStatus ENABLE).")
+	}
+	f.eip = f.eip || f.publicNet && f.vpc.VpcID != ""
+	return nil
+}
+
+// publicNetOut is GetFunction's PublicNetConfig.
+func (f *function) publicNetOut() scfPublicNet {
+	out := scfPublicNet{PublicNetStatus: netDisable}
+	out.EipConfig = &struct {
+		EipStatus  string   `json:"EipStatus"`
+		EipAddress []string `json:"EipAddress,omitempty"`
+	}{EipStatus: netDisable}
+	if f.publicNet {
+		out.PublicNetStatus = netEnable
+	}
+	if f.eip {
+		out.EipConfig.EipStatus = netEnable
+	}
+	return out
 }
 
 // check validates f's settings as CreateFunction and
@@ -331,18 +422,16 @@ func checkDescription(s string) error {
 }
 
 // checkEnvironment: keys are letters, digits and _, starting with a
-// letter, each once; 4 KB of keys and values in all. Messages name keys,
-// never values.
+// letter, each once, none reserved; values are not empty ("变量的值，不可
+// 为空字符": the SDK's Variable); 4 KB of keys and values in all. Messages
+// name keys, never values. Which code the cloud gives an empty value or a
+// reserved key is not documented.
 func checkEnvironment(vars []scfVariable) error {
 	seen := map[string]bool{}
 	size := 0
 	for _, v := range vars {
-		ok := v.Key != "" && isLetter(rune(v.Key[0]))
-		for _, r := range v.Key {
-			ok = ok && (isLetter(r) || r >= '0' && r <= '9' || r == '_')
-		}
-		if !ok {
-			return Errorf(CodeInvalidEnvironment, "Environment variable name %q: letters, digits and _, starting with a letter.", clip(v.Key))
+		if err := checkVariable(v); err != nil {
+			return err
 		}
 		if seen[v.Key] {
 			return Errorf(CodeInvalidEnvironment, "Environment variable %s is given twice.", v.Key)
@@ -352,6 +441,26 @@ func checkEnvironment(vars []scfVariable) error {
 	}
 	if size > MaxEnvironmentBytes {
 		return Errorf(CodeEnvironmentTooLarge, "The environment variables are %d bytes, over the %d-byte limit.", size, MaxEnvironmentBytes)
+	}
+	return nil
+}
+
+// checkVariable checks one variable's name and that it has a value.
+func checkVariable(v scfVariable) error {
+	ok := v.Key != "" && isLetter(rune(v.Key[0]))
+	for _, r := range v.Key {
+		ok = ok && (isLetter(r) || r >= '0' && r <= '9' || r == '_')
+	}
+	if !ok {
+		return Errorf(CodeInvalidEnvironment, "Environment variable name %q: letters, digits and _, starting with a letter.", clip(v.Key))
+	}
+	for _, p := range reservedEnvPrefixes {
+		if strings.HasPrefix(v.Key, p) {
+			return Errorf(CodeEnvironmentProtected, "Environment variable %s: names starting with %s are reserved for the system.", v.Key, p)
+		}
+	}
+	if v.Value == "" {
+		return Errorf(CodeInvalidEnvironment, "Environment variable %s has an empty value: a value may not be empty.", v.Key)
 	}
 	return nil
 }
@@ -429,6 +538,7 @@ type updateFunctionConfigurationRequest struct {
 	Runtime      *string         `json:"Runtime"`
 	Environment  *scfEnvironment `json:"Environment"`
 	VpcConfig    *scfVPC         `json:"VpcConfig"`
+	PublicNet    *scfPublicNet   `json:"PublicNetConfig"`
 }
 
 func (c *Cloud) updateFunctionConfiguration(_ context.Context, req *Request) (any, error) {
@@ -464,10 +574,14 @@ func (c *Cloud) updateFunctionConfiguration(_ context.Context, req *Request) (an
 	if in.VpcConfig != nil {
 		next.vpc = *in.VpcConfig
 	}
+	if err := next.setPublicNet(in.PublicNet); err != nil {
+		return nil, err
+	}
 	if err := next.check(); err != nil {
 		return nil, err
 	}
 	f.description, f.memory, f.timeout, f.env, f.vpc = next.description, next.memory, next.timeout, next.env, next.vpc
+	f.publicNet, f.eip = next.publicNet, next.eip
 	f.status, f.modified = StatusUpdating, c.opts.Now()
 	c.deploy(id, f, StatusUpdateFailed, CodeUpdateConfigBusy)
 	return struct{}{}, nil
@@ -492,6 +606,7 @@ type functionInfo struct {
 	CodeSize        int64          `json:"CodeSize"`
 	Environment     scfEnvironment `json:"Environment"`
 	VpcConfig       scfVPC         `json:"VpcConfig"`
+	PublicNetConfig scfPublicNet   `json:"PublicNetConfig"`
 	Status          string         `json:"Status"`
 	StatusDesc      string         `json:"StatusDesc"`
 	StatusReasons   []statusReason `json:"StatusReasons"`
@@ -529,7 +644,7 @@ func (c *Cloud) getFunction(_ context.Context, req *Request) (any, error) {
 	return functionInfo{
 		FunctionName: id.Name, FunctionID: f.functionID, Namespace: id.Namespace, Runtime: f.runtime,
 		Handler: f.handler, Description: f.description, MemorySize: f.memory, Timeout: f.timeout,
-		CodeSize: int64(len(f.zip)), Environment: scfEnvironment{Variables: f.env}, VpcConfig: f.vpc,
+		CodeSize: int64(len(f.zip)), Environment: scfEnvironment{Variables: f.env}, VpcConfig: f.vpc, PublicNetConfig: f.publicNetOut(),
 		Status: f.status, StatusDesc: statusDesc(f), StatusReasons: f.reasons, Tags: f.tags,
 		FunctionVersion: latestQualifier, Qualifier: latestQualifier, Type: "Event", AvailableStatus: "Available",
 		CodeResult: "success", InitTimeout: 65,

@@ -18,6 +18,7 @@ import (
 	tchttp "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/http"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
+	tag "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/tag/v20180813"
 
 	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/local/cloudapi"
@@ -114,15 +115,19 @@ type cloudEnv struct {
 	tr    *http.Transport
 }
 
-func newCloudEnv(t testing.TB) *cloudEnv {
+func newCloudEnv(t testing.TB, tweak ...func(*cloudapi.CloudOptions)) *cloudEnv {
 	t.Helper()
 	e := &cloudEnv{srv: cloudapi.NewServer(cloudapi.Credential{SecretID: testID, SecretKey: testKey}), rt: newFakeRuntime(), tr: &http.Transport{}}
-	e.cloud = cloudapi.NewCloud(e.rt, cloudapi.CloudOptions{
+	opts := cloudapi.CloudOptions{
 		Namespaces: []string{"prod"},
 		SubDomain:  func(_, id string) string { return "127.0.0.1:9/" + id },
 		PushURL:    func(_, sid, aid string) string { return "http://127.0.0.1:9/_push/" + sid + "/" + aid },
 		WSScheme:   "ws",
-	})
+	}
+	for _, f := range tweak {
+		f(&opts)
+	}
+	e.cloud = cloudapi.NewCloud(e.rt, opts)
 	e.cloud.Register(e.srv)
 	invoke := cloudapi.NewSCF(e.cloud)
 	invoke.Register(e.srv)
@@ -153,9 +158,33 @@ func (e *cloudEnv) scf(t testing.TB, region string) *scf.Client {
 	return c
 }
 
+func (e *cloudEnv) tag(t testing.TB) *tag.Client {
+	t.Helper()
+	c, err := tag.NewClient(common.NewCredential(testID, testKey), "", e.profile())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WithHttpTransport(e.tr)
+	return c
+}
+
+// detach is DetachResourcesTag of deploy's tag from a service of testRegion.
+func detach(serviceID string) *tag.DetachResourcesTagRequest {
+	req := tag.NewDetachResourcesTagRequest()
+	req.ServiceType, req.ResourcePrefix = common.StringPtr("apigw"), common.StringPtr("service")
+	req.ResourceIds = common.StringPtrs([]string{serviceID})
+	req.ResourceRegion, req.TagKey = common.StringPtr(testRegion), common.StringPtr("scfws-deploy")
+	return req
+}
+
 func (e *cloudEnv) apigw(t testing.TB) *apigw.Client {
 	t.Helper()
-	c, err := apigw.NewClient(common.NewCredential(testID, testKey), testRegion, e.profile())
+	return e.apigwIn(t, testRegion)
+}
+
+func (e *cloudEnv) apigwIn(t testing.TB, region string) *apigw.Client {
+	t.Helper()
+	c, err := apigw.NewClient(common.NewCredential(testID, testKey), region, e.profile())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,6 +343,24 @@ func TestFunctionErrors(t *testing.T) {
 			r.Environment.Variables[0].Key = common.StringPtr("1X")
 			return r
 		}, want: "InvalidParameterValue.Environment"},
+		{name: "empty value", give: func(t testing.TB) tchttp.Request {
+			r := createRequest(t, "chat")
+			r.Environment.Variables[0].Value = common.StringPtr("")
+			return r
+		}, want: "InvalidParameterValue.Environment"},
+		{name: "reserved prefix SCF_", give: withVariable("SCF_RUNTIME"), want: "InvalidParameterValue.EnvironmentSystemProtect"},
+		{name: "reserved prefix QCLOUD_", give: withVariable("QCLOUD_APPID"), want: "InvalidParameterValue.EnvironmentSystemProtect"},
+		{name: "reserved prefix TENCENTCLOUD_", give: withVariable("TENCENTCLOUD_SECRETID"), want: "InvalidParameterValue.EnvironmentSystemProtect"},
+		{name: "public access value", give: func(t testing.TB) tchttp.Request {
+			r := createRequest(t, "chat")
+			r.PublicNetConfig = &scf.PublicNetConfigIn{PublicNetStatus: common.StringPtr("ON")}
+			return r
+		}, want: "InvalidParameterValue.PublicNetConfig"},
+		{name: "fixed IP without public access", give: func(t testing.TB) tchttp.Request {
+			r := createRequest(t, "chat")
+			r.PublicNetConfig = &scf.PublicNetConfigIn{PublicNetStatus: common.StringPtr("DISABLE"), EipConfig: &scf.EipConfigIn{EipStatus: common.StringPtr("ENABLE")}}
+			return r
+		}, want: "InvalidParameterValue.EipConfig"},
 		{name: "function name", give: func(t testing.TB) tchttp.Request { return createRequest(t, "chat_") }, want: "InvalidParameter.FunctionName"},
 		{name: "description with a colon", give: func(t testing.TB) tchttp.Request {
 			r := createRequest(t, "chat")
@@ -394,6 +441,15 @@ func TestFunctionErrors(t *testing.T) {
 				close(e.rt.gate)
 			}
 		})
+	}
+}
+
+// withVariable is a CreateFunction with one more variable, named key.
+func withVariable(key string) func(t testing.TB) tchttp.Request {
+	return func(t testing.TB) tchttp.Request {
+		r := createRequest(t, "chat")
+		r.Environment.Variables = append(r.Environment.Variables, &scf.Variable{Key: common.StringPtr(key), Value: common.StringPtr("x")})
+		return r
 	}
 }
 
@@ -522,7 +578,7 @@ func TestWebSocketAPILifecycle(t *testing.T) {
 
 	del := apigw.NewDeleteServiceRequest()
 	del.ServiceId = common.StringPtr(sid)
-	if _, err := c.DeleteService(del); sdkCode(t, err) != "UnsupportedOperation.UnsupportedDeleteService" {
+	if _, err := c.DeleteService(del); sdkCode(t, err) != "UnsupportedOperation.ExistingOnlineEnvironment" {
 		t.Errorf("DeleteService of a released service = %v", err)
 	}
 	unrel := apigw.NewUnReleaseServiceRequest()
@@ -534,6 +590,14 @@ func TestWebSocketAPILifecycle(t *testing.T) {
 	delAPI.ServiceId, delAPI.ApiId = common.StringPtr(sid), common.StringPtr(aid)
 	if _, err := c.DeleteApi(delAPI); err != nil {
 		t.Fatalf("DeleteApi = %v", err)
+	}
+	// A tagged service cannot be deleted (DeleteService lists
+	// UnsupportedOperation.TagsNotEmpty): the tag goes first.
+	if _, err := c.DeleteService(del); sdkCode(t, err) != "UnsupportedOperation.TagsNotEmpty" {
+		t.Errorf("DeleteService of a tagged service = %v", err)
+	}
+	if _, err := e.tag(t).DetachResourcesTag(detach(sid)); err != nil {
+		t.Fatalf("DetachResourcesTag = %v", err)
 	}
 	if _, err := c.DeleteService(del); err != nil {
 		t.Fatalf("DeleteService = %v", err)
@@ -580,6 +644,10 @@ func TestListings(t *testing.T) {
 	if r := got.Response; *r.ApiTotalCount != 1 || *r.ApiIdStatusSet[0].Path != "/websocket" || *r.Protocol != "http&https" || len(r.Tags) != 1 {
 		t.Errorf("DescribeService = %s", got.ToJsonString())
 	}
+	// "服务 环境列表": every environment, released or not.
+	if envs := common.StringValues(got.Response.AvailableEnvironments); fmt.Sprint(envs) != "[test prepub release]" {
+		t.Errorf("DescribeService AvailableEnvironments = %q; want all three", envs)
+	}
 	apis := apigw.NewDescribeApisStatusRequest()
 	apis.ServiceId = common.StringPtr(sid)
 	apis.Filters = []*apigw.Filter{{Name: common.StringPtr("ApiName"), Values: common.StringPtrs([]string{"websocket"})}}
@@ -587,7 +655,9 @@ func TestListings(t *testing.T) {
 	if err != nil {
 		t.Fatalf("DescribeApisStatus = %v", err)
 	}
-	if r := ar.Response.Result; *r.TotalCount != 1 || *r.ApiIdStatusSet[0].Protocol != "WEBSOCKET" {
+	// The list's Protocol is undocumented: local leaves it null, so that
+	// nothing finds an API by it (DescribeApi says WEBSOCKET).
+	if r := ar.Response.Result; *r.TotalCount != 1 || *r.ApiIdStatusSet[0].ApiName != "websocket" || r.ApiIdStatusSet[0].Protocol != nil {
 		t.Errorf("DescribeApisStatus = %s", ar.ToJsonString())
 	}
 }
@@ -630,6 +700,21 @@ func TestAPIErrors(t *testing.T) {
 			r.ServiceId, r.EnvironmentName = common.StringPtr(sid), common.StringPtr("prod")
 			return r
 		}, want: "InvalidParameterValue.NotInOptions"},
+		{name: "backend timeout over 1800s", give: func(sid string) tchttp.Request {
+			r := wsAPI(sid, "chat")
+			r.ServiceTimeout = common.Int64Ptr(1801)
+			return r
+		}, want: "InvalidParameterValue.RangeExceeded"},
+		{name: "backend timeout 0", give: func(sid string) tchttp.Request {
+			r := wsAPI(sid, "chat")
+			r.ServiceTimeout = common.Int64Ptr(0)
+			return r
+		}, want: "InvalidParameterValue.RangeExceeded"},
+		{name: "unrelease an environment not released", give: func(sid string) tchttp.Request {
+			r := apigw.NewUnReleaseServiceRequest()
+			r.ServiceId, r.EnvironmentName = common.StringPtr(sid), common.StringPtr("release")
+			return r
+		}, want: "FailedOperation.ServiceError"},
 		{name: "service name", give: func(string) tchttp.Request {
 			r := apigw.NewCreateServiceRequest()
 			r.ServiceName, r.Protocol = common.StringPtr("scfws-chat"), common.StringPtr("http")
@@ -674,15 +759,20 @@ func TestFaultOnEveryControlPlaneAction(t *testing.T) {
 		{"apigateway", apigw.NewDeleteApiRequest()},
 		{"apigateway", apigw.NewReleaseServiceRequest()},
 		{"apigateway", apigw.NewUnReleaseServiceRequest()},
+		{"apigateway", apigw.NewDescribeServiceEnvironmentListRequest()},
+		{"tag", tag.NewDetachResourcesTagRequest()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.give.GetAction(), func(t *testing.T) {
 			e.srv.FailAction(tt.service, tt.give.GetAction(), "AuthFailure.UnauthorizedOperation")
 			defer e.srv.FailAction(tt.service, tt.give.GetAction(), "")
 			var err error
-			if tt.service == "scf" {
+			switch tt.service {
+			case "scf":
 				err = s.Send(tt.give, scf.NewGetFunctionResponse())
-			} else {
+			case "tag":
+				err = e.tag(t).Send(tt.give, tag.NewDetachResourcesTagResponse())
+			default:
 				err = a.Send(tt.give, apigw.NewDescribeApiResponse())
 			}
 			if got := sdkCode(t, err); got != "AuthFailure.UnauthorizedOperation" {
@@ -692,6 +782,154 @@ func TestFaultOnEveryControlPlaneAction(t *testing.T) {
 	}
 	if calls := e.rt.Calls(); len(calls) != 0 {
 		t.Errorf("the runtime was called: %q", calls)
+	}
+}
+
+// The tag API refuses what it does not tag and keys not bound.
+func TestDetachResourcesTagErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		edit func(r *tag.DetachResourcesTagRequest)
+		want string
+	}{
+		{name: "a function", edit: func(r *tag.DetachResourcesTagRequest) { r.ServiceType = common.StringPtr("scf") }, want: "InvalidParameterValue.ServiceTypeInvalid"},
+		{name: "an API", edit: func(r *tag.DetachResourcesTagRequest) { r.ResourcePrefix = common.StringPtr("api") }, want: "InvalidParameterValue.ResourcePrefixInvalid"},
+		{name: "no key", edit: func(r *tag.DetachResourcesTagRequest) { r.TagKey = common.StringPtr("") }, want: "InvalidParameterValue.TagKeyEmpty"},
+		{name: "key not bound", edit: func(r *tag.DetachResourcesTagRequest) { r.TagKey = common.StringPtr("owner") }, want: "ResourceNotFound.AttachedTagKeyNotFound"},
+		{name: "missing service", edit: func(r *tag.DetachResourcesTagRequest) { r.ResourceIds = common.StringPtrs([]string{"service-nope"}) }, want: "InvalidParameterValue.ResourceIdInvalid"},
+		{name: "another region", edit: func(r *tag.DetachResourcesTagRequest) { r.ResourceRegion = common.StringPtr("ap-shanghai") }, want: "InvalidParameterValue.ResourceIdInvalid"},
+		{name: "no such region", edit: func(r *tag.DetachResourcesTagRequest) { r.ResourceRegion = common.StringPtr("ap-nowhere") }, want: "InvalidParameterValue.RegionInvalid"},
+		{name: "51 resources", edit: func(r *tag.DetachResourcesTagRequest) {
+			r.ResourceIds = common.StringPtrs(strings.Split(strings.Repeat("s,", 50)+"s", ","))
+		}, want: "LimitExceeded.ResourceNumPerRequest"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newCloudEnv(t)
+			req := detach(createService(t, e.apigw(t)))
+			tt.edit(req)
+			_, err := e.tag(t).DetachResourcesTag(req)
+			if got := sdkCode(t, err); got != tt.want {
+				t.Errorf("code = %s (%v); want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+// Regions outside the ones SCF's Invoke documents are refused, with each
+// product's code; API Gateway is also refused where its region page does
+// not list it.
+func TestUnknownRegionsAreRefused(t *testing.T) {
+	e := newCloudEnv(t)
+	tests := []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"scf GetFunction", func() error { _, err := e.scf(t, "ap-nowhere").GetFunction(scf.NewGetFunctionRequest()); return err }, "UnsupportedOperation.Region"},
+		{"scf Invoke", func() error { _, err := e.scf(t, "ap-nowhere").Invoke(invokeRequest("chat", "{}")); return err }, "UnsupportedOperation.Region"},
+		{"scf ListFunctions", func() error { _, err := e.scf(t, "us-east-1").ListFunctions(scf.NewListFunctionsRequest()); return err }, "UnsupportedOperation.Region"},
+		{"apigw DescribeServicesStatus", func() error {
+			_, err := e.apigwIn(t, "ap-nowhere").DescribeServicesStatus(apigw.NewDescribeServicesStatusRequest())
+			return err
+		}, "InvalidParameterValue.InvalidRegion"},
+		{"apigw where only SCF is documented", func() error {
+			_, err := e.apigwIn(t, "ap-jakarta").DescribeServicesStatus(apigw.NewDescribeServicesStatusRequest())
+			return err
+		}, "InvalidParameterValue.InvalidRegion"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sdkCode(t, tt.call()); got != tt.want {
+				t.Errorf("code = %s; want %s", got, tt.want)
+			}
+		})
+	}
+	// Every listed region works.
+	for _, r := range cloudapi.Regions {
+		if _, err := e.scf(t, r.Name).ListFunctions(scf.NewListFunctionsRequest()); err != nil {
+			t.Errorf("ListFunctions in %s = %v", r.Name, err)
+		}
+	}
+}
+
+// A new function has public access only; one in a VPC is cut off unless
+// PublicNetConfig enables it, and then has a fixed egress IP.
+func TestPublicNetConfig(t *testing.T) {
+	enable := &scf.PublicNetConfigIn{PublicNetStatus: common.StringPtr("ENABLE"), EipConfig: &scf.EipConfigIn{EipStatus: common.StringPtr("DISABLE")}}
+	tests := []struct {
+		name      string
+		vpc       bool
+		give      *scf.PublicNetConfigIn
+		wantNet   string
+		wantFixed string
+	}{
+		{name: "no VPC", wantNet: "ENABLE", wantFixed: "DISABLE"},
+		{name: "VPC", vpc: true, wantNet: "DISABLE", wantFixed: "DISABLE"},
+		{name: "VPC with public access", vpc: true, give: enable, wantNet: "ENABLE", wantFixed: "ENABLE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newCloudEnv(t)
+			c := e.scf(t, testRegion)
+			req := createRequest(t, "chat")
+			if tt.vpc {
+				req.VpcConfig = &scf.VpcConfig{VpcId: common.StringPtr("vpc-1"), SubnetId: common.StringPtr("subnet-1")}
+			}
+			req.PublicNetConfig = tt.give
+			if _, err := c.CreateFunction(req); err != nil {
+				t.Fatal(err)
+			}
+			e.cloud.Wait()
+			got := getFunction(t, c, "chat").Response.PublicNetConfig
+			if got == nil || *got.PublicNetStatus != tt.wantNet || *got.EipConfig.EipStatus != tt.wantFixed {
+				t.Errorf("PublicNetConfig = %+v; want %s, EIP %s", got, tt.wantNet, tt.wantFixed)
+			}
+		})
+	}
+}
+
+// DescribeServiceEnvironmentList says which environments are released.
+func TestServiceEnvironmentList(t *testing.T) {
+	e := newCloudEnv(t)
+	create("chat")(t, e.scf(t, testRegion), e)
+	c := e.apigw(t)
+	sid := createService(t, c)
+	if _, err := c.CreateApi(wsAPI(sid, "chat")); err != nil {
+		t.Fatal(err)
+	}
+	rel := apigw.NewReleaseServiceRequest()
+	rel.ServiceId, rel.EnvironmentName = common.StringPtr(sid), common.StringPtr("prepub")
+	if _, err := c.ReleaseService(rel); err != nil {
+		t.Fatal(err)
+	}
+	req := apigw.NewDescribeServiceEnvironmentListRequest()
+	req.ServiceId = common.StringPtr(sid)
+	resp, err := c.DescribeServiceEnvironmentList(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, env := range resp.Response.Result.EnvironmentList {
+		got = append(got, fmt.Sprintf("%s=%d", *env.EnvironmentName, *env.Status))
+	}
+	if fmt.Sprint(got) != "[test=0 prepub=1 release=0]" || *resp.Response.Result.TotalCount != 3 {
+		t.Errorf("environments = %v; want prepub released only", got)
+	}
+}
+
+// The account holds at most MaxFunctions functions: each runs on this
+// machine.
+func TestFunctionLimit(t *testing.T) {
+	e := newCloudEnv(t, func(o *cloudapi.CloudOptions) { o.MaxFunctions = 2 })
+	c := e.scf(t, testRegion)
+	for _, name := range []string{"one", "two"} {
+		if _, err := c.CreateFunction(createRequest(t, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.CreateFunction(createRequest(t, "three")); sdkCode(t, err) != "LimitExceeded.Function" {
+		t.Errorf("a third function = %v; want LimitExceeded.Function", err)
 	}
 }
 

@@ -7,10 +7,18 @@
 // error codes, and dispatches each (service, action) to a registered
 // handler. SCF answers SCF's Invoke; Cloud is an in-memory account that
 // answers SCF's and API Gateway's control-plane actions (create, update,
-// release, delete) and has a Runtime, which the caller provides, run the
-// code and serve the APIs.
+// release, delete) and the tag API's DetachResourcesTag, and has a
+// Runtime, which the caller provides, run the code and serve the APIs.
 //
 // The service comes from the credential scope of the Authorization header,
 // not from the Host, so clients pointed at one address with the SDK's
-// HttpProfile.Endpoint reach every service.
+// HttpProfile.Endpoint reach every service. From a loopback client whose
+// scope names no product (the Node SDK puts the endpoint's first label
+// there, "127") it comes from the action and version, and the host may be
+// signed without its port.
+//
+// Where Tencent Cloud refuses, the Cloud refuses with its codes: regions
+// outside Regions, a tagged service's deletion, out-of-range settings,
+// reserved variables. It also bounds what a deployed function may cost
+// this machine (MaxFunctions).
 package cloudapi

@@ -8,6 +8,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"go.uber.org/zap"
 )
 
 // SCF's API: service, version, and the limits of Invoke
@@ -92,6 +94,9 @@ const (
 
 // Result is Invoke's Result, shaped as the SDK's scf/v20180416.Result.
 // Every field but FunctionRequestId is null for an Event invocation.
+// InvokeResult is never set: the current SDK marks it "no longer
+// maintained" (该参数不再维护), so callers must not depend on it; ErrMsg
+// says whether the function failed.
 type Result struct {
 	Log               *string  `json:"Log,omitempty"`
 	RetMsg            *string  `json:"RetMsg,omitempty"`
@@ -129,6 +134,9 @@ type SCF struct {
 	// AsyncTimeout bounds one Event invocation (default 15m, SCF's longest
 	// function timeout); Functions should apply the function's own.
 	AsyncTimeout time.Duration
+	// Log gets a line for each Event invocation that failed, as SCF logs
+	// it for the function (nobody waits for its result); nil logs nothing.
+	Log *zap.Logger
 
 	mu      sync.Mutex
 	running int
@@ -144,9 +152,9 @@ func NewSCF(fns Functions) *SCF {
 	return &SCF{fns: fns, ctx: ctx, cancel: cancel}
 }
 
-// Register makes srv answer scf's Invoke.
+// Register makes srv answer scf's Invoke, in SCF's regions.
 func (s *SCF) Register(srv *Server) {
-	srv.Handle(SCFService, SCFVersion, "Invoke", s.Invoke)
+	srv.Handle(SCFService, SCFVersion, "Invoke", regional(SCFService, s.Invoke))
 }
 
 // Close cancels Event invocations still running and waits for them.
@@ -237,8 +245,8 @@ func notFound(err error) error {
 
 // result is a synchronous invocation's Result. A failed function still
 // makes a successful API call: RetMsg is empty, ErrMsg says why in the
-// shape SCF reports a failure, InvokeResult is the function status code
-// (0 when it worked).
+// shape SCF reports a failure, with the function status code as its
+// statusCode.
 func result(reply []byte, err error, took time.Duration) Result {
 	ms := float64(took.Microseconds()) / 1000
 	bill := int64(math.Ceil(ms))
@@ -254,7 +262,7 @@ func result(reply []byte, err error, took time.Duration) Result {
 		FunctionRequestID: newRequestID(),
 	}
 	if err == nil {
-		r.RetMsg, r.ErrMsg, r.InvokeResult = ptr(string(reply)), ptr(""), ptr(int64(0))
+		r.RetMsg, r.ErrMsg = ptr(string(reply)), ptr("")
 		return r
 	}
 	var fe *FunctionError
@@ -276,7 +284,7 @@ func result(reply []byte, err error, took time.Duration) Result {
 	if mErr != nil { // strings and ints: cannot fail
 		panic(mErr)
 	}
-	r.RetMsg, r.ErrMsg, r.InvokeResult = ptr(""), ptr(string(msg)), ptr(int64(fe.Status))
+	r.RetMsg, r.ErrMsg = ptr(""), ptr(string(msg))
 	return r
 }
 
@@ -304,6 +312,7 @@ func (s *SCF) invokeAsync(ctx context.Context, fns Functions, in InvokeRequest, 
 	if timeout <= 0 {
 		timeout = defaultAsyncTimeout
 	}
+	id := newRequestID()
 	go func() {
 		defer func() {
 			s.mu.Lock()
@@ -313,9 +322,13 @@ func (s *SCF) invokeAsync(ctx context.Context, fns Functions, in InvokeRequest, 
 		}()
 		runCtx, cancel := context.WithTimeout(s.ctx, timeout)
 		defer cancel()
-		_, _ = fns.Invoke(runCtx, in.Namespace, in.FunctionName, event) // nobody waits for the result, as under SCF
+		// Nobody waits for the result, as under SCF: a failure is logged.
+		if _, err := fns.Invoke(runCtx, in.Namespace, in.FunctionName, event); err != nil && s.Log != nil {
+			s.Log.Warn("event invocation failed", zap.String("function", in.Namespace+"/"+in.FunctionName),
+				zap.String("functionRequestId", id), zap.Error(err))
+		}
 	}()
-	return invokeResponse{Result{FunctionRequestID: newRequestID()}}, nil
+	return invokeResponse{Result{FunctionRequestID: id}}, nil
 }
 
 func ptr[T any](v T) *T { return &v }

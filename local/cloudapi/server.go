@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"net/url"
 	"sort"
@@ -115,20 +116,22 @@ type Server struct {
 	// MaxBodyBytes bounds a request body (default DefaultMaxBodyBytes).
 	MaxBodyBytes int64
 
-	mu       sync.RWMutex
-	creds    map[string]Credential
-	handlers map[string]Handler // "service/Action"
-	versions map[string]string  // service -> the version it answers
-	faults   map[string]Fault   // "service/Action"
+	mu        sync.RWMutex
+	creds     map[string]Credential
+	handlers  map[string]Handler // "service/Action"
+	versions  map[string]string  // service -> the version it answers
+	faults    map[string]Fault   // "service/Action"
+	faultLeft map[string]int     // calls a counted fault still fails
 }
 
 // NewServer accepts the given keys.
 func NewServer(creds ...Credential) *Server {
 	s := &Server{
-		creds:    map[string]Credential{},
-		handlers: map[string]Handler{},
-		versions: map[string]string{},
-		faults:   map[string]Fault{},
+		creds:     map[string]Credential{},
+		handlers:  map[string]Handler{},
+		versions:  map[string]string{},
+		faults:    map[string]Fault{},
+		faultLeft: map[string]int{},
 	}
 	for _, c := range creds {
 		s.AddCredential(c)
@@ -204,7 +207,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 	if err != nil {
 		return req, nil, err
 	}
-	if err := verify(r, auth, cred, ts, signed, body); err != nil {
+	loopback := isLoopback(r)
+	if err := verify(r, auth, cred, ts, signed, body, signedHosts(r, loopback)); err != nil {
 		return req, nil, err
 	}
 	req.Temporary = cred.Token != ""
@@ -218,8 +222,76 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 	if req.Params, err = params(r, body); err != nil {
 		return req, nil, err
 	}
+	if req.Service, err = s.service(req, loopback); err != nil {
+		return req, nil, err
+	}
 	h, err := s.handler(req)
 	return req, h, err
+}
+
+// service is the product the call is for: its credential scope's, or,
+// from a loopback client whose scope names no product here, the one
+// product that answers the call's version and action. The official Node
+// SDK signs with the endpoint's first DNS label as the scope's service
+// ("127" for 127.0.0.1:8080), so only the action can tell.
+func (s *Server) service(req *Request, loopback bool) (string, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, ok := s.versions[req.Service]; ok || !loopback {
+		if !validService(req.Service) {
+			return "", Errorf(CodeNoSuchProduct, "The credential scope's service %q is not a product.", clip(req.Service))
+		}
+		return req.Service, nil
+	}
+	var found []string
+	for key := range s.handlers {
+		service, action, _ := strings.Cut(key, "/")
+		if action == req.Action && s.versions[service] == req.Version {
+			found = append(found, service)
+		}
+	}
+	if len(found) != 1 {
+		return "", Errorf(CodeNoSuchProduct, "The credential scope's service %q is not a product, and no one product here answers %s of version %s.", clip(req.Service), clip(req.Action), clip(req.Version))
+	}
+	return found[0], nil
+}
+
+// isLoopback says whether the call came over loopback to a loopback
+// address: the connection's own address and the Host it names.
+func isLoopback(r *http.Request) bool {
+	addr, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr)
+	if !ok {
+		return false
+	}
+	host, _, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return false
+	}
+	return loopbackHost(host) && loopbackHost(r.Host)
+}
+
+// loopbackHost: localhost or a loopback IP, with or without a port.
+func loopbackHost(host string) bool {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// signedHosts are the values of the signed host header to accept: the
+// Host as received, and, from a loopback client, also without its port
+// (the official Node SDK sends the port and signs the hostname alone).
+func signedHosts(r *http.Request, loopback bool) []string {
+	hosts := []string{r.Host}
+	if h, _, err := net.SplitHostPort(r.Host); err == nil && loopback {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 // parseRequest reads the call's Authorization and X-TC- headers.
@@ -276,26 +348,29 @@ func (s *Server) credential(secretID string) (Credential, error) {
 
 // verify checks the signature as the SDK computes it, then that it was
 // made on the timestamp's day, then the temporary key's token.
-func verify(r *http.Request, auth authorization, cred Credential, ts string, signed time.Time, body []byte) error {
+// The scope's service is used as sent: it is an input of the HMAC. hosts
+// are the host header values to try, in order.
+func verify(r *http.Request, auth authorization, cred Credential, ts string, signed time.Time, body []byte, hosts []string) error {
 	query := ""
 	if r.Method == http.MethodGet {
 		query = r.URL.RawQuery
 	}
 	headers := make(map[string]string, len(auth.SignedHeaders))
 	for _, name := range auth.SignedHeaders {
-		if name == "host" {
-			headers[name] = r.Host
-		} else {
-			headers[name] = r.Header.Get(name)
-		}
+		headers[name] = r.Header.Get(name)
 	}
 	payloadHash := sha256Hex(body)
 	if r.Header.Get("X-TC-Content-SHA256") == unsignedPayload {
 		payloadHash = sha256Hex([]byte(unsignedPayload))
 	}
-	canonical := canonicalRequest(r.Method, query, auth.SignedHeaders, headers, payloadHash)
-	want := signature(cred.SecretKey, auth.Date, auth.Service, stringToSign(ts, auth.scope(), canonical))
-	if subtle.ConstantTimeCompare([]byte(want), []byte(auth.Signature)) != 1 {
+	matched := false
+	for _, host := range hosts {
+		headers["host"] = host
+		canonical := canonicalRequest(r.Method, query, auth.SignedHeaders, headers, payloadHash)
+		want := signature(cred.SecretKey, auth.Date, auth.Service, stringToSign(ts, auth.scope(), canonical))
+		matched = matched || subtle.ConstantTimeCompare([]byte(want), []byte(auth.Signature)) == 1
+	}
+	if !matched {
 		return Errorf(CodeSignatureFailure, "The provided credentials could not be validated. Please check your signature is correct.")
 	}
 	if day := signed.UTC().Format(time.DateOnly); day != auth.Date {
@@ -311,8 +386,8 @@ func verify(r *http.Request, auth authorization, cred Credential, ts string, sig
 // handler is the action's handler, unless a fault is injected for it or
 // the server does not serve it (in that version).
 func (s *Server) handler(req *Request) (Handler, error) {
+	fault, faulty := s.takeFault(req.Service + "/" + req.Action)
 	s.mu.RLock()
-	fault, faulty := s.faults[req.Service+"/"+req.Action]
 	h, known := s.handlers[req.Service+"/"+req.Action]
 	version, versioned := s.versions[req.Service]
 	s.mu.RUnlock()
@@ -453,9 +528,29 @@ func newRequestID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// Fault makes every call of Service's Action fail with Code.
+// takeFault is the fault injected for key, if any, counting the call
+// against a fault for the first N calls only.
+func (s *Server) takeFault(key string) (Fault, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f, ok := s.faults[key]
+	if !ok || f.Count == 0 {
+		return f, ok
+	}
+	if left := s.faultLeft[key]; left > 1 {
+		s.faultLeft[key] = left - 1
+	} else {
+		delete(s.faults, key)
+		delete(s.faultLeft, key)
+	}
+	return f, true
+}
+
+// Fault makes calls of Service's Action fail with Code: every call, or the
+// first Count calls after it is injected (a busy resource that frees up).
 type Fault struct {
 	Service, Action, Code string
+	Count                 int    // 0: every call
 	Message               string // default: a fixed sentence naming the injection
 }
 
@@ -466,8 +561,14 @@ func (f Fault) message() string {
 	return "Injected failure (scfws local -fail-action " + f.String() + ")."
 }
 
-// String is the -fail-action syntax, service:Action=Code.
-func (f Fault) String() string { return f.Service + ":" + f.Action + "=" + f.Code }
+// String is the -fail-action syntax, service:Action=Code[:Count].
+func (f Fault) String() string {
+	s := f.Service + ":" + f.Action + "=" + f.Code
+	if f.Count > 0 {
+		s += ":" + strconv.Itoa(f.Count)
+	}
+	return s
+}
 
 // FailAction makes service's action fail with code from now on, after
 // authentication; an empty code makes it work again.
@@ -480,11 +581,15 @@ func (s *Server) Fail(f Fault) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := f.Service + "/" + f.Action
+	delete(s.faultLeft, key)
 	if f.Code == "" {
 		delete(s.faults, key)
 		return
 	}
 	s.faults[key] = f
+	if f.Count > 0 {
+		s.faultLeft[key] = f.Count
+	}
 }
 
 // Faults lists the injected faults, sorted.
@@ -500,12 +605,22 @@ func (s *Server) Faults() []Fault {
 }
 
 // ParseFault reads the -fail-action syntax: service:Action=Code, e.g.
-// scf:Invoke=AuthFailure.UnauthorizedOperation.
+// scf:Invoke=AuthFailure.UnauthorizedOperation, for every call, or
+// service:Action=Code:N for the first N calls, e.g.
+// apigateway:ReleaseService=FailedOperation.ServiceInOperation:2.
 func ParseFault(s string) (Fault, error) {
 	target, code, ok := strings.Cut(s, "=")
 	service, action, ok2 := strings.Cut(target, ":")
 	if !ok || !ok2 {
-		return Fault{}, fmt.Errorf("fault %q: want service:Action=ErrorCode, e.g. scf:Invoke=AuthFailure.UnauthorizedOperation", s)
+		return Fault{}, fmt.Errorf("fault %q: want service:Action=ErrorCode[:N], e.g. scf:Invoke=AuthFailure.UnauthorizedOperation", s)
+	}
+	count := 0
+	if c, n, counted := strings.Cut(code, ":"); counted {
+		var err error
+		if count, err = strconv.Atoi(n); err != nil || count < 1 || count > 1000000 {
+			return Fault{}, fmt.Errorf("fault %q: %q is not a count of calls (1 or more, like :2)", s, n)
+		}
+		code = c
 	}
 	if !validService(service) {
 		return Fault{}, fmt.Errorf("fault %q: service %q is not a service name (lower case, like scf)", s, service)
@@ -518,7 +633,7 @@ func ParseFault(s string) (Fault, error) {
 			return Fault{}, fmt.Errorf("fault %q: %q is not an error code (like AuthFailure.UnauthorizedOperation)", s, code)
 		}
 	}
-	return Fault{Service: service, Action: action, Code: code}, nil
+	return Fault{Service: service, Action: action, Code: code, Count: count}, nil
 }
 
 // validName: a letter, then letters and digits, at most 64.

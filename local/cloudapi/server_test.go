@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
+	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/local/cloudapi"
 )
 
@@ -182,8 +183,8 @@ func TestInvokeThroughSDK(t *testing.T) {
 	if r == nil || r.RetMsg == nil || *r.RetMsg != event {
 		t.Fatalf("Result = %s; want RetMsg %s", resp.ToJsonString(), event)
 	}
-	if *r.InvokeResult != 0 || *r.ErrMsg != "" || *r.FunctionRequestId == "" || *r.BillDuration < 1 {
-		t.Errorf("Result = %s; want InvokeResult 0, no ErrMsg, a FunctionRequestId, BillDuration >= 1", resp.ToJsonString())
+	if r.InvokeResult != nil || *r.ErrMsg != "" || *r.FunctionRequestId == "" || *r.BillDuration < 1 {
+		t.Errorf("Result = %s; want no InvokeResult (no longer maintained), no ErrMsg, a FunctionRequestId, BillDuration >= 1", resp.ToJsonString())
 	}
 	if *resp.Response.RequestId == "" {
 		t.Error("no RequestId")
@@ -394,6 +395,32 @@ func TestFaultCanBeCleared(t *testing.T) {
 	}
 }
 
+// A fault for the first N calls: a busy resource that frees up.
+func TestFaultForTheFirstCalls(t *testing.T) {
+	e := newEnv(t)
+	c := e.client(t, common.NewCredential(testID, testKey))
+	f, err := cloudapi.ParseFault("scf:Invoke=FailedOperation.FunctionStatusError:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.srv.Fail(f)
+	var got []string
+	for i := 0; i < 3; i++ {
+		_, err := c.Invoke(invokeRequest("echo", "{}"))
+		code := "ok"
+		if err != nil {
+			code = sdkCode(t, err)
+		}
+		got = append(got, code)
+	}
+	if want := "[FailedOperation.FunctionStatusError FailedOperation.FunctionStatusError ok]"; fmt.Sprint(got) != want {
+		t.Errorf("three calls = %v; want %s", got, want)
+	}
+	if faults := e.srv.Faults(); len(faults) != 0 {
+		t.Errorf("Faults() after the count = %v; want none", faults)
+	}
+}
+
 func TestTemporaryCredential(t *testing.T) {
 	e := newEnv(t)
 	var seen *cloudapi.Request
@@ -420,12 +447,11 @@ func TestFunctionFailureIsAResult(t *testing.T) {
 	tests := []struct {
 		name       string
 		function   string
-		wantStatus int64
 		wantErrMsg string
 	}{
-		{name: "error", function: "fail", wantStatus: 430,
+		{name: "error", function: "fail",
 			wantErrMsg: `{"errorCode":-1,"errorMessage":"user code exception caught","stackTrace":"handler returned: boom","statusCode":430}`},
-		{name: "timeout", function: "slow", wantStatus: 433,
+		{name: "timeout", function: "slow",
 			wantErrMsg: `{"errorCode":-1,"errorMessage":"TimeLimitReached","statusCode":433}`},
 	}
 	for _, tt := range tests {
@@ -446,8 +472,8 @@ func TestFunctionFailureIsAResult(t *testing.T) {
 				t.Fatalf("Invoke = %v; want a successful call with a failed Result", err)
 			}
 			r := resp.Response.Result
-			if *r.InvokeResult != tt.wantStatus || *r.ErrMsg != tt.wantErrMsg || *r.RetMsg != "" {
-				t.Errorf("Result = %s; want InvokeResult %d, ErrMsg %s, empty RetMsg", resp.ToJsonString(), tt.wantStatus, tt.wantErrMsg)
+			if r.InvokeResult != nil || *r.ErrMsg != tt.wantErrMsg || *r.RetMsg != "" {
+				t.Errorf("Result = %s; want no InvokeResult, ErrMsg %s, empty RetMsg", resp.ToJsonString(), tt.wantErrMsg)
 			}
 		})
 	}
@@ -469,6 +495,28 @@ func TestEventInvocationAnswersAtOnce(t *testing.T) {
 	close(e.fns.release)
 	if got := <-e.fns.done; got != `{"n":1}` {
 		t.Errorf("the function got %q", got)
+	}
+}
+
+// Nobody waits for an Event invocation: its failure is logged.
+func TestEventInvocationFailureIsLogged(t *testing.T) {
+	e := newEnv(t)
+	core, logs := observer.New(zap.InfoLevel)
+	e.scf.Log = zap.New(core)
+	c := e.client(t, common.NewCredential(testID, testKey))
+	req := invokeRequest("fail", `{}`)
+	req.InvocationType = common.StringPtr("Event")
+	resp, err := c.Invoke(req)
+	if err != nil {
+		t.Fatalf("Invoke = %v", err)
+	}
+	testkit.Eventually(t, 10*time.Second, "the failure logged", func() bool {
+		return logs.FilterMessage("event invocation failed").Len() == 1
+	})
+	entry := logs.FilterMessage("event invocation failed").All()[0].ContextMap()
+	if entry["function"] != "default/fail" || entry["functionRequestId"] != *resp.Response.Result.FunctionRequestId ||
+		!strings.Contains(fmt.Sprint(entry["error"]), "boom") {
+		t.Errorf("log entry = %v", entry)
 	}
 }
 

@@ -88,7 +88,7 @@ func parseCredential(s string) (secretID, date, service string, err error) {
 	if _, err := time.Parse(time.DateOnly, cred[1]); err != nil {
 		return "", "", "", fmt.Errorf("credential date %q is not yyyy-mm-dd", clip(cred[1]))
 	}
-	if !validService(cred[2]) {
+	if !scopeService(cred[2]) {
 		return "", "", "", fmt.Errorf("credential service %q is not a service name", clip(cred[2]))
 	}
 	return cred[0], cred[1], cred[2], nil
@@ -113,6 +113,22 @@ func parseSignedHeaders(s string) ([]string, error) {
 		return nil, errors.New("SignedHeaders must include content-type and host")
 	}
 	return names, nil
+}
+
+// scopeService accepts what an official SDK puts in the credential scope as
+// the service: a product's name (scf), or, from the Node SDK given a
+// custom endpoint, the endpoint's first DNS label: 127, localhost:8080,
+// [::1]:8080.
+func scopeService(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && !strings.ContainsRune("-_:[]", c) {
+			return false
+		}
+	}
+	return true
 }
 
 // validService accepts what Tencent uses as a service (cvm, scf, apigateway).

@@ -148,6 +148,11 @@ func TestParseFault(t *testing.T) {
 		{give: "scf:Invoke=Auth..Failure", wantErr: true},
 		{give: "scf:Invoke=Auth Failure", wantErr: true},
 		{give: "scf:1nvoke=InternalError", wantErr: true},
+		{give: "apigateway:ReleaseService=FailedOperation.ServiceInOperation:2",
+			want: Fault{Service: "apigateway", Action: "ReleaseService", Code: "FailedOperation.ServiceInOperation", Count: 2}},
+		{give: "scf:Invoke=InternalError:0", wantErr: true},
+		{give: "scf:Invoke=InternalError:x", wantErr: true},
+		{give: "scf:Invoke=InternalError:", wantErr: true},
 	}
 	for _, tt := range tests {
 		got, err := ParseFault(tt.give)
