@@ -5,7 +5,6 @@ package function
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,8 +38,7 @@ var (
 func Serve(stdout io.Writer, version string) error {
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	log := NewLogger(stdout, level, true).With(zap.String("version", version))
-	cloudfunction.StartHandler(router.New(log, Loader(log, level)))
-	return errors.New("runtime server stopped") // StartHandler does not return
+	return StartHandler(router.New(log, Loader(log, level)))
 }
 
 // Loader turns the environment into the router's Deps, once it is valid.
