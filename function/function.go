@@ -89,13 +89,14 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 	var verify router.Verifier
 	if cfg.AuthSecret != "" || strings.TrimSpace(cfg.AuthPublicKey) != "" {
 		v, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.AuthSecret.Reveal()), PublicKeysPEM: cfg.AuthPublicKey,
-			Audience: cfg.AuthAudience, Issuer: cfg.AuthIssuer})
+			Audience: cfg.AuthAudience, Issuer: cfg.AuthIssuer, MaxAge: cfg.AuthMaxAge.D()})
 		if err != nil {
 			// auth's messages name the key's problem and never quote it.
 			return nil, router.NotConfigured(fmt.Errorf("AUTH_SECRET or AUTH_PUBLIC_KEY: %w", err))
 		}
 		verify = tokenVerifier{v}
-		log.Info("scfws.v1 tokens", zap.Strings("algorithms", v.Algorithms()), zap.Bool("required", cfg.AuthRequired))
+		log.Info("scfws.v1 tokens", zap.Strings("algorithms", v.Algorithms()), zap.Bool("required", cfg.AuthRequired),
+			zap.Duration("maxTokenAge", cfg.AuthMaxAge.D()))
 	}
 	log.Info("configured",
 		zap.String("store", cfg.Store), zap.String("dbHost", cfg.DBHost), zap.Int("dbPort", cfg.DBPort),
@@ -107,6 +108,15 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 		zap.Int("maxMessageBytes", cfg.MaxMessageBytes), zap.Strings("defaultRoles", cfg.DefaultRoles),
 		zap.Bool("presenceEvents", cfg.PresenceEvents), zap.Bool("publishRoute", cfg.PublishSecret != ""),
 		zap.Bool("probe", cfg.ProbeSecret != ""))
+	var off []string
+	for _, p := range cfg.Off {
+		// An error, not a warning: a feature the settings ask for is off.
+		log.Error("setting refused: " + p.Error())
+		off = append(off, p.Error())
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	return &router.Deps{
 		Registry: reg,
 		Pusher:   push,
@@ -124,6 +134,7 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 			MaxGroups:         cfg.MaxGroups,
 			PublishSecret:     cfg.PublishSecret.Reveal(),
 			ProbeSecret:       cfg.ProbeSecret.Reveal(),
+			Off:               off,
 			IdleTimeout:       cfg.IdleTimeout.D(),
 			PushRate:          cfg.PushRate,
 		},

@@ -41,7 +41,13 @@ func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*proto.Comman
 	}
 	h.status = http.StatusForbidden
 	if secret == "" {
-		return nil, fail(proto.CodeUnauthorized, nil, "the signed route is off: PUBLISH_SECRET is not set")
+		why := "PUBLISH_SECRET is not set"
+		for _, p := range o.Off {
+			if strings.HasPrefix(p, "PUBLISH_SECRET:") {
+				why = p[:strings.LastIndex(p, ": ")] // less "...: feature is off"
+			}
+		}
+		return nil, fail(proto.CodeUnauthorized, nil, "the signed route is off: %s", why)
 	}
 	if ev.HTTPMethod != http.MethodPost {
 		h.status, h.allow = http.StatusMethodNotAllowed, true

@@ -111,6 +111,10 @@ type Options struct {
 	PublishSecret string
 	// ProbeSecret enables scfws probe's requests; empty turns them off.
 	ProbeSecret string
+	// Off are the settings refused by turning their feature off ("KEY:
+	// why: feature is off"): status reports them, and the signed route's
+	// refusal says why it is off.
+	Off []string
 	// IdleTimeout and PushRate are the settings, for scfws probe to read.
 	IdleTimeout time.Duration
 	PushRate    int
