@@ -164,7 +164,12 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s.%s at %s: %w", cfg.DBName, cfg.DBTable, cfg.DBHost, err)
 	}
-	s := db.Schema()
+	logSchema(log, cfg, db.Schema())
+	return db, nil
+}
+
+// logSchema says what OpenMySQL found and made, and what is missing.
+func logSchema(log *zap.Logger, cfg config.Config, s store.Schema) {
 	if s.DatabaseCreated {
 		log.Info("created the database", zap.String("dbName", cfg.DBName))
 	}
@@ -184,7 +189,13 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 		log.Warn("the scfws.v1 tables do not exist and DB_AUTO_MIGRATE is off: scfws.v1 handshakes are refused; plain connections work",
 			zap.String("dbTable", cfg.DBTable))
 	}
-	return db, nil
+	switch {
+	case s.NonceCreated:
+		log.Info("created the signed route's nonce table", zap.String("dbTable", cfg.DBTable))
+	case !s.Nonce && cfg.PublishSecret != "":
+		log.Warn("the signed route's nonce table does not exist, and DB_AUTO_MIGRATE is off or DB_USER may not create it: "+
+			"signed requests are refused (501) until it exists (the README has its CREATE TABLE)", zap.String("dbTable", cfg.DBTable))
+	}
 }
 
 // tokenVerifier gives the router auth's token check: the router connects

@@ -11,6 +11,7 @@ import (
 	"io"
 	"maps"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -176,6 +177,9 @@ func (s *session) ownGateway(shared emulator.Options) emulator.Options {
 	own := shared
 	own.Path, own.PushPath, own.IdleTimeout = s.f.path, pushPath, s.f.idleTimeout
 	own.HeartbeatMessage, own.RoutePath = s.env["HEARTBEAT_MESSAGE"], routePath
+	// An unsigned 6 MB body is refused here, not by an invoke.
+	maxMessage, _ := strconv.Atoi(strings.TrimSpace(s.env["MAX_MESSAGE_BYTES"])) // unset or bad: the default
+	own.RouteMaxBodyBytes = router.MaxRouteBody(maxMessage)
 	// Tokens for anyone who asks: with your own AUTH_SECRET (maybe your
 	// deployment's) only on this machine; on a -public address only with
 	// the session's.

@@ -58,3 +58,22 @@ func TestTokenTTL(t *testing.T) {
 		}
 	}
 }
+
+// local's own route refuses a body over the function's limit itself: the
+// limit follows the function's MAX_MESSAGE_BYTES.
+func TestOwnRouteBodyLimit(t *testing.T) {
+	tests := []struct {
+		give string // MAX_MESSAGE_BYTES
+		want int
+	}{
+		{"", 2*262144 + 64<<10},
+		{"1000", 2*1000 + 64<<10},
+		{"lots", 2*262144 + 64<<10}, // the function refuses it; the readiness line says so
+	}
+	for _, tt := range tests {
+		s := &session{f: testFlags(t), env: map[string]string{"MAX_MESSAGE_BYTES": tt.give}}
+		if got := s.ownGateway(s.gatewayOptions()).RouteMaxBodyBytes; got != tt.want {
+			t.Errorf("MAX_MESSAGE_BYTES=%q: the route's limit is %d; want %d", tt.give, got, tt.want)
+		}
+	}
+}

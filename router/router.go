@@ -57,6 +57,10 @@ type Registry interface {
 	GroupUsers(ctx context.Context, group string, limit int) (users []proto.UserCount, anonymous int, truncated bool, err error)
 	UserConns(ctx context.Context, user string) ([]string, error)
 	IsMember(ctx context.Context, id, group string) (bool, error)
+	// ClaimNonce records nonce (a signed request's signature) until
+	// expires, for every instance to see; first is false when it was
+	// recorded before and has not expired: the request is a replay.
+	ClaimNonce(ctx context.Context, nonce []byte, expires time.Time) (first bool, err error)
 }
 
 // Pusher delivers frames through the API's reverse-push address.
@@ -293,8 +297,12 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 	}
 	switch k {
 	case kindHTTP:
-		// The signature is checked before anything is stored or sent.
+		// The signature is checked, and claimed once, before anything is
+		// stored or sent.
 		if ev.Scfws, err = http.verify(&ev, deps.Options, r.now()); err != nil {
+			return nil, reply
+		}
+		if err = http.claim(ctx, deps.Registry); err != nil {
 			return nil, reply
 		}
 		trusted = true
