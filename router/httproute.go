@@ -105,6 +105,9 @@ func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*proto.Comman
 	if err := json.Unmarshal(body, &cmd); err != nil || cmd.Scfws == nil {
 		return nil, fail(proto.CodeMalformedEvent, nil, `body is not {"scfws":{...}}`)
 	}
+	if err := checkCommandNames(body); err != nil {
+		return nil, err
+	}
 	h.status = 0 // from the reply
 	return cmd.Scfws, nil
 }

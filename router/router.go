@@ -394,7 +394,7 @@ func decode(payload []byte, ev *Event) (kind, error) {
 	switch {
 	case ev.WebSocket != nil:
 	case ev.Scfws != nil:
-		return kindCommand, nil
+		return kindCommand, checkCommandNames(payload)
 	case isTimer(ev.TriggerType):
 		var text string
 		var m struct {
@@ -404,7 +404,7 @@ func decode(payload []byte, ev *Event) (kind, error) {
 			return 0, fail(proto.CodeMalformedEvent, nil, `timer event: its Message must be a backend command, {"scfws":{"op":...}}`)
 		}
 		ev.Scfws = m.Scfws
-		return kindCommand, nil
+		return kindCommand, checkCommandNames([]byte(text))
 	case ev.HTTPMethod != "" && ev.Headers != nil:
 		return kindHTTP, nil
 	default:
