@@ -99,6 +99,17 @@ func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*proto.Comman
 	}
 	h.mac, h.signedAt = got, time.Unix(secs, 0)
 	h.status = http.StatusBadRequest
+	cmd, err := commandIn(body)
+	if err != nil {
+		return nil, err
+	}
+	h.status = 0 // from the reply
+	return cmd, nil
+}
+
+// commandIn is the command a verified body holds, its names spelled as
+// documented.
+func commandIn(body []byte) (*proto.Command, error) {
 	var cmd struct {
 		Scfws *proto.Command `json:"scfws"`
 	}
@@ -108,7 +119,6 @@ func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*proto.Comman
 	if err := checkCommandNames(body); err != nil {
 		return nil, err
 	}
-	h.status = 0 // from the reply
 	return cmd.Scfws, nil
 }
 

@@ -78,7 +78,7 @@ func TestScanRefusesUnreadBearerEntries(t *testing.T) {
 		{"scfws.v1, Bearer.t", false, nil, `bearer entry in another case: the prefix is "bearer."`},
 		{"scfws.v1, BEARER.t", false, nil, "another case"},
 		{"chat, Bearer.t", false, nil, "another case"}, // a plain client too: never echoed
-		{"scfws.v1, bearer", true, nil, ""},           // no dot: not a bearer entry
+		{"scfws.v1, bearer", true, nil, ""},            // no dot: not a bearer entry
 		{"scfws.v1, " + many + "bearer.t", false, nil, "bearer entry past the offer's first 16 entries or 16 KiB"},
 		{"scfws.v1, " + many + "BeArEr.t", false, nil, "past the offer's first 16 entries"},
 		{"scfws.v1, " + long + ", bearer.t", false, nil, "past the offer's first 16 entries or 16 KiB"},
