@@ -1,6 +1,7 @@
 package router
 
 import (
+	"encoding/json"
 	"slices"
 	"strings"
 	"testing"
@@ -101,4 +102,38 @@ func TestScanRefusesUnreadBearerEntries(t *testing.T) {
 	if got := negotiate("Bearer.t, chat", nil); got != "chat" {
 		t.Errorf("negotiate(Bearer.t, chat) = %q; want chat: a bearer entry in any case is never selected", got)
 	}
+}
+
+// members, a scan, finds in valid JSON exactly the members encoding/json
+// decodes: the same names, escapes decoded, and the same values.
+func FuzzMembers(f *testing.F) {
+	for _, s := range []string{`{}`, ` { "a" : 1 , "b":[1,{"c":"}"}], "\u0054ype":"x\"y" } `, `{"a":{"b":{}},"c":[]}`,
+		`{"a":true,"b":null,"c":-1.5e3}`, `[1]`, `"s"`, `{"a":"\\"}`, `{"k":"v","k":"w"}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !json.Valid([]byte(s)) {
+			return
+		}
+		var want [][2]string
+		d := json.NewDecoder(strings.NewReader(s))
+		if tok, _ := d.Token(); tok == json.Delim('{') {
+			for d.More() {
+				name, _ := d.Token()
+				var v json.RawMessage
+				if err := d.Decode(&v); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, [2]string{name.(string), string(v)})
+			}
+		}
+		var got [][2]string
+		members([]byte(s), func(name, value []byte) bool {
+			got = append(got, [2]string{memberName(name), strings.TrimSpace(string(value))})
+			return true
+		})
+		if !slices.Equal(got, want) {
+			t.Errorf("members(%q) = %q; want %q", s, got, want)
+		}
+	})
 }
