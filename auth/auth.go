@@ -54,6 +54,10 @@ type Config struct {
 	// Audience and Issuer, when set, must match the token's aud (one of its
 	// values) and iss; when empty they are not checked.
 	Audience, Issuer string
+	// MaxAge, when positive, caps a token's lifetime, exp - iat: a token
+	// minted to live longer, or without iat (its lifetime unknown), is
+	// refused. exp is required, so no token outlives its iat by more.
+	MaxAge time.Duration
 	// Leeway for exp, nbf and iat: 0 means DefaultLeeway, at most 5m.
 	// There is deliberately no way to ask for none: the clocks of an
 	// identity provider and of SCF instances differ by seconds.
@@ -69,6 +73,7 @@ type Verifier struct {
 	algs     []string
 	audience string
 	issuer   string
+	maxAge   time.Duration
 	keyFunc  jwt.Keyfunc
 }
 
@@ -79,7 +84,10 @@ func NewVerifier(c Config) (*Verifier, error) {
 	if len(c.Secret) == 0 && !hasKeys {
 		return nil, errors.New("auth: neither a secret nor public keys configured")
 	}
-	v := &Verifier{keys: map[string]any{}, audience: c.Audience, issuer: c.Issuer}
+	if c.MaxAge < 0 {
+		return nil, fmt.Errorf("auth: max age %s: want 0 (no cap) or more", c.MaxAge)
+	}
+	v := &Verifier{keys: map[string]any{}, audience: c.Audience, issuer: c.Issuer, maxAge: c.MaxAge}
 	if len(c.Secret) > 0 {
 		if err := v.addSecret(c.Secret, c.PublicKeysPEM); err != nil {
 			return nil, err
@@ -204,6 +212,8 @@ const (
 	reasonGroup         = "invalid group name"
 	reasonTooManyRoles  = "too many roles"
 	reasonRole          = "invalid role"
+	reasonNoIat         = "missing iat"
+	reasonLifetime      = "token lifetime too long"
 )
 
 // Error is why a token was refused. Its text is Reason alone: short, fixed
@@ -245,7 +255,23 @@ func (v *Verifier) Verify(token string) (Identity, error) {
 	if err != nil {
 		return Identity{}, refuse(v.reason(t, &c, err), err)
 	}
+	if err := v.checkAge(&c); err != nil {
+		return Identity{}, err
+	}
 	return c.identity()
+}
+
+// checkAge applies MaxAge to a verified token: its lifetime is exp - iat.
+func (v *Verifier) checkAge(c *claims) error {
+	switch {
+	case v.maxAge <= 0:
+		return nil
+	case c.IssuedAt == nil:
+		return refuse(reasonNoIat, errors.New("AUTH_MAX_TOKEN_AGE needs iat to know the lifetime"))
+	case c.ExpiresAt != nil && c.ExpiresAt.Sub(c.IssuedAt.Time) > v.maxAge:
+		return refuse(reasonLifetime, fmt.Errorf("lifetime %s, at most %s", c.ExpiresAt.Sub(c.IssuedAt.Time), v.maxAge))
+	}
+	return nil
 }
 
 // key gives the keys for the token's algorithm: only keys of the family the

@@ -38,6 +38,7 @@ var allReasons = []string{
 	reasonRequired, reasonTooLarge, reasonMalformed, reasonAlgorithm, reasonSignature,
 	reasonClaims, reasonNoExp, reasonExpired, reasonNotYet, reasonAudience, reasonIssuer,
 	reasonNoSub, reasonSub, reasonTooManyGroups, reasonGroup, reasonTooManyRoles, reasonRole,
+	reasonNoIat, reasonLifetime,
 }
 
 // keySet is generated once per test binary: RSA key generation is slow.
@@ -164,6 +165,7 @@ func verifyCases(t testing.TB) []verifyCase {
 	hsRS := Config{Secret: secret, PublicKeysPEM: rsaPEM, Now: clock}
 	rotated := Config{PublicKeysPEM: rsaPEM + ec2PEM + "\n" + rsa2PEM + ecPEM, Now: clock}
 	audIss := Config{Secret: secret, Audience: "scfws", Issuer: "https://id.example.com/", Now: clock}
+	capped := Config{Secret: secret, MaxAge: time.Hour, Now: clock}
 
 	valid := claimsWith()
 	hs256 := mint(t, jwt.SigningMethodHS256, secret, valid)
@@ -294,6 +296,15 @@ func verifyCases(t testing.TB) []verifyCase {
 		{"too many roles", hs, hsWith("roles", names("r", 33)), reasonTooManyRoles},
 		{"role with a control character", hs, hsWith("roles", []string{"sendToUser\t"}), reasonRole},
 		{"role for a 128-byte group", hs, hsWith("roles", []string{"sendToGroup." + strings.Repeat("g", 128)}), ""},
+		// AUTH_MAX_TOKEN_AGE: the lifetime is exp - iat; without iat it is unknown.
+		{"lifetime at the cap", capped, hsWith("exp", now.Add(time.Hour).Unix()), ""},
+		{"lifetime over the cap", capped, hsWith("exp", now.Add(time.Hour+time.Second).Unix()), reasonLifetime},
+		{"long-lived token issued long ago", capped, hsWith("iat", now.Add(-30*24*time.Hour).Unix(), "exp", now.Add(time.Minute).Unix()), reasonLifetime},
+		{"no iat under a cap", capped, hsWith("iat", nil), reasonNoIat},
+		{"no iat without a cap", hs, hsWith("iat", nil), ""},
+		{"year-long token without a cap", hs, hsWith("exp", now.Add(365*24*time.Hour).Unix()), ""},
+		{"capped RS token", Config{PublicKeysPEM: rsaPEM, MaxAge: time.Hour, Now: clock},
+			mint(t, jwt.SigningMethodRS256, k.rsa1, claimsWith("exp", now.Add(2*time.Hour).Unix())), reasonLifetime},
 	}
 }
 

@@ -57,6 +57,9 @@ func runToken(args []string, lookup config.Lookup, stdout, stderr io.Writer) err
 			return usageError{fmt.Errorf("-roles: %q is not a role", r)}
 		}
 	}
+	if err := checkTTL(*ttl, lookup); err != nil {
+		return err
+	}
 	secret, ok := lookup("AUTH_SECRET")
 	if !ok || secret == "" {
 		return errors.New("AUTH_SECRET is not set: the token is signed with the function's AUTH_SECRET (32 bytes or more)\n" +
@@ -118,6 +121,17 @@ func checkHTTPURL(flag, s, example string) error {
 		return fmt.Errorf("%s %q is not an http(s) URL: give the scheme too, e.g. %s", flag, s, example)
 	}
 	return nil
+}
+
+// checkTTL refuses a lifetime over AUTH_MAX_TOKEN_AGE, when the
+// environment has it: the function would refuse the token.
+func checkTTL(ttl time.Duration, lookup config.Lookup) error {
+	v, ok := lookup("AUTH_MAX_TOKEN_AGE")
+	var most config.Duration
+	if !ok || strings.TrimSpace(v) == "" || most.Decode(v) != nil || most.D() <= 0 || ttl <= most.D() {
+		return nil
+	}
+	return usageError{fmt.Errorf("-ttl %s is over AUTH_MAX_TOKEN_AGE (%s): the function would refuse the token", ttl, most)}
 }
 
 // list splits a comma-separated flag, dropping blanks.

@@ -55,6 +55,8 @@ func TestTokenErrors(t *testing.T) {
 		{"short secret", []string{"-sub", "a"}, map[string]string{"AUTH_SECRET": "short"}, "secret", false},
 		{"bad group", []string{"-sub", "a", "-groups", "ok,bad\x07"}, map[string]string{"AUTH_SECRET": testSecret}, "group", false},
 		{"argument", []string{"-sub", "a", "extra"}, map[string]string{"AUTH_SECRET": testSecret}, "no arguments", true},
+		{"ttl over AUTH_MAX_TOKEN_AGE", []string{"-sub", "a", "-ttl", "2h"}, map[string]string{"AUTH_SECRET": testSecret, "AUTH_MAX_TOKEN_AGE": "3600"},
+			"-ttl 2h0m0s is over AUTH_MAX_TOKEN_AGE (1h0m0s)", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,8 @@ package client
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -74,10 +76,29 @@ func NewHTTP(cfg HTTPConfig) (*HTTP, error) {
 	return &HTTP{cfg: cfg}, nil
 }
 
+// withNonce gives a command object a top-level "nonce" member, random,
+// which the function ignores: the route runs each signature once, and two
+// calls with the same command in the same second would otherwise sign
+// alike, the second refused as a replay. Anything but an object with
+// members is sent as it is.
+func withNonce(command []byte) []byte {
+	body := bytes.TrimLeft(command, " \t\r\n")
+	if len(body) == 0 || body[0] != '{' {
+		return command
+	}
+	if rest := bytes.TrimLeft(body[1:], " \t\r\n"); len(rest) == 0 || rest[0] == '}' {
+		return command
+	}
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return append([]byte(`{"nonce":"`+hex.EncodeToString(b)+`",`), body[1:]...)
+}
+
 // HTTPError is the route answering something other than a reply: 401 (a
 // missing or bad signature, or a timestamp outside the replay window), 403
-// (the route is off: no PUBLISH_SECRET), 405, 413 (the body is too large),
-// or the gateway's own error.
+// (the route is off: no PUBLISH_SECRET), 405, 409 (a replay: the signature
+// was accepted before), 413 (the body is too large), or the gateway's own
+// error.
 type HTTPError struct {
 	StatusCode int
 	ErrNo      int    // the body's errNo, when it had one
@@ -98,6 +119,7 @@ func (h *HTTP) Invoke(ctx context.Context, command []byte) ([]byte, error) {
 		now = h.cfg.Now
 	}
 	ts := now().Unix()
+	command = withNonce(command)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.cfg.URL, bytes.NewReader(command))
 	if err != nil {
 		return nil, h.fail(fmt.Errorf("make the request: %w", err))

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,6 +193,57 @@ func TestConfigsNeverPrintSecrets(t *testing.T) {
 					t.Errorf("Sprintf(%q, %T) = %q reveals %q", format, v, got, secret)
 				}
 			}
+		}
+	}
+}
+
+// The route runs each signature once: the same command sent twice in the
+// same second gets a different body each time, a random top-level nonce
+// the function ignores, the command itself unchanged.
+func TestHTTPSameCommandTwiceSignsApart(t *testing.T) {
+	var mu sync.Mutex
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		bodies = append(bodies, string(b))
+		_, _ = io.WriteString(w, `{"errNo":0,"errMsg":"ok"}`)
+	}))
+	defer srv.Close()
+	second := time.Now()
+	h, err := client.NewHTTP(client.HTTPConfig{URL: srv.URL, Secret: []byte(routeSecret), Now: func() time.Time { return second }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	command := `{"scfws":{"op":"sendToAll","data":"tick"}}`
+	for range 2 {
+		if _, err := h.Invoke(context.Background(), []byte(command)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(bodies) != 2 || bodies[0] == bodies[1] {
+		t.Fatalf("bodies %q; want two that differ", bodies)
+	}
+	for _, b := range bodies {
+		var got struct {
+			Nonce string          `json:"nonce"`
+			Scfws json.RawMessage `json:"scfws"`
+		}
+		if err := json.Unmarshal([]byte(b), &got); err != nil || len(got.Nonce) != 24 || string(got.Scfws) != `{"op":"sendToAll","data":"tick"}` {
+			t.Errorf("body %s; want the command with a 24-hex-digit nonce (%v)", b, err)
+		}
+	}
+	// Not an object with members: sent as it is.
+	for _, give := range []string{"{}", " { } ", "[1]", ""} {
+		bodies = nil
+		mu.Unlock()
+		_, _ = h.Invoke(context.Background(), []byte(give))
+		mu.Lock()
+		if len(bodies) != 1 || bodies[0] != give {
+			t.Errorf("Invoke(%q) sent %q; want it unchanged", give, bodies)
 		}
 	}
 }

@@ -59,12 +59,26 @@ type Config struct {
 	AuthAudience   string   `envconfig:"AUTH_AUDIENCE" desc:"when set, a token's aud must include it"`
 	AuthIssuer     string   `envconfig:"AUTH_ISSUER" desc:"when set, a token's iss must equal it"`
 	AuthRequired   bool     `envconfig:"AUTH_REQUIRED" default:"false" desc:"refuse handshakes without a valid scfws.v1 token"`
+	AuthMaxAge     Duration `envconfig:"AUTH_MAX_TOKEN_AGE" desc:"when set, refuse tokens whose lifetime (exp - iat) is longer, and tokens without iat; empty = no cap"`
 	DefaultRoles   []string `envconfig:"DEFAULT_ROLES" default:"joinLeaveGroup,sendToGroup" desc:"permissions of every scfws.v1 connection (none for none); tokens add roles"`
 	PresenceEvents bool     `envconfig:"PRESENCE_EVENTS" default:"false" desc:"push joined/left system events to a group's members"`
 	MaxGroups      int      `envconfig:"MAX_GROUPS_PER_CONNECTION" default:"32" desc:"groups one scfws.v1 connection may be in (1-1000)"`
-	PublishSecret  Secret   `envconfig:"PUBLISH_SECRET" secret:"true" desc:"turns on the signed HTTP route for backends (HMAC key, 32 bytes or more); never logged"`
-	ProbeSecret    Secret   `envconfig:"PROBE_SECRET" secret:"true" desc:"lets scfws probe measure this deployment (32 bytes or more); remove it after; never logged"`
+	PublishSecret  Secret   `envconfig:"PUBLISH_SECRET" secret:"true" desc:"turns on the signed HTTP route for backends (HMAC key, 32 bytes or more; shorter turns it off); never logged"`
+	ProbeSecret    Secret   `envconfig:"PROBE_SECRET" secret:"true" desc:"lets scfws probe measure this deployment (32 bytes or more; shorter turns it off); remove it after; never logged"`
+
+	// Off are the problems Load let pass by turning their feature off (a
+	// PUBLISH_SECRET or PROBE_SECRET too short to be safe): connections
+	// keep working, the function logs each as an error and status shows it.
+	Off []Problem `ignored:"true"`
+	// Warnings are settings that work but are likely a mistake, for the log.
+	Warnings []string `ignored:"true"`
 }
+
+// The optional features a bad setting turns off (Problem.Off).
+const (
+	FeatureRoute = "the signed HTTP route"
+	FeatureProbe = "scfws probe"
+)
 
 // Limits enforced by Validate.
 const (
@@ -99,10 +113,39 @@ func FromMap(m map[string]string) Lookup {
 // nothing global, so tests may run it in parallel. A variable set to the
 // empty string counts as unset, so a blank field in the SCF console means
 // "use the default" rather than "parse an empty value". Every problem is
-// reported at once, each naming its variable.
+// reported at once, each naming its variable, except those of optional
+// features, which are turned off instead (Config.Off).
 func Load(lookup Lookup) (Config, error) {
-	var c Config
+	c, problems := load(lookup)
 	var errs []error
+	for _, p := range problems {
+		if p.Off != "" {
+			c.turnOff(p)
+		} else {
+			errs = append(errs, p)
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
+	}
+	c.Warnings = c.warnings()
+	return c, nil
+}
+
+// Check lists every problem Load finds with the variables lookup gives,
+// those Load survives by turning a feature off (Problem.Off) included, so
+// that where a user sets the variables (scfws deploy, scfws local) they are
+// refused before the function runs with a feature missing.
+func Check(lookup Lookup) []Problem {
+	_, problems := load(lookup)
+	return problems
+}
+
+// load reads the settings and lists their problems: those of values that
+// cannot be read, then the checks' on the others.
+func load(lookup Lookup) (Config, []Problem) {
+	var c Config
+	var problems []Problem
 	unparsed := map[string]bool{}
 	from := map[string]string{} // key -> the alias that supplied its value
 	v := reflect.ValueOf(&c).Elem()
@@ -129,7 +172,7 @@ func Load(lookup Lookup) (Config, error) {
 			if f.Tag.Get("secret") == "true" {
 				err = errors.New("cannot be read (the value is not shown)")
 			}
-			errs = append(errs, fmt.Errorf("%s: %w", key, err))
+			problems = append(problems, Problem{Key: key, Msg: err.Error()})
 			unparsed[key] = true
 		}
 	}
@@ -139,14 +182,33 @@ func Load(lookup Lookup) (Config, error) {
 	}
 	c.SendbackHost, c.DBHost = strings.TrimSpace(c.SendbackHost), strings.TrimSpace(c.DBHost)
 	for _, p := range c.problems(from) {
-		if !unparsed[p.key] {
-			errs = append(errs, p)
+		if !unparsed[p.Key] {
+			problems = append(problems, p)
 		}
 	}
-	if len(errs) > 0 {
-		return Config{}, errors.Join(errs...)
+	return c, problems
+}
+
+// turnOff turns off the feature whose setting p is about, and records it.
+func (c *Config) turnOff(p Problem) {
+	switch p.Key {
+	case "PUBLISH_SECRET":
+		c.PublishSecret = ""
+	case "PROBE_SECRET":
+		c.ProbeSecret = ""
 	}
-	return c, nil
+	c.Off = append(c.Off, p)
+}
+
+// warnings are what works but is likely a mistake.
+func (c Config) warnings() []string {
+	var w []string
+	if c.AuthSecret != "" && strings.TrimSpace(c.AuthPublicKey) != "" && c.AuthIssuer == "" {
+		w = append(w, "AUTH_SECRET and AUTH_PUBLIC_KEY are both set and AUTH_ISSUER is not: tokens signed with either name users "+
+			"in one sub namespace, so whoever holds AUTH_SECRET can connect as any of the identity provider's users; "+
+			"set AUTH_ISSUER (every token must then carry that iss) or keep one of the two")
+	}
+	return w
 }
 
 // get is lookup with blank values treated as unset.
@@ -201,17 +263,26 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// problem is one variable's problem.
-type problem struct {
-	key string
-	msg string
+// Problem is one variable's problem. Its text never quotes a value that
+// may be secret.
+type Problem struct {
+	Key string
+	Msg string
+	// Off names the feature Load turns off for it, rather than fail; empty
+	// for a problem Load fails on.
+	Off string
 }
 
-func (p problem) Error() string { return p.key + ": " + p.msg }
+func (p Problem) Error() string {
+	if p.Off != "" {
+		return p.Key + ": " + p.Msg + ": " + p.Off + " is off"
+	}
+	return p.Key + ": " + p.Msg
+}
 
 // problems names each variable; from maps a key whose value came from its
 // alias to that alias, so a bad value is blamed on the variable that held it.
-func (c Config) problems(from map[string]string) []problem {
+func (c Config) problems(from map[string]string) []Problem {
 	var l checklist
 	c.checkStore(&l)
 	c.checkPush(&l, from)
@@ -223,10 +294,15 @@ func (c Config) problems(from map[string]string) []problem {
 }
 
 // checklist gathers problems in the order they are found.
-type checklist []problem
+type checklist []Problem
 
 func (l *checklist) bad(key, format string, args ...any) {
-	*l = append(*l, problem{key, fmt.Sprintf(format, args...)})
+	*l = append(*l, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// off is a problem that turns feature off rather than fail Load.
+func (l *checklist) off(key, feature, format string, args ...any) {
+	*l = append(*l, Problem{Key: key, Msg: fmt.Sprintf(format, args...), Off: feature})
 }
 
 // checkStore checks the registry's settings.
@@ -292,12 +368,16 @@ func (c Config) checkAccess(l *checklist) {
 		l.bad("AUTH_REQUIRED", "needs AUTH_SECRET or AUTH_PUBLIC_KEY to verify tokens with")
 	}
 	// They sign requests that reach every client; the route's and the
-	// probe's are checked on every call, so a short one is guessable.
+	// probe's are checked on every call, so a short one is guessable. Each
+	// turns on an optional feature: a bad one turns that off, not the API.
 	if n := len(c.PublishSecret); n > 0 && n < MinSecretBytes {
-		l.bad("PUBLISH_SECRET", "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
+		l.off("PUBLISH_SECRET", FeatureRoute, "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
 	}
 	if n := len(c.ProbeSecret); n > 0 && n < MinSecretBytes {
-		l.bad("PROBE_SECRET", "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
+		l.off("PROBE_SECRET", FeatureProbe, "must be at least %d bytes, not %d (try: openssl rand -hex 32)", MinSecretBytes, n)
+	}
+	if d := c.AuthMaxAge.D(); d != 0 && d < time.Second {
+		l.bad("AUTH_MAX_TOKEN_AGE", "must be at least 1s, or unset for no cap, not %s", c.AuthMaxAge)
 	}
 	for _, r := range c.DefaultRoles {
 		if !proto.ValidPermission(r) {

@@ -153,8 +153,9 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"SENDBACK_HOST": "admin:hunter2@set-xxx/api"}, []string{"SENDBACK_HOST: must start with http://"}},
 		{map[string]string{"SENDBACK_HOST": "ftp://admin:hunter2@set-xxx/api"}, []string{"SENDBACK_HOST: must start with http://"}},
 		{map[string]string{"DB_HOST": "", "PUSH_RATE": "x", "IDLE_TIMEOUT": "0"}, []string{"DB_HOST: required", "PUSH_RATE: ", "IDLE_TIMEOUT: must be"}},
-		{map[string]string{"PUBLISH_SECRET": "hunter2", "PROBE_SECRET": strings.Repeat("x", 31)},
-			[]string{"PUBLISH_SECRET: must be at least 32 bytes, not 7", "PROBE_SECRET: must be at least 32 bytes, not 31"}},
+		{map[string]string{"AUTH_MAX_TOKEN_AGE": "500ms"}, []string{"AUTH_MAX_TOKEN_AGE: must be at least 1s, or unset for no cap, not 500ms"}},
+		{map[string]string{"AUTH_MAX_TOKEN_AGE": "-1h"}, []string{"AUTH_MAX_TOKEN_AGE: must be at least 1s"}},
+		{map[string]string{"AUTH_MAX_TOKEN_AGE": "a day"}, []string{"AUTH_MAX_TOKEN_AGE: "}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.give), func(t *testing.T) {
@@ -172,6 +173,76 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("Load() error %q leaks the password", err)
 			}
 		})
+	}
+}
+
+// A PUBLISH_SECRET or PROBE_SECRET too short to be safe turns its feature
+// off, not the function: Load succeeds without it and says so in Off,
+// never quoting it; Check, for where the user sets them, lists it with
+// the problems Load fails on.
+func TestShortOptionalSecretsTurnTheirFeatureOff(t *testing.T) {
+	t.Parallel()
+	env := with(map[string]string{"PUBLISH_SECRET": "hunter2", "PROBE_SECRET": strings.Repeat("x", 31)})
+	c, err := Load(FromMap(env))
+	if err != nil {
+		t.Fatalf("Load() error: %v; want the features off, the function configured", err)
+	}
+	want := []string{
+		"PUBLISH_SECRET: must be at least 32 bytes, not 7 (try: openssl rand -hex 32): the signed HTTP route is off",
+		"PROBE_SECRET: must be at least 32 bytes, not 31 (try: openssl rand -hex 32): scfws probe is off",
+	}
+	var got []string
+	for _, p := range c.Off {
+		got = append(got, p.Error())
+	}
+	if !slices.Equal(got, want) || c.PublishSecret != "" || c.ProbeSecret != "" {
+		t.Errorf("Off = %q, secrets kept %v; want %q, both cleared", got, c.PublishSecret != "" || c.ProbeSecret != "", want)
+	}
+	env["LOG_LEVEL"] = "loud"
+	var checked []string
+	for _, p := range Check(FromMap(env)) {
+		checked = append(checked, p.Error())
+	}
+	if want := append([]string{`LOG_LEVEL: must be debug, info, warn or error, not "loud"`}, want...); !slices.Equal(sorted(checked), sorted(want)) {
+		t.Errorf("Check() = %q; want %q", checked, want)
+	}
+	if strings.Contains(fmt.Sprint(checked, got), "hunter2") {
+		t.Errorf("the problems quote the secret: %q", checked)
+	}
+	if p := Check(FromMap(valid)); len(p) != 0 {
+		t.Errorf("Check(valid) = %v; want none", p)
+	}
+}
+
+func sorted(ss []string) []string {
+	out := slices.Clone(ss)
+	slices.Sort(out)
+	return out
+}
+
+// Both key kinds without AUTH_ISSUER work, with a warning: their tokens
+// share one sub namespace.
+func TestWarnings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		give map[string]string
+		want int // warnings
+	}{
+		{map[string]string{"AUTH_SECRET": strings.Repeat("s", 32), "AUTH_PUBLIC_KEY": "pem"}, 1},
+		{map[string]string{"AUTH_SECRET": strings.Repeat("s", 32), "AUTH_PUBLIC_KEY": "pem", "AUTH_ISSUER": "https://idp"}, 0},
+		{map[string]string{"AUTH_SECRET": strings.Repeat("s", 32)}, 0},
+		{map[string]string{"AUTH_PUBLIC_KEY": "pem"}, 0},
+	}
+	for _, tt := range tests {
+		c, err := Load(FromMap(with(tt.give)))
+		if err != nil || len(c.Warnings) != tt.want {
+			t.Errorf("Load(%v) = %q, %v; want %d warnings", tt.give, c.Warnings, err, tt.want)
+		}
+		for _, w := range c.Warnings {
+			if !strings.Contains(w, "AUTH_ISSUER") || strings.Contains(w, "sss") {
+				t.Errorf("warning %q; want it to name AUTH_ISSUER and not quote the secret", w)
+			}
+		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"sort"
@@ -26,6 +27,7 @@ import (
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
 
+	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/deploy/scfzip"
 )
 
@@ -250,6 +252,29 @@ func (cfg Config) check() error {
 		if err := CheckVariable(k, cfg.Env[k]); err != nil {
 			return fmt.Errorf("environment: %w", err)
 		}
+	}
+	return checkEnv(cfg.Env)
+}
+
+// checkEnv refuses, before anything is uploaded, every problem the
+// function would find with a variable env sets: one it would answer 501
+// for, or a feature it would turn off (a short PUBLISH_SECRET). A variable
+// left out (DB_HOST, for a try-out) is for the notes, and what deploy sets
+// itself is given a stand-in.
+func checkEnv(env map[string]string) error {
+	full := maps.Clone(env)
+	if full == nil {
+		full = map[string]string{}
+	}
+	full[EnvSendbackHost], full[EnvIdleTimeout] = "https://deploy.invalid/push", "600s"
+	var errs []error
+	for _, p := range config.Check(config.FromMap(full)) {
+		if strings.TrimSpace(env[p.Key]) != "" {
+			errs = append(errs, p)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("the function's settings: %w", errors.Join(errs...))
 	}
 	return nil
 }

@@ -278,14 +278,23 @@ func TestConfigChecks(t *testing.T) {
 		{name: "idle timeout over 1800s", give: func(c *deploy.Config) { c.IdleTimeout = 1801 * time.Second }, want: "idle timeout 30m1s: whole seconds, 1s to 30m0s"},
 		{name: "empty value", give: func(c *deploy.Config) { c.Env = map[string]string{"A": ""} }, want: "environment: A has an empty value"},
 		{name: "reserved name", give: func(c *deploy.Config) { c.Env = map[string]string{"TENCENTCLOUD_REGION": "x"} }, want: "reserved by SCF"},
+		// Settings the function would refuse, or run without a feature for,
+		// are refused before anything is uploaded; never quoted.
+		{name: "short PUBLISH_SECRET", give: func(c *deploy.Config) { c.Env = map[string]string{"PUBLISH_SECRET": "hunter2"} },
+			want: "the function's settings: PUBLISH_SECRET: must be at least 32 bytes, not 7"},
+		{name: "short PROBE_SECRET", give: func(c *deploy.Config) { c.Env = map[string]string{"PROBE_SECRET": "hunter2"} },
+			want: "PROBE_SECRET: must be at least 32 bytes, not 7"},
+		{name: "bad LOG_LEVEL", give: func(c *deploy.Config) { c.Env = map[string]string{"LOG_LEVEL": "loud"} }, want: "LOG_LEVEL: must be debug"},
+		{name: "AUTH_REQUIRED without a key", give: func(c *deploy.Config) { c.Env = map[string]string{"AUTH_REQUIRED": "true"} },
+			want: "AUTH_REQUIRED: needs AUTH_SECRET or AUTH_PUBLIC_KEY"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := base
 			tt.give(&cfg)
 			_, err := (&deploy.Deployer{}).Deploy(context.Background(), cfg)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Deploy = %v; want %q", err, tt.want)
+			if err == nil || !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("Deploy = %v; want %q, no secret quoted", err, tt.want)
 			}
 		})
 	}

@@ -3,9 +3,12 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/internal/testkit/mysqltest"
+	"github.com/scfws/scfws/proto"
 )
 
 // publish runs the built `scfws publish` against local's Tencent Cloud API
@@ -229,5 +233,44 @@ func TestPublishKeysAndSignedRoute(t *testing.T) {
 	out, code = run([]string{"PUBLISH_SECRET=not-the-secret"}, "-url", route, "-all", "x")
 	if code != 2 || !strings.Contains(out, "PUBLISH_SECRET is 14 bytes; the function refuses one under 32") || strings.Contains(out, "not-the-secret") {
 		t.Errorf("publish over the route with a short secret = exit %d %s; want 2 and why, the secret never printed", code, out)
+	}
+
+	// Each signature runs once: the same request again is 409, while
+	// publish, signing the same message again within the second, is not.
+	for range 2 {
+		if out, code = run([]string{"PUBLISH_SECRET=e2e-publish-secret-0123456789abcdef"}, "-url", route, "-group", "lobby", "twice"); code != 0 {
+			t.Errorf("publish twice over the route = exit %d %s; want both run", code, out)
+		}
+	}
+	testkit.Eventually(t, 5*time.Second, "both messages", func() bool { return c.got("server|lobby||twice") == 2 })
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	body := `{"scfws":{"op":"sendToGroup","group":"lobby","dataType":"text","data":"once"}}`
+	sig := proto.RouteSignature([]byte("e2e-publish-secret-0123456789abcdef"), ts, []byte(body))
+	for _, want := range []int{http.StatusOK, http.StatusConflict} {
+		req, _ := http.NewRequest(http.MethodPost, route, strings.NewReader(body))
+		req.Header.Set(proto.HeaderTimestamp, ts)
+		req.Header.Set(proto.HeaderSignature, sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("the same signed request: HTTP %d; want %d", resp.StatusCode, want)
+		}
+	}
+	// A body over the function's limit is local's to refuse: 413, as JSON.
+	resp, err := http.Post(route, "application/json", strings.NewReader(strings.Repeat("x", 2<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), `"errNo":106`) {
+		t.Errorf("an oversized unsigned body: HTTP %d %s; want 413 with errNo 106", resp.StatusCode, b)
+	}
+	testkit.Eventually(t, 5*time.Second, "the once message", func() bool { return c.got("server|lobby||once") == 1 })
+	if n := c.got("server|lobby||once"); n != 1 {
+		t.Errorf("the replayed message arrived %d times; want once", n)
 	}
 }

@@ -5,7 +5,6 @@ package function
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -39,8 +38,7 @@ var (
 func Serve(stdout io.Writer, version string) error {
 	level := zap.NewAtomicLevelAt(zapcore.InfoLevel)
 	log := NewLogger(stdout, level, true).With(zap.String("version", version))
-	cloudfunction.StartHandler(router.New(log, Loader(log, level)))
-	return errors.New("runtime server stopped") // StartHandler does not return
+	return StartHandler(router.New(log, Loader(log, level)))
 }
 
 // Loader turns the environment into the router's Deps, once it is valid.
@@ -91,13 +89,14 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 	var verify router.Verifier
 	if cfg.AuthSecret != "" || strings.TrimSpace(cfg.AuthPublicKey) != "" {
 		v, err := auth.NewVerifier(auth.Config{Secret: []byte(cfg.AuthSecret.Reveal()), PublicKeysPEM: cfg.AuthPublicKey,
-			Audience: cfg.AuthAudience, Issuer: cfg.AuthIssuer})
+			Audience: cfg.AuthAudience, Issuer: cfg.AuthIssuer, MaxAge: cfg.AuthMaxAge.D()})
 		if err != nil {
 			// auth's messages name the key's problem and never quote it.
 			return nil, router.NotConfigured(fmt.Errorf("AUTH_SECRET or AUTH_PUBLIC_KEY: %w", err))
 		}
 		verify = tokenVerifier{v}
-		log.Info("scfws.v1 tokens", zap.Strings("algorithms", v.Algorithms()), zap.Bool("required", cfg.AuthRequired))
+		log.Info("scfws.v1 tokens", zap.Strings("algorithms", v.Algorithms()), zap.Bool("required", cfg.AuthRequired),
+			zap.Duration("maxTokenAge", cfg.AuthMaxAge.D()))
 	}
 	log.Info("configured",
 		zap.String("store", cfg.Store), zap.String("dbHost", cfg.DBHost), zap.Int("dbPort", cfg.DBPort),
@@ -109,6 +108,15 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 		zap.Int("maxMessageBytes", cfg.MaxMessageBytes), zap.Strings("defaultRoles", cfg.DefaultRoles),
 		zap.Bool("presenceEvents", cfg.PresenceEvents), zap.Bool("publishRoute", cfg.PublishSecret != ""),
 		zap.Bool("probe", cfg.ProbeSecret != ""))
+	var off []string
+	for _, p := range cfg.Off {
+		// An error, not a warning: a feature the settings ask for is off.
+		log.Error("setting refused: " + p.Error())
+		off = append(off, p.Error())
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn(w)
+	}
 	return &router.Deps{
 		Registry: reg,
 		Pusher:   push,
@@ -126,6 +134,7 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 			MaxGroups:         cfg.MaxGroups,
 			PublishSecret:     cfg.PublishSecret.Reveal(),
 			ProbeSecret:       cfg.ProbeSecret.Reveal(),
+			Off:               off,
 			IdleTimeout:       cfg.IdleTimeout.D(),
 			PushRate:          cfg.PushRate,
 		},
@@ -155,7 +164,12 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 	if err != nil {
 		return nil, fmt.Errorf("open registry %s.%s at %s: %w", cfg.DBName, cfg.DBTable, cfg.DBHost, err)
 	}
-	s := db.Schema()
+	logSchema(log, cfg, db.Schema())
+	return db, nil
+}
+
+// logSchema says what OpenMySQL found and made, and what is missing.
+func logSchema(log *zap.Logger, cfg config.Config, s store.Schema) {
 	if s.DatabaseCreated {
 		log.Info("created the database", zap.String("dbName", cfg.DBName))
 	}
@@ -175,7 +189,13 @@ func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (rout
 		log.Warn("the scfws.v1 tables do not exist and DB_AUTO_MIGRATE is off: scfws.v1 handshakes are refused; plain connections work",
 			zap.String("dbTable", cfg.DBTable))
 	}
-	return db, nil
+	switch {
+	case s.NonceCreated:
+		log.Info("created the signed route's nonce table", zap.String("dbTable", cfg.DBTable))
+	case !s.Nonce && cfg.PublishSecret != "":
+		log.Warn("the signed route's nonce table does not exist, and DB_AUTO_MIGRATE is off or DB_USER may not create it: "+
+			"signed requests are refused (501) until it exists (the README has its CREATE TABLE)", zap.String("dbTable", cfg.DBTable))
+	}
 }
 
 // tokenVerifier gives the router auth's token check: the router connects

@@ -6,10 +6,11 @@ import (
 
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/local/cloudapi"
+	"github.com/scfws/scfws/local/emulator"
 )
 
 // banner says where everything is and how the function runs.
-func banner(f localFlags, public bool, base, host, pushURL string, pids []int, instances, perInstance int, env map[string]string) string {
+func banner(f localFlags, public bool, base, host, pushURL string, fn *emulator.Function, instances, perInstance int, env map[string]string) string {
 	var b strings.Builder
 	cleanup := "client closes only"
 	switch {
@@ -26,7 +27,7 @@ func banner(f localFlags, public bool, base, host, pushURL string, pids []int, i
 	if store == config.StoreMySQL {
 		store += " " + env["DB_HOST"]
 	}
-	ids := strings.Trim(fmt.Sprint(pids), "[]")
+	ids := strings.Trim(fmt.Sprint(fn.Pids()), "[]")
 	scaling := fmt.Sprintf("1 instance (pid %s) taking %d invokes at once", ids, perInstance)
 	if instances > 1 {
 		scaling = fmt.Sprintf("%d instances (pids %s) taking %d invoke(s) at once each", instances, ids, perInstance)
@@ -43,10 +44,21 @@ func banner(f localFlags, public bool, base, host, pushURL string, pids []int, i
   frames        %s
   idle timeout  %s; closing sent on: %s
 `, base, host, f.path, pushURL, f.function, scaling, f.functionTimeout, store, frames, f.idleTimeout, cleanup)
+	if !fn.Loopback() {
+		fmt.Fprintf(&b, "  WARNING       %s\n", everyInterface(f.function))
+	}
 	if public {
 		fmt.Fprintf(&b, "  WARNING       -public: listening on %s; anyone who reaches it can push to and close any client\n", f.addr)
 	}
 	return b.String()
+}
+
+// everyInterface warns that a function that is not scfws listens beyond
+// this machine: only scfws serves the loopback listener the emulator hands
+// it.
+func everyInterface(function string) string {
+	return fmt.Sprintf("%s is not scfws: its processes listen on every interface (0.0.0.0, as scf-go-lib binds), "+
+		"where anyone who reaches this machine can invoke the function and read the settings each invoke carries", function)
 }
 
 // backendBanner says how backends reach the function locally, and how to

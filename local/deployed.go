@@ -153,6 +153,9 @@ func (rt *deployedRuntime) Deploy(ctx context.Context, spec cloudapi.FunctionSpe
 		}()
 	}
 	rt.mu.Unlock()
+	if !fn.Loopback() {
+		rt.log.Warn(everyInterface(spec.Name + "'s " + spec.Handler))
+	}
 	rt.log.Info("function deployed", zap.Stringer("function", spec.FunctionID), zap.Ints("pids", fn.Pids()),
 		zap.Int("instances", instances), zap.Int("concurrency", perInstance), zap.Duration("timeout", spec.Timeout))
 	return nil

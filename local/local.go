@@ -86,7 +86,7 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 		ErrorLog:          zap.NewStdLog(log),
 	}
 
-	fmt.Fprint(stdout, banner(f, !s.loopback, base, host, pushURL, fn.Pids(), s.instances, s.perInstance, s.env))
+	fmt.Fprint(stdout, banner(f, !s.loopback, base, host, pushURL, fn, s.instances, s.perInstance, s.env))
 	fmt.Fprint(stdout, backendBanner(base, "ws://"+host+f.path, api.cred, api.showKey, own.Token != nil, s.generated, s.env, f.faults))
 	if !s.loopback {
 		log.Warn("-public: listening beyond this machine; anyone who reaches " + l.Addr().String() +

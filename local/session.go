@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +43,9 @@ func newSession(f localFlags) (*session, error) {
 		return nil, err
 	}
 	s := &session{f: f, loopback: loopback, env: functionEnv(f)}
+	if err := refuseFeaturesOff(s.env); err != nil {
+		return nil, err
+	}
 	s.generated = addSessionSecrets(s.env)
 	if s.instances, s.perInstance, err = scale(f, s.env["STORE"]); err != nil {
 		return nil, err
@@ -51,6 +56,25 @@ func newSession(f localFlags) (*session, error) {
 		}
 	}
 	return s, nil
+}
+
+// refuseFeaturesOff refuses settings the function would run without,
+// turning their feature off (a PUBLISH_SECRET under 32 bytes): the session
+// would look ready with the feature missing. Settings the function refuses
+// outright show on the readiness line and the chat page instead.
+func refuseFeaturesOff(env map[string]string) error {
+	full := maps.Clone(env)
+	full["SENDBACK_HOST"] = "http://127.0.0.1/sendback" // known once local listens
+	var errs []error
+	for _, p := range config.Check(config.FromMap(full)) {
+		if p.Off != "" {
+			errs = append(errs, p)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("fix or unset: %w", errors.Join(errs...))
+	}
+	return nil
 }
 
 // functionEnv is the function's environment in local mode: what the user
@@ -153,23 +177,37 @@ func (s *session) ownGateway(shared emulator.Options) emulator.Options {
 	own := shared
 	own.Path, own.PushPath, own.IdleTimeout = s.f.path, pushPath, s.f.idleTimeout
 	own.HeartbeatMessage, own.RoutePath = s.env["HEARTBEAT_MESSAGE"], routePath
+	// An unsigned 6 MB body is refused here, not by an invoke.
+	maxMessage, _ := strconv.Atoi(strings.TrimSpace(s.env["MAX_MESSAGE_BYTES"])) // unset or bad: the default
+	own.RouteMaxBodyBytes = router.MaxRouteBody(maxMessage)
 	// Tokens for anyone who asks: with your own AUTH_SECRET (maybe your
 	// deployment's) only on this machine; on a -public address only with
 	// the session's.
 	if s.loopback || s.generated["AUTH_SECRET"] {
-		own.Token = tokenMinter(s.env["AUTH_SECRET"])
+		own.Token = tokenMinter(s.env["AUTH_SECRET"], tokenTTL(s.env))
 	}
 	return own
 }
 
+// tokenTTL is how long the chat page's tokens live: 12 hours, or less
+// when AUTH_MAX_TOKEN_AGE caps a token's lifetime.
+func tokenTTL(env map[string]string) time.Duration {
+	ttl := 12 * time.Hour
+	var most config.Duration
+	if v := env["AUTH_MAX_TOKEN_AGE"]; v != "" && most.Decode(v) == nil && most.D() >= time.Second {
+		ttl = min(ttl, most.D())
+	}
+	return ttl
+}
+
 // tokenMinter signs chat page tokens with the session's AUTH_SECRET: a
 // name, and the right to message users (groups are joined from the page).
-func tokenMinter(secret string) func(sub string) (string, error) {
+func tokenMinter(secret string, ttl time.Duration) func(sub string) (string, error) {
 	return func(sub string) (string, error) {
 		if !proto.ValidName(sub) {
 			return "", errors.New("name must be 1-128 bytes of printable text")
 		}
-		return auth.Sign([]byte(secret), "", auth.Claims{Subject: sub, Roles: []string{proto.PermSendToUser}, TTL: 12 * time.Hour}, time.Now())
+		return auth.Sign([]byte(secret), "", auth.Claims{Subject: sub, Roles: []string{proto.PermSendToUser}, TTL: ttl}, time.Now())
 	}
 }
 

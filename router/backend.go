@@ -2,6 +2,7 @@ package router
 
 import (
 	"slices"
+	"strings"
 
 	"github.com/scfws/scfws/proto"
 )
@@ -111,13 +112,19 @@ func (c *call) listUser(cmd *proto.Command) (Reply, error) {
 }
 
 // status says the settings loaded and the registry answers: what scfws
-// local asks at start, and what a health check can ask.
+// local asks at start, and what a health check can ask. A feature a bad
+// setting turned off is named in errMsg and off, with errNo 0: connections
+// work.
 func (c *call) status() (Reply, error) {
 	plain, v1, err := c.live()
 	if err != nil {
 		return Reply{}, err
 	}
-	return Reply{Connections: map[string]int{"plain": len(plain), "v1": len(v1)}}, nil
+	r := Reply{Connections: map[string]int{"plain": len(plain), "v1": len(v1)}}
+	if off := c.d.Options.Off; len(off) > 0 {
+		r.ErrMsg, r.Off = "ok, but a setting is refused: "+strings.Join(off, "; "), off
+	}
+	return r, nil
 }
 
 // live lists the live plain and scfws.v1 connections.

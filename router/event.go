@@ -90,6 +90,8 @@ type Reply struct {
 	// Detail is the cause of a failure, given only to backends: they are
 	// trusted callers (CAM or a signature), unlike the gateway's clients.
 	Detail string `json:"detail,omitempty"`
+	// Off answers status: the settings refused by turning a feature off.
+	Off []string `json:"off,omitempty"`
 }
 
 // Handshake is the connecting reply's websocket object: it accepts the

@@ -1,10 +1,12 @@
 package router
 
 import (
+	"context"
 	"crypto/hmac"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -19,12 +21,25 @@ const ReplayWindow = 300 * time.Second
 
 // maxBody bounds a request body: a message of MAX_MESSAGE_BYTES, escaped
 // (text may double) or base64, with room for the command around it.
-func maxBody(o Options) int { return 2*o.maxMessageBytes() + 64<<10 }
+func maxBody(o Options) int { return MaxRouteBody(o.maxMessageBytes()) }
+
+// MaxRouteBody is the largest body the signed route takes with
+// MAX_MESSAGE_BYTES of maxMessageBytes (0 for the default), so that a
+// gateway in front (scfws local's) can refuse a larger one itself.
+func MaxRouteBody(maxMessageBytes int) int {
+	return 2*Options{MaxMessageBytes: maxMessageBytes}.maxMessageBytes() + 64<<10
+}
+
+// nonceMargin keeps a signature recorded this long past its window: the
+// clocks of the instances and of the database may differ by as much.
+const nonceMargin = time.Minute
 
 // httpRequest is a request on the signed route, and its HTTP status.
 type httpRequest struct {
-	status int
-	allow  bool
+	status   int
+	allow    bool
+	mac      []byte    // the verified signature
+	signedAt time.Time // its timestamp
 }
 
 // verify checks the request's method, signature and freshness, and returns
@@ -41,7 +56,13 @@ func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*proto.Comman
 	}
 	h.status = http.StatusForbidden
 	if secret == "" {
-		return nil, fail(proto.CodeUnauthorized, nil, "the signed route is off: PUBLISH_SECRET is not set")
+		why := "PUBLISH_SECRET is not set"
+		for _, p := range o.Off {
+			if strings.HasPrefix(p, "PUBLISH_SECRET:") {
+				why = p[:strings.LastIndex(p, ": ")] // less "...: feature is off"
+			}
+		}
+		return nil, fail(proto.CodeUnauthorized, nil, "the signed route is off: %s", why)
 	}
 	if ev.HTTPMethod != http.MethodPost {
 		h.status, h.allow = http.StatusMethodNotAllowed, true
@@ -76,15 +97,48 @@ func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*proto.Comman
 	if err != nil || !strings.HasPrefix(sig, proto.SignaturePrefix) || !hmac.Equal(got, proto.RouteMAC([]byte(secret), ts, body)) {
 		return nil, fail(proto.CodeUnauthorized, nil, "bad signature")
 	}
+	h.mac, h.signedAt = got, time.Unix(secs, 0)
 	h.status = http.StatusBadRequest
+	cmd, err := commandIn(body)
+	if err != nil {
+		return nil, err
+	}
+	h.status = 0 // from the reply
+	return cmd, nil
+}
+
+// commandIn is the command a verified body holds, its names spelled as
+// documented.
+func commandIn(body []byte) (*proto.Command, error) {
 	var cmd struct {
 		Scfws *proto.Command `json:"scfws"`
 	}
 	if err := json.Unmarshal(body, &cmd); err != nil || cmd.Scfws == nil {
 		return nil, fail(proto.CodeMalformedEvent, nil, `body is not {"scfws":{...}}`)
 	}
-	h.status = 0 // from the reply
+	if err := checkCommandNames(body); err != nil {
+		return nil, err
+	}
 	return cmd.Scfws, nil
+}
+
+// claim records the verified signature in the registry, which every
+// instance shares, until its window has passed: a request runs once, and
+// its replay within the window is refused with 409. A registry that cannot
+// record it refuses the request: the route fails closed.
+func (h *httpRequest) claim(ctx context.Context, reg Registry) error {
+	first, err := reg.ClaimNonce(ctx, h.mac, h.signedAt.Add(ReplayWindow+nonceMargin))
+	var u interface{ Unavailable() bool }
+	switch {
+	case errors.As(err, &u) && u.Unavailable():
+		return fail(proto.CodeNotReady, err, "not ready: the signed route needs its nonce table (turn DB_AUTO_MIGRATE on, or create it as the README says)")
+	case err != nil:
+		return errRegistry(err)
+	case !first:
+		h.status = http.StatusConflict
+		return fail(proto.CodeUnauthorized, nil, "replayed request: this signature was accepted before; sign it again, with a fresh timestamp, to run it again")
+	}
+	return nil
 }
 
 // response is the API Gateway integration response carrying reply.

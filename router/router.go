@@ -57,6 +57,10 @@ type Registry interface {
 	GroupUsers(ctx context.Context, group string, limit int) (users []proto.UserCount, anonymous int, truncated bool, err error)
 	UserConns(ctx context.Context, user string) ([]string, error)
 	IsMember(ctx context.Context, id, group string) (bool, error)
+	// ClaimNonce records nonce (a signed request's signature) until
+	// expires, for every instance to see; first is false when it was
+	// recorded before and has not expired: the request is a replay.
+	ClaimNonce(ctx context.Context, nonce []byte, expires time.Time) (first bool, err error)
 }
 
 // Pusher delivers frames through the API's reverse-push address.
@@ -111,6 +115,10 @@ type Options struct {
 	PublishSecret string
 	// ProbeSecret enables scfws probe's requests; empty turns them off.
 	ProbeSecret string
+	// Off are the settings refused by turning their feature off ("KEY:
+	// why: feature is off"): status reports them, and the signed route's
+	// refusal says why it is off.
+	Off []string
 	// IdleTimeout and PushRate are the settings, for scfws probe to read.
 	IdleTimeout time.Duration
 	PushRate    int
@@ -289,8 +297,12 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 	}
 	switch k {
 	case kindHTTP:
-		// The signature is checked before anything is stored or sent.
+		// The signature is checked, and claimed once, before anything is
+		// stored or sent.
 		if ev.Scfws, err = http.verify(&ev, deps.Options, r.now()); err != nil {
+			return nil, reply
+		}
+		if err = http.claim(ctx, deps.Registry); err != nil {
 			return nil, reply
 		}
 		trusted = true
@@ -382,7 +394,7 @@ func decode(payload []byte, ev *Event) (kind, error) {
 	switch {
 	case ev.WebSocket != nil:
 	case ev.Scfws != nil:
-		return kindCommand, nil
+		return kindCommand, checkCommandNames(payload)
 	case isTimer(ev.TriggerType):
 		var text string
 		var m struct {
@@ -392,7 +404,7 @@ func decode(payload []byte, ev *Event) (kind, error) {
 			return 0, fail(proto.CodeMalformedEvent, nil, `timer event: its Message must be a backend command, {"scfws":{"op":...}}`)
 		}
 		ev.Scfws = m.Scfws
-		return kindCommand, nil
+		return kindCommand, checkCommandNames([]byte(text))
 	case ev.HTTPMethod != "" && ev.Headers != nil:
 		return kindHTTP, nil
 	default:

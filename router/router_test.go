@@ -96,6 +96,9 @@ func (f *fakeRegistry) IsMember(context.Context, string, string) (bool, error) {
 func (f *fakeRegistry) GroupUsers(context.Context, string, int) ([]proto.UserCount, int, bool, error) {
 	return nil, 0, false, f.check()
 }
+func (f *fakeRegistry) ClaimNonce(context.Context, []byte, time.Time) (bool, error) {
+	return true, f.check()
+}
 
 func (f *fakeRegistry) Live(context.Context) ([]string, error) {
 	f.mu.Lock()

@@ -37,6 +37,12 @@ func (c *call) frame(conn proto.Conn, dataType, data string, reply *Reply) error
 		ref = refuse(proto.RefusedInvalidMessage, "scfws.v1 frames are JSON text")
 	case json.Unmarshal([]byte(data), &req) != nil:
 		ref = refuse(proto.RefusedInvalidMessage, "not a JSON object")
+	case misspelledRequest(data, &ref):
+		// Acked when its ackId is spelled right: nothing else is used.
+		if got, _ := misspelled([]byte(data), []string{"ackId"}); got != "" {
+			req.AckID = nil
+		}
+		req = proto.Request{AckID: req.AckID}
 	default:
 		a, ref = c.request(conn, &req, reply.Summary)
 	}
@@ -57,6 +63,17 @@ func (c *call) frame(conn proto.Conn, dataType, data string, reply *Reply) error
 	}
 	c.op = clip(req.Type)
 	return err
+}
+
+// misspelledRequest refuses, in ref, a request with a member name in
+// another case than documented ({"Type":...}).
+func misspelledRequest(data string, ref **refusal) bool {
+	got, want := misspelled([]byte(data), requestNames())
+	if got == "" {
+		return false
+	}
+	*ref = refuse(proto.RefusedInvalidMessage, "%q: names are case-sensitive, want %q", clip(got), want)
+	return true
 }
 
 // tooLarge answers a scfws.v1 request over MAX_MESSAGE_BYTES with a

@@ -164,11 +164,13 @@ func (c *call) register(ws *WebSocket) (Reply, error) {
 	if ws.SecWebSocketProtocol != nil {
 		offer = *ws.SecWebSocketProtocol
 	}
-	v1, tokens := scan(offer)
+	v1, tokens, err := scan(offer)
+	if err != nil {
+		return Reply{}, err
+	}
 	hs := c.handshake(ws, offer, v1)
 	conn := proto.Conn{ID: ws.SecConnectionID, V1: v1}
 	var groups []string
-	var err error
 	if v1 {
 		if conn, groups, err = c.identify(conn, tokens); err != nil {
 			return Reply{}, err
@@ -271,30 +273,64 @@ const (
 // entries splits an offer into its first maxOfferEntries trimmed entries,
 // looking at the first maxOfferBytes only.
 func entries(offered string) []string {
-	if len(offered) > maxOfferBytes {
-		offered = offered[:maxOfferBytes]
-	}
-	var out []string
-	for p := range strings.SplitSeq(offered, ",") {
-		if len(out) == maxOfferEntries {
-			break
-		}
-		out = append(out, strings.TrimSpace(p))
-	}
+	out, _ := split(offered)
 	return out
 }
 
-// scan reports whether scfws.v1 is offered, and the offered tokens.
-func scan(offered string) (v1 bool, tokens []string) {
-	for _, p := range entries(offered) {
+// split is entries, and how many bytes of the offer they cover: the rest
+// is not looked at.
+func split(offered string) (out []string, seen int) {
+	head := offered[:min(len(offered), maxOfferBytes)]
+	for i := 0; ; {
+		if len(out) == maxOfferEntries {
+			return out, i
+		}
+		j := strings.IndexByte(head[i:], ',')
+		if j < 0 {
+			return append(out, strings.TrimSpace(head[i:])), len(head)
+		}
+		out = append(out, strings.TrimSpace(head[i:i+j]))
+		i += j + 1
+	}
+}
+
+// scan reports whether scfws.v1 is offered, and the offered tokens. An
+// entry that clearly meant a token but would be skipped, "bearer." in
+// another case or past the offer's caps, refuses the handshake: taken for
+// anonymous, the client would never learn its token went unread.
+func scan(offered string) (v1 bool, tokens []string, err error) {
+	inspected, seen := split(offered)
+	for _, p := range inspected {
 		switch {
 		case p == proto.Subprotocol:
 			v1 = true
 		case strings.HasPrefix(p, proto.TokenPrefix):
 			tokens = append(tokens, p[len(proto.TokenPrefix):])
+		case hasPrefixFold(p, proto.TokenPrefix):
+			return false, nil, fail(proto.CodeUnauthorized, nil, "bearer entry in another case: the prefix is %q", proto.TokenPrefix)
 		}
 	}
-	return v1, tokens
+	if containsFold(offered[seen:], proto.TokenPrefix) {
+		return false, nil, fail(proto.CodeUnauthorized, nil, "bearer entry past the offer's first %d entries or %d KiB: offer it first",
+			maxOfferEntries, maxOfferBytes>>10)
+	}
+	return v1, tokens, nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
+// containsFold reports whether s holds sub in any case; sub is ASCII
+// letters and punctuation, starting with a letter.
+func containsFold(s, sub string) bool {
+	first := sub[0] | 0x20
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i]|0x20 == first && strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }
 
 // negotiate picks the first offered subprotocol that the allow-list has, or
@@ -302,7 +338,7 @@ func scan(offered string) (v1 bool, tokens []string) {
 // never a protocol: it is never selected.
 func negotiate(offered string, allowed []string) string {
 	for _, p := range entries(offered) {
-		if len(p) > maxProtocolBytes || !isToken(p) || strings.HasPrefix(p, proto.TokenPrefix) || p == proto.Subprotocol ||
+		if len(p) > maxProtocolBytes || !isToken(p) || hasPrefixFold(p, proto.TokenPrefix) || p == proto.Subprotocol ||
 			strings.HasPrefix(p, proto.ProbeEmptyReply) || strings.HasPrefix(p, proto.ProbeConnection) {
 			continue
 		}

@@ -23,6 +23,9 @@ type Memory struct {
 	v1     map[string]*memConn
 	groups map[string]map[string]struct{} // group -> connection IDs
 	users  map[string]map[string]struct{} // user -> connection IDs
+
+	nonceSet map[string]time.Time // nonce -> expiry
+	nonces   nonceHeap            // the same, soonest expiry first
 }
 
 type memConn struct {
@@ -37,7 +40,7 @@ func NewMemory(idle time.Duration, now func() time.Time) *Memory {
 		now = time.Now
 	}
 	return &Memory{idle: idle, now: now, plain: map[string]time.Time{}, v1: map[string]*memConn{},
-		groups: map[string]map[string]struct{}{}, users: map[string]map[string]struct{}{}}
+		groups: map[string]map[string]struct{}{}, users: map[string]map[string]struct{}{}, nonceSet: map[string]time.Time{}}
 }
 
 func (m *Memory) alive(t time.Time) bool { return !t.Before(m.now().Add(-m.idle)) }

@@ -74,10 +74,12 @@ type MySQL struct {
 	live        string
 	lookup      string
 	sweep       string
+	nonceClaim  string
+	nonceSweep  string
 	main, v1, g string // quoted table names
 }
 
-// tableName leaves room for the _groups suffix within MySQL's 64.
+// tableName leaves room for the _groups and _nonce suffixes within MySQL's 64.
 var tableName = regexp.MustCompile(`^[A-Za-z0-9_]{1,57}$`)
 
 // sweepBatch bounds one sweep, so that a backlog never holds a long lock.
@@ -205,6 +207,10 @@ func (s *MySQL) buildQueries(table string) {
 	s.lookup = "SELECT MAX(" + alive + ") FROM " + t + " WHERE ConnectionID = ?"
 	s.remove = "DELETE FROM " + t + " WHERE ConnectionID IN "
 	s.sweep = "DELETE FROM " + t + " WHERE Date IS NULL OR " + dead + " LIMIT " + strconv.Itoa(sweepBatch)
+	// INSERT IGNORE: 1 row affected when new, 0 for a nonce already there.
+	nonces := "`" + table + "_nonce`"
+	s.nonceClaim = "INSERT IGNORE INTO " + nonces + " (Nonce, Expires) VALUES (?, ?)"
+	s.nonceSweep = "DELETE FROM " + nonces + " WHERE Expires < UTC_TIMESTAMP(3) LIMIT " + strconv.Itoa(nonceSweep)
 }
 
 // v1Alive is the condition for a live scfws.v1 row aliased c; its one

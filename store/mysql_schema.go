@@ -33,6 +33,10 @@ type Schema struct {
 	V1Denied bool
 	// DatabaseCreated is true when OpenMySQL created the database itself.
 	DatabaseCreated bool
+	// Nonce is true when the signed route's table (<table>_nonce) exists;
+	// NonceCreated when OpenMySQL created it. Without it, ClaimNonce
+	// answers Unavailable and signed requests are refused.
+	Nonce, NonceCreated bool
 }
 
 // MariaDB's and MySQL's error numbers.
@@ -113,11 +117,43 @@ func (s *MySQL) prepareTable(ctx context.Context, table string, migrate bool) (S
 		return schema, err
 	}
 	schema.V1, schema.V1Created, err = s.prepareV1(ctx, table, migrate)
-	var me *mysql.MySQLError
-	if errors.As(err, &me) && me.Number == errCreateDenied {
+	if createDenied(err) {
 		schema.V1Denied, err = true, nil
 	}
+	if err != nil {
+		return schema, err
+	}
+	schema.Nonce, schema.NonceCreated, err = s.prepareNonce(ctx, table, migrate)
+	if createDenied(err) {
+		err = nil // as for the v1 tables: the feature is refused, the rest works
+	}
 	return schema, err
+}
+
+func createDenied(err error) bool {
+	var me *mysql.MySQLError
+	return errors.As(err, &me) && me.Number == errCreateDenied
+}
+
+// prepareNonce finds or creates the signed route's table of the
+// signatures it accepted: Nonce, the HMAC, until Expires (UTC).
+func (s *MySQL) prepareNonce(ctx context.Context, table string, migrate bool) (exists, created bool, err error) {
+	cols, err := s.columns(ctx, table+"_nonce")
+	if err != nil || len(cols) > 0 {
+		return len(cols) > 0, false, err
+	}
+	if !migrate {
+		return false, false, nil
+	}
+	ddl := "CREATE TABLE IF NOT EXISTS `" + table + "_nonce` (" +
+		"Nonce VARBINARY(64) NOT NULL, " +
+		"Expires DATETIME(3) NOT NULL, " +
+		"PRIMARY KEY (Nonce), KEY idx_expires (Expires)" +
+		") ENGINE=InnoDB"
+	if _, err := s.db.ExecContext(ctx, ddl); err != nil {
+		return false, false, fmt.Errorf("create the nonce table: %w", err)
+	}
+	return true, true, nil
 }
 
 // errCreateDenied is ER_TABLEACCESS_DENIED_ERROR: "CREATE command denied".

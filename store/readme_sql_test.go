@@ -13,7 +13,8 @@ import (
 	"github.com/scfws/scfws/store"
 )
 
-// The README's CREATE TABLE statements for scfws.v1 make tables the store
+// The README's CREATE TABLE statements for scfws.v1 (and the signed
+// route's nonces) make tables the store
 // accepts: an administrator can run them for a DB_USER without CREATE, and
 // that user then gets scfws.v1 with DB_AUTO_MIGRATE on or off.
 func TestREADMEV1TablesWork(t *testing.T) {
@@ -45,8 +46,11 @@ func TestREADMEV1TablesWork(t *testing.T) {
 		t.Fatalf("OpenMySQL on the README's tables: %v", err)
 	}
 	defer s.Close()
-	if sc := s.Schema(); !sc.V1 || sc.V1Created || sc.V1Denied {
-		t.Errorf("schema %+v; want V1 found, not created", sc)
+	if sc := s.Schema(); !sc.V1 || sc.V1Created || sc.V1Denied || !sc.Nonce || sc.NonceCreated {
+		t.Errorf("schema %+v; want V1 and Nonce found, not created", sc)
+	}
+	if first, err := s.ClaimNonce(context.Background(), []byte("signature"), time.Now().Add(time.Hour)); err != nil || !first {
+		t.Errorf("ClaimNonce on the README's table = %v, %v; want claimed", first, err)
 	}
 	if _, err := s.Register(context.Background(), proto.Conn{ID: "v==", UserID: "alice", V1: true}, []string{"lobby"}); err != nil {
 		t.Errorf("Register(v1) on the README's tables: %v", err)

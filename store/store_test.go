@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -102,8 +103,9 @@ func TestMySQLCreatedTable(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Subject {
 		db := mysqltest.New(t)
 		s := mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{AutoMigrate: true})
-		if got := s.Reg.(*store.MySQL).Schema(); got != (store.Schema{Created: true, Keyed: true, DateType: "datetime", V1: true, V1Created: true}) {
-			t.Errorf("store.Schema() = %+v; want created, keyed, datetime, with the v1 tables", got)
+		if got := s.Reg.(*store.MySQL).Schema(); got != (store.Schema{Created: true, Keyed: true, DateType: "datetime", V1: true, V1Created: true,
+			Nonce: true, NonceCreated: true}) {
+			t.Errorf("store.Schema() = %+v; want created, keyed, datetime, with the v1 and nonce tables", got)
 		}
 		return s
 	})
@@ -180,8 +182,12 @@ func TestMySQLLimitedUser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("OpenMySQL without CREATE, the v1 tables missing, auto-migrate on = %v; want it open for plain connections", err)
 	}
-	if sc := m.Schema(); sc.V1 || !sc.V1Denied {
-		t.Errorf("schema = %+v; want V1 false, V1Denied true", sc)
+	if sc := m.Schema(); sc.V1 || !sc.V1Denied || sc.Nonce {
+		t.Errorf("schema = %+v; want V1 false, V1Denied true, Nonce false", sc)
+	}
+	_, err = m.ClaimNonce(context.Background(), []byte("sig"), time.Now().Add(time.Hour))
+	if e, ok := err.(interface{ Unavailable() bool }); !ok || !e.Unavailable() {
+		t.Errorf("ClaimNonce without its table = %v; want an Unavailable error", err)
 	}
 	if _, err := m.Register(context.Background(), proto.Conn{ID: "p=="}, nil); err != nil {
 		t.Errorf("Register(plain) as limited user, auto-migrate on: %v", err)
@@ -309,5 +315,47 @@ func TestMySQLChurnSeesNoDeadlock(t *testing.T) {
 	wg.Wait()
 	if len(errs) > 0 {
 		t.Errorf("%d of 7,200 operations failed; the first: %v", len(errs), errs[0])
+	}
+}
+
+// Each claim forgets at most 64 expired nonces: the work per signed
+// request is bounded, and a backlog drains over the next claims.
+func TestNonceSweepIsBounded(t *testing.T) {
+	old := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	future := time.Now().Add(time.Hour)
+	db := mysqltest.New(t)
+	s := mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{AutoMigrate: true})
+	for i := range 200 {
+		db.Exec(t, "INSERT INTO ConnectionID_List_nonce (Nonce, Expires) VALUES (?, ?)", fmt.Sprint("old-", i), old)
+	}
+	count := func() int {
+		n, _ := strconv.Atoi(db.Strings(t, "SELECT COUNT(*) FROM ConnectionID_List_nonce")[0])
+		return n
+	}
+	clock := old.Add(-time.Hour) // while planting, the old ones are live
+	mem := store.NewMemory(idle, func() time.Time { return clock })
+	for i := range 200 {
+		if _, err := mem.ClaimNonce(context.Background(), []byte(fmt.Sprint("old-", i)), old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock = time.Now()
+	tests := []struct {
+		name  string
+		reg   router.Registry
+		count func() int
+	}{
+		{"mysql", s.Reg, count},
+		{"memory", mem, mem.Nonces},
+	}
+	for _, tt := range tests {
+		for i, want := range []int{200 - 64 + 1, 200 - 128 + 2, 200 - 192 + 3, 4, 5} {
+			if _, err := tt.reg.ClaimNonce(context.Background(), []byte(fmt.Sprint("new-", i)), future); err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.count(); got != want {
+				t.Errorf("%s: after claim %d, %d nonces recorded; want %d", tt.name, i+1, got, want)
+			}
+		}
 	}
 }

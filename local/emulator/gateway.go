@@ -92,6 +92,11 @@ type Options struct {
 	RoutePath string
 	// MaxEventBytes is SCF's limit on an event, for the HTTP route.
 	MaxEventBytes int
+	// RouteMaxBodyBytes, when set, is the function's limit on a request
+	// body on the HTTP route: a larger body is answered 413 here, signed
+	// or not, without an invoke (the function refuses it before it reads
+	// the signature, so the answer is the same).
+	RouteMaxBodyBytes int
 	// Token, when set, serves GET /_scfws/token?sub=NAME: a scfws.v1 token
 	// for the chat page.
 	Token func(sub string) (string, error)

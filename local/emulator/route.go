@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"unicode/utf8"
 
 	"go.uber.org/zap"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // httpEvent is what API Gateway sends a function bound to an HTTP API
@@ -42,9 +45,19 @@ type httpResponse struct {
 // that backends outside Tencent Cloud publish through; the request's
 // signature, not the caller's origin, is what protects it.
 func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, int64(g.opts.MaxEventBytes)+1))
+	limit := g.opts.MaxEventBytes
+	if m := g.opts.RouteMaxBodyBytes; m > 0 && (limit <= 0 || m < limit) {
+		limit = m
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, int64(limit)+1))
 	if err != nil {
 		http.Error(w, "reading the body: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if m := g.opts.RouteMaxBodyBytes; m > 0 && len(body) > m {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		_ = json.NewEncoder(w).Encode(map[string]any{"errNo": proto.CodeTooLarge, "errMsg": fmt.Sprintf("body over %d bytes", m)})
 		return
 	}
 	if g.opts.MaxEventBytes > 0 && len(body) > g.opts.MaxEventBytes {

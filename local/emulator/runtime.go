@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -19,6 +20,8 @@ import (
 	"time"
 
 	"github.com/tencentyun/scf-go-lib/cloudfunction/messages"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Function runs an SCF Go1 binary as SCF does: child processes (instances)
@@ -27,6 +30,11 @@ import (
 // none is, as an event waits for SCF to scale out. An instance that crashes,
 // asks to exit after a panic, or stops answering is replaced on its next
 // invoke.
+//
+// scfws itself is handed a listener on loopback, already bound, to serve
+// on (proto.RuntimeListenerFD). Any other binary binds the port itself:
+// scf-go-lib's runtime server listens on every interface, and the port,
+// picked free here, could be taken by another process in between.
 type Function struct {
 	path      string
 	env       string // the Environment JSON sent with every invoke
@@ -34,13 +42,14 @@ type Function struct {
 	maxEvent  int
 	logs      func(line []byte) // each line a child prints
 	exclusive bool              // instances take one invoke at a time
+	handOver  bool              // the binary serves a listener it is handed
 
 	instances []*instance
 	free      chan *instance // one entry per invoke an instance can take now
 
-	// spawnMu makes one child start at a time: a port is picked free and
-	// then released for the child to bind, so two children started at
-	// once could be handed the same one.
+	// spawnMu makes one child that binds its own port start at a time: a
+	// port is picked free and then released for the child to bind, so two
+	// children started at once could be handed the same one.
 	spawnMu sync.Mutex
 	closed  atomic.Bool
 	wg      sync.WaitGroup // log readers, calls still running, liveness checks
@@ -101,7 +110,7 @@ func NewFunction(path string, o FunctionOptions) (*Function, error) {
 		o.MaxEventBytes = DefaultMaxEventBytes
 	}
 	f := &Function{path: path, env: string(env), timeout: o.Timeout, maxEvent: o.MaxEventBytes, logs: o.Logs,
-		exclusive: o.Concurrency == 1, free: make(chan *instance, o.Instances*o.Concurrency)}
+		exclusive: o.Concurrency == 1, handOver: servesHandedListener(path), free: make(chan *instance, o.Instances*o.Concurrency)}
 	for range o.Instances {
 		f.instances = append(f.instances, &instance{})
 	}
@@ -123,6 +132,40 @@ func (f *Function) Start(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// Loopback reports whether the instances serve on loopback only: scfws
+// does, on the listener it is handed. Another binary listens on every
+// interface, as scf-go-lib does, where anyone who reaches this machine can
+// invoke it.
+func (f *Function) Loopback() bool { return f.handOver }
+
+// servesHandedListener reports whether the program at path serves the
+// listener it is handed: it carries the name of the variable that hands it
+// over, as scfws's function does (function.StartHandler). A script, or an
+// SCF Go program that is not scfws, does not; nor does an scfws built
+// before it could, which then binds its port as scf-go-lib does.
+func servesHandedListener(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false // Start says why
+	}
+	defer f.Close()
+	marker := []byte(proto.RuntimeListenerFD)
+	buf := make([]byte, 256<<10)
+	carry := 0 // bytes kept from the last read: a marker may straddle two
+	for {
+		n, err := f.Read(buf[carry:])
+		data := buf[:carry+n]
+		if bytes.Contains(data, marker) {
+			return true
+		}
+		if err != nil {
+			return false
+		}
+		carry = min(len(marker)-1, len(data))
+		copy(buf, data[len(data)-carry:])
+	}
 }
 
 // Pids are the running instances' process IDs.
@@ -291,6 +334,9 @@ func (f *Function) current(ctx context.Context, in *instance) (*process, error) 
 }
 
 func (f *Function) spawn(ctx context.Context) (*process, error) {
+	if f.handOver {
+		return f.spawnOnce(ctx)
+	}
 	f.spawnMu.Lock()
 	defer f.spawnMu.Unlock()
 	// The port is free when picked and bound by the child later: another
@@ -308,20 +354,22 @@ func (f *Function) spawn(ctx context.Context) (*process, error) {
 var errExitedEarly = errors.New("exited before serving")
 
 func (f *Function) spawnOnce(ctx context.Context) (*process, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	cmd := exec.Command(f.path)
 	// As under SCF, the process starts with the runtime's variables only;
 	// the function's own arrive with each invoke.
-	cmd.Env = []string{"_LAMBDA_SERVER_PORT=" + port, "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=" + os.Getenv("TZ")}
-	stdout, err := cmd.StdoutPipe()
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "TZ=" + os.Getenv("TZ")}
+	addr, handed, err := f.serveAt(cmd)
 	if err != nil {
 		return nil, err
 	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, errors.Join(err, closeFile(handed))
+	}
 	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
+	err = cmd.Start()
+	_ = closeFile(handed) // the child has its own copy now
+	if err != nil {
 		return nil, fmt.Errorf("start %s: %w", f.path, err)
 	}
 	p := &process{cmd: cmd, exited: make(chan struct{})}
@@ -337,28 +385,83 @@ func (f *Function) spawnOnce(ctx context.Context) (*process, error) {
 		p.err = cmd.Wait()
 		close(p.exited)
 	}()
+	if err := f.connect(ctx, p, addr); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
+// serveAt tells cmd where to serve the runtime: on a loopback listener it
+// inherits as descriptor 3 (handed, for the caller to close once the child
+// has started), or on a port picked free that it binds itself. Either way
+// _LAMBDA_SERVER_PORT is the port, as scf-go-lib reads it.
+func (f *Function) serveAt(cmd *exec.Cmd) (addr string, handed *os.File, err error) {
+	if !f.handOver {
+		port, err := freePort()
+		cmd.Env = append(cmd.Env, "_LAMBDA_SERVER_PORT="+port)
+		return "127.0.0.1:" + port, nil, err
+	}
+	l, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return "", nil, fmt.Errorf("listen for the function: %w", err)
+	}
+	defer l.Close() // the copy in handed keeps the socket open
+	if handed, err = l.File(); err != nil {
+		return "", nil, fmt.Errorf("hand the listener over: %w", err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	cmd.ExtraFiles = []*os.File{handed} // descriptor 3
+	cmd.Env = append(cmd.Env, "_LAMBDA_SERVER_PORT="+port, proto.RuntimeListenerFD+"=3")
+	return l.Addr().String(), handed, nil
+}
+
+func closeFile(f *os.File) error {
+	if f == nil {
+		return nil
+	}
+	return f.Close()
+}
+
+// connect waits (up to 10s) until the child serves at addr and answers a
+// Ping. A handed listener takes the connection at once and the Ping waits
+// for the child; a port it binds itself is dialled until it listens.
+func (f *Function) connect(ctx context.Context, p *process, addr string) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
-		c, err := net.Dial("tcp", "127.0.0.1:"+port)
+		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			p.client = rpc.NewClient(c)
-			if err := p.client.Call("Function.Ping", &messages.PingRequest{}, &messages.PingResponse{}); err != nil {
-				p.kill()
-				return nil, fmt.Errorf("Function.Ping: %w", err)
-			}
-			return p, nil
+			return f.ping(ctx, p, addr)
 		}
 		select {
 		case <-p.exited:
-			return nil, fmt.Errorf("%s %w: %v", f.path, errExitedEarly, p.err)
+			return fmt.Errorf("%s %w: %v", f.path, errExitedEarly, p.err)
 		case <-ctx.Done():
 			p.kill()
-			return nil, fmt.Errorf("%s did not serve on port %s: %w", f.path, port, ctx.Err())
+			return fmt.Errorf("%s did not serve on %s: %w", f.path, addr, ctx.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
+}
+
+// ping checks a new child answers, and kills it when it does not.
+func (f *Function) ping(ctx context.Context, p *process, addr string) error {
+	call := p.client.Go("Function.Ping", &messages.PingRequest{}, &messages.PingResponse{}, make(chan *rpc.Call, 1))
+	var err error
+	select {
+	case <-call.Done:
+		if err = call.Error; err == nil {
+			return nil
+		}
+		err = fmt.Errorf("Function.Ping: %w", err)
+	case <-p.exited:
+		err = fmt.Errorf("%s %w: %v", f.path, errExitedEarly, p.err)
+	case <-ctx.Done():
+		err = fmt.Errorf("%s did not answer on %s: %w", f.path, addr, ctx.Err())
+	}
+	p.kill()
+	return err
 }
 
 func (p *process) kill() {

@@ -56,6 +56,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("groups", func(t *testing.T) { groups(t, newSubject) })
 	t.Run("presence", func(t *testing.T) { presence(t, newSubject) })
 	t.Run("concurrency", func(t *testing.T) { concurrency(t, newSubject) })
+	t.Run("nonces", func(t *testing.T) { nonces(t, newSubject) })
 }
 
 var ctx = context.Background()
@@ -605,4 +606,70 @@ func concurrency(t *testing.T, newSubject func(t *testing.T) Subject) {
 			t.Errorf("membership %q of a closed connection remains", m)
 		}
 	}
+}
+
+// nonces: the signed route's record of the signatures it accepted. A
+// nonce is claimed once until it expires, by every caller at once too; an
+// expired one is forgotten by a later claim and may be claimed again.
+func nonces(t *testing.T, newSubject func(t *testing.T) Subject) {
+	// Far from any clock a subject runs on, so that each is plainly live
+	// or expired.
+	live, expired := time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	t.Run("claimed once", func(t *testing.T) {
+		s := newSubject(t)
+		sig := []byte("\x00\xffsignature of 32 bytes, binary.")
+		tests := []struct {
+			give []byte
+			want bool
+		}{
+			{sig, true}, {sig, false}, {[]byte(strings.ToUpper(string(sig))), true}, {append(sig, ' '), true}, {sig, false},
+		}
+		for i, tt := range tests {
+			if got := of(t).yes(s.Reg.ClaimNonce(ctx, tt.give, live)); got != tt.want {
+				t.Errorf("claim %d of %q = %v; want %v", i, tt.give, got, tt.want)
+			}
+		}
+	})
+	t.Run("claimed once by racing callers", func(t *testing.T) {
+		s := newSubject(t)
+		var firsts atomic.Int32
+		var wg sync.WaitGroup
+		for range 16 {
+			wg.Go(func() {
+				first, err := s.Reg.ClaimNonce(ctx, []byte("raced"), live)
+				if err != nil {
+					t.Error(err)
+				}
+				if first {
+					firsts.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := firsts.Load(); n != 1 {
+			t.Errorf("%d of 16 racing claims were first; want 1", n)
+		}
+	})
+	t.Run("expired ones are forgotten", func(t *testing.T) {
+		s := newSubject(t)
+		of(t).yes(s.Reg.ClaimNonce(ctx, []byte("old"), expired))
+		of(t).yes(s.Reg.ClaimNonce(ctx, []byte("new"), live))
+		if !of(t).yes(s.Reg.ClaimNonce(ctx, []byte("old"), live)) {
+			t.Errorf("an expired nonce, claimed again after a sweep, was taken for a replay")
+		}
+		if of(t).yes(s.Reg.ClaimNonce(ctx, []byte("new"), live)) {
+			t.Errorf("a live nonce was claimed twice")
+		}
+	})
+	t.Run("bounds", func(t *testing.T) {
+		s := newSubject(t)
+		for _, give := range [][]byte{nil, {}, make([]byte, store.MaxNonceBytes+1)} {
+			if _, err := s.Reg.ClaimNonce(ctx, give, live); err == nil {
+				t.Errorf("ClaimNonce(%d bytes) = nil error; want refused", len(give))
+			}
+		}
+		if !of(t).yes(s.Reg.ClaimNonce(ctx, make([]byte, store.MaxNonceBytes), live)) {
+			t.Errorf("ClaimNonce(%d bytes) refused; want claimed", store.MaxNonceBytes)
+		}
+	})
 }
