@@ -59,7 +59,7 @@ type Config struct {
 	AuthAudience   string   `envconfig:"AUTH_AUDIENCE" desc:"when set, a token's aud must include it"`
 	AuthIssuer     string   `envconfig:"AUTH_ISSUER" desc:"when set, a token's iss must equal it"`
 	AuthRequired   bool     `envconfig:"AUTH_REQUIRED" default:"false" desc:"refuse handshakes without a valid scfws.v1 token"`
-	DefaultRoles   []string `envconfig:"DEFAULT_ROLES" default:"joinLeaveGroup,sendToGroup" desc:"permissions of every scfws.v1 connection (none for none); tokens add roles"`
+	DefaultRoles   []string `envconfig:"DEFAULT_ROLES" default:"none" desc:"permissions of every scfws.v1 connection, anonymous ones included (none: groups need a token's roles); tokens add roles"`
 	PresenceEvents bool     `envconfig:"PRESENCE_EVENTS" default:"false" desc:"push joined/left system events to a group's members"`
 	MaxGroups      int      `envconfig:"MAX_GROUPS_PER_CONNECTION" default:"32" desc:"groups one scfws.v1 connection may be in (1-1000)"`
 	PublishSecret  Secret   `envconfig:"PUBLISH_SECRET" secret:"true" desc:"turns on the signed HTTP route for backends (HMAC key, 32 bytes or more); never logged"`

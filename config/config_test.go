@@ -54,6 +54,9 @@ func TestLoadDefaults(t *testing.T) {
 		{"MAX_MESSAGE_BYTES", c.MaxMessageBytes, 262144},
 		{"LOG_LEVEL", c.LogLevel, "info"},
 		{"WS_SUBPROTOCOLS", len(c.WSSubprotocols), 0},
+		// No group permissions unless a token grants them (issue 19).
+		{"DEFAULT_ROLES", len(c.DefaultRoles), 0},
+		{"PRESENCE_EVENTS", c.PresenceEvents, false},
 	}
 	for _, tt := range tests {
 		if tt.give != tt.want {

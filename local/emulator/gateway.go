@@ -92,9 +92,10 @@ type Options struct {
 	RoutePath string
 	// MaxEventBytes is SCF's limit on an event, for the HTTP route.
 	MaxEventBytes int
-	// Token, when set, serves GET /_scfws/token?sub=NAME: a scfws.v1 token
-	// for the chat page.
-	Token func(sub string) (string, error)
+	// Token, when set, serves GET /_scfws/token?sub=NAME[&roles=R,R]: a
+	// scfws.v1 token for the chat page. roles is nil when the request
+	// names none (the chat page's set), empty for roles= or roles=none.
+	Token func(sub string, roles []string) (string, error)
 }
 
 func (o *Options) defaults() {
