@@ -51,7 +51,7 @@ type Config struct {
 	BroadcastToSender bool     `envconfig:"BROADCAST_TO_SENDER" default:"false" desc:"echo a message back to its sender too"`
 	OnlineCountSuffix bool     `envconfig:"ONLINE_COUNT_SUFFIX" default:"false" desc:"append the template's (===Online people:N===) to text messages"`
 	HeartbeatMessage  string   `envconfig:"HEARTBEAT_MESSAGE" desc:"a text frame equal to this only keeps the connection alive; empty = off"`
-	MaxMessageBytes   int      `envconfig:"MAX_MESSAGE_BYTES" default:"262144" desc:"larger frames are not broadcast"`
+	MaxMessageBytes   int      `envconfig:"MAX_MESSAGE_BYTES" default:"262144" desc:"larger frames are not broadcast, nor a text frame that escaping for its pushes would grow by more"`
 	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
 	AuthSecret     Secret   `envconfig:"AUTH_SECRET" secret:"true" desc:"key of HS256/384/512 scfws.v1 tokens (32 bytes or more); never logged"`

@@ -360,11 +360,17 @@ func (c *call) transmit(ws *WebSocket) (Reply, error) {
 		reply.ErrMsg = "heartbeat"
 		return reply, nil
 	}
-	if limit := c.d.Options.maxMessageBytes(); size > limit {
+	limit := c.d.Options.maxMessageBytes()
+	if size > limit {
 		if conn.V1 {
 			c.tooLarge(conn, data, size, limit)
 		}
 		return reply, fail(proto.CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)
+	}
+	if dataType == proto.DataText && !conn.V1 {
+		if problem := escapeProblem(data, limit); problem != "" {
+			return reply, fail(proto.CodeTooLarge, nil, "%s", problem)
+		}
 	}
 	c.frameBytes = size
 	if conn.V1 {
