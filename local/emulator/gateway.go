@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -186,13 +187,18 @@ type Gateway struct {
 	closings    atomic.Int64 // closing invokes sent
 	invoking    atomic.Int64 // invokes in flight
 	pushing     atomic.Int64 // push requests being handled
+	// decoding holds a slot per push body being decoded: one per core, so
+	// that a burst of large pushes leaves the rest of the emulator (its
+	// clients, the replies of invokes in flight) a place in the queue.
+	decoding chan struct{}
 }
 
 // New returns a Gateway that invokes fn.
 func New(fn Invoker, log *zap.Logger, o Options) *Gateway {
 	o.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Gateway{fn: fn, log: log, opts: o, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, conns: map[string]*conn{}}
+	g := &Gateway{fn: fn, log: log, opts: o, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, conns: map[string]*conn{},
+		decoding: make(chan struct{}, runtime.NumCPU())}
 	if o.PushRateLimit > 0 {
 		g.rate = newBucket(o.PushRateLimit, time.Now)
 	}
