@@ -103,9 +103,9 @@ type soak struct {
 
 // soakSend is one sendToGroup.
 type soakSend struct {
-	id      string
-	group   string
-	sent    time.Time // before the request was written
+	id        string
+	group     string
+	sent      time.Time // before the request was written
 	acked     time.Time // when the ack was read; zero without one
 	success   bool
 	delivered int // the pushes the gateway accepted, as the ack says
@@ -629,7 +629,6 @@ func (c *soakConn) membership(m *soakSend, alive time.Time) (in, sure bool) {
 	}
 	return in, sure
 }
-
 
 func later(a, b time.Time) time.Time {
 	if b.After(a) {
