@@ -61,7 +61,7 @@ type Config struct {
 	AuthRequired   bool     `envconfig:"AUTH_REQUIRED" default:"false" desc:"refuse handshakes without a valid scfws.v1 token"`
 	DefaultRoles   []string `envconfig:"DEFAULT_ROLES" default:"none" desc:"permissions of every scfws.v1 connection, anonymous ones included (none: groups need a token's roles); tokens add roles"`
 	PresenceEvents bool     `envconfig:"PRESENCE_EVENTS" default:"false" desc:"push joined/left system events to a group's members"`
-	PresenceMax    int      `envconfig:"PRESENCE_MAX_MEMBERS" default:"100" desc:"a group of more connections gets no joined/left events: each is a push to every member (1-100000)"`
+	PresenceLimit  int      `envconfig:"PRESENCE_MAX_MEMBERS" default:"100" desc:"a group of more connections gets no joined/left events: each is a push to every member (1-100000)"`
 	MaxGroups      int      `envconfig:"MAX_GROUPS_PER_CONNECTION" default:"32" desc:"groups one scfws.v1 connection may be in (1-1000)"`
 	PublishSecret  Secret   `envconfig:"PUBLISH_SECRET" secret:"true" desc:"turns on the signed HTTP route for backends (HMAC key, 32 bytes or more); never logged"`
 	ProbeSecret    Secret   `envconfig:"PROBE_SECRET" secret:"true" desc:"lets scfws probe measure this deployment (32 bytes or more); remove it after; never logged"`
@@ -74,8 +74,8 @@ const (
 	// socket, and the database pool and runtime need some too.
 	MaxPushConcurrency = 512
 	maxPushRetries     = 10
-	// maxPresenceMembers: past it, one event is more pushes than an
-	// invoke's 3s deadline holds at a few thousand pushes a second.
+	// maxPresenceMembers bounds PRESENCE_MAX_MEMBERS: one event to that
+	// many members is more pushes than any function timeout holds.
 	maxPresenceMembers = 100000
 	maxPushRate        = 1_000_000
 	// MaxEventBytes is SCF's limit on an event and a reply.
@@ -311,8 +311,8 @@ func (c Config) checkAccess(l *checklist) {
 	if c.MaxGroups < 1 || c.MaxGroups > 1000 {
 		l.bad("MAX_GROUPS_PER_CONNECTION", "must be 1-1000, not %d", c.MaxGroups)
 	}
-	if c.PresenceMax < 1 || c.PresenceMax > maxPresenceMembers {
-		l.bad("PRESENCE_MAX_MEMBERS", "must be 1-%d, not %d", maxPresenceMembers, c.PresenceMax)
+	if c.PresenceLimit < 1 || c.PresenceLimit > maxPresenceMembers {
+		l.bad("PRESENCE_MAX_MEMBERS", "must be 1-%d, not %d", maxPresenceMembers, c.PresenceLimit)
 	}
 }
 

@@ -57,7 +57,7 @@ func TestLoadDefaults(t *testing.T) {
 		// No group permissions unless a token grants them (issue 19).
 		{"DEFAULT_ROLES", len(c.DefaultRoles), 0},
 		{"PRESENCE_EVENTS", c.PresenceEvents, false},
-		{"PRESENCE_MAX_MEMBERS", c.PresenceMax, 100},
+		{"PRESENCE_MAX_MEMBERS", c.PresenceLimit, 100},
 	}
 	for _, tt := range tests {
 		if tt.give != tt.want {

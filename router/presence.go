@@ -7,16 +7,16 @@ import (
 	"github.com/scfws/scfws/proto"
 )
 
-// DefaultPresenceMaxMembers is PresenceMaxMembers when unset: the size at
+// DefaultPresenceLimit is PresenceLimit when unset: the size at
 // which Pusher limits its presence channels, past which, its authors say,
 // a list of who is here is neither cheap nor useful.
-const DefaultPresenceMaxMembers = 100
+const DefaultPresenceLimit = 100
 
-func (o Options) presenceMaxMembers() int {
-	if o.PresenceMaxMembers <= 0 {
-		return DefaultPresenceMaxMembers
+func (o Options) presenceLimit() int {
+	if o.PresenceLimit <= 0 {
+		return DefaultPresenceLimit
 	}
-	return o.PresenceMaxMembers
+	return o.PresenceLimit
 }
 
 // announceJoined tells group's members (but except) that user arrived.
@@ -59,7 +59,7 @@ func (c *call) announceLeft(left []proto.Membership) {
 }
 
 // announce pushes ev to its group's members but except, unless the group
-// has more than PresenceMaxMembers connections. An event it could not
+// has more than PresenceLimit connections. An event it could not
 // tell every member (the registry failed, or the deadline came first)
 // goes in the log line.
 func (c *call) announce(ev proto.System, except string) {
@@ -73,7 +73,7 @@ func (c *call) announce(ev proto.System, except string) {
 		}
 		return
 	}
-	if len(members) > c.d.Options.presenceMaxMembers() {
+	if len(members) > c.d.Options.presenceLimit() {
 		return
 	}
 	b, _ := frameJSON(ev) // strings always encode

@@ -131,7 +131,7 @@ func TestPresenceLogsWhatItCouldNotAnnounce(t *testing.T) {
 	}
 }
 
-// Past PresenceMaxMembers connections a group gets no joined or left
+// Past PresenceLimit connections a group gets no joined or left
 // events: each would be a push to every member, so that filling a group
 // costs the square of its size.
 func TestPresenceSkipsLargeGroups(t *testing.T) {
@@ -157,7 +157,7 @@ func TestPresenceSkipsLargeGroups(t *testing.T) {
 			}
 			push := &countPusher{got: map[string]int{}}
 			r := router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: push,
-				Options: router.Options{PresenceEvents: true, PresenceMaxMembers: 5, SweepEvery: time.Hour}}))
+				Options: router.Options{PresenceEvents: true, PresenceLimit: 5, SweepEvery: time.Hour}}))
 			r.Handle(ctx, []byte(`{"websocket":{"action":"data send","secConnectionID":"new==","data":"{\"type\":\"joinGroup\",\"group\":\"lobby\"}"}}`))
 			got := 0
 			for i := range tt.members {
