@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -83,8 +84,8 @@ func (c *call) announce(ev proto.System, except string) {
 }
 
 // untoldError lists the presence events an invoke did not tell everyone,
-// for its log line: "N presence events not announced (deadline or
-// registry): left lobby alice; joined dev bob".
+// for its log line: `2 presence events not announced (deadline or
+// registry): left "lobby" "alice"; joined "dev" "bob"`.
 func untoldError(evs []proto.System) error {
 	if len(evs) == 0 {
 		return nil
@@ -95,7 +96,7 @@ func untoldError(evs []proto.System) error {
 		if i > 0 {
 			b.WriteString("; ")
 		}
-		fmt.Fprintf(&b, "%s %s %s", ev.Event, ev.Group, ev.UserID)
+		fmt.Fprintf(&b, "%s %q %q", ev.Event, ev.Group, ev.UserID)
 	}
-	return fmt.Errorf("%s", b.String())
+	return errors.New(b.String())
 }

@@ -124,7 +124,7 @@ func TestPresenceLogsWhatItCouldNotAnnounce(t *testing.T) {
 		t.Errorf("log error %q; want it to say %q", msg, want)
 	}
 	for i := range groups {
-		if g := fmt.Sprintf("left g-%03d many", i); !strings.Contains(msg, g) {
+		if g := fmt.Sprintf(`left "g-%03d" "many"`, i); !strings.Contains(msg, g) {
 			t.Errorf("log error %q; want it to name %q", msg, g)
 			break
 		}
