@@ -51,7 +51,7 @@ type Config struct {
 	BroadcastToSender bool     `envconfig:"BROADCAST_TO_SENDER" default:"false" desc:"echo a message back to its sender too"`
 	OnlineCountSuffix bool     `envconfig:"ONLINE_COUNT_SUFFIX" default:"false" desc:"append the template's (===Online people:N===) to text messages"`
 	HeartbeatMessage  string   `envconfig:"HEARTBEAT_MESSAGE" desc:"a text frame equal to this only keeps the connection alive; empty = off"`
-	MaxMessageBytes   int      `envconfig:"MAX_MESSAGE_BYTES" default:"262144" desc:"larger frames are not broadcast"`
+	MaxMessageBytes   int      `envconfig:"MAX_MESSAGE_BYTES" default:"262144" desc:"larger frames are not broadcast, nor a text frame that escaping for its pushes would grow by more"`
 	LogLevel          string   `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 
 	AuthSecret     Secret   `envconfig:"AUTH_SECRET" secret:"true" desc:"key of HS256/384/512 scfws.v1 tokens (32 bytes or more); never logged"`
@@ -60,8 +60,9 @@ type Config struct {
 	AuthIssuer     string   `envconfig:"AUTH_ISSUER" desc:"when set, a token's iss must equal it"`
 	AuthRequired   bool     `envconfig:"AUTH_REQUIRED" default:"false" desc:"refuse handshakes without a valid scfws.v1 token"`
 	AuthMaxAge     Duration `envconfig:"AUTH_MAX_TOKEN_AGE" desc:"when set, refuse tokens whose lifetime (exp - iat) is longer, and tokens without iat; empty = no cap"`
-	DefaultRoles   []string `envconfig:"DEFAULT_ROLES" default:"joinLeaveGroup,sendToGroup" desc:"permissions of every scfws.v1 connection (none for none); tokens add roles"`
+	DefaultRoles   []string `envconfig:"DEFAULT_ROLES" default:"none" desc:"permissions of every scfws.v1 connection, anonymous ones included (none: groups need a token's roles); tokens add roles"`
 	PresenceEvents bool     `envconfig:"PRESENCE_EVENTS" default:"false" desc:"push joined/left system events to a group's members"`
+	PresenceLimit  int      `envconfig:"PRESENCE_MAX_MEMBERS" default:"100" desc:"a group of more connections gets no joined/left events: each is a push to every member (1-100000)"`
 	MaxGroups      int      `envconfig:"MAX_GROUPS_PER_CONNECTION" default:"32" desc:"groups one scfws.v1 connection may be in (1-1000)"`
 	PublishSecret  Secret   `envconfig:"PUBLISH_SECRET" secret:"true" desc:"turns on the signed HTTP route for backends (HMAC key, 32 bytes or more; shorter turns it off); never logged"`
 	ProbeSecret    Secret   `envconfig:"PROBE_SECRET" secret:"true" desc:"lets scfws probe measure this deployment (32 bytes or more; shorter turns it off); remove it after; never logged"`
@@ -87,6 +88,9 @@ const (
 	// socket, and the database pool and runtime need some too.
 	MaxPushConcurrency = 512
 	maxPushRetries     = 10
+	// maxPresenceMembers bounds PRESENCE_MAX_MEMBERS: one event to that
+	// many members is more pushes than any function timeout holds.
+	maxPresenceMembers = 100000
 	maxPushRate        = 1_000_000
 	// MaxEventBytes is SCF's limit on an event and a reply.
 	MaxEventBytes = 6 << 20
@@ -386,6 +390,9 @@ func (c Config) checkAccess(l *checklist) {
 	}
 	if c.MaxGroups < 1 || c.MaxGroups > 1000 {
 		l.bad("MAX_GROUPS_PER_CONNECTION", "must be 1-1000, not %d", c.MaxGroups)
+	}
+	if c.PresenceLimit < 1 || c.PresenceLimit > maxPresenceMembers {
+		l.bad("PRESENCE_MAX_MEMBERS", "must be 1-%d, not %d", maxPresenceMembers, c.PresenceLimit)
 	}
 }
 

@@ -54,6 +54,10 @@ func TestLoadDefaults(t *testing.T) {
 		{"MAX_MESSAGE_BYTES", c.MaxMessageBytes, 262144},
 		{"LOG_LEVEL", c.LogLevel, "info"},
 		{"WS_SUBPROTOCOLS", len(c.WSSubprotocols), 0},
+		// No group permissions unless a token grants them (issue 19).
+		{"DEFAULT_ROLES", len(c.DefaultRoles), 0},
+		{"PRESENCE_EVENTS", c.PresenceEvents, false},
+		{"PRESENCE_MAX_MEMBERS", c.PresenceLimit, 100},
 	}
 	for _, tt := range tests {
 		if tt.give != tt.want {
@@ -147,6 +151,7 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"PUSH_RETRIES": "-1"}, []string{"PUSH_RETRIES: must be 0-10"}},
 		{map[string]string{"PUSH_TIMEOUT": "0s"}, []string{"PUSH_TIMEOUT: must be positive"}},
 		{map[string]string{"MAX_MESSAGE_BYTES": "0"}, []string{"MAX_MESSAGE_BYTES: must be 1-"}},
+		{map[string]string{"PRESENCE_MAX_MEMBERS": "0"}, []string{"PRESENCE_MAX_MEMBERS: must be 1-100000, not 0"}},
 		{map[string]string{"LOG_LEVEL": "loud"}, []string{`LOG_LEVEL: must be debug, info, warn or error, not "loud"`}},
 		{map[string]string{"BROADCAST_TO_SENDER": "maybe"}, []string{"BROADCAST_TO_SENDER: "}},
 		// Values that may be secret are never quoted.

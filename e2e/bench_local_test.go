@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/scfws/scfws/auth"
 )
 
 // BenchmarkLocal measures scfws local end to end with N connected clients
@@ -128,3 +131,75 @@ func BenchmarkLocal(b *testing.B) {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// BenchmarkPresenceConnect connects 3,000 scfws.v1 clients, as 3,000
+// users whose tokens put each in one of 10 groups, through scfws local
+// (in-memory registry, one instance taking 8 invokes at once), 32
+// handshakes at a time, and reports how long connecting all of them took
+// and how many presence frames the clients got, with PRESENCE_EVENTS off
+// and on. Each joined event is a push to every member, so that filling
+// the groups costs the square of their size unless PRESENCE_MAX_MEMBERS
+// bounds it.
+func BenchmarkPresenceConnect(b *testing.B) {
+	const clients, groups = 3000, 10
+	const secret = "bench-presence-secret-0123456789abcdef"
+	for _, presence := range []string{"false", "true"} {
+		b.Run("presence="+presence, func(b *testing.B) {
+			tokens := make([]string, clients)
+			for i := range tokens {
+				var err error
+				tokens[i], err = auth.Sign([]byte(secret), "", auth.Claims{Subject: fmt.Sprintf("user-%04d", i),
+					Groups: []string{fmt.Sprintf("group-%d", i%groups)}, TTL: time.Hour}, time.Now())
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			var elapsed time.Duration
+			var frames atomic.Int64
+			for b.Loop() {
+				b.StopTimer()
+				l := startLocal(b, map[string]string{"LOG_LEVEL": "error", "AUTH_SECRET": secret, "PRESENCE_EVENTS": presence})
+				b.StartTimer()
+				began := time.Now()
+				conns := make([]*websocket.Conn, clients)
+				var wg sync.WaitGroup
+				sem := make(chan struct{}, 32)
+				for i := range conns {
+					sem <- struct{}{}
+					wg.Go(func() {
+						defer func() { <-sem }()
+						ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+						defer cancel()
+						c, _, err := websocket.Dial(ctx, l.ws, &websocket.DialOptions{Subprotocols: []string{"scfws.v1", "bearer." + tokens[i]}})
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						conns[i] = c
+						go func() {
+							for {
+								if _, _, err := c.Read(context.Background()); err != nil {
+									return
+								}
+								frames.Add(1)
+							}
+						}()
+					})
+				}
+				wg.Wait()
+				elapsed += time.Since(began)
+				b.StopTimer()
+				l.quiet(b)
+				for _, c := range conns {
+					if c != nil {
+						c.CloseNow()
+					}
+				}
+				l.stop(b)
+				b.StartTimer()
+			}
+			b.ReportMetric(elapsed.Seconds()/float64(b.N), "connect-s")
+			b.ReportMetric(float64(frames.Load())/float64(b.N), "presence-frames")
+		})
+	}
+}

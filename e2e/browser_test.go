@@ -476,7 +476,7 @@ func TestChatPageReconnectsAfterAbruptDrop(t *testing.T) {
 		t.Fatalf("connections %q; want the page's one", dropped)
 	}
 	// Another user, a Go scfws.v1 client, in the same room.
-	zed := connectV1(t, l, "zed")
+	zed := connectV1(t, l, "zed", "joinLeaveGroup,sendToGroup")
 	joinAck := zed.request(t, map[string]any{"type": "joinGroup", "group": "lobby"})
 	testkit.Eventually(t, 30*time.Second, "zed's join to be acked", func() bool { _, ok := zed.ack(joinAck); return ok })
 	if ack, _ := zed.ack(joinAck); !ack.Success {
@@ -574,11 +574,12 @@ func TestChatPageShowsRefusal(t *testing.T) {
 
 // Refusals show where they happened: a join the roles do not allow, next to
 // the join form (the room is not kept); a message the roles do not allow,
-// on the message's mark.
+// on the message's mark. The page's ?roles= asks for a token with only
+// sendToUser, so DEFAULT_ROLES decides the rest.
 func TestChatPageShowsFailedAcks(t *testing.T) {
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn", "DEFAULT_ROLES": "joinLeaveGroup.lobby,joinLeaveGroup.quiet,sendToGroup.lobby"})
-	a, _ := page(t, browser, as(l.base, "gus"))
+	a, _ := page(t, browser, l.base+"/?roles=sendToUser#gus")
 	inRoom(t, a, "lobby")
 	say(t, a, "allowed")
 

@@ -209,7 +209,7 @@ func TestTokenFromLocal(t *testing.T) {
 		t.Fatalf("dial with the token from %s: %v", cmd, err)
 	}
 	defer alice.CloseNow()
-	bob := connectV1(t, l, "bob")
+	bob := connectV1(t, l, "bob", "")
 	msg, _ := json.Marshal(map[string]any{"type": "sendToUser", "userId": "bob", "dataType": "text", "data": "hi from alice"})
 	if err := alice.Write(ctx, websocket.MessageText, msg); err != nil {
 		t.Fatal(err)

@@ -61,13 +61,13 @@ func TestPublishReachesTheRightConnections(t *testing.T) {
 			t.Fatalf("no new connection after %s connected", name)
 		}
 	}
-	ann1 := connectV1(t, l, "ann")
+	ann1 := connectV1(t, l, "ann", "joinLeaveGroup")
 	named("ann1")
-	ann2 := connectV1(t, l, "ann")
+	ann2 := connectV1(t, l, "ann", "joinLeaveGroup")
 	named("ann2")
-	bob := connectV1(t, l, "bob")
+	bob := connectV1(t, l, "bob", "joinLeaveGroup")
 	named("bob")
-	cat := connectV1(t, l, "cat")
+	cat := connectV1(t, l, "cat", "joinLeaveGroup")
 	named("cat")
 	plain := connect(t, l.ws)
 	named("plain")
@@ -199,7 +199,7 @@ func TestPublishReachesTheRightConnections(t *testing.T) {
 // route works with the session's PUBLISH_SECRET and refuses another.
 func TestPublishKeysAndSignedRoute(t *testing.T) {
 	l := startLocal(t, map[string]string{"PUBLISH_SECRET": "e2e-publish-secret-0123456789abcdef"})
-	c := connectV1(t, l, "ann")
+	c := connectV1(t, l, "ann", "joinLeaveGroup")
 	id := c.request(t, map[string]any{"type": "joinGroup", "group": "lobby"})
 	testkit.Eventually(t, 10*time.Second, "join acked", func() bool { _, ok := c.ack(id); return ok })
 	run := func(env []string, args ...string) (string, int) {

@@ -51,10 +51,12 @@ type v1Frame struct {
 	UserID     string          `json:"userId"`
 }
 
-// token asks local's token endpoint for a token for user.
-func (l *localRun) token(t testing.TB, user string) string {
+// token asks local's token endpoint for a token for user with roles
+// (comma-separated; "none" for none): DEFAULT_ROLES grants nothing, so a
+// client that joins or sends needs them from its token.
+func (l *localRun) token(t testing.TB, user, roles string) string {
 	t.Helper()
-	resp, err := http.Get(l.base + "/_scfws/token?sub=" + url.QueryEscape(user))
+	resp, err := http.Get(l.base + "/_scfws/token?sub=" + url.QueryEscape(user) + "&roles=" + url.QueryEscape(roles))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,11 +78,12 @@ func (l *localRun) tokens() []string {
 	return slices.Clone(l.issued)
 }
 
-func connectV1(t testing.TB, l *localRun, user string) *v1Client {
+// connectV1 connects as user with a token granting roles (see token).
+func connectV1(t testing.TB, l *localRun, user, roles string) *v1Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, _, err := websocket.Dial(ctx, l.ws, &websocket.DialOptions{Subprotocols: []string{"scfws.v1", "bearer." + l.token(t, user)}})
+	c, _, err := websocket.Dial(ctx, l.ws, &websocket.DialOptions{Subprotocols: []string{"scfws.v1", "bearer." + l.token(t, user, roles)}})
 	if err != nil {
 		t.Fatalf("dial as %s: %v", user, err)
 	}
@@ -170,7 +173,7 @@ func TestV1Groups300Clients(t *testing.T) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			cs[i] = connectV1(t, l, user(i/perUser))
+			cs[i] = connectV1(t, l, user(i/perUser), "joinLeaveGroup,sendToGroup,sendToUser")
 		})
 	}
 	wg.Wait()

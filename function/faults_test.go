@@ -373,6 +373,7 @@ func BenchmarkFanout10k(b *testing.B) {
 			settings := dbEnv(db, db.Port)
 			settings["SENDBACK_HOST"] = push.URL
 			settings["LOG_LEVEL"] = "error"
+			settings["DEFAULT_ROLES"] = "sendToGroup" // the sender connects without a token
 			r := router.New(zap.NewNop(), loaderFrom(config.FromMap(settings), zap.NewNop(), zap.NewAtomicLevel(), openRegistry))
 			invoke := func(b *testing.B, event string) int {
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

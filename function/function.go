@@ -106,7 +106,7 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 		zap.Strings("wsSubprotocols", cfg.WSSubprotocols), zap.Bool("broadcastToSender", cfg.BroadcastToSender),
 		zap.Bool("onlineCountSuffix", cfg.OnlineCountSuffix), zap.Bool("heartbeat", cfg.HeartbeatMessage != ""),
 		zap.Int("maxMessageBytes", cfg.MaxMessageBytes), zap.Strings("defaultRoles", cfg.DefaultRoles),
-		zap.Bool("presenceEvents", cfg.PresenceEvents), zap.Bool("publishRoute", cfg.PublishSecret != ""),
+		zap.Bool("presenceEvents", cfg.PresenceEvents), zap.Int("presenceMaxMembers", cfg.PresenceLimit), zap.Bool("publishRoute", cfg.PublishSecret != ""),
 		zap.Bool("probe", cfg.ProbeSecret != ""))
 	var off []string
 	for _, p := range cfg.Off {
@@ -131,6 +131,7 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 			AuthRequired:      cfg.AuthRequired,
 			DefaultRoles:      cfg.DefaultRoles,
 			PresenceEvents:    cfg.PresenceEvents,
+			PresenceLimit:     cfg.PresenceLimit,
 			MaxGroups:         cfg.MaxGroups,
 			PublishSecret:     cfg.PublishSecret.Reveal(),
 			ProbeSecret:       cfg.ProbeSecret.Reveal(),

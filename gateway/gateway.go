@@ -212,7 +212,7 @@ func (c *Client) Close(ctx context.Context, id string) error {
 }
 
 func (c *Client) one(ctx context.Context, m message) error {
-	err := c.send(ctx, m)
+	err := c.send(ctx, m, nil)
 	errs := []error{nil}
 	if err != nil {
 		errs[0] = err
@@ -241,11 +241,8 @@ func (c *Client) fan(ctx context.Context, ids []string, head, tail []byte) []err
 	if len(ids) == 0 {
 		return errs
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-Reserve(time.Until(deadline), c.opts.Reserve)))
-		defer cancel()
-	}
+	ctx, cut := newCutter(ctx, c.opts.Reserve)
+	defer cut.stop()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range min(c.opts.Concurrency, len(ids)) {
@@ -255,19 +252,117 @@ func (c *Client) fan(ctx context.Context, ids []string, head, tail []byte) []err
 				if i >= len(ids) {
 					return
 				}
-				if ctx.Err() != nil {
-					errs[i] = &PushError{kind: skipped, Err: ctx.Err()}
-					continue
-				}
-				if err := c.send(ctx, message{head: head, id: quote(ids[i]), tail: tail}); err != nil {
-					errs[i] = err
-				}
+				errs[i] = c.fanOne(ctx, cut, message{head: head, id: quote(ids[i]), tail: tail})
 			}
 		})
 	}
 	wg.Wait()
 	c.settle(errs)
 	return errs
+}
+
+// fanOne makes one push of a fan-out, unless the cut is nearer than the
+// fan-out's pushes have been taking: one started then would be cancelled
+// half-sent, its work wasted and its delivery unknown.
+func (c *Client) fanOne(ctx context.Context, cut *cutter, m message) error {
+	if ctx.Err() != nil {
+		return &PushError{kind: skipped, Err: ctx.Err()}
+	}
+	if !cut.leaves(cut.mean()) {
+		return &PushError{kind: skipped, Err: context.DeadlineExceeded}
+	}
+	return c.send(ctx, m, cut.took)
+}
+
+// cutter decides when a fan-out stops: it cancels the pushes in flight
+// (the cut) before the caller's deadline by Reserve's share of the time
+// left, or by the mean time its pushes have been taking when that is
+// longer. A push takes as long as the work queued ahead of it, on this
+// instance (a CPU its own fan-out saturates) and at the push address (a
+// gateway decoding large bodies); what was in flight at the cut has to be
+// unwound there and here before the caller's reply can go out, which
+// takes about as long. Until a push is answered, those in flight have
+// taken the time since the start: with none answered halfway to the
+// deadline, the mean is at least half the time, and the cut is then.
+type cutter struct {
+	deadline time.Time // the caller's; zero when it has none
+	base     time.Duration
+	cancel   context.CancelFunc
+	halfway  *time.Timer // cuts when no push is answered by then
+
+	mu    sync.Mutex
+	n     int64 // pushes answered
+	total time.Duration
+	cut   time.Time
+	timer *time.Timer // cancels at cut, once it has moved
+}
+
+func newCutter(ctx context.Context, most time.Duration) (context.Context, *cutter) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		ctx, cancel := context.WithCancel(ctx)
+		return ctx, &cutter{cancel: cancel}
+	}
+	left := time.Until(deadline)
+	c := &cutter{deadline: deadline, base: Reserve(left, most)}
+	c.cut = deadline.Add(-c.base)
+	ctx, c.cancel = context.WithDeadline(ctx, c.cut)
+	c.halfway = time.AfterFunc(left/2, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.n == 0 {
+			c.cancel()
+		}
+	})
+	return ctx, c
+}
+
+// took records a push's time, start to answer, and moves the cut earlier
+// when the mean has grown past the reserve.
+func (c *cutter) took(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	c.total += d
+	at := c.deadline.Add(-max(c.base, c.total/time.Duration(c.n)))
+	if c.deadline.IsZero() || !at.Before(c.cut) {
+		return
+	}
+	c.cut = at
+	if c.timer == nil {
+		c.timer = time.AfterFunc(time.Until(at), c.cancel) // at once when it has passed
+	} else {
+		c.timer.Reset(time.Until(at))
+	}
+}
+
+// mean is the time the pushes so far took, 0 before the first answer.
+func (c *cutter) mean() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == 0 {
+		return 0
+	}
+	return c.total / time.Duration(c.n)
+}
+
+// leaves reports whether d is left before the cut.
+func (c *cutter) leaves(d time.Duration) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.deadline.IsZero() || time.Until(c.cut) >= d
+}
+
+func (c *cutter) stop() {
+	if c.halfway != nil {
+		c.halfway.Stop()
+	}
+	c.mu.Lock()
+	if c.timer != nil {
+		c.timer.Stop()
+	}
+	c.mu.Unlock()
+	c.cancel()
 }
 
 // Reserve is how much of the time left before a deadline to keep back: a
@@ -356,8 +451,18 @@ func (c *Client) Raw(ctx context.Context, body []byte) (status int, answer []byt
 }
 
 // send makes the attempts of one push: retries while the error is transient
-// and the context leaves time for the wait.
-func (c *Client) send(ctx context.Context, m message) error {
+// and the context leaves time for the wait. took, when not nil, gets the
+// time the attempts took, without the waits for the rate limit and before
+// retries: the work.
+func (c *Client) send(ctx context.Context, m message, took func(time.Duration)) error {
+	var work time.Duration
+	if took != nil {
+		defer func() {
+			if work > 0 {
+				took(work)
+			}
+		}()
+	}
 	var err *PushError
 	for attempt := 1; ; attempt++ {
 		if c.limit != nil {
@@ -368,7 +473,9 @@ func (c *Client) send(ctx context.Context, m message) error {
 				return err
 			}
 		}
+		began := time.Now()
 		err = c.attempt(ctx, m)
+		work += time.Since(began)
 		if err == nil {
 			c.delivered.Store(true)
 			return nil

@@ -383,6 +383,39 @@ func TestBroadcastRespectsDeadline(t *testing.T) {
 	}
 }
 
+// When pushes take longer than the reserve (a push address that answers
+// slowly, or a CPU the fan-out saturates), the reserve grows to their time:
+// no push is started that would be cut off in flight, and the broadcast
+// returns with at least that time left for the caller to reply in.
+func TestBroadcastReserveScalesWithPushTime(t *testing.T) {
+	const took = 300 * time.Millisecond
+	srv, c := start(t, Options{Concurrency: 2})
+	srv.SetLatency(took)
+	ids := make([]string, 40)
+	for i := range ids {
+		ids[i] = fmt.Sprint("c", i)
+	}
+	ctx := ctxFor(t, 2*time.Second)
+	deadline, _ := ctx.Deadline()
+	errs := c.Broadcast(ctx, ids, "text", "x")
+	if left := time.Until(deadline); left < took {
+		t.Errorf("Broadcast returned %s before the deadline; want at least the %s its pushes took", left, took)
+	}
+	var delivered, cut int
+	for _, err := range errs {
+		var pe *PushError
+		switch {
+		case err == nil:
+			delivered++
+		case errors.As(err, &pe) && pe.kind == unanswered:
+			cut++
+		}
+	}
+	if delivered == 0 || cut != 0 {
+		t.Errorf("delivered %d, cut off in flight %d; want some delivered and none cut off", delivered, cut)
+	}
+}
+
 func TestRetryStopsAtDeadline(t *testing.T) {
 	// The first backoff (0.5s-1.5s, jittered) never fits in 300ms, so the
 	// one attempt is all there is, and the answer comes well before.

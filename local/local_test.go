@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/scfws/scfws/auth"
 	"github.com/scfws/scfws/config"
 	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/local/cloudapi"
@@ -335,5 +336,46 @@ func TestLocalAPIAnswersProgramsOnly(t *testing.T) {
 		if status, body := call(tt.host, tt.header); status != tt.status || !strings.Contains(body, tt.want) {
 			t.Errorf("%s: %d %s; want %d %q", tt.name, status, body, tt.status, tt.want)
 		}
+	}
+}
+
+// The token endpoint mints the roles asked for, and the chat page's set
+// when none are named: DEFAULT_ROLES grants no group permission by default,
+// so a chat page token must.
+func TestTokenMinterRoles(t *testing.T) {
+	t.Parallel()
+	const secret = "0123456789abcdef0123456789abcdef"
+	v, err := auth.NewVerifier(auth.Config{Secret: []byte(secret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint := tokenMinter(secret, time.Hour)
+	tests := []struct {
+		name  string
+		sub   string
+		roles []string
+		want  string // the token's roles joined by ",", or the error
+	}{
+		{"no roles named: the chat page's", "ann", nil, "joinLeaveGroup,sendToGroup,sendToUser"},
+		{"roles=none", "ann", []string{}, ""},
+		{"scoped", "ann", []string{"joinLeaveGroup.lobby", "sendToGroup.lobby"}, "joinLeaveGroup.lobby,sendToGroup.lobby"},
+		{"not a role", "ann", []string{"admin"}, `error: "admin" is not a role`},
+		{"bad name", " ann", nil, "error: name must be"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok, err := mint(tt.sub, tt.roles)
+			got := ""
+			if err != nil {
+				got = "error: " + err.Error()
+			} else if id, err := v.Verify(tok); err != nil {
+				t.Fatalf("Verify(minted) error %v", err)
+			} else {
+				got = strings.Join(id.Roles, ",")
+			}
+			if !strings.HasPrefix(got, tt.want) || (err == nil && got != tt.want) {
+				t.Errorf("tokenMinter(%q, %q) = %q; want %q", tt.sub, tt.roles, got, tt.want)
+			}
+		})
 	}
 }

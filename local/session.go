@@ -200,14 +200,29 @@ func tokenTTL(env map[string]string) time.Duration {
 	return ttl
 }
 
-// tokenMinter signs chat page tokens with the session's AUTH_SECRET: a
-// name, and the right to message users (groups are joined from the page).
-func tokenMinter(secret string, ttl time.Duration) func(sub string) (string, error) {
-	return func(sub string) (string, error) {
+// chatRoles are the roles of the chat page's tokens: DEFAULT_ROLES grants
+// nothing by default, so the page's users join rooms, talk in them and
+// message each other by what their tokens say.
+func chatRoles() []string {
+	return []string{proto.PermJoinLeaveGroup, proto.PermSendToGroup, proto.PermSendToUser}
+}
+
+// tokenMinter signs scfws.v1 tokens with the session's AUTH_SECRET: a
+// name, and the roles asked for (nil: chatRoles), living ttl.
+func tokenMinter(secret string, ttl time.Duration) func(sub string, roles []string) (string, error) {
+	return func(sub string, roles []string) (string, error) {
 		if !proto.ValidName(sub) {
 			return "", errors.New("name must be 1-128 bytes of printable text")
 		}
-		return auth.Sign([]byte(secret), "", auth.Claims{Subject: sub, Roles: []string{proto.PermSendToUser}, TTL: ttl}, time.Now())
+		if roles == nil {
+			roles = chatRoles()
+		}
+		for _, r := range roles {
+			if !proto.ValidPermission(r) {
+				return "", fmt.Errorf("%q is not a role: want joinLeaveGroup, sendToGroup, sendToUser, joinLeaveGroup.<group> or sendToGroup.<group>", proto.Clip(r, 64))
+			}
+		}
+		return auth.Sign([]byte(secret), "", auth.Claims{Subject: sub, Roles: roles, TTL: ttl}, time.Now())
 	}
 }
 

@@ -107,6 +107,9 @@ type Options struct {
 	DefaultRoles []string
 	// PresenceEvents pushes joined/left system events to group members.
 	PresenceEvents bool
+	// PresenceLimit: a group with more connections gets no presence
+	// events (default 100).
+	PresenceLimit int
 	// MaxGroups bounds the groups of one connection (default 32).
 	MaxGroups int
 	// ListLimit bounds the users a group listing returns (default 1000).

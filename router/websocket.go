@@ -27,7 +27,8 @@ type call struct {
 	// pendingLeft are departures a presence event's own prunes found: told
 	// after it, not from inside it.
 	pendingLeft []proto.Membership
-	op          string // a scfws.v1 request's type, for the log
+	untold      []proto.System // presence events not told to every member
+	op          string         // a scfws.v1 request's type, for the log
 
 	start      time.Time // when the invoke began
 	payload    []byte    // the event, for what register keeps of it
@@ -36,7 +37,7 @@ type call struct {
 
 // problems is what the log line's error says when the reply is a success.
 func (c *call) problems() error {
-	errs := c.errs
+	errs := append(c.errs, untoldError(c.untold))
 	if c.firstFail != nil {
 		errs = append([]error{fmt.Errorf("%d pushes failed, first: %w", c.failed, c.firstFail)}, errs...)
 	}
@@ -395,11 +396,17 @@ func (c *call) transmit(ws *WebSocket) (Reply, error) {
 		reply.ErrMsg = "heartbeat"
 		return reply, nil
 	}
-	if limit := c.d.Options.maxMessageBytes(); size > limit {
+	limit := c.d.Options.maxMessageBytes()
+	if size > limit {
 		if conn.V1 {
 			c.tooLarge(conn, data, size, limit)
 		}
 		return reply, fail(proto.CodeTooLarge, nil, "message of %d bytes: at most %d (MAX_MESSAGE_BYTES)", size, limit)
+	}
+	if dataType == proto.DataText && !conn.V1 {
+		if problem := escapeProblem(data, limit); problem != "" {
+			return reply, fail(proto.CodeTooLarge, nil, "%s", problem)
+		}
 	}
 	c.frameBytes = size
 	if conn.V1 {
@@ -457,49 +464,6 @@ func (c *call) cleanup(ws *WebSocket) (Reply, error) {
 	}
 	c.announceLeft(left)
 	return Reply{}, nil
-}
-
-// announceJoined tells group's members (but except) that user arrived.
-func (c *call) announceJoined(group, user, except string) {
-	if !c.d.Options.PresenceEvents || user == "" {
-		return
-	}
-	c.announce(proto.System{Type: proto.TypeSystem, Event: proto.EventJoined, Group: group, UserID: user}, except)
-	c.announceLeft(nil) // what its prunes found
-}
-
-// maxLeftEvents bounds the departures one invoke announces: each may prune
-// more connections, whose users' departures follow, and so on.
-const maxLeftEvents = 256
-
-// announceLeft tells each group's members that its user left, and then
-// the departures that telling them revealed.
-func (c *call) announceLeft(left []proto.Membership) {
-	if !c.d.Options.PresenceEvents {
-		return
-	}
-	c.pendingLeft = append(c.pendingLeft, left...)
-	if c.announcing {
-		return // the announcement under way tells them next
-	}
-	for n := 0; len(c.pendingLeft) > 0 && n < maxLeftEvents; n++ {
-		m := c.pendingLeft[0]
-		c.pendingLeft = c.pendingLeft[1:]
-		c.announce(proto.System{Type: proto.TypeSystem, Event: proto.EventLeft, Group: m.Group, UserID: m.UserID}, "")
-	}
-	c.pendingLeft = nil
-}
-
-func (c *call) announce(ev proto.System, except string) {
-	c.announcing = true
-	defer func() { c.announcing = false }()
-	members, err := c.d.Registry.GroupConns(c.ctx, ev.Group)
-	if err != nil {
-		c.errs = append(c.errs, fmt.Errorf("presence event: %w", err))
-		return
-	}
-	b, _ := frameJSON(ev) // strings always encode
-	c.push(without(members, except), proto.DataText, string(b))
 }
 
 // without returns ids less one.

@@ -1230,3 +1230,41 @@ func TestSpawnRetriesAChildThatExitsAtOnce(t *testing.T) {
 		t.Errorf("a child that always exits: Start = %v after %d starts; want exited before serving after 3", err, starts(always))
 	}
 }
+
+// The token endpoint passes the roles a request names on to the minter:
+// nil when it names none (the chat page's set), empty for roles= or none.
+func TestTokenEndpointRoles(t *testing.T) {
+	var mu sync.Mutex
+	var got []string
+	g := startGateway(t, newFakeFn(), Options{Token: func(sub string, roles []string) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = roles
+		if roles == nil {
+			got = []string{"<nil>"}
+		}
+		return "tok-" + sub, nil
+	}})
+	tests := []struct {
+		give string
+		want string
+	}{
+		{"sub=ann", "<nil>"},
+		{"sub=ann&roles=", ""},
+		{"sub=ann&roles=none", ""},
+		{"sub=ann&roles=joinLeaveGroup.lobby,%20sendToGroup.lobby", "joinLeaveGroup.lobby|sendToGroup.lobby"},
+	}
+	for _, tt := range tests {
+		resp, err := http.Get(g.srv.URL + "/_scfws/token?" + tt.give)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		mu.Lock()
+		roles := strings.Join(got, "|")
+		mu.Unlock()
+		if resp.StatusCode != http.StatusOK || roles != tt.want {
+			t.Errorf("GET /_scfws/token?%s: HTTP %d, roles %q; want 200, %q", tt.give, resp.StatusCode, roles, tt.want)
+		}
+	}
+}

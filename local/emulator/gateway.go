@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,9 +98,10 @@ type Options struct {
 	// or not, without an invoke (the function refuses it before it reads
 	// the signature, so the answer is the same).
 	RouteMaxBodyBytes int
-	// Token, when set, serves GET /_scfws/token?sub=NAME: a scfws.v1 token
-	// for the chat page.
-	Token func(sub string) (string, error)
+	// Token, when set, serves GET /_scfws/token?sub=NAME[&roles=R,R]: a
+	// scfws.v1 token for the chat page. roles is nil when the request
+	// names none (the chat page's set), empty for roles= or roles=none.
+	Token func(sub string, roles []string) (string, error)
 }
 
 func (o *Options) defaults() {
@@ -190,13 +192,18 @@ type Gateway struct {
 	closings    atomic.Int64 // closing invokes sent
 	invoking    atomic.Int64 // invokes in flight
 	pushing     atomic.Int64 // push requests being handled
+	// decoding holds a slot per push body being decoded: one per core, so
+	// that a burst of large pushes leaves the rest of the emulator (its
+	// clients, the replies of invokes in flight) a place in the queue.
+	decoding chan struct{}
 }
 
 // New returns a Gateway that invokes fn.
 func New(fn Invoker, log *zap.Logger, o Options) *Gateway {
 	o.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &Gateway{fn: fn, log: log, opts: o, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, conns: map[string]*conn{}}
+	g := &Gateway{fn: fn, log: log, opts: o, mux: http.NewServeMux(), ctx: ctx, cancel: cancel, conns: map[string]*conn{},
+		decoding: make(chan struct{}, runtime.NumCPU())}
 	if o.PushRateLimit > 0 {
 		g.rate = newBucket(o.PushRateLimit, time.Now)
 	}

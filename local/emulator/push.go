@@ -48,7 +48,14 @@ func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var p push
-	if err := json.Unmarshal(body, &p); err != nil {
+	select {
+	case g.decoding <- struct{}{}:
+	case <-r.Context().Done():
+		return
+	}
+	err := json.Unmarshal(body, &p)
+	<-g.decoding
+	if err != nil {
 		g.refusePush(w, body, "malformed JSON: "+err.Error())
 		return
 	}

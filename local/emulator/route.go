@@ -115,8 +115,17 @@ func (g *Gateway) serveRoute(w http.ResponseWriter, r *http.Request) {
 // serveToken mints a scfws.v1 token for a name, for the chat page: local
 // only, like the rest of /_scfws/.
 func (g *Gateway) serveToken(w http.ResponseWriter, r *http.Request) {
-	sub := r.URL.Query().Get("sub")
-	token, err := g.opts.Token(sub)
+	q := r.URL.Query()
+	var roles []string
+	if q.Has("roles") {
+		roles = []string{}
+		for role := range strings.SplitSeq(q.Get("roles"), ",") {
+			if role = strings.TrimSpace(role); role != "" && role != "none" {
+				roles = append(roles, role)
+			}
+		}
+	}
+	token, err := g.opts.Token(q.Get("sub"), roles)
 	if err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		_ = json.NewEncoder(w).Encode(map[string]any{"errNo": http.StatusBadRequest, "errMsg": err.Error()})

@@ -39,15 +39,17 @@ type SeedConn struct {
 // refuses; busy-* (429) is kept after its retry; status-413-* is kept
 // (the frame's fault, not the connection's); *-expired are past the idle
 // timeout. The plain cases' sender is xawexasdfewezdfsdfeasdfffa==; the
-// scfws.v1 cases' senders are v1-ann== (user ann, in lobby and dev) and
-// v1-cat== (cat, who may also send to users).
+// scfws.v1 cases' senders are v1-ann== (user ann, in lobby and dev, whose
+// token granted joinLeaveGroup and sendToGroup), v1-ben== (may join and
+// leave), v1-cat== (cat, who may send to users only) and v1-anon== (no
+// token: only what DEFAULT_ROLES grants, nothing by default).
 var Seed = []SeedConn{
 	{ID: "xawexasdfewezdfsdfeasdfffa=="},
 	{ID: "alice=="}, {ID: "bob==", Age: time.Minute}, {ID: "gone-carol=="}, {ID: "errno-frank=="},
 	{ID: "fail-erin=="}, {ID: "busy-gina=="}, {ID: "status-413-hal=="}, {ID: "dave-expired==", Age: 2 * Idle},
-	{ID: "v1-ann==", V1: true, UserID: "ann", Groups: []string{"dev", "lobby"}},
-	{ID: "v1-ann-phone==", V1: true, UserID: "ann", Groups: []string{"lobby"}},
-	{ID: "v1-ben==", V1: true, UserID: "ben", Groups: []string{"lobby"}},
+	{ID: "v1-ann==", V1: true, UserID: "ann", Roles: []string{"joinLeaveGroup", "sendToGroup"}, Groups: []string{"dev", "lobby"}},
+	{ID: "v1-ann-phone==", V1: true, UserID: "ann", Roles: []string{"joinLeaveGroup", "sendToGroup"}, Groups: []string{"lobby"}},
+	{ID: "v1-ben==", V1: true, UserID: "ben", Roles: []string{"joinLeaveGroup"}, Groups: []string{"lobby"}},
 	{ID: "v1-cat==", V1: true, UserID: "cat", Roles: []string{"sendToUser"}, Groups: []string{"dev"}},
 	{ID: "v1-anon==", V1: true, Groups: []string{"lobby"}},
 	{ID: "gone-v1-dan==", V1: true, UserID: "dan", Groups: []string{"lobby"}},
