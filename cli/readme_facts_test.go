@@ -97,12 +97,26 @@ func TestREADMECommandTable(t *testing.T) {
 	}
 }
 
-// The fuzz targets the README names exist.
-func TestREADMEFuzzTargets(t *testing.T) {
-	named := regexp.MustCompile("`(Fuzz[A-Za-z0-9]+)`").FindAllStringSubmatch(docs(t)["README.md"], -1)
-	if len(named) < 3 {
-		t.Fatalf("README names %d fuzz targets; want its list", len(named))
+// The fuzz targets the README and docs/ name exist.
+func TestDocsFuzzTargets(t *testing.T) {
+	defined := testSources(t)
+	found := 0
+	for name, text := range docs(t) {
+		for _, m := range regexp.MustCompile("`(Fuzz[A-Za-z0-9]+)`").FindAllStringSubmatch(text, -1) {
+			found++
+			if !bytes.Contains(defined, []byte("func "+m[1]+"(")) {
+				t.Errorf("%s names %s; no test file defines it", name, m[1])
+			}
+		}
 	}
+	if found < 3 {
+		t.Errorf("the docs name %d fuzz targets; want their list", found)
+	}
+}
+
+// testSources are every _test.go file of the module, concatenated.
+func testSources(t *testing.T) []byte {
+	t.Helper()
 	var defined []byte
 	err := filepath.WalkDir("..", func(path string, d os.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(path, "_test.go") {
@@ -115,29 +129,28 @@ func TestREADMEFuzzTargets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range named {
-		if !bytes.Contains(defined, []byte("func "+m[1]+"(")) {
-			t.Errorf("README names %s; no test file defines it", m[1])
-		}
-	}
+	return defined
 }
 
-// A duration the README gives for a build or a deploy is a measurement:
-// its paragraph says when it was taken (it is recorded, not asserted).
-func TestREADMETimingsAreDated(t *testing.T) {
+// A duration the README or docs/ give for a build or a deploy is a
+// measurement: its paragraph says when it was taken (it is recorded, not
+// asserted).
+func TestDocsTimingsAreDated(t *testing.T) {
 	duration := regexp.MustCompile(`\b[0-9]+(\.[0-9]+)?(-[0-9]+)? s\b`)
 	dated := regexp.MustCompile(`measured 20[0-9]{2}-[0-9]{2}-[0-9]{2}`)
 	found := 0
-	for _, para := range strings.Split(docs(t)["README.md"], "\n\n") {
-		if !strings.Contains(para, "compiles") && !strings.Contains(para, "deploy to the first chat") || !duration.MatchString(para) {
-			continue
-		}
-		found++
-		if !dated.MatchString(para) {
-			t.Errorf("README gives a build or deploy time without the date it was measured:\n%s", para)
+	for name, text := range docs(t) {
+		for _, para := range strings.Split(text, "\n\n") {
+			if !strings.Contains(para, "compiles") && !strings.Contains(para, "deploy to the first chat") || !duration.MatchString(para) {
+				continue
+			}
+			found++
+			if !dated.MatchString(para) {
+				t.Errorf("%s gives a build or deploy time without the date it was measured:\n%s", name, para)
+			}
 		}
 	}
 	if found < 2 {
-		t.Errorf("found %d paragraphs with build or deploy times in the README; want the quick start's and deploy's", found)
+		t.Errorf("found %d paragraphs with build or deploy times in the docs; want the quick start's and deploy's", found)
 	}
 }

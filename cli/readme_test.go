@@ -11,17 +11,24 @@ import (
 	"github.com/scfws/scfws/config"
 )
 
-// The README's settings table is -h's: every variable, with its default.
-func TestREADMESettings(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+// settingRows are a document's settings table rows: variable -> default.
+func settingRows(t *testing.T, name string) map[string]string {
+	t.Helper()
+	text, err := os.ReadFile(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	row := regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\| (?:`([^`]*)`)? ?\\|")
 	documented := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+	for _, m := range row.FindAllStringSubmatch(string(text), -1) {
 		documented[m[1]] = m[2]
 	}
+	return documented
+}
+
+// docs/settings.md's table is -h's: every variable, with its default.
+func TestDocsSettings(t *testing.T) {
+	documented := settingRows(t, "../docs/settings.md")
 	ct := reflect.TypeOf(config.Config{})
 	for i := range ct.NumField() {
 		key, def := ct.Field(i).Tag.Get("envconfig"), ct.Field(i).Tag.Get("default")
@@ -31,19 +38,34 @@ func TestREADMESettings(t *testing.T) {
 		got, ok := documented[key]
 		switch {
 		case !ok:
-			t.Errorf("README's settings table lacks %s", key)
+			t.Errorf("docs/settings.md's table lacks %s", key)
 		case got != def:
-			t.Errorf("README says %s defaults to %q; -h says %q", key, got, def)
+			t.Errorf("docs/settings.md says %s defaults to %q; -h says %q", key, got, def)
 		}
 	}
 	for key := range documented {
 		if !slices.Contains(config.Keys(), key) {
-			t.Errorf("README documents %s, which the function does not read", key)
+			t.Errorf("docs/settings.md documents %s, which the function does not read", key)
 		}
 	}
 }
 
-// -h states the push rule, with the statuses README's list names: what
+// The README's settings at a glance are a few rows of docs/settings.md's
+// table, with the same defaults.
+func TestREADMESettings(t *testing.T) {
+	all := settingRows(t, "../docs/settings.md")
+	glance := settingRows(t, "../README.md")
+	if len(glance) < 5 || len(glance) > len(all)/2 {
+		t.Errorf("README shows %d settings; want a few (5 to %d), the rest in docs/settings.md", len(glance), len(all)/2)
+	}
+	for key, got := range glance {
+		if def, ok := all[key]; !ok || got != def {
+			t.Errorf("README says %s defaults to %q; docs/settings.md says %q (documented: %v)", key, got, def, ok)
+		}
+	}
+}
+
+// -h states the push rule, with the statuses docs/function.md's list names: what
 // each answer of the reverse-push address does to a push and its
 // connection (gateway.attempt and settle).
 func TestUsagePushRule(t *testing.T) {
@@ -59,11 +81,11 @@ func TestUsagePushRule(t *testing.T) {
 			t.Errorf("-h's push rule lacks %q:\n%s", w, help)
 		}
 	}
-	readme, err := os.ReadFile("../README.md")
+	doc, err := os.ReadFile("../docs/function.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, list, _ := strings.Cut(string(readme), "**Per push, the gateway's answer decides**")
+	_, list, _ := strings.Cut(string(doc), "**Per push, the gateway's answer decides**")
 	list, _, _ = strings.Cut(list, "\n\n**")
 	status := regexp.MustCompile(`\b[1-5][0-9][0-9]\b`)
 	codes := func(s string) []string {
@@ -72,6 +94,6 @@ func TestUsagePushRule(t *testing.T) {
 		return slices.Compact(out)
 	}
 	if got, want := codes(help), codes(list); len(want) < 5 || !slices.Equal(got, want) {
-		t.Errorf("-h's push rule names statuses %v; README's names %v", got, want)
+		t.Errorf("-h's push rule names statuses %v; docs/function.md's names %v", got, want)
 	}
 }

@@ -10,17 +10,17 @@ import (
 	"time"
 )
 
-// The README's table of scfws local's flags is -h's: every flag, no other,
+// docs/local.md's table of scfws local's flags is -h's: every flag, no other,
 // with the default -h gives where the table gives one in backquotes ("off"
 // for a boolean).
-func TestREADMELocalFlags(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+func TestDocsLocalFlags(t *testing.T) {
+	doc, err := os.ReadFile("../docs/local.md")
 	if err != nil {
 		t.Fatal(err)
 	}
 	row := regexp.MustCompile("(?m)^\\| `(-[a-z-]+)` \\|([^|]*)\\|")
 	documented := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(string(readme), -1) {
+	for _, m := range row.FindAllStringSubmatch(string(doc), -1) {
 		documented[m[1]] = strings.TrimSpace(m[2])
 	}
 	var f localFlags
@@ -31,14 +31,14 @@ func TestREADMELocalFlags(t *testing.T) {
 		def, ok := documented["-"+fl.Name]
 		switch {
 		case !ok:
-			t.Errorf("README's table of local's flags lacks -%s", fl.Name)
+			t.Errorf("docs/local.md's table of local's flags lacks -%s", fl.Name)
 		case !sameDefault(fl, def):
-			t.Errorf("README says -%s defaults to %s; -h says %q", fl.Name, def, fl.DefValue)
+			t.Errorf("docs/local.md says -%s defaults to %s; -h says %q", fl.Name, def, fl.DefValue)
 		}
 	})
 	for name := range documented {
 		if !slices.Contains(flags, name) {
-			t.Errorf("README's table documents %s, which scfws local does not have", name)
+			t.Errorf("docs/local.md's table documents %s, which scfws local does not have", name)
 		}
 	}
 }

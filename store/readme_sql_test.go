@@ -13,16 +13,16 @@ import (
 	"github.com/scfws/scfws/store"
 )
 
-// The README's CREATE TABLE statements for scfws.v1 (and the signed
+// docs/mysql.md's CREATE TABLE statements for scfws.v1 (and the signed
 // route's nonces) make tables the store
 // accepts: an administrator can run them for a DB_USER without CREATE, and
 // that user then gets scfws.v1 with DB_AUTO_MIGRATE on or off.
-func TestREADMEV1TablesWork(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
+func TestDocsV1TablesWork(t *testing.T) {
+	doc, err := os.ReadFile("../docs/mysql.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllSubmatch(readme, -1)
+	m := regexp.MustCompile("(?s)```sql\n(.*?)```").FindAllSubmatch(doc, -1)
 	var ddl string
 	for _, block := range m {
 		if strings.Contains(string(block[1]), "ConnectionID_List_v1") {
@@ -30,7 +30,7 @@ func TestREADMEV1TablesWork(t *testing.T) {
 		}
 	}
 	if ddl == "" {
-		t.Fatal("no ```sql block creating ConnectionID_List_v1 in README.md")
+		t.Fatal("no ```sql block creating ConnectionID_List_v1 in docs/mysql.md")
 	}
 	db := mysqltest.New(t)
 	db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARCHAR(64) PRIMARY KEY, Date DATETIME)")
@@ -43,16 +43,16 @@ func TestREADMEV1TablesWork(t *testing.T) {
 	s, err := store.OpenMySQL(context.Background(), store.MySQLConfig{Host: db.Host, Port: db.Port, User: user, Password: pass,
 		DBName: db.Name, Table: "ConnectionID_List", AutoMigrate: true, IdleTimeout: 10 * time.Minute})
 	if err != nil {
-		t.Fatalf("OpenMySQL on the README's tables: %v", err)
+		t.Fatalf("OpenMySQL on docs/mysql.md's tables: %v", err)
 	}
 	defer s.Close()
 	if sc := s.Schema(); !sc.V1 || sc.V1Created || sc.V1Denied || !sc.Nonce || sc.NonceCreated {
 		t.Errorf("schema %+v; want V1 and Nonce found, not created", sc)
 	}
 	if first, err := s.ClaimNonce(context.Background(), []byte("signature"), time.Now().Add(time.Hour)); err != nil || !first {
-		t.Errorf("ClaimNonce on the README's table = %v, %v; want claimed", first, err)
+		t.Errorf("ClaimNonce on docs/mysql.md's table = %v, %v; want claimed", first, err)
 	}
 	if _, err := s.Register(context.Background(), proto.Conn{ID: "v==", UserID: "alice", V1: true}, []string{"lobby"}); err != nil {
-		t.Errorf("Register(v1) on the README's tables: %v", err)
+		t.Errorf("Register(v1) on docs/mysql.md's tables: %v", err)
 	}
 }

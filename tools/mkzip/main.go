@@ -30,7 +30,7 @@ func main() {
 		fmt.Fprintf(os.Stderr, "mkzip: %v\n", err)
 		os.Exit(1)
 	}
-	// The README's sizes come from this line.
+	// The sizes in the README and docs/ come from this line.
 	fmt.Printf("%s: %.1f MB zip, main %.1f MB, in %s\n", *out, mb(sizes.zip), mb(sizes.exe), time.Since(began).Round(100*time.Millisecond))
 }
 

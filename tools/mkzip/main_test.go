@@ -59,7 +59,7 @@ func TestZip(t *testing.T) {
 	checkDocumentedSizes(t, built)
 }
 
-// The sizes the README and docs/deploy.md give are what the builds make,
+// The sizes docs/performance.md and docs/deploy.md give are what the builds make,
 // within 10%: they drift as the code grows, and the docs must follow.
 func checkDocumentedSizes(t *testing.T, built map[string]sizes) {
 	t.Helper()
@@ -68,8 +68,8 @@ func checkDocumentedSizes(t *testing.T, built map[string]sizes) {
 		build         string
 		zip           bool // the zip's size, else main's
 	}{
-		{"README.md", "\\| `main\\.zip` / `main` \\(`go run ./tools/mkzip` prints them\\) \\| ([0-9.]+) MB / [0-9.]+ MB \\|", "full", true},
-		{"README.md", "\\| `main\\.zip` / `main` \\(`go run ./tools/mkzip` prints them\\) \\| [0-9.]+ MB / ([0-9.]+) MB \\|", "full", false},
+		{"docs/performance.md", "\\| `main\\.zip` / `main` \\(`go run ./tools/mkzip` prints them\\) \\| ([0-9.]+) MB / [0-9.]+ MB \\|", "full", true},
+		{"docs/performance.md", "\\| `main\\.zip` / `main` \\(`go run ./tools/mkzip` prints them\\) \\| [0-9.]+ MB / ([0-9.]+) MB \\|", "full", false},
 		{"docs/deploy.md", "the function alone \\(`go build -tags scfws_function`, static, without symbols: a ([0-9.]+) MB zip\\)", "function only", true},
 	}
 	for _, c := range claims {
