@@ -32,7 +32,9 @@ func (h h) pos(v proto.Position, err error) proto.Position { h.t.Helper(); h.no(
 func (h h) kept(v []proto.Kept, err error) []proto.Kept    { h.t.Helper(); h.no(err); return v }
 
 // frame is the stored form of message i.
-func frame(i int) []byte { return fmt.Appendf(nil, "{\"type\":\"message\",\"data\":\"m%d\",\"bytes\":\"\x00\xff\"}", i) }
+func frame(i int) []byte {
+	return fmt.Appendf(nil, "{\"type\":\"message\",\"data\":\"m%d\",\"bytes\":\"\x00\xff\"}", i)
+}
 
 // offsets lists ks's offsets, and fails the test when a frame is not the
 // one appended at its offset (frame(offset)).
