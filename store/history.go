@@ -19,9 +19,6 @@ import (
 // it reads as empty at once, its next message starts a new epoch at offset
 // 1, and the sweep deletes it with its messages.
 
-// maxKeyBytes bounds a stream key: a kind byte, a colon and a name.
-const maxKeyBytes = 2 + MaxGroupBytes
-
 // streamKey is s's key in the tables: "g:<group>" or "u:<user>".
 func streamKey(s proto.Stream) (string, error) {
 	switch {
