@@ -43,7 +43,9 @@ type publishFlags struct {
 	all                                              bool
 	group, user, connection                          string
 	dataType                                         string
-	close, list                                      bool
+	close, list, history                             bool
+	limit                                            int
+	before                                           uint64
 	addTo, removeFrom                                string
 	reason                                           string
 	timeout                                          time.Duration
@@ -51,7 +53,7 @@ type publishFlags struct {
 
 	set    map[string]bool // the flags given, even as ""
 	args   []string        // the arguments after the flags
-	action string          // close, add-to-group, remove-from-group, list; "" to send
+	action string          // close, add-to-group, remove-from-group, list, history; "" to send
 }
 
 func parsePublishFlags(args []string) (publishFlags, error) {
@@ -89,6 +91,9 @@ func (f *publishFlags) flagSet() *flag.FlagSet {
 	fs.StringVar(&f.addTo, "add-to-group", "", "add the -user or -connection to this group instead of sending")
 	fs.StringVar(&f.removeFrom, "remove-from-group", "", "remove the -user or -connection from this group instead of sending")
 	fs.BoolVar(&f.list, "list", false, "list the -group's users or the -user's connections instead of sending")
+	fs.BoolVar(&f.history, "history", false, "print the -group's or the -user's last messages instead of sending (HISTORY_SIZE)")
+	fs.IntVar(&f.limit, "limit", 0, "with -history, at most this many messages (default 50)")
+	fs.Uint64Var(&f.before, "before", 0, "with -history, only messages before this offset")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up after this long")
 	return fs
 }
@@ -152,8 +157,8 @@ func (f *publishFlags) checkTarget() error {
 // checkAction finds what to do instead of sending, if anything: close,
 // add-to-group, remove-from-group or list. Each takes no DATA.
 func (f *publishFlags) checkAction() error {
-	for _, name := range []string{"close", "add-to-group", "remove-from-group", "list"} {
-		if f.set[name] && (name != "close" || f.close) && (name != "list" || f.list) {
+	for _, name := range []string{"close", "add-to-group", "remove-from-group", "list", "history"} {
+		if f.set[name] && (name != "close" || f.close) && (name != "list" || f.list) && (name != "history" || f.history) {
 			if f.action != "" {
 				return fmt.Errorf("-%s and -%s: one at a time", f.action, name)
 			}
@@ -182,6 +187,16 @@ func (f *publishFlags) checkActionTarget() error {
 		if f.all || f.set["connection"] {
 			return errors.New("-list lists a -group's users or a -user's connections")
 		}
+	case "history":
+		if f.all || f.set["connection"] {
+			return errors.New("-history prints a -group's or a -user's last messages")
+		}
+	}
+	if (f.set["limit"] || f.set["before"]) && action != "history" {
+		return errors.New("-limit and -before go with -history")
+	}
+	if f.limit < 0 {
+		return errors.New("-limit must be positive")
 	}
 	return nil
 }
@@ -256,6 +271,8 @@ func publishCommand(f publishFlags, stdin io.Reader) (client.Command, error) {
 		cmd.Op = client.OpListGroup
 	case f.list:
 		cmd.Op = client.OpListUser
+	case f.history:
+		cmd.Op, cmd.Limit, cmd.Before = client.OpHistory, f.limit, f.before
 	default:
 		return sendCommand(cmd, f, stdin)
 	}

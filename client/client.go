@@ -46,6 +46,7 @@ const (
 	OpRemoveFromGroup  = proto.OpRemoveFromGroup
 	OpListGroup        = proto.OpListGroup
 	OpListUser         = proto.OpListUser
+	OpHistory          = proto.OpHistory
 )
 
 // Command is the body of a backend command: {"scfws": Command}, the one
@@ -111,7 +112,25 @@ type SendResult struct {
 	Failed     int // not delivered, kept
 	Skipped    int // not attempted: the function's deadline was near
 	Elapsed    time.Duration
+	// ID is the message's id, the same on every push of it; Offset and
+	// Epoch its place in the group's or user's stream, when the function
+	// keeps history (HISTORY_SIZE).
+	ID     string
+	Offset uint64
+	Epoch  string
 }
+
+// History is a stream's last messages, oldest first, and the stream's
+// latest position (Offset 0 and Epoch "" when it has none, or history is
+// off).
+type History struct {
+	Messages []Message
+	Offset   uint64
+	Epoch    string
+}
+
+// Message is a message as its recipients got it.
+type Message = proto.Message
 
 // GroupList is a group's members: its users, how many connections it has
 // without a user (Anonymous), and whether the function listed only part of
@@ -165,6 +184,10 @@ type reply struct {
 	proto.GroupList
 	Connections json.RawMessage `json:"connections"` // a count, or listUser's IDs
 	UserID      string          `json:"userId"`
+	ID          string          `json:"id"`
+	Messages    []Message       `json:"messages"`
+	Offset      uint64          `json:"offset"`
+	Epoch       string          `json:"epoch"`
 }
 
 // Do sends cmd and returns the function's reply as it came. A reply with a
@@ -226,7 +249,7 @@ func (c *Client) send(ctx context.Context, cmd Command, p *Payload) (SendResult,
 	}
 	return SendResult{
 		Recipients: r.Recipients, Delivered: r.Delivered, Pruned: r.Pruned, Failed: r.Failed, Skipped: r.Skipped,
-		Elapsed: time.Duration(r.ElapsedMs) * time.Millisecond,
+		Elapsed: time.Duration(r.ElapsedMs) * time.Millisecond, ID: r.ID, Offset: r.Offset, Epoch: r.Epoch,
 	}, err
 }
 
@@ -343,4 +366,29 @@ func (c *Client) ListUser(ctx context.Context, userID string) (*UserConnections,
 		}
 	}
 	return u, nil
+}
+
+// GroupHistory returns group's last messages: at most limit (0: 50), with
+// offsets before before (0: up to the latest).
+func (c *Client) GroupHistory(ctx context.Context, group string, limit int, before uint64) (*History, error) {
+	if err := need(OpHistory, "group", group); err != nil {
+		return nil, err
+	}
+	return c.history(ctx, Command{Op: OpHistory, Group: group, Limit: limit, Before: before})
+}
+
+// UserHistory returns the last messages sent to userID, as GroupHistory.
+func (c *Client) UserHistory(ctx context.Context, userID string, limit int, before uint64) (*History, error) {
+	if err := need(OpHistory, "userId", userID); err != nil {
+		return nil, err
+	}
+	return c.history(ctx, Command{Op: OpHistory, UserID: userID, Limit: limit, Before: before})
+}
+
+func (c *Client) history(ctx context.Context, cmd Command) (*History, error) {
+	_, r, err := c.do(ctx, cmd)
+	if err != nil {
+		return nil, err
+	}
+	return &History{Messages: r.Messages, Offset: r.Offset, Epoch: r.Epoch}, nil
 }

@@ -31,6 +31,27 @@ func (f *fakeTransport) Invoke(_ context.Context, command []byte) ([]byte, error
 
 const okSend = `{"errNo":0,"errMsg":"ok","recipients":3,"delivered":2,"pruned":1,"failed":0,"skipped":0,"elapsedMs":12}`
 
+const okHistory = `{"errNo":0,"errMsg":"ok","messages":[{"type":"message","from":"server","group":"lobby","dataType":"text","data":"hi",` +
+	`"id":"01JDZ0000000000000000000AB","offset":7,"epoch":"E"}],"offset":7,"epoch":"E"}`
+
+// History and a send's place in its stream come back decoded.
+func TestHistoryAndSendPlace(t *testing.T) {
+	ctx := context.Background()
+	c := client.New(&fakeTransport{reply: okHistory})
+	h, err := c.GroupHistory(ctx, "lobby", 0, 0)
+	if err != nil || h.Offset != 7 || h.Epoch != "E" || len(h.Messages) != 1 || h.Messages[0].Offset != 7 || string(h.Messages[0].Data) != `"hi"` {
+		t.Errorf("GroupHistory = %+v, %v; want one message at 7", h, err)
+	}
+	c = client.New(&fakeTransport{reply: `{"errNo":0,"errMsg":"ok","recipients":1,"delivered":1,"id":"X","offset":3,"epoch":"E"}`})
+	r, err := c.SendToGroup(ctx, "lobby", client.Text("hi"))
+	if err != nil || r.ID != "X" || r.Offset != 3 || r.Epoch != "E" {
+		t.Errorf("SendToGroup = %+v, %v; want id X at offset 3 of E", r, err)
+	}
+	if _, err := c.UserHistory(ctx, "", 0, 0); err == nil {
+		t.Errorf("UserHistory without a user = nil error")
+	}
+}
+
 func TestCommandJSON(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
@@ -67,6 +88,10 @@ func TestCommandJSON(t *testing.T) {
 			`{"scfws":{"op":"closeConnection","connectionId":"c1"}}`},
 		{"closeUser", okSend, func(c *client.Client) error { _, err := c.CloseUser(ctx, "bob"); return err },
 			`{"scfws":{"op":"closeUser","userId":"bob"}}`},
+		{"group history", okHistory, func(c *client.Client) error { _, err := c.GroupHistory(ctx, "lobby", 0, 0); return err },
+			`{"scfws":{"op":"history","group":"lobby"}}`},
+		{"user history", okHistory, func(c *client.Client) error { _, err := c.UserHistory(ctx, "bob", 20, 41); return err },
+			`{"scfws":{"op":"history","userId":"bob","limit":20,"before":41}}`},
 		{"addToGroup user", `{"errNo":0,"errMsg":"ok","connections":2}`,
 			func(c *client.Client) error { _, err := c.AddToGroup(ctx, "vip", client.User("bob")); return err },
 			`{"scfws":{"op":"addToGroup","userId":"bob","group":"vip"}}`},

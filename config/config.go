@@ -64,6 +64,8 @@ type Config struct {
 	PresenceEvents bool     `envconfig:"PRESENCE_EVENTS" default:"false" desc:"push joined/left system events to a group's members"`
 	PresenceLimit  int      `envconfig:"PRESENCE_MAX_MEMBERS" default:"100" desc:"a group of more connections gets no joined/left events: each is a push to every member (1-100000)"`
 	MaxGroups      int      `envconfig:"MAX_GROUPS_PER_CONNECTION" default:"32" desc:"groups one scfws.v1 connection may be in (1-1000)"`
+	HistorySize    int      `envconfig:"HISTORY_SIZE" default:"0" desc:"messages kept per group and per user for resume and history requests (0-1000); 0 = off"`
+	HistoryTTL     Duration `envconfig:"HISTORY_TTL" default:"24h" desc:"how long a stream's messages are kept after its last message (1s-720h)"`
 	PublishSecret  Secret   `envconfig:"PUBLISH_SECRET" secret:"true" desc:"turns on the signed HTTP route for backends (HMAC key, 32 bytes or more; shorter turns it off); never logged"`
 	ProbeSecret    Secret   `envconfig:"PROBE_SECRET" secret:"true" desc:"lets scfws probe measure this deployment (32 bytes or more; shorter turns it off); remove it after; never logged"`
 
@@ -92,6 +94,11 @@ const (
 	// many members is more pushes than any function timeout holds.
 	maxPresenceMembers = 100000
 	maxPushRate        = 1_000_000
+	// MaxHistorySize bounds HISTORY_SIZE: what one stream keeps, and so what
+	// one resume may replay and one sweep may delete per stream.
+	MaxHistorySize = 1000
+	// maxHistoryTTL bounds HISTORY_TTL: thirty days.
+	maxHistoryTTL = 720 * time.Hour
 	// MaxEventBytes is SCF's limit on an event and a reply.
 	MaxEventBytes = 6 << 20
 	// MinSecretBytes is the floor for PUBLISH_SECRET and PROBE_SECRET, as
@@ -330,7 +337,7 @@ func (c Config) checkStore(l *checklist) {
 		l.bad("DB_NAME", "must match [A-Za-z0-9_]{1,64}")
 	}
 	if !tableName.MatchString(c.DBTable) {
-		l.bad("DB_TABLE", "must match [A-Za-z0-9_]{1,57} (the scfws.v1 tables add _v1 and _groups)")
+		l.bad("DB_TABLE", "must match [A-Za-z0-9_]{1,57} (the other tables add suffixes of up to 7 characters: _v1, _groups, _nonce, _stream, _recent)")
 	}
 }
 
@@ -393,6 +400,17 @@ func (c Config) checkAccess(l *checklist) {
 	}
 	if c.PresenceLimit < 1 || c.PresenceLimit > maxPresenceMembers {
 		l.bad("PRESENCE_MAX_MEMBERS", "must be 1-%d, not %d", maxPresenceMembers, c.PresenceLimit)
+	}
+	c.checkHistory(l)
+}
+
+// checkHistory checks the history settings.
+func (c Config) checkHistory(l *checklist) {
+	if c.HistorySize < 0 || c.HistorySize > MaxHistorySize {
+		l.bad("HISTORY_SIZE", "must be 0 (off) to %d messages per stream, not %d", MaxHistorySize, c.HistorySize)
+	}
+	if d := c.HistoryTTL.D(); d < time.Second || d > maxHistoryTTL {
+		l.bad("HISTORY_TTL", "must be 1s-%s, not %s", maxHistoryTTL, c.HistoryTTL)
 	}
 }
 

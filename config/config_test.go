@@ -58,6 +58,9 @@ func TestLoadDefaults(t *testing.T) {
 		{"DEFAULT_ROLES", len(c.DefaultRoles), 0},
 		{"PRESENCE_EVENTS", c.PresenceEvents, false},
 		{"PRESENCE_MAX_MEMBERS", c.PresenceLimit, 100},
+		// History is off unless asked for (scfws local asks).
+		{"HISTORY_SIZE", c.HistorySize, 0},
+		{"HISTORY_TTL", c.HistoryTTL.D(), 24 * time.Hour},
 	}
 	for _, tt := range tests {
 		if tt.give != tt.want {
@@ -161,6 +164,12 @@ func TestLoadErrors(t *testing.T) {
 		{map[string]string{"AUTH_MAX_TOKEN_AGE": "500ms"}, []string{"AUTH_MAX_TOKEN_AGE: must be at least 1s, or unset for no cap, not 500ms"}},
 		{map[string]string{"AUTH_MAX_TOKEN_AGE": "-1h"}, []string{"AUTH_MAX_TOKEN_AGE: must be at least 1s"}},
 		{map[string]string{"AUTH_MAX_TOKEN_AGE": "a day"}, []string{"AUTH_MAX_TOKEN_AGE: "}},
+		{map[string]string{"HISTORY_SIZE": "-1"}, []string{"HISTORY_SIZE: must be 0 (off) to 1000 messages per stream, not -1"}},
+		{map[string]string{"HISTORY_SIZE": "1001"}, []string{"HISTORY_SIZE: must be 0 (off) to 1000 messages per stream, not 1001"}},
+		{map[string]string{"HISTORY_SIZE": "many"}, []string{`HISTORY_SIZE: "many" is not a whole number`}},
+		{map[string]string{"HISTORY_TTL": "0"}, []string{"HISTORY_TTL: must be 1s-720h0m0s, not 0s"}},
+		{map[string]string{"HISTORY_TTL": "721h"}, []string{"HISTORY_TTL: must be 1s-720h0m0s, not 721h0m0s"}},
+		{map[string]string{"HISTORY_TTL": "a while"}, []string{"HISTORY_TTL: "}},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.give), func(t *testing.T) {

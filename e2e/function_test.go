@@ -43,7 +43,7 @@ func TestGoldenRuntime(t *testing.T) {
 	for _, c := range goldencase.Load(t, goldenDir) {
 		t.Run(c.Name, func(t *testing.T) {
 			srv.Reset()
-			for _, tb := range []string{table, table + "_v1", table + "_groups"} {
+			for _, tb := range []string{table, table + "_v1", table + "_groups", table + "_stream", table + "_recent"} {
 				db.Exec(t, "DROP TABLE IF EXISTS "+tb)
 			}
 			s, err := store.OpenMySQL(context.Background(), store.MySQLConfig{Host: db.Host, Port: db.Port, User: db.User,
@@ -55,6 +55,7 @@ func TestGoldenRuntime(t *testing.T) {
 				db.Exec(t, "UPDATE "+table+" SET Date = UTC_TIMESTAMP(3) - INTERVAL ? SECOND WHERE ConnectionID = ?", int(by.Seconds()), id)
 				db.Exec(t, "UPDATE "+table+"_v1 SET LastSeen = UTC_TIMESTAMP(3) - INTERVAL ? SECOND WHERE ID = ?", int(by.Seconds()), id)
 			})
+			c.Epochs = goldencase.PlantHistory(t, s)
 			s.Close()
 			env := goldencase.Env(srv.URL, c)
 			for k, v := range map[string]string{"STORE": "mysql", "DB_HOST": db.Host, "DB_PORT": strconv.Itoa(db.Port),

@@ -28,6 +28,7 @@ type v1Client struct {
 	nextAck  uint64
 	acks     map[uint64]v1Frame
 	messages map[string]int // by data
+	frames   []v1Frame      // every message and ack, in the order they came
 	system   []v1Frame
 	done     chan struct{}
 }
@@ -49,6 +50,20 @@ type v1Frame struct {
 	Data       json.RawMessage `json:"data"`
 	Event      string          `json:"event"`
 	UserID     string          `json:"userId"`
+	// History's: a message's id and place, a resume's streams.
+	ID      string            `json:"id"`
+	Offset  uint64            `json:"offset"`
+	Epoch   string            `json:"epoch"`
+	Streams []v1StreamState   `json:"streams"`
+	Message []json.RawMessage `json:"messages"`
+}
+
+type v1StreamState struct {
+	Group     string `json:"group"`
+	User      bool   `json:"user"`
+	Recovered bool   `json:"recovered"`
+	Offset    uint64 `json:"offset"`
+	Epoch     string `json:"epoch"`
 }
 
 // token asks local's token endpoint for a token for user with roles
@@ -104,6 +119,9 @@ func connectV1(t testing.TB, l *localRun, user, roles string) *v1Client {
 				continue
 			}
 			v.mu.Lock()
+			if f.Type == "ack" || f.Type == "message" {
+				v.frames = append(v.frames, f)
+			}
 			switch f.Type {
 			case "ack":
 				v.acks[f.AckID] = f

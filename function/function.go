@@ -26,6 +26,8 @@ import (
 var (
 	_ router.Registry       = (*store.MySQL)(nil)
 	_ router.Registry       = (*store.Memory)(nil)
+	_ router.History        = (*store.MySQL)(nil)
+	_ router.History        = (*store.Memory)(nil)
 	_ router.Pusher         = (*gateway.Client)(nil)
 	_ router.Verifier       = tokenVerifier{}
 	_ cloudfunction.Handler = (*router.Router)(nil)
@@ -107,7 +109,11 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 		zap.Bool("onlineCountSuffix", cfg.OnlineCountSuffix), zap.Bool("heartbeat", cfg.HeartbeatMessage != ""),
 		zap.Int("maxMessageBytes", cfg.MaxMessageBytes), zap.Strings("defaultRoles", cfg.DefaultRoles),
 		zap.Bool("presenceEvents", cfg.PresenceEvents), zap.Int("presenceMaxMembers", cfg.PresenceLimit), zap.Bool("publishRoute", cfg.PublishSecret != ""),
-		zap.Bool("probe", cfg.ProbeSecret != ""))
+		zap.Bool("probe", cfg.ProbeSecret != ""), zap.Int("historySize", cfg.HistorySize), zap.Duration("historyTTL", cfg.HistoryTTL.D()))
+	history, problem := historyOf(cfg, reg)
+	if problem != nil {
+		cfg.Off = append(cfg.Off, *problem)
+	}
 	var off []string
 	for _, p := range cfg.Off {
 		// An error, not a warning: a feature the settings ask for is off.
@@ -121,6 +127,7 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 		Registry: reg,
 		Pusher:   push,
 		Verifier: verify,
+		History:  history,
 		Options: router.Options{
 			Subprotocols:      cfg.WSSubprotocols,
 			BroadcastToSender: cfg.BroadcastToSender,
@@ -133,6 +140,7 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 			PresenceEvents:    cfg.PresenceEvents,
 			PresenceLimit:     cfg.PresenceLimit,
 			MaxGroups:         cfg.MaxGroups,
+			History:           proto.Retention{Size: cfg.HistorySize, TTL: cfg.HistoryTTL.D()},
 			PublishSecret:     cfg.PublishSecret.Reveal(),
 			ProbeSecret:       cfg.ProbeSecret.Reveal(),
 			Off:               off,
@@ -140,6 +148,21 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 			PushRate:          cfg.PushRate,
 		},
 	}, nil
+}
+
+// historyOf is the registry's history when HISTORY_SIZE turns it on. A
+// MySQL registry without the history tables turns history off, as a
+// feature whose setting cannot be honoured: sends and connections work.
+func historyOf(cfg config.Config, reg router.Registry) (router.History, *config.Problem) {
+	if cfg.HistorySize == 0 {
+		return nil, nil
+	}
+	h, ok := reg.(router.History)
+	if db, isDB := reg.(*store.MySQL); !ok || (isDB && !db.Schema().History) {
+		return nil, &config.Problem{Key: "HISTORY_SIZE", Off: "history", Msg: "the history tables (<DB_TABLE>_stream, <DB_TABLE>_recent) " +
+			"do not exist, and DB_AUTO_MIGRATE is off or DB_USER may not create them (the README has their CREATE TABLE)"}
+	}
+	return h, nil
 }
 
 func openRegistry(ctx context.Context, cfg config.Config, log *zap.Logger) (router.Registry, error) {
@@ -196,6 +219,9 @@ func logSchema(log *zap.Logger, cfg config.Config, s store.Schema) {
 	case !s.Nonce && cfg.PublishSecret != "":
 		log.Warn("the signed route's nonce table does not exist, and DB_AUTO_MIGRATE is off or DB_USER may not create it: "+
 			"signed requests are refused (501) until it exists (the README has its CREATE TABLE)", zap.String("dbTable", cfg.DBTable))
+	}
+	if s.HistoryCreated {
+		log.Info("created the history tables", zap.String("dbTable", cfg.DBTable))
 	}
 }
 

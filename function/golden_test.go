@@ -37,6 +37,7 @@ func TestGoldenInProcess(t *testing.T) {
 			now := time.Now()
 			reg := store.NewMemory(goldencase.Idle, nil)
 			goldencase.Plant(t, reg, func(id string, by time.Duration) { reg.TouchAt(id, now.Add(-by)) })
+			c.Epochs = goldencase.PlantHistory(t, reg)
 			core, logs := observer.New(zapcore.DebugLevel)
 			log := zap.New(zapcore.NewTee(core, zaptest.NewLogger(t).Core()))
 			var pusher interface{ CloseIdle() }

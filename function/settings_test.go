@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/internal/testkit/mysqltest"
 	"github.com/scfws/scfws/router"
 	"github.com/scfws/scfws/store"
 )
@@ -78,4 +79,38 @@ func publicKeyPEM(t testing.TB) string {
 		t.Fatal(err)
 	}
 	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// HISTORY_SIZE on a MySQL registry without the history tables, which its
+// DB_USER may not create: the function loads with history off, says so at
+// error level and in status, and messages go out without offsets.
+func TestHistoryOffWithoutItsTables(t *testing.T) {
+	db := mysqltest.New(t)
+	db.Exec(t, "CREATE TABLE ConnectionID_List (ConnectionID VARBINARY(255) PRIMARY KEY, Date DATETIME(3))")
+	user, pass := db.LimitedUser(t)
+	env := dbEnv(db, db.Port)
+	env["DB_USER"], env["DB_PASSWORD"] = user, pass
+	env["SENDBACK_HOST"], env["HISTORY_SIZE"] = "http://127.0.0.1:1/push", "50"
+	core, logs := observer.New(zapcore.InfoLevel)
+	d, err := loaderFrom(config.FromMap(env), zap.New(core), zap.NewAtomicLevel(), openRegistry)(context.Background())
+	if err != nil {
+		t.Fatalf("load: %v; want loaded with history off", err)
+	}
+	defer closeRegistry(d)
+	if d.History != nil || len(d.Options.Off) != 1 || !strings.Contains(d.Options.Off[0], "HISTORY_SIZE: the history tables") {
+		t.Errorf("History %v, Off %q; want history off, said", d.History, d.Options.Off)
+	}
+	if n := len(logs.FilterLevelExact(zapcore.ErrorLevel).FilterMessageSnippet("history is off").All()); n != 1 {
+		t.Errorf("%d error lines say history is off; want 1", n)
+	}
+	reply := router.New(zap.NewNop(), router.Fixed(d)).Handle(context.Background(), []byte(`{"scfws":{"op":"status"}}`))
+	if reply.ErrNo != 0 || !strings.Contains(reply.ErrMsg, "history is off") {
+		t.Errorf("status = %d %q; want 0, saying history is off", reply.ErrNo, reply.ErrMsg)
+	}
+}
+
+func closeRegistry(d *router.Deps) {
+	if c, ok := d.Registry.(interface{ Close() error }); ok {
+		_ = c.Close()
+	}
 }

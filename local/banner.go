@@ -43,7 +43,8 @@ func banner(f localFlags, public bool, base, host, pushURL string, fn *emulator.
   function      %s, %s, timeout %s, store %s
   frames        %s
   idle timeout  %s; closing sent on: %s
-`, base, host, f.path, pushURL, f.function, scaling, f.functionTimeout, store, frames, f.idleTimeout, cleanup)
+  history       %s
+`, base, host, f.path, pushURL, f.function, scaling, f.functionTimeout, store, frames, f.idleTimeout, cleanup, history(env))
 	if !fn.Loopback() {
 		fmt.Fprintf(&b, "  WARNING       %s\n", everyInterface(f.function))
 	}
@@ -51,6 +52,15 @@ func banner(f localFlags, public bool, base, host, pushURL string, fn *emulator.
 		fmt.Fprintf(&b, "  WARNING       -public: listening on %s; anyone who reaches it can push to and close any client\n", f.addr)
 	}
 	return b.String()
+}
+
+// history says what each stream keeps, and how to try a recovery.
+func history(env map[string]string) string {
+	if env["HISTORY_SIZE"] == "" || env["HISTORY_SIZE"] == "0" {
+		return "off (HISTORY_SIZE=0)"
+	}
+	return fmt.Sprintf("on: the last %s messages of each group and user, for %s after the last (HISTORY_SIZE, HISTORY_TTL); "+
+		"drop a client once with POST /_scfws/connections/{id}/drop", env["HISTORY_SIZE"], env["HISTORY_TTL"])
 }
 
 // everyInterface warns that a function that is not scfws listens beyond

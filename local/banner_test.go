@@ -38,3 +38,25 @@ func TestBannerWarnsOfAForeignFunction(t *testing.T) {
 		}
 	}
 }
+
+// The banner says whether history is on, as local turns it on for its
+// session, and how to drop a client to see a recovery.
+func TestBannerSaysHistory(t *testing.T) {
+	fn, err := emulator.NewFunction(testkit.BuildProgram(t, "./emulator/testdata/badfn"), emulator.FunctionOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		give map[string]string
+		want string
+	}{
+		{map[string]string{"HISTORY_SIZE": "100", "HISTORY_TTL": "1h"}, "  history       on: the last 100 messages of each group and user, for 1h"},
+		{map[string]string{"HISTORY_SIZE": "0"}, "  history       off (HISTORY_SIZE=0)"},
+	}
+	for _, tt := range tests {
+		b := banner(testFlags(t), false, "http://127.0.0.1:1", "127.0.0.1:1", "http://127.0.0.1:1/sendback", fn, 1, 1, tt.give)
+		if !strings.Contains(b, tt.want) || !strings.Contains(b, "/drop") != (tt.give["HISTORY_SIZE"] == "0") {
+			t.Errorf("banner with %v:\n%s\nwant %q", tt.give, b, tt.want)
+		}
+	}
+}

@@ -28,15 +28,18 @@ func TestFunctionEnvInLocalMode(t *testing.T) {
 	got := functionEnv(f)
 	// No ONLINE_COUNT_SUFFIX: raw clients get the frames as sent; the chat
 	// page asks the emulator for the count.
-	want := map[string]string{"STORE": "memory", "IDLE_TIMEOUT": "1m30s", "HEARTBEAT_MESSAGE": "hb", "SCFWS_LOCAL": "true", "PRESENCE_EVENTS": "true"}
+	want := map[string]string{"STORE": "memory", "IDLE_TIMEOUT": "1m30s", "HEARTBEAT_MESSAGE": "hb", "SCFWS_LOCAL": "true", "PRESENCE_EVENTS": "true",
+		"HISTORY_SIZE": "100", "HISTORY_TTL": "1h"}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("functionEnv = %v; want %v", got, want)
 	}
 	t.Setenv("DB_HOST", "db.internal")
 	t.Setenv("PUSH_RETRIES", "5")
 	t.Setenv("ONLINE_COUNT_SUFFIX", "true")
+	t.Setenv("HISTORY_SIZE", "0")
 	got = functionEnv(f)
-	if got["STORE"] != "mysql" || got["DB_HOST"] != "db.internal" || got["PUSH_RETRIES"] != "5" || got["ONLINE_COUNT_SUFFIX"] != "true" {
+	if got["STORE"] != "mysql" || got["DB_HOST"] != "db.internal" || got["PUSH_RETRIES"] != "5" || got["ONLINE_COUNT_SUFFIX"] != "true" ||
+		got["HISTORY_SIZE"] != "0" {
 		t.Errorf("with DB_HOST set, functionEnv = %v; want STORE=mysql and the variables passed through", got)
 	}
 }

@@ -96,14 +96,28 @@ func functionEnv(f localFlags) map[string]string {
 	if env["HEARTBEAT_MESSAGE"] == "" {
 		env["HEARTBEAT_MESSAGE"] = f.heartbeat
 	}
-	// The chat page shows who is in a room.
+	// The chat page shows who is in a room, its last messages, and what it
+	// missed while it was dropped.
 	if env["PRESENCE_EVENTS"] == "" {
 		env["PRESENCE_EVENTS"] = "true"
+	}
+	if env["HISTORY_SIZE"] == "" {
+		env["HISTORY_SIZE"] = localHistorySize
+	}
+	if env["HISTORY_TTL"] == "" {
+		env["HISTORY_TTL"] = localHistoryTTL
 	}
 	// Tells the function it runs under scfws local (for its log only).
 	env["SCFWS_LOCAL"] = "true"
 	return env
 }
+
+// History for the session, unless the environment says otherwise: the
+// function's own default is off.
+const (
+	localHistorySize = "100"
+	localHistoryTTL  = "1h"
+)
 
 // scale decides how many instances run and how many invokes each takes.
 func scale(f localFlags, store string) (instances, perInstance int, err error) {

@@ -12,6 +12,10 @@ type Command struct {
 	DataType     string          `json:"dataType,omitempty"`
 	Data         json.RawMessage `json:"data,omitempty"`
 	Reason       string          `json:"reason,omitempty"`
+	// history's: at most Limit messages (default 50), older than Before
+	// (0: the latest), of Group's stream or UserID's.
+	Limit  int    `json:"limit,omitempty"`
+	Before uint64 `json:"before,omitempty"`
 }
 
 // Operations of the backend API. OpStatus is the health check scfws local
@@ -27,6 +31,7 @@ const (
 	OpRemoveFromGroup  = "removeFromGroup"
 	OpListGroup        = "listGroup"
 	OpListUser         = "listUser"
+	OpHistory          = "history"
 	OpStatus           = "status"
 )
 

@@ -45,7 +45,9 @@ const (
 	TypeSendToGroup = "sendToGroup"
 	TypeSendToUser  = "sendToUser"
 	TypeListGroup   = "listGroup"
-	TypeProbe       = "probe" // scfws probe's; see probe.go
+	TypeResume      = "resume"  // see history.go
+	TypeHistory     = "history" // see history.go
+	TypeProbe       = "probe"   // scfws probe's; see probe.go
 )
 
 // Types of the frames a scfws.v1 client gets.
@@ -67,6 +69,15 @@ type Request struct {
 	NoEcho   bool            `json:"noEcho,omitempty"`
 	AckID    *uint64         `json:"ackId,omitempty"`
 
+	// History (see history.go): joinGroup's since; resume's streams;
+	// history's user (the connection's own stream, instead of a group),
+	// limit and before.
+	Since   *Position        `json:"since,omitempty"`
+	Streams []StreamPosition `json:"streams,omitempty"`
+	User    bool             `json:"user,omitempty"`
+	Limit   int              `json:"limit,omitempty"`
+	Before  uint64           `json:"before,omitempty"`
+
 	// scfws probe's: see probe.go.
 	Secret string          `json:"secret,omitempty"`
 	Op     string          `json:"op,omitempty"`
@@ -84,6 +95,16 @@ type Ack struct {
 	Anonymous *int         `json:"anonymous,omitempty"`
 	Truncated *bool        `json:"truncated,omitempty"`
 	Error     *AckError    `json:"error,omitempty"`
+
+	// ID is a sent message's; Offset and Epoch its place in its group's
+	// stream (history on), or, for a history request, the stream's
+	// latest. Messages answer history, Streams resume and joinGroup's
+	// since.
+	ID       string             `json:"id,omitempty"`
+	Messages *[]json.RawMessage `json:"messages,omitempty"` // a pointer: [] is an answer
+	Offset   *uint64            `json:"offset,omitempty"`
+	Epoch    *string            `json:"epoch,omitempty"`
+	Streams  *[]StreamState     `json:"streams,omitempty"`
 }
 
 // AckError says why a request was refused; Name is one of the Refused*.
@@ -101,6 +122,9 @@ const (
 )
 
 // Message is what a recipient of a send gets; From is one of the From*.
+// ID is given once, when the function accepts the message, and every push
+// of it carries the same; with history on, a message to a group or a user
+// also carries its Offset in that stream and the stream's Epoch.
 type Message struct {
 	Type       string          `json:"type"`
 	From       string          `json:"from"`
@@ -108,6 +132,9 @@ type Message struct {
 	FromUserID string          `json:"fromUserId,omitempty"`
 	DataType   string          `json:"dataType"`
 	Data       json.RawMessage `json:"data"`
+	ID         string          `json:"id"`
+	Offset     uint64          `json:"offset,omitempty"`
+	Epoch      string          `json:"epoch,omitempty"`
 }
 
 // Senders of a Message.

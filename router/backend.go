@@ -34,6 +34,8 @@ func (c *call) command(cmd *proto.Command) (Reply, error) {
 		return c.listGroup(cmd)
 	case proto.OpListUser:
 		return c.listUser(cmd)
+	case proto.OpHistory:
+		return c.history(cmd)
 	case proto.OpStatus:
 		return c.status()
 	case "":
@@ -54,7 +56,7 @@ func (c *call) sendToGroup(cmd *proto.Command) (Reply, error) {
 	if err != nil {
 		return Reply{}, errRegistry(err)
 	}
-	return c.sendV1(conns, proto.Message{From: proto.FromServer, Group: cmd.Group}, cmd)
+	return c.sendV1(conns, proto.Message{From: proto.FromServer, Group: cmd.Group}, cmd, &proto.Stream{Group: cmd.Group})
 }
 
 func (c *call) sendToUser(cmd *proto.Command) (Reply, error) {
@@ -62,7 +64,7 @@ func (c *call) sendToUser(cmd *proto.Command) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	return c.sendV1(conns, proto.Message{From: proto.FromServer}, cmd)
+	return c.sendV1(conns, proto.Message{From: proto.FromServer}, cmd, &proto.Stream{UserID: cmd.UserID})
 }
 
 func (c *call) closeUser(cmd *proto.Command) (Reply, error) {
@@ -143,7 +145,7 @@ func (c *call) sendToAll(cmd *proto.Command) (Reply, error) {
 	if err != nil {
 		return Reply{}, err
 	}
-	payload, ref := envelope(proto.Message{From: proto.FromServer}, cmd.DataType, cmd.Data)
+	m, ref := envelope(proto.Message{From: proto.FromServer}, cmd.DataType, cmd.Data)
 	if ref != nil {
 		return Reply{}, fail(proto.CodeBadData, nil, "%s", ref.msg)
 	}
@@ -152,23 +154,32 @@ func (c *call) sendToAll(cmd *proto.Command) (Reply, error) {
 		return Reply{}, err
 	}
 	s := c.push(plain, rawType, rawData)
-	addSummary(&s, c.push(v1, proto.DataText, payload))
-	reply := Reply{Summary: &s}
+	addSummary(&s, c.push(v1, proto.DataText, m.frame))
+	reply := Reply{Summary: &s, ID: m.id}
 	c.finishSends(&reply)
 	return reply, nil
 }
 
-// sendV1 sends to scfws.v1 connections.
-func (c *call) sendV1(conns []string, m proto.Message, cmd *proto.Command) (Reply, error) {
+// sendV1 sends to scfws.v1 connections, recording the message in stream
+// when there is one.
+func (c *call) sendV1(conns []string, msg proto.Message, cmd *proto.Command, stream *proto.Stream) (Reply, error) {
 	if _, _, err := c.raw(cmd); err != nil { // the size and the data's form
 		return Reply{}, err
 	}
-	payload, ref := envelope(m, cmd.DataType, cmd.Data)
+	m, ref := envelope(msg, cmd.DataType, cmd.Data)
 	if ref != nil {
 		return Reply{}, fail(proto.CodeBadData, nil, "%s", ref.msg)
 	}
-	s := c.push(conns, proto.DataText, payload)
-	reply := Reply{Summary: &s}
+	if stream != nil {
+		if err := c.record(*stream, &m); err != nil {
+			return Reply{}, errRegistry(err)
+		}
+	}
+	s := c.push(conns, proto.DataText, m.frame)
+	reply := Reply{Summary: &s, ID: m.id}
+	if m.pos != nil {
+		reply.Offset, reply.Epoch = &m.pos.Offset, &m.pos.Epoch
+	}
 	c.finishSends(&reply)
 	return reply, nil
 }
@@ -189,7 +200,7 @@ func (c *call) sendToConnection(cmd *proto.Command) (Reply, error) {
 		return Reply{Summary: &proto.Summary{}, ErrMsg: "no such live connection"}, nil
 	}
 	if conn.V1 {
-		return c.sendV1([]string{conn.ID}, proto.Message{From: proto.FromServer}, cmd)
+		return c.sendV1([]string{conn.ID}, proto.Message{From: proto.FromServer}, cmd, nil)
 	}
 	s := c.push([]string{conn.ID}, rawType, rawData)
 	reply := Reply{Summary: &s}

@@ -92,6 +92,13 @@ type Reply struct {
 	Detail string `json:"detail,omitempty"`
 	// Off answers status: the settings refused by turning a feature off.
 	Off []string `json:"off,omitempty"`
+	// ID is a sent message's; Offset and Epoch its place in its group's or
+	// user's stream (history on), or, answering history, the stream's
+	// latest, with its Messages.
+	ID       string             `json:"id,omitempty"`
+	Messages *[]json.RawMessage `json:"messages,omitempty"`
+	Offset   *uint64            `json:"offset,omitempty"`
+	Epoch    *string            `json:"epoch,omitempty"`
 }
 
 // Handshake is the connecting reply's websocket object: it accepts the

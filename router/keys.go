@@ -33,7 +33,29 @@ func jsonNames(v any) []string {
 var (
 	requestNames = sync.OnceValue(func() []string { return jsonNames(proto.Request{}) })
 	commandNames = sync.OnceValue(func() []string { return jsonNames(proto.Command{}) })
+	streamNames  = sync.OnceValue(func() []string { return jsonNames(proto.StreamPosition{}) })
 )
+
+// misspelledInside is misspelled for the objects a request nests: its
+// since and each of its streams.
+func misspelledInside(b []byte) (got, want string) {
+	members(b, func(raw, value []byte) bool {
+		switch memberName(raw) {
+		case "since":
+			got, want = misspelled(value, streamNames())
+		case "streams":
+			var items []json.RawMessage
+			_ = json.Unmarshal(value, &items) // decoded already: a bad one fails there
+			for _, it := range items {
+				if got, want = misspelled(it, streamNames()); got != "" {
+					break
+				}
+			}
+		}
+		return got == ""
+	})
+	return got, want
+}
 
 // misspelled returns the first member name of the JSON object b that is a
 // name of known in another case, and that name; "" when there is none. b

@@ -35,8 +35,30 @@ func TestMisspelled(t *testing.T) {
 			t.Errorf("misspelled(%s) = %q, %q; want %q, %q", tt.give, got, want, tt.wantGot, tt.wantWant)
 		}
 	}
-	if want := []string{"type", "group", "userId", "dataType", "data", "noEcho", "ackId", "secret", "op", "args"}; !slices.Equal(requestNames(), want) {
+	if want := []string{"type", "group", "userId", "dataType", "data", "noEcho", "ackId", "since", "streams", "user", "limit", "before",
+		"secret", "op", "args"}; !slices.Equal(requestNames(), want) {
 		t.Errorf("requestNames() = %q; want %q", requestNames(), want)
+	}
+}
+
+// The objects a request nests, since and each of streams, spell their
+// names exactly too.
+func TestMisspelledInside(t *testing.T) {
+	tests := []struct {
+		give     string
+		wantGot  string
+		wantWant string
+	}{
+		{`{"type":"resume","streams":[{"group":"g","offset":1,"epoch":"E"},{"user":true,"offset":0,"epoch":""}]}`, "", ""},
+		{`{"type":"resume","streams":[{"group":"g","offset":1,"epoch":"E"},{"User":true}]}`, "User", "user"},
+		{`{"type":"joinGroup","group":"g","since":{"Offset":3,"epoch":"E"}}`, "Offset", "offset"},
+		{`{"type":"joinGroup","group":"g","since":{"offset":3,"epoch":"E","extra":{"Offset":1}}}`, "", ""},
+		{`{"type":"resume","streams":"none"}`, "", ""},
+	}
+	for _, tt := range tests {
+		if got, want := misspelledInside([]byte(tt.give)); got != tt.wantGot || want != tt.wantWant {
+			t.Errorf("misspelledInside(%s) = %q, %q; want %q, %q", tt.give, got, want, tt.wantGot, tt.wantWant)
+		}
 	}
 }
 

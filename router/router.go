@@ -112,6 +112,8 @@ type Options struct {
 	PresenceLimit int
 	// MaxGroups bounds the groups of one connection (default 32).
 	MaxGroups int
+	// History is what each stream keeps, when Deps.History is set.
+	History proto.Retention
 	// ListLimit bounds the users a group listing returns (default 1000).
 	ListLimit int
 	// PublishSecret keys the signed HTTP route; empty turns it off.
@@ -157,7 +159,9 @@ type Deps struct {
 	Pusher   Pusher
 	// Verifier checks scfws.v1 tokens; nil when no key is configured.
 	Verifier Verifier
-	Options  Options
+	// History keeps streams; nil turns history off (HISTORY_SIZE=0).
+	History History
+	Options Options
 }
 
 // Loader builds the Deps. The SCF runtime hands the function its

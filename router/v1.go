@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/scfws/scfws/proto"
 )
@@ -70,6 +71,9 @@ func (c *call) frame(conn proto.Conn, dataType, data string, reply *Reply) error
 func misspelledRequest(data string, ref **refusal) bool {
 	got, want := misspelled([]byte(data), requestNames())
 	if got == "" {
+		got, want = misspelledInside([]byte(data))
+	}
+	if got == "" {
 		return false
 	}
 	*ref = refuse(proto.RefusedInvalidMessage, "%q: names are case-sensitive, want %q", clip(got), want)
@@ -101,13 +105,17 @@ func (c *call) request(conn proto.Conn, req *proto.Request, s *proto.Summary) (p
 	case proto.TypePing:
 		return proto.Ack{Success: true}, nil
 	case proto.TypeJoinGroup, proto.TypeLeaveGroup:
-		return c.requestJoinLeave(conn, req)
+		return c.requestJoinLeave(conn, req, s)
 	case proto.TypeSendToGroup:
 		return c.requestSendToGroup(conn, req, s)
 	case proto.TypeSendToUser:
 		return c.requestSendToUser(conn, req, s)
 	case proto.TypeListGroup:
 		return c.requestListGroup(conn, req)
+	case proto.TypeResume:
+		return c.requestResume(conn, req, s)
+	case proto.TypeHistory:
+		return c.requestHistory(conn, req)
 	case proto.TypeProbe:
 		return c.probe(conn, req)
 	case "":
@@ -119,7 +127,7 @@ func (c *call) request(conn proto.Conn, req *proto.Request, s *proto.Summary) (p
 
 // requestJoinLeave puts conn into req's group or takes it out, announcing its
 // user's arrival or departure.
-func (c *call) requestJoinLeave(conn proto.Conn, req *proto.Request) (proto.Ack, *refusal) {
+func (c *call) requestJoinLeave(conn proto.Conn, req *proto.Request, s *proto.Summary) (proto.Ack, *refusal) {
 	o := c.d.Options
 	if ref := checkGroup(req.Group); ref != nil {
 		return proto.Ack{}, ref
@@ -147,7 +155,17 @@ func (c *call) requestJoinLeave(conn proto.Conn, req *proto.Request) (proto.Ack,
 	if first {
 		c.announceJoined(req.Group, conn.UserID, conn.ID)
 	}
-	return proto.Ack{Success: true}, nil
+	if req.Since == nil {
+		return proto.Ack{Success: true}, nil
+	}
+	// After the join, so that what is sent meanwhile comes live, and what
+	// came before, here.
+	r := replay{c: c, conn: conn.ID, budget: proto.MaxResumeMessages, sum: s}
+	state, err := r.recover(proto.Stream{Group: req.Group}, *req.Since)
+	if err != nil {
+		return proto.Ack{}, internal(err)
+	}
+	return proto.Ack{Success: true, Streams: &[]proto.StreamState{state}}, nil
 }
 
 // tooManyGroups reports whether err is the registry's refusal of a join
@@ -166,9 +184,12 @@ func (c *call) requestSendToGroup(conn proto.Conn, req *proto.Request, s *proto.
 	if !allowed(c.d.Options.DefaultRoles, conn.Roles, proto.PermSendToGroup, req.Group) {
 		return proto.Ack{}, refuse(proto.RefusedForbidden, "no permission to send to %q", clip(req.Group))
 	}
-	payload, ref := envelope(proto.Message{From: proto.FromGroup, Group: req.Group, FromUserID: conn.UserID}, req.DataType, req.Data)
+	m, ref := envelope(proto.Message{From: proto.FromGroup, Group: req.Group, FromUserID: conn.UserID}, req.DataType, req.Data)
 	if ref != nil {
 		return proto.Ack{}, ref
+	}
+	if err := c.record(proto.Stream{Group: req.Group}, &m); err != nil {
+		return proto.Ack{}, internal(err)
 	}
 	members, err := c.d.Registry.GroupConns(c.ctx, req.Group)
 	if err != nil {
@@ -177,8 +198,14 @@ func (c *call) requestSendToGroup(conn proto.Conn, req *proto.Request, s *proto.
 	if req.NoEcho {
 		members = without(members, conn.ID)
 	}
-	*s = c.push(members, proto.DataText, payload)
-	return proto.Ack{Success: true, Delivered: &s.Delivered}, nil
+	*s = c.push(members, proto.DataText, m.frame)
+	// The sender learns its message's place: with noEcho it gets no push
+	// that would tell it, and would take the offset for a gap.
+	a := proto.Ack{Success: true, Delivered: &s.Delivered, ID: m.id}
+	if m.pos != nil {
+		a.Offset, a.Epoch = &m.pos.Offset, &m.pos.Epoch
+	}
+	return a, nil
 }
 
 // requestSendToUser sends req's data to every connection of a user.
@@ -189,16 +216,20 @@ func (c *call) requestSendToUser(conn proto.Conn, req *proto.Request, s *proto.S
 	if !allowed(c.d.Options.DefaultRoles, conn.Roles, proto.PermSendToUser, "") {
 		return proto.Ack{}, refuse(proto.RefusedForbidden, "no permission to send to users")
 	}
-	payload, ref := envelope(proto.Message{From: proto.FromUser, FromUserID: conn.UserID}, req.DataType, req.Data)
+	m, ref := envelope(proto.Message{From: proto.FromUser, FromUserID: conn.UserID}, req.DataType, req.Data)
 	if ref != nil {
 		return proto.Ack{}, ref
+	}
+	if err := c.record(proto.Stream{UserID: req.UserID}, &m); err != nil {
+		return proto.Ack{}, internal(err)
 	}
 	conns, err := c.d.Registry.UserConns(c.ctx, req.UserID)
 	if err != nil {
 		return proto.Ack{}, internal(err)
 	}
-	*s = c.push(conns, proto.DataText, payload)
-	return proto.Ack{Success: true, Delivered: &s.Delivered}, nil
+	*s = c.push(conns, proto.DataText, m.frame)
+	// The id only: the offset is in the recipient's stream, not the sender's.
+	return proto.Ack{Success: true, Delivered: &s.Delivered, ID: m.id}, nil
 }
 
 // requestListGroup answers who is in a group, to its members only.
@@ -295,24 +326,26 @@ func checkData(dataType string, data json.RawMessage) (frameType, frame string, 
 	}
 }
 
-// envelope encodes a message with data of dataType (see checkData).
-func envelope(m proto.Message, dataType string, data json.RawMessage) (string, *refusal) {
+// envelope accepts a message with data of dataType (see checkData): it
+// gets its id, and its frame without offset and epoch.
+func envelope(m proto.Message, dataType string, data json.RawMessage) (outgoing, *refusal) {
 	if _, _, _, problem := checkData(dataType, data); problem != "" {
-		return "", refuse(proto.RefusedInvalidMessage, "%s", problem)
+		return outgoing{}, refuse(proto.RefusedInvalidMessage, "%s", problem)
 	}
 	if dataType == "" {
 		dataType = proto.DataText
 	}
 	var b bytes.Buffer
 	if err := json.Compact(&b, bytes.TrimSpace(data)); err != nil {
-		return "", refuse(proto.RefusedInvalidMessage, "data is not JSON")
+		return outgoing{}, refuse(proto.RefusedInvalidMessage, "data is not JSON")
 	}
 	m.Type, m.DataType, m.Data = proto.TypeMessage, dataType, b.Bytes()
+	m.ID, m.Offset, m.Epoch = newMessageID(time.Now()), 0, ""
 	out, err := frameJSON(m)
 	if err != nil {
-		return "", refuse(proto.RefusedInvalidMessage, "data is not JSON")
+		return outgoing{}, refuse(proto.RefusedInvalidMessage, "data is not JSON")
 	}
-	return string(out), nil
+	return outgoing{id: m.ID, frame: string(out)}, nil
 }
 
 // frameJSON encodes a frame for a client: JSON as it reads, without the

@@ -138,6 +138,11 @@ func (c *call) sweep(s *proto.Summary) {
 	}
 	s.Swept = n
 	c.announceLeft(left)
+	if c.d.History != nil {
+		if _, err := c.d.History.SweepHistory(c.ctx, c.d.Options.History); err != nil {
+			c.errs = append(c.errs, err)
+		}
+	}
 }
 
 // addSummary adds o's counts of pushes into s.

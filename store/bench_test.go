@@ -89,3 +89,31 @@ func BenchmarkGroup10k(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAppend is a message kept in its stream (one transaction: the
+// counter's update, a read of it, the ring's insert) of a 200-byte frame,
+// in a ring of 100; and a resume's read of 100 of them.
+func BenchmarkAppend(b *testing.B) {
+	_, m := openBench(b, false)
+	ctx := context.Background()
+	keep := proto.Retention{Size: 100, TTL: time.Hour}
+	frame := []byte(fmt.Sprintf(`{"type":"message","from":"group","group":"lobby","fromUserId":"alice","dataType":"text","data":%q,"id":"01JE3R4XKQ7ZV0GQ2W5M8N9PAB"}`,
+		string(make([]byte, 80))))
+	var pos proto.Position
+	b.Run("Append", func(b *testing.B) {
+		for b.Loop() {
+			var err error
+			if pos, err = m.Append(ctx, proto.Stream{Group: "lobby"}, frame, keep); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("Messages100", func(b *testing.B) {
+		for b.Loop() {
+			kept, err := m.Messages(ctx, proto.Stream{Group: "lobby"}, pos.Epoch, proto.Range{After: pos.Offset - 100, Before: pos.Offset + 1, Limit: 100})
+			if err != nil || len(kept) != 100 {
+				b.Fatalf("Messages = %d, %v", len(kept), err)
+			}
+		}
+	})
+}

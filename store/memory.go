@@ -26,6 +26,8 @@ type Memory struct {
 
 	nonceSet map[string]time.Time // nonce -> expiry
 	nonces   nonceHeap            // the same, soonest expiry first
+
+	streams map[string]*memStream // stream key -> its history
 }
 
 type memConn struct {
@@ -40,7 +42,8 @@ func NewMemory(idle time.Duration, now func() time.Time) *Memory {
 		now = time.Now
 	}
 	return &Memory{idle: idle, now: now, plain: map[string]time.Time{}, v1: map[string]*memConn{},
-		groups: map[string]map[string]struct{}{}, users: map[string]map[string]struct{}{}, nonceSet: map[string]time.Time{}}
+		groups: map[string]map[string]struct{}{}, users: map[string]map[string]struct{}{}, nonceSet: map[string]time.Time{},
+		streams: map[string]*memStream{}}
 }
 
 func (m *Memory) alive(t time.Time) bool { return !t.Before(m.now().Add(-m.idle)) }

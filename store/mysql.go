@@ -77,9 +77,11 @@ type MySQL struct {
 	nonceClaim  string
 	nonceSweep  string
 	main, v1, g string // quoted table names
+	h           historyQueries
 }
 
-// tableName leaves room for the _groups and _nonce suffixes within MySQL's 64.
+// tableName leaves room within MySQL's 64 for the other tables' suffixes
+// of up to 7 characters: _v1, _groups, _nonce, _stream, _recent.
 var tableName = regexp.MustCompile(`^[A-Za-z0-9_]{1,57}$`)
 
 // sweepBatch bounds one sweep, so that a backlog never holds a long lock.
@@ -211,6 +213,7 @@ func (s *MySQL) buildQueries(table string) {
 	nonces := "`" + table + "_nonce`"
 	s.nonceClaim = "INSERT IGNORE INTO " + nonces + " (Nonce, Expires) VALUES (?, ?)"
 	s.nonceSweep = "DELETE FROM " + nonces + " WHERE Expires < UTC_TIMESTAMP(3) LIMIT " + strconv.Itoa(nonceSweep)
+	s.h = newHistoryQueries(table)
 }
 
 // v1Alive is the condition for a live scfws.v1 row aliased c; its one

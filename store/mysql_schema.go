@@ -37,6 +37,10 @@ type Schema struct {
 	// NonceCreated when OpenMySQL created it. Without it, ClaimNonce
 	// answers Unavailable and signed requests are refused.
 	Nonce, NonceCreated bool
+	// History is true when the history tables (<table>_stream and
+	// <table>_recent) exist; HistoryCreated when OpenMySQL created them.
+	// Without them, every history call answers Unavailable.
+	History, HistoryCreated bool
 }
 
 // MariaDB's and MySQL's error numbers.
@@ -127,7 +131,57 @@ func (s *MySQL) prepareTable(ctx context.Context, table string, migrate bool) (S
 	if createDenied(err) {
 		err = nil // as for the v1 tables: the feature is refused, the rest works
 	}
+	if err != nil {
+		return schema, err
+	}
+	schema.History, schema.HistoryCreated, err = s.prepareHistory(ctx, table, migrate)
+	if createDenied(err) {
+		err = nil
+	}
 	return schema, err
+}
+
+// prepareHistory finds or creates the history tables: each stream's
+// counter and epoch, and its ring of kept messages (see history.go). Both
+// must exist.
+func (s *MySQL) prepareHistory(ctx context.Context, table string, migrate bool) (exists, created bool, err error) {
+	st, err := s.columns(ctx, table+"_stream")
+	if err != nil {
+		return false, false, err
+	}
+	rc, err := s.columns(ctx, table+"_recent")
+	if err != nil {
+		return false, false, err
+	}
+	if len(st) > 0 && len(rc) > 0 {
+		return true, false, nil
+	}
+	if !migrate {
+		return false, false, nil
+	}
+	for _, ddl := range []string{
+		"CREATE TABLE IF NOT EXISTS `" + table + "_stream` (" +
+			"StreamKey VARBINARY(130) NOT NULL, " +
+			"Epoch VARBINARY(32) NOT NULL, " +
+			"LastSeq BIGINT UNSIGNED NOT NULL, " +
+			"LastAt DATETIME(3) NOT NULL, " +
+			"PRIMARY KEY (StreamKey), KEY idx_last (LastAt)" +
+			") ENGINE=InnoDB",
+		"CREATE TABLE IF NOT EXISTS `" + table + "_recent` (" +
+			"StreamKey VARBINARY(130) NOT NULL, " +
+			"Slot INT UNSIGNED NOT NULL, " +
+			"Epoch VARBINARY(32) NOT NULL, " +
+			"Seq BIGINT UNSIGNED NOT NULL, " +
+			"SentAt DATETIME(3) NOT NULL, " +
+			"Frame MEDIUMBLOB NOT NULL, " +
+			"PRIMARY KEY (StreamKey, Slot), KEY idx_seq (StreamKey, Seq)" +
+			") ENGINE=InnoDB",
+	} {
+		if _, err := s.db.ExecContext(ctx, ddl); err != nil {
+			return false, false, fmt.Errorf("create the history tables: %w", err)
+		}
+	}
+	return true, true, nil
 }
 
 func createDenied(err error) bool {

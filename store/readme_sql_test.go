@@ -14,7 +14,7 @@ import (
 )
 
 // docs/mysql.md's CREATE TABLE statements for scfws.v1 (and the signed
-// route's nonces) make tables the store
+// route's nonces, and history) make tables the store
 // accepts: an administrator can run them for a DB_USER without CREATE, and
 // that user then gets scfws.v1 with DB_AUTO_MIGRATE on or off.
 func TestDocsV1TablesWork(t *testing.T) {
@@ -46,8 +46,24 @@ func TestDocsV1TablesWork(t *testing.T) {
 		t.Fatalf("OpenMySQL on docs/mysql.md's tables: %v", err)
 	}
 	defer s.Close()
-	if sc := s.Schema(); !sc.V1 || sc.V1Created || sc.V1Denied || !sc.Nonce || sc.NonceCreated {
-		t.Errorf("schema %+v; want V1 and Nonce found, not created", sc)
+	if sc := s.Schema(); !sc.V1 || sc.V1Created || sc.V1Denied || !sc.Nonce || sc.NonceCreated || !sc.History || sc.HistoryCreated {
+		t.Errorf("schema %+v; want V1, Nonce and History found, not created", sc)
+	}
+	keep := proto.Retention{Size: 2, TTL: time.Hour}
+	for range 3 {
+		if _, err := s.Append(context.Background(), proto.Stream{Group: "lobby"}, []byte(`{"type":"message"}`), keep); err != nil {
+			t.Fatalf("Append on the README's tables: %v", err)
+		}
+	}
+	pos, err := s.Position(context.Background(), proto.Stream{Group: "lobby"}, keep)
+	if err != nil || pos.Offset != 3 {
+		t.Errorf("Position on the README's tables = %+v, %v; want offset 3", pos, err)
+	}
+	if kept, err := s.Messages(context.Background(), proto.Stream{Group: "lobby"}, pos.Epoch, proto.Range{Limit: 5}); err != nil || len(kept) != 2 {
+		t.Errorf("Messages on the README's tables = %d, %v; want the last 2", len(kept), err)
+	}
+	if _, err := s.SweepHistory(context.Background(), keep); err != nil {
+		t.Errorf("SweepHistory on the README's tables: %v", err)
 	}
 	if first, err := s.ClaimNonce(context.Background(), []byte("signature"), time.Now().Add(time.Hour)); err != nil || !first {
 		t.Errorf("ClaimNonce on docs/mysql.md's table = %v, %v; want claimed", first, err)

@@ -48,6 +48,9 @@ func TestMemory(t *testing.T) {
 			Age:         func(t *testing.T, id string, by time.Duration) { m.TouchAt(id, clock.Add(-by)) },
 			All:         func(t *testing.T) []string { return m.All() },
 			Memberships: func(t *testing.T) [][2]string { return m.Memberships() },
+			History:     m,
+			AgeStream:   func(t *testing.T, s proto.Stream, by time.Duration) { m.AgeStream(s, by) },
+			Kept:        func(t *testing.T) int { return m.Kept() },
 		}
 	})
 }
@@ -64,7 +67,7 @@ func mysqlSubject(t *testing.T, db *mysqltest.DB, table string, c store.MySQLCon
 		t.Fatalf("OpenMySQL: %v", err)
 	}
 	t.Cleanup(func() { m.Close() })
-	return storetest.Subject{
+	subject := storetest.Subject{
 		Reg:  m,
 		Idle: idle,
 		Age: func(t *testing.T, id string, by time.Duration) {
@@ -97,6 +100,20 @@ func mysqlSubject(t *testing.T, db *mysqltest.DB, table string, c store.MySQLCon
 			return out
 		},
 	}
+	if m.Schema().History {
+		subject.History = m
+		subject.AgeStream = func(t *testing.T, s proto.Stream, by time.Duration) {
+			key := "g:" + s.Group
+			if s.UserID != "" {
+				key = "u:" + s.UserID
+			}
+			db.Exec(t, "UPDATE `"+table+"_stream` SET LastAt = LastAt - INTERVAL ? MICROSECOND WHERE StreamKey = ?", by.Microseconds(), key)
+		}
+		subject.Kept = func(t *testing.T) int {
+			return len(db.Strings(t, "SELECT Seq FROM `"+table+"_recent`"))
+		}
+	}
+	return subject
 }
 
 func TestMySQLCreatedTable(t *testing.T) {
@@ -104,7 +121,7 @@ func TestMySQLCreatedTable(t *testing.T) {
 		db := mysqltest.New(t)
 		s := mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{AutoMigrate: true})
 		if got := s.Reg.(*store.MySQL).Schema(); got != (store.Schema{Created: true, Keyed: true, DateType: "datetime", V1: true, V1Created: true,
-			Nonce: true, NonceCreated: true}) {
+			Nonce: true, NonceCreated: true, History: true, HistoryCreated: true}) {
 			t.Errorf("store.Schema() = %+v; want created, keyed, datetime, with the v1 and nonce tables", got)
 		}
 		return s
@@ -182,8 +199,12 @@ func TestMySQLLimitedUser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("OpenMySQL without CREATE, the v1 tables missing, auto-migrate on = %v; want it open for plain connections", err)
 	}
-	if sc := m.Schema(); sc.V1 || !sc.V1Denied || sc.Nonce {
-		t.Errorf("schema = %+v; want V1 false, V1Denied true, Nonce false", sc)
+	if sc := m.Schema(); sc.V1 || !sc.V1Denied || sc.Nonce || sc.History {
+		t.Errorf("schema = %+v; want V1 false, V1Denied true, Nonce and History false", sc)
+	}
+	_, err = m.Append(context.Background(), proto.Stream{Group: "g"}, []byte("{}"), proto.Retention{Size: 1, TTL: time.Hour})
+	if e, ok := err.(interface{ Unavailable() bool }); !ok || !e.Unavailable() {
+		t.Errorf("Append without the history tables = %v; want an Unavailable error", err)
 	}
 	_, err = m.ClaimNonce(context.Background(), []byte("sig"), time.Now().Add(time.Hour))
 	if e, ok := err.(interface{ Unavailable() bool }); !ok || !e.Unavailable() {
@@ -320,6 +341,42 @@ func TestMySQLChurnSeesNoDeadlock(t *testing.T) {
 
 // Each claim forgets at most 64 expired nonces: the work per signed
 // request is bounded, and a backlog drains over the next claims.
+// A sweep deletes at most 16 expired streams, each with its messages.
+func TestHistorySweepIsBounded(t *testing.T) {
+	db := mysqltest.New(t)
+	s := mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{AutoMigrate: true})
+	clock := time.Now()
+	mem := store.NewMemory(idle, func() time.Time { return clock })
+	keep := proto.Retention{Size: 3, TTL: time.Minute}
+	tests := []struct {
+		name string
+		subj storetest.Subject
+		age  func()
+	}{
+		{"mysql", s, func() { db.Exec(t, "UPDATE ConnectionID_List_stream SET LastAt = LastAt - INTERVAL 2 MINUTE") }},
+		{"memory", storetest.Subject{History: mem, Kept: func(*testing.T) int { return mem.Kept() }}, func() { clock = clock.Add(2 * time.Minute) }},
+	}
+	for _, tt := range tests {
+		for i := range 40 {
+			for range 2 {
+				if _, err := tt.subj.History.Append(context.Background(), proto.Stream{Group: fmt.Sprint("g", i)}, []byte("{}"), keep); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		tt.age()
+		for _, want := range []int64{16, 16, 8, 0} {
+			n, err := tt.subj.History.SweepHistory(context.Background(), keep)
+			if err != nil || n != want {
+				t.Errorf("%s: SweepHistory() = %d, %v; want %d", tt.name, n, err, want)
+			}
+		}
+		if n := tt.subj.Kept(t); n != 0 {
+			t.Errorf("%s: %d messages left after sweeping every stream; want 0", tt.name, n)
+		}
+	}
+}
+
 func TestNonceSweepIsBounded(t *testing.T) {
 	old := time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	future := time.Now().Add(time.Hour)

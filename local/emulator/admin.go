@@ -124,6 +124,23 @@ func (g *Gateway) serveConnections(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(g.Connections())
 }
 
+// serveDrop is POST /_scfws/connections/{id}/drop: the gateway drops that
+// connection once, as after a push it refused: the TCP connection closes
+// without a close frame (browsers see 1006) and, as there, no closing is
+// sent, so the function learns of it when its next push there fails. The
+// client may connect again at once; ?fail-push fails every push, this one
+// connection only. The ID is percent-encoded (standard base64 has "/").
+func (g *Gateway) serveDrop(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	c := g.get(id)
+	if c == nil || !c.accepted.Load() || !g.end(c, ending{byGateway: true, abrupt: true, reason: "dropped once (POST /_scfws/connections/{id}/drop)"}) {
+		w.WriteHeader(http.StatusNotFound)
+		_ = json.NewEncoder(w).Encode(map[string]any{"errNo": http.StatusNotFound, "errMsg": "no such open connection"})
+		return
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"errNo": 0, "errMsg": "ok", "dropped": id})
+}
+
 // Refusal is a handshake the gateway refused: browsers cannot read the
 // answer's body, so the chat page asks GET /_scfws/status for it.
 type Refusal struct {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -1020,6 +1021,10 @@ func TestPushAndAdminAreLocalOnly(t *testing.T) {
 		{"connections, no-cors from other site", "GET", "/_scfws/connections", map[string]string{"Sec-Fetch-Site": "cross-site"}, "", 403},
 		{"connections, rebound host", "GET", "/_scfws/connections", map[string]string{"Host": "evil.example:80"}, "", 403},
 		{"status, POST", "POST", "/_scfws/status", map[string]string{"Content-Type": "application/json"}, "{}", 405},
+		{"drop, program", "POST", "/_scfws/connections/none%2F%2B==/drop", nil, "", 404},
+		{"drop, GET", "GET", "/_scfws/connections/none==/drop", nil, "", 405},
+		{"drop, other site", "POST", "/_scfws/connections/none==/drop", map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}, "", 403},
+		{"drop, rebound host", "POST", "/_scfws/connections/none==/drop", map[string]string{"Host": "evil.example:80"}, "", 403},
 		{"page, any host", "GET", "/", map[string]string{"Host": "evil.example"}, "", 200},
 	}
 	for _, tt := range tests {
@@ -1268,3 +1273,51 @@ func TestTokenEndpointRoles(t *testing.T) {
 		}
 	}
 }
+
+// POST /_scfws/connections/{id}/drop drops one connection once, as a
+// refused push does: no close frame, no closing invoke; the others stay,
+// and a second drop finds nothing.
+func TestDropOnce(t *testing.T) {
+	g := startGateway(t, newFakeFn(), Options{})
+	c := rawDial(t, g.url)
+	id := g.onlyID(t)
+	_, other := g.dialID(t, g.url)
+	drop := func(id string, headers map[string]string) int {
+		req, _ := http.NewRequest("POST", g.srv.URL+"/_scfws/connections/"+url.PathEscape(id)+"/drop", nil)
+		for k, v := range headers {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := drop(id, map[string]string{"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}); got != 403 {
+		t.Errorf("drop from another site = %d; want 403", got)
+	}
+	if got := drop(id, nil); got != 200 {
+		t.Fatalf("drop = %d; want 200", got)
+	}
+	ops := c.frames(t)
+	if d := g.obs.disconnect(t, id); hasClose(ops) || !d.ByGateway || !d.Abrupt || d.ClosingSent {
+		t.Errorf("frames %v, %+v; want the TCP connection dropped with no close frame, no closing", ops, d)
+	}
+	tests := []struct {
+		name      string
+		got, want int
+	}{
+		{"a push to the dropped one", first(pushTo(t, g.push, pushBody("data send", id, "x"))), 404},
+		{"a push to the other", first(pushTo(t, g.push, pushBody("data send", other, "x"))), 200},
+		{"a second drop", drop(id, nil), 404},
+		{"a drop of an unknown ID", drop("no-such==", nil), 404},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("%s = %d; want %d", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
+func first[A, B any](a A, _ B) A { return a }

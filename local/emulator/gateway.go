@@ -213,6 +213,7 @@ func New(fn Invoker, log *zap.Logger, o Options) *Gateway {
 	g.mux.HandleFunc("GET /_scfws/config", g.admin(g.serveConfig))
 	g.mux.HandleFunc("GET /_scfws/connections", g.admin(g.serveConnections))
 	g.mux.HandleFunc("GET /_scfws/status", g.admin(g.serveStatus))
+	g.mux.HandleFunc("POST /_scfws/connections/{id}/drop", g.admin(g.serveDrop))
 	if o.Token != nil {
 		g.mux.HandleFunc("GET /_scfws/token", g.admin(g.serveToken))
 	}

@@ -33,6 +33,14 @@ type Subject struct {
 	All func(t *testing.T) []string
 	// Memberships returns every stored (group, connection ID), sorted.
 	Memberships func(t *testing.T) [][2]string
+
+	// History is the registry's history, nil when it has none (its
+	// contract is then not run).
+	History router.History
+	// AgeStream moves a stream's last message by into the past.
+	AgeStream func(t *testing.T, s proto.Stream, by time.Duration)
+	// Kept counts the stored messages of every stream.
+	Kept func(t *testing.T) int
 }
 
 // HostileIDs must each be stored and found exactly: quotes, SQL, unicode,
@@ -57,6 +65,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("presence", func(t *testing.T) { presence(t, newSubject) })
 	t.Run("concurrency", func(t *testing.T) { concurrency(t, newSubject) })
 	t.Run("nonces", func(t *testing.T) { nonces(t, newSubject) })
+	t.Run("history", func(t *testing.T) { history(t, newSubject) })
 }
 
 var ctx = context.Background()

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -74,11 +75,55 @@ func Plant(t testing.TB, reg Registerer, age func(id string, by time.Duration)) 
 	}
 }
 
-// Case is one event file and the settings on top of Env.
+// History is what PlantHistory keeps before every case: lobby's stream
+// holds HistoryLobby messages from ann, ann's own stream HistoryAnn from
+// the server. Cases that turn history on (HISTORY_SIZE) see them.
+const (
+	HistoryLobby = 3
+	HistoryAnn   = 2
+)
+
+// HistoryAppender is what PlantHistory needs of a registry.
+type HistoryAppender interface {
+	Append(ctx context.Context, s proto.Stream, frame []byte, keep proto.Retention) (proto.Position, error)
+}
+
+// PlantHistory keeps the History messages in reg and returns each
+// stream's epoch by the placeholder an event names it with: "{{epoch:lobby}}"
+// and "{{epoch:user:ann}}" (see Prepare).
+func PlantHistory(t testing.TB, reg HistoryAppender) map[string]string {
+	t.Helper()
+	keep := proto.Retention{Size: 100, TTL: time.Hour}
+	epochs := map[string]string{}
+	for _, p := range []struct {
+		placeholder string
+		stream      proto.Stream
+		n           int
+		frame       string
+	}{
+		{"{{epoch:lobby}}", proto.Stream{Group: "lobby"}, HistoryLobby,
+			`{"type":"message","from":"group","group":"lobby","fromUserId":"ann","dataType":"text","data":"earlier %d","id":"00000000000000000000000L%02d"}`},
+		{"{{epoch:user:ann}}", proto.Stream{UserID: "ann"}, HistoryAnn,
+			`{"type":"message","from":"server","dataType":"text","data":"for ann %d","id":"00000000000000000000000U%02d"}`},
+	} {
+		for i := 1; i <= p.n; i++ {
+			pos, err := reg.Append(context.Background(), p.stream, fmt.Appendf(nil, p.frame, i, i), keep)
+			if err != nil {
+				t.Fatalf("plant history: %v", err)
+			}
+			epochs[p.placeholder] = pos.Epoch
+		}
+	}
+	return epochs
+}
+
+// Case is one event file and the settings on top of Env. Epochs fill the
+// event's epoch placeholders (PlantHistory's).
 type Case struct {
-	Name  string
-	Event []byte
-	Env   map[string]string
+	Name   string
+	Event  []byte
+	Env    map[string]string
+	Epochs map[string]string
 }
 
 // Load reads every dir/*.json with its optional .env file. No cases is a
@@ -156,7 +201,30 @@ func (o Outcome) Marshal(t testing.TB) []byte {
 	if err := enc.Encode(o); err != nil {
 		t.Fatal(err)
 	}
-	return b.Bytes()
+	return numbered(b.Bytes())
+}
+
+// generated finds the values the function makes up, a message's id and a
+// stream's epoch, in a reply or (escaped) in a pushed frame.
+var generated = regexp.MustCompile(`(\\?"(id|epoch)\\?":\s*\\?")([0-9A-Z]{16,26})(\\?")`)
+
+// numbered replaces each id and epoch by its kind and the order in which
+// it first appears ("id-1", "epoch-1"): runs differ in the values, never
+// in which messages share one.
+func numbered(out []byte) []byte {
+	seen := map[string]string{}
+	count := map[string]int{}
+	return generated.ReplaceAllFunc(out, func(m []byte) []byte {
+		g := generated.FindSubmatch(m)
+		kind, value := string(g[2]), string(g[3])
+		name, ok := seen[kind+value]
+		if !ok {
+			count[kind]++
+			name = fmt.Sprintf("%s-%d", kind, count[kind])
+			seen[kind+value] = name
+		}
+		return append(append(append([]byte{}, g[1]...), name...), g[4]...)
+	})
 }
 
 // stable zeroes the clock-dependent elapsedMs of a reply, also inside an
@@ -190,13 +258,16 @@ func stable(t testing.TB, payload json.RawMessage) json.RawMessage {
 	return bytes.TrimSpace(b.Bytes())
 }
 
-// Prepare fills a case's placeholders that depend on the time of the run:
-// in an HTTP event, "{{now}}" and "{{now-400}}" in the timestamp header
+// Prepare fills a case's placeholders that depend on the run: the epochs
+// of the planted history (c.Epochs), and in an HTTP event, "{{now}}" and "{{now-400}}" in the timestamp header
 // become unix seconds, and "{{sign}}" in the signature header becomes the
 // signature of the body with the case's PUBLISH_SECRET.
 func Prepare(t testing.TB, c Case) []byte {
 	t.Helper()
-	if !bytes.Contains(c.Event, []byte("{{")) {
+	for placeholder, epoch := range c.Epochs {
+		c.Event = bytes.ReplaceAll(c.Event, []byte(placeholder), []byte(epoch))
+	}
+	if !bytes.Contains(c.Event, []byte("{{now")) && !bytes.Contains(c.Event, []byte("{{sign}}")) {
 		return c.Event
 	}
 	var ev map[string]any
