@@ -92,6 +92,16 @@ type Reply struct {
 	Detail string `json:"detail,omitempty"`
 	// Off answers status: the settings refused by turning a feature off.
 	Off []string `json:"off,omitempty"`
+	*Counts
+}
+
+// Counts answer status beside connections: what the registry holds now.
+type Counts struct {
+	// Groups is how many groups have a live member.
+	Groups int `json:"groups"`
+	// JobsRunning is the place for the fan-out jobs in progress, which
+	// the fan-out issue adds; until then none run and status leaves it out.
+	JobsRunning *int `json:"jobsRunning,omitempty"`
 }
 
 // Handshake is the connecting reply's websocket object: it accepts the
