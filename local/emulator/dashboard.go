@@ -75,5 +75,5 @@ func (g *Gateway) countPush(pw *pushWriter) {
 	default:
 		outcome = pushFailed // 0: the pusher left before an answer
 	}
-	g.opts.Metrics.pushed(pw.order.connID, outcome, pw.status, len(pw.order.frame.data), time.Since(pw.start))
+	g.opts.Metrics.pushed(pw.order.connID, outcome, pw.status, len(pw.order.frame.data), pw.start, time.Now())
 }

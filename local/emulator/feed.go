@@ -32,8 +32,11 @@ type feed struct {
 
 func newFeed(size int) *feed { return &feed{ring: make([]Event, size), next: 1} }
 
+// add keeps e, stamped now unless its Time is set.
 func (f *feed) add(e Event) {
-	e.Time = time.Now().UnixMilli()
+	if e.Time == 0 {
+		e.Time = time.Now().UnixMilli()
+	}
 	f.mu.Lock()
 	e.Seq = f.next
 	f.ring[f.next%int64(len(f.ring))] = e

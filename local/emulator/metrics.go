@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 )
 
 // Metrics counts what the emulator sees, in Prometheus's terms, for GET
@@ -32,7 +32,7 @@ type Metrics struct {
 	framesOut    prometheus.Counter
 	bytesIn      prometheus.Counter
 	bytesOut     prometheus.Counter
-	pushes       *prometheus.CounterVec
+	pushes       map[string]prometheus.Counter // by outcome, resolved once: a push only reads the map
 	pushLatency  prometheus.Histogram
 	invokes      *prometheus.CounterVec
 	invokeTime   *prometheus.HistogramVec
@@ -70,9 +70,10 @@ func NewMetrics() *Metrics {
 	m.framesIn, m.framesOut = frames.WithLabelValues("in"), frames.WithLabelValues("out")
 	bytesTotal := m.counterVec("scfws_frame_bytes_total", "Payload bytes of those frames.", "direction")
 	m.bytesIn, m.bytesOut = bytesTotal.WithLabelValues("in"), bytesTotal.WithLabelValues("out")
-	m.pushes = m.counterVec("scfws_pushes_total", "Reverse pushes by what the push address answered: delivered, closed, gone, rate_limited, failed.", "outcome")
+	pushes := m.counterVec("scfws_pushes_total", "Reverse pushes by what the push address answered: delivered, closed, gone, rate_limited, failed.", "outcome")
+	m.pushes = map[string]prometheus.Counter{}
 	for _, o := range pushOutcomes {
-		m.pushes.WithLabelValues(o) // every outcome shows, 0 until it happens
+		m.pushes[o] = pushes.WithLabelValues(o) // every outcome shows, 0 until it happens
 	}
 	m.pushLatency = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "scfws_push_latency_seconds",
 		Help: "Time the push address took to answer a push (-push-latency included).", Buckets: timeBuckets})
@@ -100,9 +101,23 @@ func (m *Metrics) gaugeVec(name, help string, labels ...string) *prometheus.Gaug
 	return v
 }
 
-// Handler serves the metrics in Prometheus's text exposition format.
+// Handler serves the metrics in Prometheus's text exposition format (the
+// one every scraper reads: promhttp's negotiation of the others would make
+// scfws's zip bigger for no one).
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fams, err := m.reg.Gather()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
+		for _, f := range fams {
+			if _, err := expfmt.MetricFamilyToText(w, f); err != nil {
+				return // the scraper left
+			}
+		}
+	})
 }
 
 // opened counts a connection the gateway upgraded.
@@ -158,14 +173,15 @@ func (m *Metrics) frameOut(n int) {
 	m.bytesOut.Add(float64(n))
 }
 
-// pushed counts one answered push.
-func (m *Metrics) pushed(id, outcome string, status, n int, took time.Duration) {
+// pushed counts one push, begun at start and answered now.
+func (m *Metrics) pushed(id, outcome string, status, n int, start, now time.Time) {
 	if m == nil {
 		return
 	}
-	m.pushes.WithLabelValues(outcome).Inc()
+	took := now.Sub(start)
+	m.pushes[outcome].Inc()
 	m.pushLatency.Observe(took.Seconds())
-	m.events.add(Event{Kind: "push", Conn: id, What: outcome, Status: status, Bytes: n, Ms: ms(took)})
+	m.events.add(Event{Time: now.UnixMilli(), Kind: "push", Conn: id, What: outcome, Status: status, Bytes: n, Ms: ms(took)})
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
