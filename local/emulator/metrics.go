@@ -62,7 +62,7 @@ var timeBuckets = prometheus.ExponentialBuckets(0.0001, 1.5, 30)
 // NewMetrics returns empty metrics with their own registry (no process or
 // Go runtime collectors: the numbers are the emulator's traffic only).
 func NewMetrics() *Metrics {
-	m := &Metrics{reg: prometheus.NewRegistry(), events: newFeed(1000), history: newHistory(300)}
+	m := &Metrics{reg: prometheus.NewRegistry(), events: newFeed(10000), history: newHistory(300)}
 	m.conns = m.gaugeVec("scfws_connections", "Open WebSocket connections, by protocol (plain or v1: scfws.v1).", "protocol")
 	m.plain, m.v1 = m.conns.WithLabelValues("plain"), m.conns.WithLabelValues("v1")
 	m.refused = m.counterVec("scfws_handshakes_refused_total", "Handshakes the gateway refused, by HTTP status (403: the function refused; 502: its invoke failed; 400: a bad request).", "status")

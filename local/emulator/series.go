@@ -28,6 +28,12 @@ type Sample struct {
 	// otherwise (gone, rate_limited, failed).
 	Pushes       float64 `json:"pushes"`
 	PushFailures float64 `json:"pushFailures"`
+	// What the function's log lines say of its pushes, a second: the
+	// connections it forgot as gone, the pushes that failed, and those it
+	// skipped for want of time.
+	Pruned  float64 `json:"pruned"`
+	Failed  float64 `json:"failed"`
+	Skipped float64 `json:"skipped"`
 	// P50 and P99 of the invokes logged in the second, in milliseconds;
 	// null when there were none.
 	P50       *float64         `json:"p50"`
@@ -47,6 +53,7 @@ type totals struct {
 	at                               time.Time
 	invokes, problems                float64
 	delivered, pushFailures          float64
+	pruned, failed, skipped          float64
 	bounds, cumulative               []float64 // the invoke time histogram, summed over actions
 	count                            float64
 	instInvokes, inFlight, restarted map[string]float64
@@ -96,7 +103,8 @@ func (m *Metrics) Sample(now time.Time) Sample {
 	s := Sample{Time: now.UnixMilli(),
 		Plain: int(labelled(gauges["scfws_connections"], "protocol", "plain")), V1: int(labelled(gauges["scfws_connections"], "protocol", "v1")),
 		Invokes: rate(cur.invokes, prev.invokes), Problems: rate(cur.problems, prev.problems),
-		Pushes: rate(cur.delivered, prev.delivered), PushFailures: rate(cur.pushFailures, prev.pushFailures)}
+		Pushes: rate(cur.delivered, prev.delivered), PushFailures: rate(cur.pushFailures, prev.pushFailures),
+		Pruned: rate(cur.pruned, prev.pruned), Failed: rate(cur.failed, prev.failed), Skipped: rate(cur.skipped, prev.skipped)}
 	s.P50, s.P99 = quantile(0.5, cur, prev), quantile(0.99, cur, prev)
 	for _, id := range instanceIDs(cur.instInvokes) {
 		s.Instances = append(s.Instances, InstanceSample{Invokes: rate(cur.instInvokes[id], prev.instInvokes[id]),
@@ -146,6 +154,8 @@ func readTotals(fams []*dto.MetricFamily, now time.Time) totals {
 	pushes := perLabel(f["scfws_pushes_total"], "outcome")
 	t.delivered = pushes[pushDelivered]
 	t.pushFailures = pushes[pushGone] + pushes[pushRateLimited] + pushes[pushFailed]
+	fn := perLabel(f["scfws_function_pushes_total"], "outcome")
+	t.pruned, t.failed, t.skipped = fn["pruned"], fn["failed"], fn["skipped"]
 	t.bounds, t.cumulative, t.count = histogramSum(f["scfws_invoke_duration_seconds"])
 	return t
 }
