@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -44,20 +45,26 @@ func (f *feed) add(e Event) {
 	f.mu.Unlock()
 }
 
+// sinceLimit bounds one answer of since: the page keeps no more.
+const sinceLimit = 1000
+
 // since returns the events after seq still kept, oldest first, those of
-// connections whose ID contains conn when it is set, and the last Seq
-// given out (to ask from next time).
+// connections whose ID contains conn when it is set, at most the newest
+// sinceLimit of them, and the last Seq given out (to ask from next time).
 func (f *feed) since(seq int64, conn string) ([]Event, int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	last := f.next - 1
 	first := max(seq+1, f.next-int64(len(f.ring)), 1)
-	out := make([]Event, 0, max(last-first+1, 0))
-	for s := first; s <= last; s++ {
-		e := f.ring[s%int64(len(f.ring))]
-		if conn == "" || strings.Contains(e.Conn, conn) {
+	var out []Event
+	for s := last; s >= first && len(out) < sinceLimit; s-- {
+		if e := f.ring[s%int64(len(f.ring))]; conn == "" || strings.Contains(e.Conn, conn) {
 			out = append(out, e)
 		}
+	}
+	slices.Reverse(out)
+	if out == nil {
+		out = []Event{}
 	}
 	return out, last
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -25,7 +26,6 @@ type Metrics struct {
 	events  *feed
 	history *history
 
-	conns        *prometheus.GaugeVec
 	plain, v1    prometheus.Gauge
 	refused      *prometheus.CounterVec
 	framesIn     prometheus.Counter
@@ -63,8 +63,8 @@ var timeBuckets = prometheus.ExponentialBuckets(0.0001, 1.5, 30)
 // Go runtime collectors: the numbers are the emulator's traffic only).
 func NewMetrics() *Metrics {
 	m := &Metrics{reg: prometheus.NewRegistry(), events: newFeed(10000), history: newHistory(300)}
-	m.conns = m.gaugeVec("scfws_connections", "Open WebSocket connections, by protocol (plain or v1: scfws.v1).", "protocol")
-	m.plain, m.v1 = m.conns.WithLabelValues("plain"), m.conns.WithLabelValues("v1")
+	conns := m.gaugeVec("scfws_connections", "Open WebSocket connections, by protocol (plain or v1: scfws.v1).", "protocol")
+	m.plain, m.v1 = conns.WithLabelValues("plain"), conns.WithLabelValues("v1")
 	m.refused = m.counterVec("scfws_handshakes_refused_total", "Handshakes the gateway refused, by HTTP status (403: the function refused; 502: its invoke failed; 400: a bad request).", "status")
 	frames := m.counterVec("scfws_frames_total", "WebSocket data frames, in (from clients) and out (to clients).", "direction")
 	m.framesIn, m.framesOut = frames.WithLabelValues("in"), frames.WithLabelValues("out")
@@ -214,11 +214,9 @@ func (m *Metrics) FunctionLine(line []byte) {
 	if json.Unmarshal(line, &l) != nil || l.Msg != "invoke" || l.Action == "" {
 		return
 	}
-	if l.Outcome == "" { // a function older than the outcome field
-		l.Outcome = "unknown"
-	}
-	m.invokes.WithLabelValues(l.Action, l.Outcome).Inc()
-	m.invokeTime.WithLabelValues(l.Action).Observe(l.DurationMs / 1000)
+	action, outcome := known(l.Action, invokeActions), known(l.Outcome, invokeOutcomes)
+	m.invokes.WithLabelValues(action, outcome).Inc()
+	m.invokeTime.WithLabelValues(action).Observe(l.DurationMs / 1000)
 	if l.Delivered != nil {
 		m.fnPushes.WithLabelValues("delivered").Add(*l.Delivered)
 		m.fnPushes.WithLabelValues("pruned").Add(l.Pruned)
@@ -235,6 +233,25 @@ func (m *Metrics) FunctionLine(line []byte) {
 		e.Detail += ": " + l.ErrMsg
 	}
 	m.events.add(e)
+}
+
+// The label values an invoke line may give; anything else (an event of
+// any action can be invoked by hand) is counted as "other", so that no
+// caller can grow the metrics without bound. A function older than the
+// outcome field gives none: "unknown".
+var (
+	invokeActions  = []string{"connecting", "data send", "data recv", "closing", "command", "http"}
+	invokeOutcomes = []string{"ok", "warning", "refused", "error"}
+)
+
+func known(v string, values []string) string {
+	switch {
+	case v == "":
+		return "unknown"
+	case slices.Contains(values, v):
+		return v
+	}
+	return "other"
 }
 
 // instanceMetrics are one function instance's; nil counts nothing.

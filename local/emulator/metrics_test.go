@@ -309,6 +309,8 @@ func TestFunctionLine(t *testing.T) {
 			map[string]float64{`scfws_invokes_total{action="connecting",outcome="refused"}`: 1}},
 		{`{"level":"info","msg":"invoke","action":"closing","errNo":0,"durationMs":1}`, // an older function: no outcome
 			map[string]float64{`scfws_invokes_total{action="closing",outcome="unknown"}`: 1}},
+		{`{"level":"warn","msg":"invoke","action":"dance` + strings.Repeat("x", 50) + `","errNo":102,"outcome":"refused","durationMs":0.1}`,
+			map[string]float64{`scfws_invokes_total{action="other",outcome="refused"}`: 1}},
 		{`{"level":"info","msg":"settings loaded"}`, nil},
 		{`not json "msg":"invoke"`, nil},
 	}
@@ -376,5 +378,33 @@ func TestInstanceMetrics(t *testing.T) {
 	restarts := got[`scfws_function_restarts_total{instance="0"}`] + got[`scfws_function_restarts_total{instance="1"}`]
 	if invokes != 5 || restarts != 2 {
 		t.Errorf("invokes %v, restarts %v over the instances; want 5 and 2 (after the crash, after the panic)", invokes, restarts)
+	}
+}
+
+func TestFeedKeepsTheLast(t *testing.T) {
+	f := newFeed(5)
+	for i := range 8 {
+		f.add(Event{Kind: "frame", Conn: fmt.Sprintf("c%d", i%2)})
+	}
+	tests := []struct {
+		after    int64
+		conn     string
+		wantSeqs []int64
+	}{
+		{0, "", []int64{4, 5, 6, 7, 8}}, // 1-3 are gone from a ring of 5
+		{6, "", []int64{7, 8}},
+		{8, "", []int64{}},
+		{0, "c1", []int64{4, 6, 8}},
+		{5, "c0", []int64{7}},
+	}
+	for _, tt := range tests {
+		got, last := f.since(tt.after, tt.conn)
+		seqs := []int64{}
+		for _, e := range got {
+			seqs = append(seqs, e.Seq)
+		}
+		if fmt.Sprint(seqs) != fmt.Sprint(tt.wantSeqs) || last != 8 {
+			t.Errorf("since(%d, %q) = %v, %d; want %v, 8", tt.after, tt.conn, seqs, last, tt.wantSeqs)
+		}
 	}
 }
