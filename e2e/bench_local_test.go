@@ -1,9 +1,13 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,8 +60,10 @@ func BenchmarkLocal(b *testing.B) {
 // one message to 999 (each going first every other time, so that the
 // machine's load falls on both alike). on/off is the median of the
 // rounds' ratios, which a burst of load elsewhere moves least; the means
-// are reported too. The function logs every invoke (LOG_LEVEL info), so
-// that the metrics read each line, as they do by default.
+// are reported too, and cpu-on/off: the CPU time each emulator process
+// spent over the rounds, which other work on the machine moves less than
+// wall time. The function logs every invoke (LOG_LEVEL info), so that the
+// metrics read each line, as they do by default.
 func BenchmarkLocalMetrics(b *testing.B) {
 	const n = 1000
 	env := map[string]string{"ONLINE_COUNT_SUFFIX": "false"}
@@ -65,6 +71,7 @@ func BenchmarkLocalMetrics(b *testing.B) {
 	rooms := []*room{newRoom(b, on.ws, n), newRoom(b, off.ws, n)}
 	var took [2]time.Duration
 	var ratios []float64
+	cpuBefore := []time.Duration{cpuTime(b, on.cmd.Process.Pid), cpuTime(b, off.cmd.Process.Pid)}
 	i := 0
 	for b.Loop() {
 		var round [2]time.Duration
@@ -76,7 +83,11 @@ func BenchmarkLocalMetrics(b *testing.B) {
 		ratios = append(ratios, float64(round[0])/float64(round[1]))
 		i++
 	}
+	b.StopTimer()
+	cpuOn := cpuTime(b, on.cmd.Process.Pid) - cpuBefore[0]
+	cpuOff := cpuTime(b, off.cmd.Process.Pid) - cpuBefore[1]
 	slices.Sort(ratios)
+	b.ReportMetric(float64(cpuOn)/float64(cpuOff), "cpu-on/off")
 	b.ReportMetric(ms(took[0])/float64(i), "on-ms/broadcast")
 	b.ReportMetric(ms(took[1])/float64(i), "off-ms/broadcast")
 	b.ReportMetric(float64(took[0])/float64(took[1]), "mean-on/off")
@@ -189,3 +200,19 @@ func (r *room) broadcast(b testing.TB, msg string) time.Duration {
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// cpuTime is the CPU time (user and system) process pid has used, from
+// /proc/PID/stat, in clock ticks of 10 ms (USER_HZ is 100 on Linux).
+func cpuTime(tb testing.TB, pid int) time.Duration {
+	tb.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// The command name, in parentheses, may hold spaces: the fields
+	// counted here start after its closing parenthesis.
+	f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
