@@ -36,15 +36,20 @@ func banner(f localFlags, public bool, base, host, pushURL string, fn *emulator.
 	if f.concurrentFrames {
 		frames = "concurrent invokes per client (-concurrent-frames)"
 	}
+	dashboard := "off (-metrics=false)"
+	if f.metrics {
+		dashboard = fmt.Sprintf("%s%s  (Prometheus: %s%s)", base, emulator.DashboardPath, base, emulator.MetricsPath)
+	}
 	fmt.Fprintf(&b, `scfws local: API Gateway + SCF emulator
   chat page     %s/
+  dashboard     %s
   WebSocket     ws://%s%s
   reverse push  %s  (the function's SENDBACK_HOST)
   function      %s, %s, timeout %s, store %s
   frames        %s
   idle timeout  %s; closing sent on: %s
   history       %s
-`, base, host, f.path, pushURL, f.function, scaling, f.functionTimeout, store, frames, f.idleTimeout, cleanup, history(env))
+`, base, dashboard, host, f.path, pushURL, f.function, scaling, f.functionTimeout, store, frames, f.idleTimeout, cleanup, history(env))
 	if !fn.Loopback() {
 		fmt.Fprintf(&b, "  WARNING       %s\n", everyInterface(f.function))
 	}

@@ -32,7 +32,9 @@ as under SCF).
 Add ?fail-push=STATUS (200-599) to the WebSocket URL to make pushes to that
 connection answer STATUS; any but 200 and 429 also drops the client, as the
 gateway does. GET /_scfws/connections lists the open connections, GET
-/_scfws/status shows counts and the last refused handshake.
+/_scfws/status shows counts and the last refused handshake, GET
+/_scfws/metrics the metrics in Prometheus's format; /_scfws/dashboard charts
+them live, with the last events.
 
 It also answers Tencent Cloud's API on the same address: SCF Invoke of this
 function (named scfws), and what scfws deploy -endpoint uses, so a function
@@ -65,6 +67,7 @@ type localFlags struct {
 	maxMessageBytes      int64
 	heartbeat            string
 	faults               cloudapi.Faults
+	metrics              bool
 
 	// Not flags: the HTTP server's timeouts, shorter in tests.
 	readTimeout     time.Duration // a whole request, body included
@@ -118,6 +121,7 @@ func (f *localFlags) flagSet() *flag.FlagSet {
 	fs.IntVar(&f.unknownPushStatus, "unknown-push-status", http.StatusNotFound, "HTTP status of a push to an unknown or closed connection (undocumented)")
 	fs.Int64Var(&f.maxMessageBytes, "max-message-bytes", 4<<20, "larger client frames close the client with 1009")
 	fs.StringVar(&f.heartbeat, "heartbeat", "__heartbeat__", "HEARTBEAT_MESSAGE for the function and the chat page, unless set in the environment")
+	fs.BoolVar(&f.metrics, "metrics", true, "count what the emulator sees: GET /_scfws/metrics (Prometheus) and the dashboard at /_scfws/dashboard; -metrics=false for neither")
 	fs.Var(&f.faults, "fail-action", "make a Tencent Cloud API action fail with an error code, service:Action=Code[:N] (the first N calls only), e.g. apigateway:CreateApi=AuthFailure.UnauthorizedOperation (repeatable)")
 	return fs
 }

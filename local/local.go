@@ -72,6 +72,11 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 		return err
 	}
 	defer fn.Close()
+	if s.metrics != nil {
+		sampling, stopSampling := context.WithCancel(ctx)
+		defer stopSampling()
+		go s.metrics.Run(sampling)
+	}
 	// Deployed APIs behave as local's own, by the same flags.
 	deployedGateway := s.gatewayOptions()
 	own := s.ownGateway(deployedGateway)

@@ -33,6 +33,7 @@ type session struct {
 	generated   map[string]bool   // the secrets made for this session
 	instances   int               // function processes
 	perInstance int               // invokes each takes at once
+	metrics     *emulator.Metrics // nil with -metrics=false
 }
 
 // newSession checks -addr and works out the function's environment and
@@ -43,6 +44,9 @@ func newSession(f localFlags) (*session, error) {
 		return nil, err
 	}
 	s := &session{f: f, loopback: loopback, env: functionEnv(f)}
+	if f.metrics {
+		s.metrics = emulator.NewMetrics()
+	}
 	if err := refuseFeaturesOff(s.env); err != nil {
 		return nil, err
 	}
@@ -153,11 +157,18 @@ func sessionSecret() string {
 }
 
 // startFunction starts local's own function, and waits (up to 15s) until
-// every instance serves.
+// every instance serves. Its log lines go to logs, and to the metrics.
 func (s *session) startFunction(ctx context.Context, logs func(line []byte)) (*emulator.Function, error) {
+	if m := s.metrics; m != nil {
+		console := logs
+		logs = func(line []byte) {
+			console(line)
+			m.FunctionLine(line)
+		}
+	}
 	fn, err := emulator.NewFunction(s.f.function, emulator.FunctionOptions{
 		Env: s.env, Timeout: s.f.functionTimeout, Logs: logs,
-		Instances: s.instances, Concurrency: s.perInstance, MaxEventBytes: config.MaxEventBytes,
+		Instances: s.instances, Concurrency: s.perInstance, MaxEventBytes: config.MaxEventBytes, Metrics: s.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -190,7 +201,7 @@ func (s *session) gatewayOptions() emulator.Options {
 func (s *session) ownGateway(shared emulator.Options) emulator.Options {
 	own := shared
 	own.Path, own.PushPath, own.IdleTimeout = s.f.path, pushPath, s.f.idleTimeout
-	own.HeartbeatMessage, own.RoutePath = s.env["HEARTBEAT_MESSAGE"], routePath
+	own.HeartbeatMessage, own.RoutePath, own.Metrics = s.env["HEARTBEAT_MESSAGE"], routePath, s.metrics
 	// An unsigned 6 MB body is refused here, not by an invoke.
 	maxMessage, _ := strconv.Atoi(strings.TrimSpace(s.env["MAX_MESSAGE_BYTES"])) // unset or bad: the default
 	own.RouteMaxBodyBytes = router.MaxRouteBody(maxMessage)

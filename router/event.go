@@ -99,6 +99,16 @@ type Reply struct {
 	Messages *[]json.RawMessage `json:"messages,omitempty"`
 	Offset   *uint64            `json:"offset,omitempty"`
 	Epoch    *string            `json:"epoch,omitempty"`
+	*Counts
+}
+
+// Counts answer status beside connections: what the registry holds now.
+type Counts struct {
+	// Groups is how many groups have a live member.
+	Groups int `json:"groups"`
+	// JobsRunning is the place for the fan-out jobs in progress, which
+	// the fan-out issue adds; until then none run and status leaves it out.
+	JobsRunning *int `json:"jobsRunning,omitempty"`
 }
 
 // Handshake is the connecting reply's websocket object: it accepts the

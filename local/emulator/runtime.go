@@ -46,6 +46,7 @@ type Function struct {
 
 	instances []*instance
 	free      chan *instance // one entry per invoke an instance can take now
+	metrics   *Metrics
 
 	// spawnMu makes one child that binds its own port start at a time: a
 	// port is picked free and then released for the child to bind, so two
@@ -58,8 +59,10 @@ type Function struct {
 // instance is one child process slot: the process is started on first use
 // and again after it is replaced.
 type instance struct {
-	mu   sync.Mutex
-	proc *process
+	mu      sync.Mutex
+	proc    *process
+	started bool // a process was started: the next one is a restart
+	metrics *instanceMetrics
 }
 
 type process struct {
@@ -86,6 +89,9 @@ type FunctionOptions struct {
 	// MaxEventBytes is SCF's limit on an event and on a reply (default
 	// 6 MB): a larger one fails the invoke, as SCF refuses it.
 	MaxEventBytes int
+	// Metrics, when set, counts each instance's invokes and restarts and
+	// the invokes that fail.
+	Metrics *Metrics
 }
 
 // DefaultMaxEventBytes is SCF's limit on a synchronous event and its reply.
@@ -110,9 +116,10 @@ func NewFunction(path string, o FunctionOptions) (*Function, error) {
 		o.MaxEventBytes = DefaultMaxEventBytes
 	}
 	f := &Function{path: path, env: string(env), timeout: o.Timeout, maxEvent: o.MaxEventBytes, logs: o.Logs,
-		exclusive: o.Concurrency == 1, handOver: servesHandedListener(path), free: make(chan *instance, o.Instances*o.Concurrency)}
-	for range o.Instances {
-		f.instances = append(f.instances, &instance{})
+		exclusive: o.Concurrency == 1, handOver: servesHandedListener(path), free: make(chan *instance, o.Instances*o.Concurrency),
+		metrics: o.Metrics}
+	for i := range o.Instances {
+		f.instances = append(f.instances, &instance{metrics: o.Metrics.instance(i)})
 	}
 	// Interleaved, so that concurrent invokes spread over the instances.
 	for range o.Concurrency {
@@ -201,6 +208,15 @@ type outcome struct {
 // answer at once, but the instance stays busy until its handler returns,
 // as under SCF.
 func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := f.invoke(ctx, payload)
+	var ie *InvokeError
+	if errors.As(err, &ie) {
+		f.metrics.invokeFailed(ie.Kind)
+	}
+	return out, err
+}
+
+func (f *Function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if len(payload) > f.maxEvent {
 		return nil, &InvokeError{Kind: "too large", Msg: fmt.Sprintf("event of %d bytes is over SCF's %d-byte limit", len(payload), f.maxEvent)}
 	}
@@ -227,12 +243,15 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 		TimeLimitInMs:   int32(f.timeout.Milliseconds()),
 	}
 	resp := new(messages.InvokeResponse)
+	in.metrics.began()
 	call := p.client.Go("Function.Invoke", req, resp, make(chan *rpc.Call, 1))
 	done := make(chan outcome, 1)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		done <- f.await(in, p, call, resp, deadline)
+		o := f.await(in, p, call, resp, deadline)
+		in.metrics.ended()
+		done <- o
 	}()
 	select {
 	case o := <-done:
@@ -329,7 +348,10 @@ func (f *Function) current(ctx context.Context, in *instance) (*process, error) 
 	if err != nil {
 		return nil, err
 	}
-	in.proc = p
+	if in.started {
+		in.metrics.restarted()
+	}
+	in.proc, in.started = p, true
 	return p, nil
 }
 
