@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"sync"
 	"testing"
 )
 
@@ -20,5 +21,31 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e: skipped under -short (process-level tests)")
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if tempDir != "" {
+		os.RemoveAll(tempDir)
+	}
+	os.Exit(code)
+}
+
+// tempDir holds what tests share for the test binary's run (the zips),
+// removed when it ends; "" until tempRoot makes it.
+var (
+	tempMu  sync.Mutex
+	tempDir string
+)
+
+// tempRoot is tempDir, made on first use.
+func tempRoot(t testing.TB) string {
+	t.Helper()
+	tempMu.Lock()
+	defer tempMu.Unlock()
+	if tempDir == "" {
+		dir, err := os.MkdirTemp("", "scfws-e2e")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tempDir = dir
+	}
+	return tempDir
 }
