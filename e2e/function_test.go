@@ -37,6 +37,7 @@ const goldenDir = "../testdata/golden"
 // runtime protocol (net/rpc Function.Invoke), with the MySQL registry. The
 // function's settings arrive in the invoke's Environment, as under SCF.
 func TestGoldenRuntime(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	db := mysqltest.New(t)
 	bin := buildBinary(t)
 	srv := pushtest.Start()
@@ -135,6 +136,7 @@ func writeZip(t testing.TB, exe, zip string) {
 // zip is one deploy takes, its main answers the runtime's Ping and an
 // invoke, and it refuses the commands it leaves out.
 func TestFunctionOnlyBuild(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	zip, exe := buildZip(t, scfzip.FunctionOnly)
 	if _, err := deploy.Package(context.Background(), deploy.PackageOptions{ZipFile: zip}); err != nil {
 		t.Fatalf("deploy refuses the function-only zip: %v", err)

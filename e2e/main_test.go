@@ -12,6 +12,11 @@ import (
 // processes, and some start a browser or a database schema. Run with
 // SCFWS_E2E_HELPER set, the test binary is one of those processes instead
 // (see helper).
+//
+// Tests that mostly wait (for timers, processes, a browser) call
+// t.Parallel(): they run after the others, -parallel (GOMAXPROCS) at a
+// time. Those that load the CPU on purpose or time replies under load (the
+// 200 and 300 clients, the soak, the saturated CPU) stay serial, alone.
 func TestMain(m *testing.M) {
 	if name := os.Getenv(helperEnv); name != "" {
 		os.Exit(helper(name))

@@ -133,6 +133,7 @@ func runPasted(t testing.TB, bin, dir string, words []string) (stdout, stderr st
 // command puts it into local, and a message goes through the client URL it
 // prints.
 func TestREADMEBuildDeploys(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	start := time.Now()
 	bin, line := buildAsREADME(t)
 	built := time.Since(start)
@@ -195,6 +196,7 @@ func checkREADMEBuildSizes(t testing.TB, bin string) {
 // scfws token -endpoint, as local's banner prints it, gets a token that
 // local's function accepts as that user.
 func TestTokenFromLocal(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	words := bannerLine(t, l, "tokens")
 	cmd := strings.Join(words, " ")
@@ -230,6 +232,7 @@ func TestTokenFromLocal(t *testing.T) {
 // local makes a PROBE_SECRET for its session and prints the probe command:
 // pasted as it is, the probe runs and finds nothing wrong.
 func TestProbeFromLocal(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	words := bannerLine(t, l, "probe")
 	stdout, stderr, code := runPasted(t, buildBinary(t), t.TempDir(), words)
