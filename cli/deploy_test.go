@@ -5,6 +5,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -28,6 +28,7 @@ import (
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
 
 	"github.com/scfws/scfws/deploy"
+	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/local/cloudapi"
 )
 
@@ -231,46 +232,15 @@ func envOf(body map[string]any) map[string]string {
 	return env
 }
 
-var (
-	staticMu  sync.Mutex
-	staticBin = map[string]string{}
-)
-
 // staticExe is a small static linux/amd64 program standing in for this
 // executable (the test binary is not one), one per content so that tests
 // can change the code.
 func staticExe(t testing.TB, content string) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds a static executable: skipped under -short")
-	}
-	staticMu.Lock()
-	defer staticMu.Unlock()
-	if bin, ok := staticBin[content]; ok {
-		return bin
-	}
-	dir, err := os.MkdirTemp("", "deploy-exe")
-	if err != nil {
+	bin := filepath.Join(t.TempDir(), "scfws")
+	if err := os.WriteFile(bin, testkit.StaticELF(elf.EM_X86_64, []byte(content)), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src := filepath.Join(dir, "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{"go.mod": "module fn\n\ngo 1.22\n", "main.go": "package main\n\nfunc main() { println(" + fmt.Sprintf("%q", content) + ") }\n"}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(dir, "scfws")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	staticBin[content] = bin
 	return bin
 }
 

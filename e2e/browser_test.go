@@ -221,6 +221,7 @@ func screenshot(t testing.TB, tab context.Context, name string) {
 // next free one), so one page's requests are served by different instances
 // that share only the database.
 func TestChatPageRoomsInChromium(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	db := mysqltest.New(t)
 	l := startLocal(t, localDBEnv(db))
@@ -334,6 +335,7 @@ func TestChatPageRoomsInChromium(t *testing.T) {
 // shows once, marked as the server's; a name can be changed (a new token);
 // hostile names stay text; a close with a reason shows the reason.
 func TestChatPageServerMessage(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	hostile := `<img src=x onerror=alert(1)> & frank`
@@ -411,6 +413,7 @@ func sorted(s ...string) []string {
 // close it did not ask for (the server pushes closing) it reconnects by
 // itself, rejoins its rooms and chats again.
 func TestChatPageHeartbeatAndReconnect(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"}, "-idle-timeout", "3s")
 	a, _ := page(t, browser, as(l.base, "ann"))
@@ -468,6 +471,7 @@ func TestChatPageHeartbeatAndReconnect(t *testing.T) {
 // both ways again. The drop is the gateway's own: a push it refuses as
 // malformed (400) drops the client it names, as any non-200 answer does.
 func TestChatPageReconnectsAfterAbruptDrop(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	a, _ := page(t, browser, as(l.base, "amy"))
@@ -532,6 +536,7 @@ func TestChatPageReconnectsAfterAbruptDrop(t *testing.T) {
 // reconnects again and again, backing off, on one line, and never calls
 // itself connected.
 func TestChatPageRetriesWhilePushesFail(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	a, _ := open(t, browser, l.base+"/?fail-push=500#amy")
@@ -555,6 +560,7 @@ func TestChatPageRetriesWhilePushesFail(t *testing.T) {
 // A refused handshake's reason shows on the page (browsers cannot read the
 // refusal itself), and an outage shows one retry line, updated in place.
 func TestChatPageShowsRefusal(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn", "PUSH_TIMEOUT": "abc"})
 	a, _ := open(t, browser, l.base+"/")
@@ -578,6 +584,7 @@ func TestChatPageShowsRefusal(t *testing.T) {
 // on the message's mark. The page's ?roles= asks for a token with only
 // sendToUser, so DEFAULT_ROLES decides the rest.
 func TestChatPageShowsFailedAcks(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn", "DEFAULT_ROLES": "joinLeaveGroup.lobby,joinLeaveGroup.quiet,sendToGroup.lobby"})
 	a, _ := page(t, browser, l.base+"/?roles=sendToUser#gus")

@@ -182,13 +182,14 @@ func TestDeployRunsTheZip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	zipped := testkit.Zip(t, testkit.ZipFile{Name: "main", Data: code}) // once: 13 MB deflate slowly under -race
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where Deploy unzips
 	rt := testDeployedRuntime(t)
 	id := cloudapi.FunctionID{Region: "ap-guangzhou", Namespace: "default", Name: "chat"}
 	deploy := func(heartbeat string) []int {
 		t.Helper()
-		spec := cloudapi.FunctionSpec{FunctionID: id, Runtime: "Go1", Handler: "main", Zip: testkit.Zip(t, testkit.ZipFile{Name: "main", Data: code}), Timeout: 3 * time.Second,
+		spec := cloudapi.FunctionSpec{FunctionID: id, Runtime: "Go1", Handler: "main", Zip: zipped, Timeout: 3 * time.Second,
 			Env: map[string]string{"STORE": "memory", "SENDBACK_HOST": "http://127.0.0.1:9/push", "HEARTBEAT_MESSAGE": heartbeat}}
 		if err := rt.Deploy(ctx, spec); err != nil {
 			t.Fatal(err)
