@@ -252,11 +252,11 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	deadline := time.Now().Add(f.timeout)
 	req := &messages.InvokeRequest{
-		Payload:         payload,
-		RequestId:       newRequestID(),
-		Deadline:        messages.InvokeRequest_Timestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())},
-		Environment:     f.env,
-		TimeLimitInMs:   int32(f.timeout.Milliseconds()),
+		Payload:       payload,
+		RequestId:     newRequestID(),
+		Deadline:      messages.InvokeRequest_Timestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())},
+		Environment:   f.env,
+		TimeLimitInMs: int32(f.timeout.Milliseconds()),
 	}
 	f.identify(req)
 	resp := new(messages.InvokeResponse)
