@@ -20,6 +20,12 @@ const (
 // runs processes on this machine.
 const DefaultMaxFunctions = 20
 
+// The account's APPID and UIN by default.
+const (
+	DefaultAppID = "1250000000"
+	DefaultUIN   = "100000000001"
+)
+
 // Runtime is what only the emulator can do for the Cloud: run function code
 // and serve WebSocket APIs. The Cloud calls it without holding its lock.
 // Deploy and Remove run in the background, as SCF's asynchronous operations
@@ -120,9 +126,9 @@ type APISpec struct {
 // CloudOptions tunes a Cloud. The zero value gives Tencent's shapes.
 type CloudOptions struct {
 	// AppID is the account's APPID, part of default service domains
-	// (default 1250000000).
+	// (default DefaultAppID).
 	AppID string
-	// UIN is the account's ID, in CAM resources (default 100000000001).
+	// UIN is the account's ID, in CAM resources (default DefaultUIN).
 	UIN string
 	// Namespaces are the SCF namespaces every region has besides
 	// "default".
@@ -181,10 +187,10 @@ type Cloud struct {
 // NewCloud makes an empty account whose code runs on rt.
 func NewCloud(rt Runtime, opts CloudOptions) *Cloud {
 	if opts.AppID == "" {
-		opts.AppID = "1250000000"
+		opts.AppID = DefaultAppID
 	}
 	if opts.UIN == "" {
-		opts.UIN = "100000000001"
+		opts.UIN = DefaultUIN
 	}
 	if opts.SubDomain == nil {
 		appID := opts.AppID
