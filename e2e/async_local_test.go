@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +20,12 @@ import (
 // backend does, and decodes its reply into v.
 func invokeLocal(t testing.TB, l *localRun, event string, v any) {
 	t.Helper()
+	invokeFunction(t, l, "scfws", event, v)
+}
+
+// invokeFunction invokes the function name in local's ap-guangzhou.
+func invokeFunction(t testing.TB, l *localRun, name, event string, v any) {
+	t.Helper()
 	prof := profile.NewClientProfile()
 	prof.HttpProfile.Endpoint, prof.HttpProfile.Scheme = strings.TrimPrefix(l.base, "http://"), "HTTP"
 	c, err := scf.NewClient(common.NewCredential(l.secretID, l.secretKey), "ap-guangzhou", prof)
@@ -25,7 +33,7 @@ func invokeLocal(t testing.TB, l *localRun, event string, v any) {
 		t.Fatal(err)
 	}
 	req := scf.NewInvokeRequest()
-	req.FunctionName, req.ClientContext = common.StringPtr("scfws"), common.StringPtr(event)
+	req.FunctionName, req.ClientContext = common.StringPtr(name), common.StringPtr(event)
 	resp, err := c.Invoke(req)
 	if err != nil {
 		t.Fatalf("Invoke(%s) = %v", event, err)
@@ -131,5 +139,53 @@ func TestLocalWithoutRunRole(t *testing.T) {
 	if got.Env["TENCENTCLOUD_SECRETID"] != "" || got.Env["TENCENTCLOUD_SESSIONTOKEN"] != "" || got.Env["SCF_FUNCTIONNAME"] != "scfws" {
 		t.Errorf("without a run role the function sees SECRETID %q, SCF_FUNCTIONNAME %q; want no key, and its name",
 			got.Env["TENCENTCLOUD_SECRETID"], got.Env["SCF_FUNCTIONNAME"])
+	}
+}
+
+// A function scfws deploy puts into local runs as the role deploy made for
+// it: with that role's key it invokes itself asynchronously (the policy's
+// one-function resource matches), and may do nothing else.
+func TestDeployedFunctionInvokesItself(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs scfws local and deploys into it: skipped under -short")
+	}
+	push := pushtest.Start()
+	defer push.Close()
+	code, err := os.ReadFile(testkit.BuildProgram(t, "../local/testdata/selfinvoke"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zip := filepath.Join(t.TempDir(), "main.zip")
+	if err := os.WriteFile(zip, testkit.Zip(t, testkit.ZipFile{Name: "main", Mode: 0o755, Data: code}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := startLocal(t, nil)
+	stdout, stderr, exit := l.scfws(t, l.secretKey, "deploy", "-endpoint", l.base, "-region", "ap-guangzhou", "-name", "chat", "-zip", zip,
+		"-env", "SELFINVOKE_PUSH="+push.URL+"/push", "-env", "STORE=memory")
+	if exit != 0 || !strings.Contains(stdout, "run role    scfws-ap-guangzhou-default-chat") {
+		t.Fatalf("deploy exited %d:\n%s%s", exit, stdout, stderr)
+	}
+	var got struct {
+		Env map[string]string `json:"env"`
+	}
+	invokeFunction(t, l, "chat", `{"op":"env"}`, &got)
+	if got.Env["SCF_FUNCTIONNAME"] != "chat" || got.Env["TENCENTCLOUD_SESSIONTOKEN"] == "" {
+		t.Errorf("the deployed function sees SCF_FUNCTIONNAME %q, a token %v; want chat, and its role's key", got.Env["SCF_FUNCTIONNAME"], got.Env["TENCENTCLOUD_SESSIONTOKEN"] != "")
+	}
+	var fan struct {
+		IDs  []string `json:"ids"`
+		Code string   `json:"code"`
+	}
+	invokeFunction(t, l, "chat", `{"op":"fanout","n":2}`, &fan)
+	if len(fan.IDs) != 2 {
+		t.Fatalf("fanout = %+v; want 2 FunctionRequestIds", fan)
+	}
+	testkit.Eventually(t, 20*time.Second, "a push from each event", func() bool {
+		return pushesTo(push, "ev-0") == 1 && pushesTo(push, "ev-1") == 1
+	})
+	var call struct{ Code string }
+	invokeFunction(t, l, "chat", `{"op":"call","action":"GetFunction"}`, &call)
+	if call.Code != "AuthFailure.UnauthorizedOperation" {
+		t.Errorf("GetFunction with the role's key: code %q; want AuthFailure.UnauthorizedOperation", call.Code)
 	}
 }

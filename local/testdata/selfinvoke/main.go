@@ -6,8 +6,8 @@
 //	{"op":"fanout","n":N,"fail":F,"pad":P}  N Event invocations of itself with its run-role key,
 //	                                     each {"op":"push",...} (P bytes of padding); the answer
 //	                                     lists their FunctionRequestIds, or the API's error code
-//	{"op":"push","i":I,"fail":F}         pushes data I for connection ev-I to SENDBACK_HOST, then
-//	                                     fails when F
+//	{"op":"push","i":I,"fail":F}         pushes data I for connection ev-I to SELFINVOKE_PUSH, or
+//	                                     else SENDBACK_HOST, then fails when F
 //	{"op":"call","action":"GetFunction"} calls GetFunction on itself with its key; answers the code
 package main
 
@@ -117,7 +117,11 @@ func push(ctx context.Context, i int) error {
 	body, _ := json.Marshal(map[string]any{"websocket": map[string]string{"action": "data send", "secConnectionID": "ev-" + strconv.Itoa(i), "dataType": "text", "data": strconv.Itoa(i)}})
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, os.Getenv("SENDBACK_HOST"), bytes.NewReader(body))
+	target := os.Getenv("SELFINVOKE_PUSH")
+	if target == "" {
+		target = os.Getenv("SENDBACK_HOST")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
