@@ -38,6 +38,7 @@ import (
 type Function struct {
 	path      string
 	env       string // the Environment JSON sent with every invoke
+	identity  Identity
 	timeout   time.Duration
 	maxEvent  int
 	logs      func(line []byte) // each line a child prints
@@ -92,6 +93,39 @@ type FunctionOptions struct {
 	// Metrics, when set, counts each instance's invokes and restarts and
 	// the invokes that fail.
 	Metrics *Metrics
+	// Identity is the function's name and account, which each invoke
+	// request carries as SCF's does.
+	Identity Identity
+}
+
+// Identity is what the Go1 runtime's invoke request says of the function
+// besides the event: scf-go-lib hands it to the handler as
+// functioncontext.FunctionContext (its cloudfunction/function.go), where
+// a function finds its own name to invoke itself.
+type Identity struct {
+	Name      string // default scfws-local
+	Namespace string // default default
+	Version   string // default $LATEST
+	Region    string
+	AppID     string
+	UIN       string
+	MemoryMB  int32 // default 128
+}
+
+func (id Identity) withDefaults() Identity {
+	if id.Name == "" {
+		id.Name = "scfws-local"
+	}
+	if id.Namespace == "" {
+		id.Namespace = "default"
+	}
+	if id.Version == "" {
+		id.Version = "$LATEST"
+	}
+	if id.MemoryMB <= 0 {
+		id.MemoryMB = 128
+	}
+	return id
 }
 
 // DefaultMaxEventBytes is SCF's limit on a synchronous event and its reply.
@@ -118,6 +152,7 @@ func NewFunction(path string, o FunctionOptions) (*Function, error) {
 	f := &Function{path: path, env: string(env), timeout: o.Timeout, maxEvent: o.MaxEventBytes, logs: o.Logs,
 		exclusive: o.Concurrency == 1, handOver: servesHandedListener(path), free: make(chan *instance, o.Instances*o.Concurrency),
 		metrics: o.Metrics}
+	f.identity = o.Identity.withDefaults()
 	for i := range o.Instances {
 		f.instances = append(f.instances, &instance{metrics: o.Metrics.instance(i)})
 	}
@@ -233,15 +268,13 @@ func (f *Function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	deadline := time.Now().Add(f.timeout)
 	req := &messages.InvokeRequest{
-		Payload:         payload,
-		RequestId:       newRequestID(),
-		Deadline:        messages.InvokeRequest_Timestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())},
-		Environment:     f.env,
-		FunctionName:    "scfws-local",
-		Namespace:       "default",
-		MemoryLimitInMb: 128,
-		TimeLimitInMs:   int32(f.timeout.Milliseconds()),
+		Payload:       payload,
+		RequestId:     newRequestID(),
+		Deadline:      messages.InvokeRequest_Timestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())},
+		Environment:   f.env,
+		TimeLimitInMs: int32(f.timeout.Milliseconds()),
 	}
+	f.identify(req)
 	resp := new(messages.InvokeResponse)
 	in.metrics.began()
 	call := p.client.Go("Function.Invoke", req, resp, make(chan *rpc.Call, 1))
@@ -259,6 +292,14 @@ func (f *Function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// identify gives req the function's name and account.
+func (f *Function) identify(req *messages.InvokeRequest) {
+	id := f.identity
+	req.FunctionName, req.Namespace, req.FunctionVersion = id.Name, id.Namespace, id.Version
+	req.TencentcloudRegion, req.TencentcloudAppID, req.TencentcloudUin = id.Region, id.AppID, id.UIN
+	req.MemoryLimitInMb = id.MemoryMB
 }
 
 // await waits for one call and gives its instance back once the instance
