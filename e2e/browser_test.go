@@ -395,12 +395,23 @@ func TestChatPageServerMessage(t *testing.T) {
 	}
 	screenshot(t, a, "server-erin")
 
-	// A close with a reason: the page shows it, and connects again.
+	// A close with a reason: the page shows it and, as scfws-client does
+	// after the server's disconnected event, stays disconnected; Connect
+	// connects again.
 	closeB()
 	testkit.Eventually(t, 30*time.Second, "frank's connection to close", func() bool { return len(l.connections(t)) == 1 })
 	publish("-connection", l.connections(t)[0], "-close", "-reason", "banned for spam")
 	waitJS(t, a, "erin to see why she was disconnected", systemLines("The server disconnected you: banned for spam")+" === 1")
-	waitJS(t, a, "erin to be back", systemLines("reconnected after 1 attempt")+" === 1 && "+connected)
+	waitJS(t, a, "erin to stay disconnected", `document.getElementById("state").dataset.state === "disconnected" && `+
+		`document.getElementById("toggle").textContent === "Connect"`)
+	testkit.Eventually(t, 30*time.Second, "erin's connection to close", func() bool { return len(l.connections(t)) == 0 })
+	if n := count(t, a, systemLines("retrying")); n != 0 {
+		t.Errorf("the page retried after the server disconnected it")
+	}
+	if err := chromedp.Do(a, chromedp.Click(chromedp.CSS("#toggle"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, a, "erin to be back", connected)
 	waitHere(t, a, "a", "erin")
 }
 

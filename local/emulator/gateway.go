@@ -215,6 +215,9 @@ func New(fn Invoker, log *zap.Logger, o Options) *Gateway {
 	g.mux.HandleFunc("GET "+o.Path, g.serveWebSocket)
 	g.mux.HandleFunc(o.PushPath, g.servePush)
 	g.mux.HandleFunc("GET /{$}", g.servePage)
+	for path, body := range chatScripts() {
+		g.mux.HandleFunc("GET "+path, serveScript(body))
+	}
 	g.mux.HandleFunc("GET /_scfws/config", g.admin(g.serveConfig))
 	g.mux.HandleFunc("GET /_scfws/connections", g.admin(g.serveConnections))
 	g.mux.HandleFunc("GET /_scfws/status", g.admin(g.serveStatus))
