@@ -1,3 +1,5 @@
+//go:build !scfws_function
+
 package cli
 
 import (
