@@ -31,10 +31,13 @@ type Options struct {
 	// transport keeps as many idle keep-alive connections, so a broadcast
 	// reuses them instead of reconnecting per push.
 	Concurrency int
-	// Rate bounds pushes per second for the whole Client (0 = unlimited).
-	// SCF runs one invocation at a time per instance, so this is also the
-	// rate of one invocation. Retries count.
+	// Rate bounds pushes per second (0 = unlimited): of the whole Client,
+	// or with a Budget, of every Client that draws from it. Retries count.
 	Rate int
+	// Budget, when set, is where Rate's pushes come from: a budget every
+	// instance of the function shares (PUSH_RATE is the service's, as the
+	// gateway's quota is). While it fails, the Client holds Rate alone.
+	Budget Budget
 	// Timeout bounds one attempt (default 2s).
 	Timeout time.Duration
 	// Retries after HTTP 429, or a network error or timeout that struck
@@ -59,12 +62,15 @@ type Client struct {
 	url    *url.URL
 	tr     *http.Transport
 	opts   Options
-	limit  *rate.Limiter // nil: unlimited
-	header http.Header   // shared by every request; never modified
+	limit  waiter      // nil: unlimited
+	header http.Header // shared by every request; never modified
 
 	// delivered is set by the first push the address accepted: until then,
 	// a refusal may be the address's fault rather than the connection's.
 	delivered atomic.Bool
+	// demand is the pushes of fan-outs in progress not yet begun: what a
+	// shared budget is asked for at most.
+	demand atomic.Int64
 }
 
 // New returns a Client for the reverse-push address rawURL.
@@ -113,7 +119,11 @@ func New(rawURL string, o Options) (*Client, error) {
 	if o.Rate > 0 {
 		// A burst of a hundredth of a second's worth: enough to keep the
 		// workers busy, too little to overshoot the rate noticeably.
-		c.limit = rate.NewLimiter(rate.Limit(o.Rate), max(1, o.Rate/100))
+		own := rate.NewLimiter(rate.Limit(o.Rate), max(1, o.Rate/100))
+		c.limit = own
+		if o.Budget != nil {
+			c.limit = newShared(o.Budget, o.Rate, own, &c.demand)
+		}
 	}
 	return c, nil
 }
@@ -245,6 +255,7 @@ func (c *Client) fan(ctx context.Context, ids []string, head, tail []byte) []err
 	defer cut.stop()
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	c.demand.Add(int64(len(ids)))
 	for range min(c.opts.Concurrency, len(ids)) {
 		wg.Go(func() {
 			for {
@@ -252,6 +263,7 @@ func (c *Client) fan(ctx context.Context, ids []string, head, tail []byte) []err
 				if i >= len(ids) {
 					return
 				}
+				c.demand.Add(-1)
 				errs[i] = c.fanOne(ctx, cut, message{head: head, id: quote(ids[i]), tail: tail})
 			}
 		})
