@@ -247,3 +247,16 @@ func (m *Memory) TakePushes(_ context.Context, window int64, want, limit int) (i
 	m.budget[window] += want
 	return granted(want, m.budget[window], limit), nil
 }
+
+// AgeJob moves job's start, expiry and progress by into the past, for
+// tests of expiry and stalls.
+func (m *Memory) AgeJob(job string, by time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if mj := m.jobs[job]; mj != nil {
+		mj.started, mj.expires = mj.started.Add(-by), mj.expires.Add(-by)
+		for _, sh := range mj.shards {
+			sh.updated = sh.updated.Add(-by)
+		}
+	}
+}

@@ -348,8 +348,8 @@ func (s *MySQL) Job(ctx context.Context, job string) (proto.Job, bool, error) {
 	}
 	j := proto.Job{Job: job}
 	var stall int64
-	var started, now time.Time
-	err := s.db.QueryRowContext(ctx, "SELECT Recipients, Started, StallAfter, UTC_TIMESTAMP(3) FROM "+s.f.jobs+" WHERE Job = ?", job).
+	var started, now dbTime
+	err := s.db.QueryRowContext(ctx, "SELECT Recipients, "+timeOf("Started")+", StallAfter, "+timeOf("UTC_TIMESTAMP(3)")+" FROM "+s.f.jobs+" WHERE Job = ?", job).
 		Scan(&j.Recipients, &started, &stall, &now)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
@@ -358,17 +358,39 @@ func (s *MySQL) Job(ctx context.Context, job string) (proto.Job, bool, error) {
 		return proto.Job{}, false, fmt.Errorf("read job: %w", err)
 	}
 	var done, lost int
-	var last time.Time
+	var last dbTime
 	err = s.db.QueryRowContext(ctx, "SELECT COUNT(*), COALESCE(SUM(State = ?), 0), COALESCE(SUM(State = ?), 0), COALESCE(SUM(Delivered), 0), "+
-		"COALESCE(SUM(Pruned), 0), COALESCE(SUM(Failed), 0), MAX(Updated) FROM "+s.f.shards+" WHERE Job = ?", proto.ShardDone, proto.ShardLost, job).
-		Scan(&j.Shards.Total, &done, &lost, &j.Delivered, &j.Pruned, &j.Failed, &last)
+		"COALESCE(SUM(Pruned), 0), COALESCE(SUM(Failed), 0), "+timeOf("COALESCE(MAX(Updated), UTC_TIMESTAMP(3))")+" FROM "+s.f.shards+" WHERE Job = ?",
+		proto.ShardDone, proto.ShardLost, job).Scan(&j.Shards.Total, &done, &lost, &j.Delivered, &j.Pruned, &j.Failed, &last)
 	if err != nil {
 		return proto.Job{}, false, fmt.Errorf("read job: %w", err)
 	}
 	j.Shards.Done, j.Shards.Lost = done, lost
-	j.Started = started.UTC()
-	j.State, j.Finished = jobState(j.Shards, last.UTC(), now.UTC(), time.Duration(stall)*time.Second)
+	j.Started = time.Time(started)
+	j.State, j.Finished = jobState(j.Shards, time.Time(last), time.Time(now), time.Duration(stall)*time.Second)
 	return j, true, nil
+}
+
+// timeOf selects a DATETIME(3) of the database's UTC clock as text, which
+// dbTime reads: the connection does not parse times itself.
+func timeOf(expr string) string { return "DATE_FORMAT(" + expr + ", '%Y-%m-%d %H:%i:%s.%f')" }
+
+// dbTime is a time selected by timeOf, in UTC.
+type dbTime time.Time
+
+func (t *dbTime) Scan(v any) error {
+	var s string
+	switch v := v.(type) {
+	case []byte:
+		s = string(v)
+	case string:
+		s = v
+	default:
+		return fmt.Errorf("time of type %T", v)
+	}
+	p, err := time.Parse("2006-01-02 15:04:05.000000", s)
+	*t = dbTime(p)
+	return err
 }
 
 // jobState is a job's state from its shards and its last progress: done
