@@ -29,7 +29,9 @@ type waiter interface {
 // waits for the next. Pushes left over at a window's end are dropped:
 // they belonged to that window. The error this allows is in
 // docs/fanout.md: windows on clocks a few milliseconds apart, and a
-// window's pushes all at its start.
+// window's pushes all at its start. Pushes get their permission in the
+// order they asked, as from a rate.Limiter: when a deadline cuts a
+// broadcast short, the pushes it skipped are its last.
 type shared struct {
 	budget Budget
 	window time.Duration
@@ -38,6 +40,7 @@ type shared struct {
 	own    waiter        // the process's own limiter, while the budget fails
 	demand *atomic.Int64 // pushes of fan-outs in progress not yet begun
 
+	line   chan struct{} // held by the first in line: a FIFO lock
 	mu     sync.Mutex
 	win    int64 // the window of tokens
 	tokens int
@@ -51,12 +54,19 @@ func newShared(b Budget, perSecond int, own waiter, demand *atomic.Int64) *share
 		window = time.Second
 	}
 	limit := max(1, int(int64(perSecond)*int64(window)/int64(time.Second)))
-	return &shared{budget: b, window: window, limit: limit, chunk: max(1, limit/4), own: own, demand: demand}
+	return &shared{budget: b, window: window, limit: limit, chunk: max(1, limit/4), own: own, demand: demand, line: make(chan struct{}, 1)}
 }
 
 // Wait gives one push's permission from the budget; while the budget
-// fails (its database does), from the process's own limiter.
+// fails (its database does), from the process's own limiter. Callers
+// wait in line: blocked senders on a channel are served in order.
 func (s *shared) Wait(ctx context.Context) error {
+	select {
+	case s.line <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.line }()
 	for {
 		wait, err := s.try(ctx)
 		switch {

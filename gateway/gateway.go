@@ -204,6 +204,10 @@ func (e *PushError) Skipped() bool { return e.kind == skipped }
 // that every push of a broadcast got. The connection is kept.
 func (e *PushError) AddressFault() bool { return e.kind == addressFault }
 
+// Unsent is true when no attempt's request was fully written: the
+// connection cannot have got the frame, so it may be pushed again.
+func (e *PushError) Unsent() bool { return e.kind == unsentFailure || e.kind == skipped }
+
 // HTTPStatus is the answer's status, 0 when there was none.
 func (e *PushError) HTTPStatus() int { return e.Status }
 

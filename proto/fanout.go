@@ -64,6 +64,10 @@ type Shard struct {
 	// Except is a connection that gets no push: the sender of a plain
 	// broadcast, or of a group message with noEcho.
 	Except string `json:"except,omitempty"`
+	// Sent are connections in the range that got their push already: the
+	// ones pushed after the first that a deadline kept from its push, in a
+	// page the deadline cut short (at most the pushes in flight at once).
+	Sent []string `json:"sent,omitempty"`
 	// Frame is the push, or nil when it is stored with the job: then
 	// Stored is its number there (from 1).
 	Frame  *Frame `json:"frame,omitempty"`

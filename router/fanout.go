@@ -97,6 +97,8 @@ const (
 	// jobTTL is how long a job's state is kept; SCF keeps an
 	// asynchronous event at most 6 hours.
 	jobTTL = 24 * time.Hour
+	// maxSent bounds a shard event's Sent: the pushes in flight at once.
+	maxSent = 512
 	// eventRoom is kept in a shard's event for all but its frame.
 	eventRoom = 2 << 10
 )
@@ -169,6 +171,7 @@ type part struct {
 	target proto.Target
 	frame  proto.Frame
 	except string
+	sent   []string       // pushed already, beyond the cursor: no push again
 	stored int            // the frame's number with the job; 0 when events carry it
 	r      proto.KeyRange // what is left: (cursor, upTo]
 	count  int            // its live recipients left, as counted

@@ -55,8 +55,8 @@ func (p *fanPusher) Broadcast(ctx context.Context, ids []string, _, data string)
 
 type pushErr struct{ skipped bool }
 
-func (pushErr) Error() string        { return "push skipped" }
-func (e pushErr) Skipped() bool      { return e.skipped }
+func (pushErr) Error() string   { return "push skipped" }
+func (e pushErr) Skipped() bool { return e.skipped }
 func (p *fanPusher) frames() map[string][]string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,6 +30,24 @@ type fanRun struct {
 	fail     error   // a shard: what makes its invoke fail, so SCF runs it again
 	stopped  bool    // another run of the shard committed first
 	finished bool    // a shard: its commit marked it done
+	ran      runRate // this run's pushes per second
+}
+
+// runRate is one run's pushes and the time they took: under a shared
+// PUSH_RATE, what its share turned out to be.
+type runRate struct {
+	n    int
+	took time.Duration
+}
+
+func (r *runRate) add(n int, took time.Duration) { r.n, r.took = r.n+n, r.took+took }
+
+// perSec is the run's rate, 0 until it has pushed enough to tell.
+func (r runRate) perSec() float64 {
+	if r.n < 20 || r.took <= 0 {
+		return 0
+	}
+	return float64(r.n) / r.took.Seconds()
 }
 
 // fan pushes a send's parts from the invoke that began it, handing off
@@ -42,7 +61,7 @@ func (c *call) fan(parts []*part) (proto.Summary, *proto.Handoff, error) {
 	err := f.run()
 	if f.job != "" {
 		// Shard 0 is never run again: its counts go in once, at the end.
-		if _, cerr := c.d.Fanout.Commit(c.ctx, f.job, 0, "", "", f.counts, true); cerr != nil {
+		if _, cerr := c.d.Fanout.Commit(c.whole, f.job, 0, "", "", f.counts, true); cerr != nil {
 			c.errs = append(c.errs, fmt.Errorf("job %s: record the first invoke's pushes: %w", f.job, cerr))
 		}
 	}
@@ -159,7 +178,11 @@ func (f *fanRun) fit() int {
 	t := left - handOffCost - min(250*time.Millisecond, left/10)
 	rate := f.c.r.rates.estimate(f.c.d.Options.Fanout.instanceRate())
 	if pr := f.c.d.Options.PushRate; pr > 0 {
-		rate = min(rate, float64(pr))
+		// Shared with the shards this run started, at least.
+		rate = min(rate, float64(pr)/float64(1+f.hand.Shards))
+	}
+	if own := f.ran.perSec(); own > 0 {
+		rate = min(rate, own)
 	}
 	return int(rate * t.Seconds())
 }
@@ -231,13 +254,14 @@ func (f *fanRun) handOff(p *part, rest proto.KeyRange, n int) error {
 	if err != nil {
 		return f.registryErr(err)
 	}
-	first, err := f.c.d.Fanout.HandOff(f.c.ctx, f.job, f.n, p.r.UpTo, rs)
+	first, err := f.c.d.Fanout.HandOff(f.ctx(), f.job, f.n, p.r.UpTo, rs)
 	if err != nil {
 		return f.registryErr(err)
 	}
 	shards := make([]proto.Shard, len(rs))
 	for i, r := range rs {
-		shards[i] = proto.Shard{N: first + i, Target: p.target, KeyRange: r, Except: p.except, Lanes: share(f.lanes, len(rs), i)}
+		shards[i] = proto.Shard{N: first + i, Target: p.target, KeyRange: r, Except: p.except, Sent: p.sent,
+			Lanes: share(f.lanes, len(rs), i)}
 		if p.stored > 0 {
 			shards[i].Stored = p.stored
 		} else {
@@ -274,7 +298,7 @@ func (f *fanRun) split(t proto.Target, r proto.KeyRange, n int) ([]proto.KeyRang
 	step := (n + k - 1) / k
 	var out []proto.KeyRange
 	for len(out) < k-1 && f.c.timeLeft() > handOffCost {
-		key, ok, err := f.c.d.Fanout.KeyAfter(f.c.ctx, t, r, step)
+		key, ok, err := f.c.d.Fanout.KeyAfter(f.ctx(), t, r, step)
 		if err != nil {
 			return nil, err
 		}
@@ -323,7 +347,7 @@ func (f *fanRun) start(shards []proto.Shard, n int) {
 		failed = append(failed, shards[i].N)
 		first = cmpOr(first, err)
 	}
-	if err := f.c.d.Fanout.MarkShards(f.c.ctx, f.job, ok, proto.ShardRunning); err != nil {
+	if err := f.c.d.Fanout.MarkShards(f.c.whole, f.job, ok, proto.ShardRunning); err != nil {
 		f.c.errs = append(f.c.errs, fmt.Errorf("job %s: mark shards started: %w", f.job, err))
 	}
 	f.hand.Shards += len(ok)
@@ -335,7 +359,7 @@ func (f *fanRun) start(shards []proto.Shard, n int) {
 		f.fail = failShard("invoke %d of %d shards: %w", len(failed), len(shards), first)
 		return
 	}
-	if err := f.c.d.Fanout.MarkShards(f.c.ctx, f.job, failed, proto.ShardLost); err != nil {
+	if err := f.c.d.Fanout.MarkShards(f.c.whole, f.job, failed, proto.ShardLost); err != nil {
 		f.c.errs = append(f.c.errs, fmt.Errorf("job %s: mark shards lost: %w", f.job, err))
 	}
 	f.lost = append(f.lost, first)
@@ -371,11 +395,16 @@ func (f *fanRun) invokeAll(job string, shards []proto.Shard) []error {
 	return errs
 }
 
-// shardEvent is a shard's event: a backend command.
+// shardEvent is a shard's event: a backend command. Its Sent goes when the
+// event would be too large with it: those pushes may then repeat.
 func shardEvent(job string, sh proto.Shard) ([]byte, error) {
 	b, err := json.Marshal(struct {
 		Scfws proto.Command `json:"scfws"`
 	}{proto.Command{Op: proto.OpShard, Job: job, Shard: &sh}})
+	if err == nil && len(b) > proto.MaxShardEventBytes && len(sh.Sent) > 0 {
+		sh.Sent = nil
+		return shardEvent(job, sh)
+	}
 	if err == nil && len(b) > proto.MaxShardEventBytes {
 		err = fmt.Errorf("shard %d's event of %d bytes: over %d", sh.N, len(b), proto.MaxShardEventBytes)
 	}
@@ -386,22 +415,32 @@ func shardEvent(job string, sh proto.Shard) ([]byte, error) {
 // it is refused for a passing reason (too many calls) and time allows.
 func (f *fanRun) invoke(event []byte) error {
 	for try := 0; ; try++ {
-		err := f.c.d.Invoker.Invoke(f.c.ctx, event)
+		err := f.c.d.Invoker.Invoke(f.ctx(), event)
 		if err == nil || !retryable(err) || try == 2 {
 			return err
 		}
 		wait := time.Duration(50<<try)*time.Millisecond + rand.N(50*time.Millisecond)
-		if f.c.timeLeft() < wait+100*time.Millisecond {
+		if deadline, ok := f.ctx().Deadline(); ok && time.Until(deadline) < wait+100*time.Millisecond {
 			return err
 		}
 		t := time.NewTimer(wait)
 		select {
-		case <-f.c.ctx.Done():
+		case <-f.ctx().Done():
 			t.Stop()
 			return err
 		case <-t.C:
 		}
 	}
+}
+
+// ctx is what a hand-off runs in: the reply's deadline for the invoke
+// that began the send, the invoke's own for a shard, whose reply nobody
+// waits for.
+func (f *fanRun) ctx() context.Context {
+	if f.n > 0 {
+		return f.c.whole
+	}
+	return f.c.ctx
 }
 
 // registryErr is a registry failure: the reply's, or a shard's that SCF
@@ -413,11 +452,15 @@ func (f *fanRun) registryErr(err error) error {
 	return errRegistry(err)
 }
 
-// step pushes p's next page and commits it.
+// step pushes p's next page and commits it. A page is no larger than what
+// fits before the deadline, so that the deadline seldom cuts one short.
 func (f *fanRun) step(p *part) error {
-	size := f.c.d.Options.Fanout.pageSize()
+	size := min(f.c.d.Options.Fanout.pageSize(), max(f.fit(), 1))
 	ids := p.page
 	p.page = nil
+	if len(ids) > size {
+		ids = ids[:size] // the rest is read again
+	}
 	if ids == nil {
 		var err error
 		if ids, err = f.c.d.Fanout.RecipientPage(f.c.ctx, p.target, p.r, size); err != nil {
@@ -428,7 +471,7 @@ func (f *fanRun) step(p *part) error {
 		p.done = true
 		return f.commit(p, p.r.After, true)
 	}
-	pushed := f.pushPage(p, ids)
+	pushed, sent := f.pushPage(p, ids)
 	to := p.r.After
 	if pushed > 0 {
 		to = ids[pushed-1]
@@ -440,20 +483,24 @@ func (f *fanRun) step(p *part) error {
 	}
 	p.r.After, p.done = to, done
 	if pushed < len(ids) && !f.stopped && !p.done {
-		// The deadline cut the page short: what is left goes on now.
+		// The deadline cut the page short: what is left goes on now,
+		// but for what it pushed after the first it could not.
+		p.sent = sent
 		return f.handOffPart(p, 0, true)
 	}
 	return nil
 }
 
-// pushPage pushes p's frame to ids but its except, and returns how many
-// of ids, in order, were attempted: the deadline may cut a page short.
-func (f *fanRun) pushPage(p *part, ids []string) int {
+// pushPage pushes p's frame to ids but its except and those sent
+// already, and returns how many of ids, in order, got theirs (or had no
+// need): a deadline may cut a page short. sent are the pushes made after
+// the first one the deadline kept from its connection.
+func (f *fanRun) pushPage(p *part, ids []string) (pushed int, sent []string) {
 	targets, at := ids, []int(nil)
-	if p.except != "" && slices.Contains(ids, p.except) {
-		targets, at = nil, nil
+	if p.except != "" || len(p.sent) > 0 {
+		targets = nil
 		for i, id := range ids {
-			if id != p.except {
+			if id != p.except && !slices.Contains(p.sent, id) {
 				targets, at = append(targets, id), append(at, i)
 			}
 		}
@@ -461,9 +508,24 @@ func (f *fanRun) pushPage(p *part, ids []string) int {
 	start := time.Now()
 	errs := f.c.d.Pusher.Broadcast(f.c.ctx, targets, p.frame.DataType, p.frame.Data)
 	k := firstSkipped(errs)
-	f.c.r.rates.record(k, time.Since(start))
+	done, doneErrs := targets[:k], errs[:k]
+	for i := k + 1; i < len(errs); i++ {
+		if !redo(errs[i]) {
+			sent = append(sent, targets[i])
+		}
+	}
+	if len(sent) > 0 { // the pushes after k that were made count too
+		done, doneErrs = slices.Clone(done), slices.Clone(doneErrs)
+		for i := k + 1; i < len(errs); i++ {
+			if !redo(errs[i]) {
+				done, doneErrs = append(done, targets[i]), append(doneErrs, errs[i])
+			}
+		}
+	}
+	f.c.r.rates.record(len(done), time.Since(start))
+	f.ran.add(len(done), time.Since(start))
 	var s proto.Summary
-	f.c.prune(&s, f.c.tally(&s, targets[:k], errs[:k]))
+	f.c.prune(&s, f.c.tally(&s, done, doneErrs))
 	f.sum.Delivered += s.Delivered
 	f.sum.Pruned += s.Pruned
 	f.sum.Failed += s.Failed
@@ -472,23 +534,37 @@ func (f *fanRun) pushPage(p *part, ids []string) int {
 	f.counts.Failed += s.Failed
 	switch {
 	case k == len(targets):
-		return len(ids)
+		return len(ids), nil
 	case at != nil:
-		return at[k]
+		return at[k], sent
 	}
-	return k
+	return k, sent
 }
 
-// firstSkipped is the index of the first push not attempted, len(errs)
-// when every one was.
+// firstSkipped is the index of the first push the deadline kept from its
+// connection, len(errs) when none was. It is pushed again, by this run or
+// the next.
 func firstSkipped(errs []error) int {
 	for i, err := range errs {
-		var sk interface{ Skipped() bool }
-		if err != nil && errors.As(err, &sk) && sk.Skipped() {
+		if redo(err) {
 			return i
 		}
 	}
 	return len(errs)
+}
+
+// redo reports whether the deadline kept a push from its connection: not
+// attempted, or cut off before its request was written out.
+func redo(err error) bool {
+	var sk interface{ Skipped() bool }
+	var un interface{ Unsent() bool }
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &sk) && sk.Skipped():
+		return true
+	}
+	return errors.As(err, &un) && un.Unsent() && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled))
 }
 
 // commit records a shard's page: its cursor moves to to. Shard 0 records
@@ -497,7 +573,7 @@ func (f *fanRun) commit(p *part, to string, done bool) error {
 	if f.n == 0 {
 		return nil
 	}
-	ok, err := f.c.d.Fanout.Commit(f.c.ctx, f.job, f.n, p.r.After, to, f.counts, done)
+	ok, err := f.c.d.Fanout.Commit(f.c.whole, f.job, f.n, p.r.After, to, f.counts, done)
 	if err != nil {
 		return f.registryErr(err)
 	}

@@ -304,6 +304,7 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 	}
 	// The reserve applies before anything that may block, the first
 	// invoke's loading of the settings and the database included.
+	whole := ctx // what records a shard's progress may use
 	ctx, cancel := reserve(ctx, maxReserve)
 	defer cancel()
 	switch k {
@@ -328,7 +329,7 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 		}
 		trusted = true
 	}
-	c = &call{r: r, d: deps, ctx: ctx, start: start, payload: payload}
+	c = &call{r: r, d: deps, ctx: ctx, whole: whole, start: start, payload: payload}
 	switch k {
 	case kindWebSocket:
 		switch ev.WebSocket.Action {

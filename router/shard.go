@@ -26,7 +26,7 @@ func (c *call) shard(cmd *proto.Command) (Reply, error) {
 		return Reply{Summary: &proto.Summary{}, ErrMsg: "no such job: it has expired"}, nil
 	}
 	f := &fanRun{c: c, job: cmd.Job, n: sh.N, lanes: sh.Lanes}
-	p := &part{target: sh.Target, except: sh.Except, stored: sh.Stored, r: self.Range}
+	p := &part{target: sh.Target, except: sh.Except, sent: sh.Sent, stored: sh.Stored, r: self.Range}
 	if err := c.shardFrame(cmd, p); err != nil {
 		return Reply{}, err
 	}
@@ -70,7 +70,8 @@ func (f *fanRun) shardHandoff() *proto.Handoff {
 func (f *fanRun) restart(p *part, children []proto.ShardState) {
 	shards := make([]proto.Shard, len(children))
 	for i, ch := range children {
-		shards[i] = proto.Shard{N: ch.N, Target: p.target, KeyRange: ch.Range, Except: p.except, Lanes: share(f.lanes, len(children), i)}
+		shards[i] = proto.Shard{N: ch.N, Target: p.target, KeyRange: ch.Range, Except: p.except, Sent: p.sent,
+			Lanes: share(f.lanes, len(children), i)}
 		if p.stored > 0 {
 			shards[i].Stored = p.stored
 		} else {
@@ -112,6 +113,8 @@ func checkShard(cmd *proto.Command) error {
 		return fail(proto.CodeBadArgument, nil, "shard: give a frame, or the number of one stored with the job")
 	case len(sh.After) > maxIDBytes || len(sh.UpTo) > maxIDBytes || len(sh.Except) > maxIDBytes:
 		return fail(proto.CodeBadArgument, nil, "shard: keys of at most %d bytes", maxIDBytes)
+	case len(sh.Sent) > maxSent:
+		return fail(proto.CodeBadArgument, nil, "shard: at most %d sent", maxSent)
 	}
 	switch sh.Kind {
 	case proto.TargetPlain, proto.TargetV1:

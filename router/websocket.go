@@ -18,6 +18,9 @@ type call struct {
 	r   *Router
 	d   *Deps
 	ctx context.Context
+	// whole has the invoke's own deadline, not less the reply's reserve:
+	// for recording, after the pushes the deadline cut short, what they did.
+	whole context.Context
 
 	failed     int
 	firstFail  error // the first push that failed

@@ -53,6 +53,7 @@ type Server struct {
 	pushes  []Push
 	flaky   map[string]bool
 	discard bool
+	counter *counter // set by CountOnly
 }
 
 // Start starts a server on a loopback port. Close it when done.
@@ -164,6 +165,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	if !s.discard {
 		s.pushes = append(s.pushes, p)
+	}
+	if s.counter != nil {
+		s.counter.add(p)
 	}
 	firstFlaky := strings.HasPrefix(p.SecConnectionID, "flaky-") && !s.flaky[p.SecConnectionID]
 	if firstFlaky {
