@@ -44,6 +44,8 @@ type deployFlags struct {
 	env                     []string // -env KEY=VALUE, repeated
 	envFile                 string
 	vpc, subnet             string
+	role                    string
+	noRole                  bool
 	endpoint, zip           string
 	dryRun, json            bool
 	args                    []string
@@ -81,6 +83,8 @@ func (f *deployFlags) flagSet() *flag.FlagSet {
 	fs.StringVar(&f.envFile, "env-file", "", "a file of KEY=VALUE lines for the function's environment (-env wins)")
 	fs.StringVar(&f.vpc, "vpc", "", "put the function in this VPC (with -subnet), e.g. the database's")
 	fs.StringVar(&f.subnet, "subnet", "", "the VPC's subnet")
+	fs.StringVar(&f.role, "role", "", "run the function as this existing CAM role (its carrier scf.qcloud.com); default: the role deploy makes, when the key may")
+	fs.BoolVar(&f.noRole, "no-role", false, "make and set no run role (the function then cannot hand broadcasts off)")
 	fs.StringVar(&f.endpoint, "endpoint", "", "the Tencent Cloud API address when not Tencent's, e.g. http://127.0.0.1:8080 for scfws local")
 	fs.StringVar(&f.zip, "zip", "", "deploy this package (a zip with a static linux/amd64 main) instead")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "say what would change, and change nothing")
@@ -107,6 +111,8 @@ func (f deployFlags) validate() error {
 		return fmt.Errorf("-path %q must start with /", f.path)
 	case (f.vpc == "") != (f.subnet == ""):
 		return errors.New("-vpc and -subnet go together")
+	case f.role != "" && f.noRole:
+		return errors.New("-role and -no-role: give one or neither")
 	}
 	return nil
 }
@@ -178,7 +184,7 @@ func runDeploy(args []string, _ io.Reader, stdout, stderr io.Writer, h deployHoo
 	res, err := d.Deploy(ctx, deploy.Config{
 		Target:   deploy.Target{Region: f.region, Namespace: f.namespace, Name: f.name},
 		MemoryMB: f.memory, Timeout: f.timeout, IdleTimeout: f.idleTimeout, Path: f.path, Env: env,
-		VpcID: f.vpc, SubnetID: f.subnet, Code: code, DryRun: f.dryRun,
+		VpcID: f.vpc, SubnetID: f.subnet, Code: code, DryRun: f.dryRun, Role: f.role, NoRole: f.noRole,
 	})
 	if err != nil {
 		return err
@@ -219,6 +225,7 @@ func printDeploy(w io.Writer, res deploy.Result, env map[string]string) {
 	row("API", res.APIID)
 	row("client URL", res.WSURL)
 	row("push URL", res.PushURL)
+	row("run role", res.Role)
 	for _, n := range res.Notes {
 		fmt.Fprintf(w, "Note: %s.\n", n)
 	}

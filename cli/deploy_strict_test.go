@@ -78,7 +78,8 @@ func TestDestroyAfterTheTagIsGone(t *testing.T) {
 	if err != nil {
 		t.Fatalf("destroy = %v", err)
 	}
-	want := map[string]int{"apigw:DeleteApi": 1, "apigw:DeleteService": 1, "scf:DeleteFunction": 1}
+	want := map[string]int{"apigw:DeleteApi": 1, "apigw:DeleteService": 1, "scf:DeleteFunction": 1,
+		"cam:DetachRolePolicy": 1, "cam:DeletePolicy": 1, "cam:DeleteRole": 1}
 	if got := writes(c.Calls()); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("destroy wrote %v; want %v (nothing to unrelease or unbind)\n%s", got, want, stdout)
 	}

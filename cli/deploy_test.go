@@ -5,6 +5,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"debug/elf"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,7 +14,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -28,6 +28,7 @@ import (
 	scf "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/scf/v20180416"
 
 	"github.com/scfws/scfws/deploy"
+	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/local/cloudapi"
 )
 
@@ -231,46 +232,15 @@ func envOf(body map[string]any) map[string]string {
 	return env
 }
 
-var (
-	staticMu  sync.Mutex
-	staticBin = map[string]string{}
-)
-
 // staticExe is a small static linux/amd64 program standing in for this
 // executable (the test binary is not one), one per content so that tests
 // can change the code.
 func staticExe(t testing.TB, content string) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds a static executable: skipped under -short")
-	}
-	staticMu.Lock()
-	defer staticMu.Unlock()
-	if bin, ok := staticBin[content]; ok {
-		return bin
-	}
-	dir, err := os.MkdirTemp("", "deploy-exe")
-	if err != nil {
+	bin := filepath.Join(t.TempDir(), "scfws")
+	if err := os.WriteFile(bin, testkit.StaticELF(elf.EM_X86_64, []byte(content)), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src := filepath.Join(dir, "src")
-	if err := os.MkdirAll(src, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	files := map[string]string{"go.mod": "module fn\n\ngo 1.22\n", "main.go": "package main\n\nfunc main() { println(" + fmt.Sprintf("%q", content) + ") }\n"}
-	for name, text := range files {
-		if err := os.WriteFile(filepath.Join(src, name), []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bin := filepath.Join(dir, "scfws")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	staticBin[content] = bin
 	return bin
 }
 
@@ -332,12 +302,13 @@ func TestDeployCreatesEverything(t *testing.T) {
 	calls := c.Calls()
 
 	want := map[string]int{"scf:CreateFunction": 1, "apigw:CreateService": 1, "apigw:CreateApi": 1,
-		"scf:UpdateFunctionConfiguration": 1, "apigw:ReleaseService": 1}
+		"scf:UpdateFunctionConfiguration": 1, "apigw:ReleaseService": 1, "cam:CreateRole": 1, "cam:CreatePolicy": 1, "cam:AttachRolePolicy": 1}
 	if got := writes(calls); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("write calls = %v; want %v", got, want)
 	}
 	create := bodies(calls, "scf:CreateFunction")[0]
-	for k, v := range map[string]any{"FunctionName": "chat", "Namespace": "default", "Runtime": "Go1", "Handler": "main", "MemorySize": 128.0, "Timeout": 3.0} {
+	for k, v := range map[string]any{"FunctionName": "chat", "Namespace": "default", "Runtime": "Go1", "Handler": "main", "MemorySize": 128.0, "Timeout": 3.0,
+		"Role": "scfws-ap-guangzhou-default-chat"} {
 		if create[k] != v {
 			t.Errorf("CreateFunction %s = %v; want %v", k, create[k], v)
 		}
@@ -398,7 +369,8 @@ func TestDeployCreatesEverything(t *testing.T) {
 	if calls := c.rt.Calls(); !contains(calls, wantServe) {
 		t.Errorf("runtime calls %q; want %q", calls, wantServe)
 	}
-	for _, want := range []string{"Deployed chat (createFunction, createService, createApi, updateFunctionConfiguration, releaseService).",
+	for _, want := range []string{"Deployed chat (createRole, createPolicy, attachRolePolicy, createFunction, createService, createApi, updateFunctionConfiguration, releaseService).",
+		"run role    scfws-ap-guangzhou-default-chat",
 		"client URL  " + res.WSURL, "push URL    " + res.PushURL, "scfws probe -url " + res.WSURL + "\n",
 		"DB_PASSWORD=[redacted]", "STORE=mysql"} {
 		if !strings.Contains(stdout, want) {
@@ -499,8 +471,8 @@ func TestDeployDryRunWritesNothing(t *testing.T) {
 	if w := writes(c.Calls()); len(w) != 0 {
 		t.Errorf("-dry-run wrote %v", w)
 	}
-	for _, want := range []string{"Dry run: deploy would createFunction, createService, createApi, updateFunctionConfiguration, releaseService.",
-		"create the function chat (Go1, handler main, 128 MB, timeout 3s; environment AUTH_SECRET=[redacted]"} {
+	for _, want := range []string{"Dry run: deploy would createRole, createPolicy, attachRolePolicy, createFunction, createService, createApi, updateFunctionConfiguration, releaseService.",
+		"create the function chat (Go1, handler main, 128 MB, timeout 3s; run role scfws-ap-guangzhou-default-chat; environment AUTH_SECRET=[redacted]"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
 		}
@@ -536,11 +508,12 @@ func TestDeployJSON(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	if got := strings.Join(keys, " "); got != "apiId changed functionName namespace pushUrl serviceId wsUrl" {
+	if got := strings.Join(keys, " "); got != "apiId changed functionName namespace pushUrl role serviceId wsUrl" {
 		t.Errorf("keys = %s", got)
 	}
 	if obj["functionName"] != "chat" || obj["namespace"] != "default" || !strings.HasPrefix(obj["serviceId"].(string), "service-") ||
-		!strings.HasPrefix(obj["apiId"].(string), "api-") || fmt.Sprint(obj["changed"]) != "[createFunction createService createApi updateFunctionConfiguration releaseService]" {
+		!strings.HasPrefix(obj["apiId"].(string), "api-") || obj["role"] != "scfws-ap-guangzhou-default-chat" ||
+		fmt.Sprint(obj["changed"]) != "[createRole createPolicy attachRolePolicy createFunction createService createApi updateFunctionConfiguration releaseService]" {
 		t.Errorf("JSON = %s", out)
 	}
 }
@@ -609,11 +582,13 @@ func TestDestroyRemovesOnlyWhatDeployMade(t *testing.T) {
 	}
 	// The tag goes before the service: API Gateway refuses to delete a
 	// tagged service (UnsupportedOperation.TagsNotEmpty).
-	want := map[string]int{"apigw:UnReleaseService": 1, "apigw:DeleteApi": 1, "tag:DetachResourcesTag": 1, "apigw:DeleteService": 1, "scf:DeleteFunction": 1}
+	want := map[string]int{"apigw:UnReleaseService": 1, "apigw:DeleteApi": 1, "tag:DetachResourcesTag": 1, "apigw:DeleteService": 1, "scf:DeleteFunction": 1,
+		"cam:DetachRolePolicy": 1, "cam:DeletePolicy": 1, "cam:DeleteRole": 1}
 	if got := writes(c.Calls()); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("destroy wrote %v; want %v", got, want)
 	}
-	if !strings.HasPrefix(stdout, "Removed (unReleaseService, deleteApi, detachResourcesTag, deleteService, deleteFunction):") {
+	// The role goes after the function that ran as it.
+	if !strings.HasPrefix(stdout, "Removed (unReleaseService, deleteApi, detachResourcesTag, deleteService, deleteFunction, detachRolePolicy, deletePolicy, deleteRole):") {
 		t.Errorf("stdout = %q", stdout)
 	}
 	var left []string
@@ -804,6 +779,10 @@ func TestDocsListTheCAMActions(t *testing.T) {
 	record := func() {
 		for _, call := range c.Calls() {
 			called[call.action] = true
+			// Giving a function a role is checked as cam:PassRole too.
+			if role, _ := call.body["Role"].(string); role != "" {
+				called["cam:PassRole"] = true
+			}
 		}
 	}
 	mustDeploy(t, c, testHooks(t), secretArgs(t)...)
@@ -822,8 +801,13 @@ func TestDocsListTheCAMActions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The policy is the first JSON block of its section (others show the
+	// run role's own policy).
+	_, section, _ := strings.Cut(string(doc), "## Minimal CAM policy")
+	_, block, _ := strings.Cut(section, "```json")
+	block, _, _ = strings.Cut(block, "```")
 	inPolicy := map[string]bool{}
-	for _, m := range regexp.MustCompile(`"((?:scf|apigw|tag):[A-Za-z]+)"`).FindAllStringSubmatch(string(doc), -1) {
+	for _, m := range regexp.MustCompile(`"((?:scf|apigw|tag|cam):[A-Za-z]+)"`).FindAllStringSubmatch(block, -1) {
 		inPolicy[m[1]] = true
 	}
 	if !maps.Equal(inPolicy, called) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	apigw "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/apigateway/v20180808"
+	cam "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/cam/v20190116"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common"
 	sdkerrors "github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/errors"
 	"github.com/tencentcloud/tencentcloud-sdk-go/tencentcloud/common/profile"
@@ -114,6 +115,18 @@ func (c *cloud) apigw(ctx context.Context, call func(*apigw.Client) error) error
 func (c *cloud) tag(ctx context.Context, call func(*tag.Client) error) error {
 	return c.retrying(ctx, func(ctx context.Context) error {
 		cl, err := tag.NewClient(c.cred, c.region, c.profile())
+		if err != nil {
+			return fmt.Errorf("make the SDK client: %w", err)
+		}
+		cl.WithHttpTransport(ctxTransport{ctx: ctx, base: c.transport})
+		return call(cl)
+	})
+}
+
+// cam runs one call of CAM, which is global: its requests name no region.
+func (c *cloud) cam(ctx context.Context, call func(*cam.Client) error) error {
+	return c.retrying(ctx, func(ctx context.Context) error {
+		cl, err := cam.NewClient(c.cred, "", c.profile())
 		if err != nil {
 			return fmt.Errorf("make the SDK client: %w", err)
 		}
@@ -328,6 +341,8 @@ var hints = []struct {
 		"the service has tags other than scfws-deploy bound: unbind them in the API Gateway console, then run the same command again"},
 	{[]func(string) bool{oneOf("LimitExceeded.Eip")},
 		"-vpc gives the function a fixed public egress IP, and the region's quota of them (5) is used up: free one, or leave -vpc out"},
+	{[]func(string) bool{oneOf("InvalidParameter.RoleNotExist", "FailedOperation.QcsRoleNotFound", "ResourceNotFound.Role")},
+		"the run role does not exist: check -role (a role's name, as CAM lists it), or leave -role out for deploy to make one"},
 	{[]func(string) bool{oneOf("FailedOperation.GetRoleError")},
 		"API Gateway needs its service role to call SCF: open the API Gateway console once and accept the service authorization"},
 	{[]func(string) bool{prefix("LimitExceeded"), oneOf("ResourceInsufficient")},

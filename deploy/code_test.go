@@ -3,8 +3,8 @@ package deploy_test
 import (
 	"context"
 	"crypto/rand"
+	"debug/elf"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,29 +14,15 @@ import (
 )
 
 // bigStatic is a static linux/amd64 executable whose zip does not fit in
-// one API call (9 MB that do not compress), as an scfws built without
+// one API call (8 MB that do not compress), as an scfws built without
 // -ldflags="-s -w" is.
 func bigStatic(t testing.TB) string {
 	t.Helper()
-	src := t.TempDir()
-	blob := make([]byte, 9<<20)
+	blob := make([]byte, 8<<20)
 	_, _ = rand.Read(blob)
-	files := map[string][]byte{
-		"go.mod":  []byte("module big\n\ngo 1.22\n"),
-		"main.go": []byte("package main\n\nimport _ \"embed\"\n\n//go:embed blob\nvar blob []byte\n\nfunc main() { println(len(blob)) }\n"),
-		"blob":    blob,
-	}
-	for name, data := range files {
-		if err := os.WriteFile(filepath.Join(src, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	bin := filepath.Join(t.TempDir(), "scfws")
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := os.WriteFile(bin, testkit.StaticELF(elf.EM_X86_64, blob), 0o755); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }
@@ -47,6 +33,14 @@ func bigStatic(t testing.TB) string {
 // smaller one.
 func TestPackageTooBig(t *testing.T) {
 	big := bigStatic(t)
+	data, err := os.ReadFile(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bigZip := filepath.Join(t.TempDir(), "main.zip") // stored: random bytes do not deflate
+	if err := os.WriteFile(bigZip, testkit.Zip(t, testkit.ZipFile{Name: "main", Mode: 0o755, Data: data, Stored: true}), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	module := tinyModule(t, "github.com/scfws/scfws")
 	tests := []struct {
 		name       string
@@ -60,7 +54,7 @@ func TestPackageTooBig(t *testing.T) {
 			wantSource: "this scfws is static, but its zip is", wantLog: "building the function alone from " + module + " (go build -tags scfws_function)"},
 		{name: "no module here", give: deploy.PackageOptions{Executable: big}, elsewhere: true,
 			wantErr: []string{"static, but its zip is", "over what one API call may carry (10 MB)", "pass -zip with a package made by go run ./tools/mkzip -function-only"}},
-		{name: "-zip too big", give: deploy.PackageOptions{ZipFile: zipWith(t, big, 0o755)},
+		{name: "-zip too big", give: deploy.PackageOptions{ZipFile: bigZip},
 			wantErr: []string{"over what one API call may carry (10 MB)", "go run ./tools/mkzip -function-only -o dist/main.zip"}},
 	}
 	for _, tt := range tests {

@@ -117,6 +117,10 @@ type Config struct {
 	SubnetID    string
 	Code        Code
 	DryRun      bool // read, and say what would change, but write nothing
+	// Role is an existing role to run the function as (-role); empty,
+	// deploy makes one (RoleName) when its key may, unless NoRole.
+	Role   string
+	NoRole bool
 }
 
 // Deployer runs deploys and destroys as one API key.
@@ -152,7 +156,8 @@ type Result struct {
 	APIID        string   `json:"apiId"`
 	WSURL        string   `json:"wsUrl"`
 	PushURL      string   `json:"pushUrl"`
-	Changed      []string `json:"changed"` // steps that changed something (for a dry run: would)
+	Role         string   `json:"role,omitempty"` // the function's run role, when deploy gave or checked one
+	Changed      []string `json:"changed"`        // steps that changed something (for a dry run: would)
 	DryRun       bool     `json:"dryRun,omitempty"`
 	// Steps says, for people, what each change was (secrets redacted).
 	Steps []Step `json:"-"`
@@ -172,6 +177,7 @@ type run struct {
 	c      *cloud
 	res    Result
 	redact func(string) string
+	role   string // the run role to give the function; "" leaves its role as it is
 }
 
 func (r *run) say(format string, args ...any) {
@@ -233,6 +239,9 @@ func (cfg Config) check() error {
 	case cfg.Code.size() == 0:
 		return errors.New("no code")
 	}
+	if err := cfg.checkRole(); err != nil {
+		return err
+	}
 	if n := base64.StdEncoding.EncodedLen(cfg.Code.size()); n > MaxRequestBytes-64<<10 {
 		// Before zipping, the executable's size bounds the zip's: zip to
 		// know.
@@ -288,6 +297,9 @@ func (r *run) deploy(ctx context.Context) error {
 	r.say("  code: %s", r.cfg.Code.Source)
 	have, err := r.find(ctx)
 	if err != nil {
+		return err
+	}
+	if r.role, err = r.runRole(ctx, have.fn); err != nil {
 		return err
 	}
 	// The push address is known when the API exists (or was set by an
@@ -427,6 +439,7 @@ type functionState struct {
 	subnetID    string
 	publicNet   string // PublicNetConfig's PublicNetStatus, ENABLE or DISABLE ("" not said)
 	eip         string // its EipConfig.EipStatus
+	role        string // its run role, "" for none
 	owned       bool   // tagged by deploy for this target
 }
 
@@ -448,7 +461,7 @@ func (r *run) getFunction(ctx context.Context) (*functionState, error) {
 	g := resp.Response
 	f := &functionState{
 		status: str(g.Status), runtime: str(g.Runtime), handler: str(g.Handler), description: str(g.Description),
-		memory: num(g.MemorySize), timeout: num(g.Timeout), env: map[string]string{},
+		memory: num(g.MemorySize), timeout: num(g.Timeout), env: map[string]string{}, role: str(g.Role),
 	}
 	for _, reason := range g.StatusReasons {
 		f.reasons += strings.TrimSpace(str(reason.ErrorCode) + " " + str(reason.ErrorMessage))
@@ -571,13 +584,16 @@ func (r *run) createFunction(ctx context.Context, env map[string]string) (*funct
 		req.PublicNetConfig = publicNet(netEnable)
 	}
 	req.Tags = []*scf.Tag{{Key: common.StringPtr(OwnerTag), Value: common.StringPtr(cfg.owner())}}
-	r.change(StepCreateFunction, "create the function %s (%s, handler %s, %d MB, timeout %s%s; environment %s)",
-		cfg.Name, Runtime, Handler, cfg.MemoryMB, cfg.Timeout, r.vpcDetail(), r.envList(env))
+	if r.role != "" {
+		req.Role = common.StringPtr(r.role)
+	}
+	r.change(StepCreateFunction, "create the function %s (%s, handler %s, %d MB, timeout %s%s; run role %s; environment %s)",
+		cfg.Name, Runtime, Handler, cfg.MemoryMB, cfg.Timeout, r.vpcDetail(), orNone(r.role), r.envList(env))
 	if cfg.DryRun {
 		return nil, nil
 	}
 	if err := r.c.scf(ctx, func(c *scf.Client) error { _, err := c.CreateFunction(req); return err }); err != nil {
-		return nil, failed("create the function", "scf:CreateFunction", err)
+		return nil, passRoleHint(failed("create the function", "scf:CreateFunction", err), r.role)
 	}
 	return r.waitActive(ctx, "wait for the new function")
 }
@@ -634,7 +650,33 @@ func (r *run) updateConfiguration(ctx context.Context, fn *functionState, env ma
 	if fn == nil { // a dry run of a new function
 		return nil, nil
 	}
-	var diffs []string
+	diffs, netDiff := r.configDiffs(fn, env)
+	desc := codeDescription(cfg.Code.SHA256)
+	if fn.description != desc && len(diffs) == 0 {
+		diffs = append(diffs, "description (the code's hash)")
+	}
+	if len(diffs) == 0 {
+		return fn, nil
+	}
+	req := r.configRequest(fn, env, netDiff != "")
+	if why != "" {
+		why += ": "
+	}
+	r.change(StepUpdateFunctionConfiguration, "update the function %s: %s%s", cfg.Name, why, strings.Join(diffs, "; "))
+	if cfg.DryRun {
+		return fn, nil
+	}
+	if err := r.c.scf(ctx, func(c *scf.Client) error { _, err := c.UpdateFunctionConfiguration(req); return err }); err != nil {
+		return nil, passRoleHint(failed("update the function's configuration", "scf:UpdateFunctionConfiguration", err), str(req.Role))
+	}
+	return r.waitActive(ctx, "wait for the new configuration")
+}
+
+// configDiffs says, for people, how the function's settings differ from
+// what they should be, and how its public access does ("" when it need not
+// change).
+func (r *run) configDiffs(fn *functionState, env map[string]string) (diffs []string, netDiff string) {
+	cfg := r.cfg
 	if fn.memory != cfg.MemoryMB {
 		diffs = append(diffs, fmt.Sprintf("memory %d -> %d MB", fn.memory, cfg.MemoryMB))
 	}
@@ -644,46 +686,42 @@ func (r *run) updateConfiguration(ctx context.Context, fn *functionState, env ma
 	if fn.vpcID != cfg.VpcID || fn.subnetID != cfg.SubnetID {
 		diffs = append(diffs, fmt.Sprintf("VPC %s/%s -> %s/%s", orNone(fn.vpcID), orNone(fn.subnetID), orNone(cfg.VpcID), orNone(cfg.SubnetID)))
 	}
-	netDiff := r.publicNetDiff(fn)
+	netDiff = r.publicNetDiff(fn)
 	if netDiff != "" {
 		diffs = append(diffs, netDiff)
 	}
 	if d := r.envDiff(fn.env, env); d != "" {
 		diffs = append(diffs, "environment "+d)
 	}
-	desc := codeDescription(cfg.Code.SHA256)
-	if fn.description != desc && len(diffs) == 0 {
-		diffs = append(diffs, "description (the code's hash)")
+	if r.role != "" && fn.role != r.role {
+		diffs = append(diffs, fmt.Sprintf("run role %s -> %s", orNone(fn.role), r.role))
 	}
-	if len(diffs) == 0 {
-		return fn, nil
-	}
+	return diffs, netDiff
+}
+
+// configRequest sets every setting deploy manages, and the VPC, public
+// access and role where they change.
+func (r *run) configRequest(fn *functionState, env map[string]string, netChanged bool) *scf.UpdateFunctionConfigurationRequest {
+	cfg := r.cfg
 	req := scf.NewUpdateFunctionConfigurationRequest()
 	req.FunctionName, req.Namespace = common.StringPtr(cfg.Name), common.StringPtr(cfg.namespace())
 	req.MemorySize = common.Int64Ptr(cfg.MemoryMB)
 	req.Timeout = common.Int64Ptr(int64(cfg.Timeout / time.Second))
-	req.Description = common.StringPtr(desc)
+	req.Description = common.StringPtr(codeDescription(cfg.Code.SHA256))
 	req.Environment = sdkEnv(env)
 	if fn.vpcID != cfg.VpcID || fn.subnetID != cfg.SubnetID {
 		req.VpcConfig = &scf.VpcConfig{VpcId: common.StringPtr(cfg.VpcID), SubnetId: common.StringPtr(cfg.SubnetID)}
 	}
-	if netDiff != "" || cfg.VpcID != "" {
+	if netChanged || cfg.VpcID != "" {
 		req.PublicNetConfig = publicNet(or(fn.eip, netDisable))
 		if cfg.VpcID != "" {
 			req.PublicNetConfig = publicNet(netEnable)
 		}
 	}
-	if why != "" {
-		why += ": "
+	if r.role != "" && fn.role != r.role {
+		req.Role = common.StringPtr(r.role)
 	}
-	r.change(StepUpdateFunctionConfiguration, "update the function %s: %s%s", cfg.Name, why, strings.Join(diffs, "; "))
-	if cfg.DryRun {
-		return fn, nil
-	}
-	if err := r.c.scf(ctx, func(c *scf.Client) error { _, err := c.UpdateFunctionConfiguration(req); return err }); err != nil {
-		return nil, failed("update the function's configuration", "scf:UpdateFunctionConfiguration", err)
-	}
-	return r.waitActive(ctx, "wait for the new configuration")
+	return req
 }
 
 // polling is how often and how long waitActive and waitGone poll.

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -15,18 +16,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/scfws/scfws/deploy"
 	"github.com/scfws/scfws/deploy/scfzip"
 	"github.com/scfws/scfws/internal/testkit"
-)
-
-var (
-	tinyOnce sync.Mutex
-	tinyBins = map[string]string{}
 )
 
 // tinyModule writes a minimal main package under module path into a new
@@ -45,28 +40,15 @@ func tinyModule(t testing.TB, path string) string {
 	return dir
 }
 
-// tiny is a minimal program built with cgo off for goarch: static when
-// goarch is amd64. Built once per test binary.
+// tiny is a minimal static Linux program for goarch (amd64 or arm64),
+// standing in for an scfws build.
 func tiny(t testing.TB, goarch string) string {
 	t.Helper()
-	tinyOnce.Lock()
-	defer tinyOnce.Unlock()
-	if bin, ok := tinyBins[goarch]; ok {
-		return bin
-	}
-	dir, err := os.MkdirTemp("", "tiny")
-	if err != nil {
+	bin := filepath.Join(t.TempDir(), "tiny-"+goarch)
+	machine := map[string]elf.Machine{"amd64": elf.EM_X86_64, "arm64": elf.EM_AARCH64}[goarch]
+	if err := os.WriteFile(bin, testkit.StaticELF(machine, nil), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	src := tinyModule(t, "tiny")
-	bin := filepath.Join(dir, "tiny-"+goarch)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", bin, ".")
-	cmd.Dir = src
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+goarch)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	tinyBins[goarch] = bin
 	return bin
 }
 

@@ -100,7 +100,11 @@ func (r *run) destroyPlan(ctx context.Context) ([]removal, error) {
 	default:
 		r.res.Notes = append(r.res.Notes, fmt.Sprintf("the function %s is left: scfws deploy did not make it (no tag %s=%s)", t.Name, OwnerTag, t.owner()))
 	}
-	return plan, nil
+	if fn != nil && fn.role != "" && fn.role != t.RoleName() {
+		r.res.Notes = append(r.res.Notes, fmt.Sprintf("the run role %s is left: scfws deploy did not make it (a role given with -role is never removed)", fn.role))
+	}
+	roles, err := r.rolePlan(ctx, fn)
+	return append(plan, roles...), err
 }
 
 // servicePlan is the removals of the service deploy made: all of it, or,

@@ -221,6 +221,7 @@ func screenshot(t testing.TB, tab context.Context, name string) {
 // next free one), so one page's requests are served by different instances
 // that share only the database.
 func TestChatPageRoomsInChromium(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	db := mysqltest.New(t)
 	l := startLocal(t, localDBEnv(db))
@@ -334,6 +335,7 @@ func TestChatPageRoomsInChromium(t *testing.T) {
 // shows once, marked as the server's; a name can be changed (a new token);
 // hostile names stay text; a close with a reason shows the reason.
 func TestChatPageServerMessage(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	hostile := `<img src=x onerror=alert(1)> & frank`
@@ -393,12 +395,23 @@ func TestChatPageServerMessage(t *testing.T) {
 	}
 	screenshot(t, a, "server-erin")
 
-	// A close with a reason: the page shows it, and connects again.
+	// A close with a reason: the page shows it and, as scfws-client does
+	// after the server's disconnected event, stays disconnected; Connect
+	// connects again.
 	closeB()
 	testkit.Eventually(t, 30*time.Second, "frank's connection to close", func() bool { return len(l.connections(t)) == 1 })
 	publish("-connection", l.connections(t)[0], "-close", "-reason", "banned for spam")
 	waitJS(t, a, "erin to see why she was disconnected", systemLines("The server disconnected you: banned for spam")+" === 1")
-	waitJS(t, a, "erin to be back", systemLines("reconnected after 1 attempt")+" === 1 && "+connected)
+	waitJS(t, a, "erin to stay disconnected", `document.getElementById("state").dataset.state === "disconnected" && `+
+		`document.getElementById("toggle").textContent === "Connect"`)
+	testkit.Eventually(t, 30*time.Second, "erin's connection to close", func() bool { return len(l.connections(t)) == 0 })
+	if n := count(t, a, systemLines("retrying")); n != 0 {
+		t.Errorf("the page retried after the server disconnected it")
+	}
+	if err := chromedp.Do(a, chromedp.Click(chromedp.CSS("#toggle"))); err != nil {
+		t.Fatal(err)
+	}
+	waitJS(t, a, "erin to be back", connected)
 	waitHere(t, a, "a", "erin")
 }
 
@@ -411,6 +424,7 @@ func sorted(s ...string) []string {
 // close it did not ask for (the server pushes closing) it reconnects by
 // itself, rejoins its rooms and chats again.
 func TestChatPageHeartbeatAndReconnect(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"}, "-idle-timeout", "3s")
 	a, _ := page(t, browser, as(l.base, "ann"))
@@ -468,6 +482,7 @@ func TestChatPageHeartbeatAndReconnect(t *testing.T) {
 // both ways again. The drop is the gateway's own: a push it refuses as
 // malformed (400) drops the client it names, as any non-200 answer does.
 func TestChatPageReconnectsAfterAbruptDrop(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	a, _ := page(t, browser, as(l.base, "amy"))
@@ -532,6 +547,7 @@ func TestChatPageReconnectsAfterAbruptDrop(t *testing.T) {
 // reconnects again and again, backing off, on one line, and never calls
 // itself connected.
 func TestChatPageRetriesWhilePushesFail(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	a, _ := open(t, browser, l.base+"/?fail-push=500#amy")
@@ -555,6 +571,7 @@ func TestChatPageRetriesWhilePushesFail(t *testing.T) {
 // A refused handshake's reason shows on the page (browsers cannot read the
 // refusal itself), and an outage shows one retry line, updated in place.
 func TestChatPageShowsRefusal(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn", "PUSH_TIMEOUT": "abc"})
 	a, _ := open(t, browser, l.base+"/")
@@ -578,6 +595,7 @@ func TestChatPageShowsRefusal(t *testing.T) {
 // on the message's mark. The page's ?roles= asks for a token with only
 // sendToUser, so DEFAULT_ROLES decides the rest.
 func TestChatPageShowsFailedAcks(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	browser := newBrowser(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn", "DEFAULT_ROLES": "joinLeaveGroup.lobby,joinLeaveGroup.quiet,sendToGroup.lobby"})
 	a, _ := page(t, browser, l.base+"/?roles=sendToUser#gus")

@@ -68,6 +68,7 @@ const deploySecret = "e2e-publish-secret-9f8e7d6c5b4a3210"
 // nothing, a changed variable reaches the running function, publish reaches
 // its clients, and destroy takes the URL down.
 func TestDeployToLocal(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	zip, _ := buildZip(t)
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "info"})
 	env := []string{"-env", "STORE=memory", "-env", "PUBLISH_SECRET=" + deploySecret}
@@ -162,6 +163,7 @@ func TestDeployToLocal(t *testing.T) {
 // and an action the key may not call (-fail-action). A call refused as
 // busy for its first two times (-fail-action ...:2) is made again first.
 func TestDeployFailuresOnLocal(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	zip, _ := buildZip(t)
 	l := startLocal(t, nil, "-fail-action", "apigateway:CreateApi=AuthFailure.UnauthorizedOperation",
 		"-fail-action", "scf:GetFunction=RequestLimitExceeded:2")

@@ -7,11 +7,13 @@ import (
 	"context"
 	"encoding/json"
 	"net/rpc"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -35,6 +37,7 @@ const goldenDir = "../testdata/golden"
 // runtime protocol (net/rpc Function.Invoke), with the MySQL registry. The
 // function's settings arrive in the invoke's Environment, as under SCF.
 func TestGoldenRuntime(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	db := mysqltest.New(t)
 	bin := buildBinary(t)
 	srv := pushtest.Start()
@@ -90,10 +93,21 @@ func buildBinary(t testing.TB) string { return testkit.BuildProgram(t, "..") }
 // buildZip builds the deployment package as a user does (go run
 // ./tools/mkzip, -function-only for the tag scfzip.FunctionOnly): a static
 // linux/amd64 scfws, which the test binary is not. It returns the zip and
-// its main.
+// its main, built once per test binary and tag set; tests must not change
+// them. The zip is written by zipper (scfzip.WriteFile, as mkzip), a
+// process without the race detector, which makes deflating 30 times slower.
 func buildZip(t testing.TB, tags ...string) (zip, exe string) {
 	t.Helper()
-	dir := t.TempDir()
+	zipsMu.Lock()
+	defer zipsMu.Unlock()
+	key := strings.Join(tags, ",")
+	if z, ok := zips[key]; ok {
+		return z[0], z[1]
+	}
+	dir, err := os.MkdirTemp(tempRoot(t), "zip")
+	if err != nil {
+		t.Fatal(err)
+	}
 	exe, zip = filepath.Join(dir, "main"), filepath.Join(dir, "main.zip")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -101,16 +115,29 @@ func buildZip(t testing.TB, tags ...string) (zip, exe string) {
 	if err := scfzip.Build(ctx, "..", exe, "e2e", &log, tags...); err != nil {
 		t.Fatalf("build the function: %v\n%s", err, log.String())
 	}
-	if err := scfzip.WriteFile(zip, exe); err != nil {
-		t.Fatal(err)
-	}
+	writeZip(t, exe, zip)
+	zips[key] = [2]string{zip, exe}
 	return zip, exe
+}
+
+var (
+	zipsMu sync.Mutex
+	zips   = map[string][2]string{} // tags -> zip, main
+)
+
+// writeZip writes the SCF zip of exe to zip with zipper.
+func writeZip(t testing.TB, exe, zip string) {
+	t.Helper()
+	if out, err := exec.Command(testkit.BuildProgram(t, "./testdata/zipper"), exe, zip).CombinedOutput(); err != nil {
+		t.Fatalf("zipper %s: %v\n%s", exe, err, out)
+	}
 }
 
 // Built with the function alone (go run ./tools/mkzip -function-only), the
 // zip is one deploy takes, its main answers the runtime's Ping and an
 // invoke, and it refuses the commands it leaves out.
 func TestFunctionOnlyBuild(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	zip, exe := buildZip(t, scfzip.FunctionOnly)
 	if _, err := deploy.Package(context.Background(), deploy.PackageOptions{ZipFile: zip}); err != nil {
 		t.Fatalf("deploy refuses the function-only zip: %v", err)

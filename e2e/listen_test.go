@@ -14,6 +14,7 @@ import (
 // anyone who reaches the machine could invoke the function and read the
 // settings each invoke carries.
 func TestLocalListensOnLoopbackOnly(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	zip, _ := buildZip(t)
 	l := startLocal(t, map[string]string{"DB_HOST": "", "STORE": "memory"})
 	deployJSON(t, l, zip, "-env", "STORE=memory")

@@ -400,6 +400,7 @@ func TestLocalSaysWhatToFix(t *testing.T) {
 // Clients that vanish without closing (-drop-cleanup) stop being recipients
 // once the idle timeout passes, and their rows are swept.
 func TestLocalDroppedClientsExpire(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	db := mysqltest.New(t)
 	env := localDBEnv(db)
 	env["LOG_LEVEL"] = "info"
@@ -473,6 +474,7 @@ func TestLocalDroppedClientsExpire(t *testing.T) {
 // Ctrl+C stops local cleanly even with a client connected and a socket that
 // was opened but never used (as browsers preconnect).
 func TestLocalStopsCleanly(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	l := startLocal(t, nil)
 	_ = connect(t, l.ws)
 	idle, err := net.Dial("tcp", strings.TrimPrefix(l.base, "http://"))

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/coder/websocket"
 
-	"github.com/scfws/scfws/deploy/scfzip"
 	"github.com/scfws/scfws/internal/testkit"
 )
 
@@ -135,6 +133,7 @@ func runPasted(t testing.TB, bin, dir string, words []string) (stdout, stderr st
 // command puts it into local, and a message goes through the client URL it
 // prints.
 func TestREADMEBuildDeploys(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	start := time.Now()
 	bin, line := buildAsREADME(t)
 	built := time.Since(start)
@@ -164,7 +163,8 @@ func TestREADMEBuildDeploys(t *testing.T) {
 // the zip deploy makes of it.
 var readmeSizes = regexp.MustCompile("without symbols, ([0-9.]+) MB, so\\s+`scfws deploy` uploads this very binary, a ([0-9.]+) MB zip")
 
-// checkREADMEBuildSizes checks the README's sizes are bin's, within 10%.
+// checkREADMEBuildSizes checks the README's sizes are bin's and its zip's
+// (scfzip.WriteFile, as deploy zips it), within 10%.
 func checkREADMEBuildSizes(t testing.TB, bin string) {
 	t.Helper()
 	readme, err := os.ReadFile("../README.md")
@@ -175,15 +175,17 @@ func checkREADMEBuildSizes(t testing.TB, bin string) {
 	if m == nil {
 		t.Fatalf("README's build line gives no sizes matching %s", readmeSizes)
 	}
-	exe, err := os.ReadFile(bin)
-	if err != nil {
-		t.Fatal(err)
+	zip := filepath.Join(t.TempDir(), "main.zip")
+	writeZip(t, bin, zip)
+	var sizes []int64
+	for _, f := range []string{bin, zip} {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, fi.Size())
 	}
-	var zipped bytes.Buffer
-	if err := scfzip.Write(&zipped, bytes.NewReader(exe)); err != nil {
-		t.Fatal(err)
-	}
-	for i, got := range []int{len(exe), zipped.Len()} {
+	for i, got := range sizes {
 		claimed, _ := strconv.ParseFloat(string(m[i+1]), 64)
 		if mb := float64(got) / 1e6; math.Abs(mb-claimed) > claimed/10 {
 			t.Errorf("README says %s MB; the README's build makes %.1f MB (%s)", m[i+1], mb, []string{"binary", "zip"}[i])
@@ -194,6 +196,7 @@ func checkREADMEBuildSizes(t testing.TB, bin string) {
 // scfws token -endpoint, as local's banner prints it, gets a token that
 // local's function accepts as that user.
 func TestTokenFromLocal(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	words := bannerLine(t, l, "tokens")
 	cmd := strings.Join(words, " ")
@@ -229,6 +232,7 @@ func TestTokenFromLocal(t *testing.T) {
 // local makes a PROBE_SECRET for its session and prints the probe command:
 // pasted as it is, the probe runs and finds nothing wrong.
 func TestProbeFromLocal(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
 	words := bannerLine(t, l, "probe")
 	stdout, stderr, code := runPasted(t, buildBinary(t), t.TempDir(), words)

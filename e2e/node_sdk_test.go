@@ -131,6 +131,7 @@ func runGo(t testing.TB, l *localRun, function, syncEvent, asyncEvent string) sd
 // GetFunction. Both invocations reach the deployed function: its clients
 // get both broadcasts.
 func TestOfficialSDKsAgainstLocal(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	dir := nodeDir(t)
 	zip, _ := buildZip(t)
 	l := startLocal(t, nil)

@@ -54,6 +54,7 @@ func scenario(t testing.TB, r *probe.Report, name string) probe.Scenario {
 // defaults (as strict as Tencent's docs), and with each behaviour flipped
 // by a flag, the report follows the flag.
 func TestProbeFollowsTheGateway(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	const secret = "e2e-probe-secret-0123456789abcdef"
 	tests := []struct {
 		name  string
@@ -115,6 +116,7 @@ func TestProbeFollowsTheGateway(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			l := startLocal(t, map[string]string{"PROBE_SECRET": secret, "LOG_LEVEL": "warn"}, tt.flags...)
 			began := time.Now()
 			r, code, stderr := runProbe(t, l, secret)
@@ -131,35 +133,44 @@ func TestProbeFollowsTheGateway(t *testing.T) {
 // a connection open contradicts scfws (it sweeps rows it cannot see are
 // alive): exit 1. Without PROBE_SECRET the function does not answer: 2.
 func TestProbeIdleAndExitStatus(t *testing.T) {
+	t.Parallel() // mostly waits: see TestMain
 	const secret = "e2e-probe-secret-0123456789abcdef"
-	l := startLocal(t, map[string]string{"PROBE_SECRET": secret, "LOG_LEVEL": "warn"}, "-idle-timeout", "2s", "-idle-counts-pings")
-	r, code, stderr := runProbe(t, l, secret, "-idle")
-	if code != 1 || r == nil {
-		t.Fatalf("probe -idle with pings counting: exit %d %s; want 1", code, stderr)
-	}
-	s := scenario(t, r, "idle timer")
-	if s.Data["silentOpen"] != false || s.Data["pingOnlyOpen"] != true || s.Data["pushOnlyOpen"] != false || s.Outcome != probe.Differs {
-		t.Errorf("idle: %s %v; want the ping-only connection open, the rest closed, differs", s.Outcome, s.Data)
-	}
-	// Without -idle-cleanup the gateway sends no closing on idle: the dead
-	// rows stay (the function's sweeps leave a probe's alone for a while).
-	if s.Data["closingOnIdle"] != false {
-		t.Errorf("idle without -idle-cleanup: closingOnIdle %v; want false", s.Data["closingOnIdle"])
-	}
-	l = startLocal(t, map[string]string{"PROBE_SECRET": secret, "LOG_LEVEL": "warn"}, "-idle-timeout", "2s", "-idle-counts-pings", "-idle-cleanup")
-	if r, _, stderr := runProbe(t, l, secret, "-idle"); r == nil {
-		t.Errorf("probe -idle with -idle-cleanup: no report: %s", stderr)
-	} else if s := scenario(t, r, "idle timer"); s.Data["closingOnIdle"] != true {
-		t.Errorf("idle with -idle-cleanup: closingOnIdle %v; want true", s.Data["closingOnIdle"])
-	}
-
-	l = startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := probe.Run(ctx, probe.Config{URL: l.ws, Secret: secret}); err != probe.ErrNoProbe {
-		t.Errorf("probe without PROBE_SECRET on the function = %v; want ErrNoProbe", err)
-	}
-	if _, code, stderr := runProbe(t, l, secret); code != 2 || !strings.Contains(stderr, "PROBE_SECRET") {
-		t.Errorf("probe exit %d %q; want 2 naming PROBE_SECRET", code, stderr)
-	}
+	t.Run("pings count", func(t *testing.T) {
+		t.Parallel()
+		l := startLocal(t, map[string]string{"PROBE_SECRET": secret, "LOG_LEVEL": "warn"}, "-idle-timeout", "2s", "-idle-counts-pings")
+		r, code, stderr := runProbe(t, l, secret, "-idle")
+		if code != 1 || r == nil {
+			t.Fatalf("probe -idle with pings counting: exit %d %s; want 1", code, stderr)
+		}
+		s := scenario(t, r, "idle timer")
+		if s.Data["silentOpen"] != false || s.Data["pingOnlyOpen"] != true || s.Data["pushOnlyOpen"] != false || s.Outcome != probe.Differs {
+			t.Errorf("idle: %s %v; want the ping-only connection open, the rest closed, differs", s.Outcome, s.Data)
+		}
+		// Without -idle-cleanup the gateway sends no closing on idle: the dead
+		// rows stay (the function's sweeps leave a probe's alone for a while).
+		if s.Data["closingOnIdle"] != false {
+			t.Errorf("idle without -idle-cleanup: closingOnIdle %v; want false", s.Data["closingOnIdle"])
+		}
+	})
+	t.Run("idle cleanup", func(t *testing.T) {
+		t.Parallel()
+		l := startLocal(t, map[string]string{"PROBE_SECRET": secret, "LOG_LEVEL": "warn"}, "-idle-timeout", "2s", "-idle-counts-pings", "-idle-cleanup")
+		if r, _, stderr := runProbe(t, l, secret, "-idle"); r == nil {
+			t.Errorf("probe -idle with -idle-cleanup: no report: %s", stderr)
+		} else if s := scenario(t, r, "idle timer"); s.Data["closingOnIdle"] != true {
+			t.Errorf("idle with -idle-cleanup: closingOnIdle %v; want true", s.Data["closingOnIdle"])
+		}
+	})
+	t.Run("no PROBE_SECRET", func(t *testing.T) {
+		t.Parallel()
+		l := startLocal(t, map[string]string{"LOG_LEVEL": "warn"})
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if _, err := probe.Run(ctx, probe.Config{URL: l.ws, Secret: secret}); err != probe.ErrNoProbe {
+			t.Errorf("probe without PROBE_SECRET on the function = %v; want ErrNoProbe", err)
+		}
+		if _, code, stderr := runProbe(t, l, secret); code != 2 || !strings.Contains(stderr, "PROBE_SECRET") {
+			t.Errorf("probe exit %d %q; want 2 naming PROBE_SECRET", code, stderr)
+		}
+	})
 }

@@ -281,35 +281,40 @@ func TestPushEndpointFaults(t *testing.T) {
 	}
 }
 
-// Short function timeouts still leave time for the work: the reply's
-// reserve is a fifth of the time left (25-200ms), not a fixed 450ms. With
-// a healthy database every invoke answers before its deadline, and errNo 0
-// from 100ms.
+// Short deadlines: every invoke answers before its deadline, with what it
+// could do. Deadlines are SCF's own (1 s is its shortest) or a little under,
+// with a slow push address making the broadcast longer than the deadline,
+// so that the cut is exercised; sub-second deadlines at 50-150 ms measured
+// the machine's scheduler more than the function on a loaded CI runner.
 func TestShortDeadlines(t *testing.T) {
 	db := mysqltest.New(t)
 	a := newApp(t, dbEnv(db, db.Port))
-	a.push.SetLatency(2 * time.Millisecond)
 	if r := a.do(t, 3*time.Second, "connecting", "sender==", ""); r.ErrNo != 0 {
 		t.Fatalf("register = %d %q", r.ErrNo, r.ErrMsg)
 	}
-	db.Exec(t, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('peer-', seq), UTC_TIMESTAMP(3) FROM seq_1_to_200")
-	// Under 1s is shorter than SCF allows; it must still answer in time
-	// (a.do checks), and from 100ms (75ms for the commit) work. At 50ms,
-	// 25ms is left for a commit on a machine shared with the rest of CI:
-	// there the registry may give up, in time and saying so.
-	for _, timeout := range []time.Duration{50 * time.Millisecond, 100 * time.Millisecond, 150 * time.Millisecond, 250 * time.Millisecond} {
-		r := a.do(t, timeout, "connecting", fmt.Sprint("c-", timeout), "")
-		if r.ErrNo != 0 && (timeout >= 100*time.Millisecond || r.ErrNo != proto.CodeRegistry) {
+	for _, timeout := range []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second} {
+		if r := a.do(t, timeout, "connecting", fmt.Sprint("c-", timeout), ""); r.ErrNo != 0 {
 			t.Errorf("register with a %s deadline = %d %q; want 0", timeout, r.ErrNo, r.ErrMsg)
 		}
 	}
-	// A broadcast cut short: 128 pushes in flight unwind after the cut,
-	// which under -race on a loaded CPU took 45ms; 250ms is the shortest
-	// deadline asserted here.
-	for _, timeout := range []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second} {
+	// 300 recipients behind a push address that takes 400 ms: three waves
+	// of 128 pushes need 1.2 s, so a 1 s deadline cuts the broadcast short
+	// (what is in flight at the cut unwinds before the reply). How much
+	// gets through before the cut depends on the machine's load (the cut
+	// comes earlier when pushes take longer), so only the accounting is
+	// asserted, with the reply in time.
+	db.Exec(t, "INSERT INTO ConnectionID_List (ConnectionID, Date) SELECT CONCAT('peer-', seq), UTC_TIMESTAMP(3) FROM seq_1_to_300")
+	a.push.SetLatency(400 * time.Millisecond)
+	for _, timeout := range []time.Duration{time.Second, 3 * time.Second} {
 		r := a.do(t, timeout, "data send", "sender==", "hi")
-		if r.ErrNo != 0 || r.Summary == nil || r.Delivered == 0 {
-			t.Errorf("transmit with a %s deadline = %+v; want errNo 0 and some delivered", timeout, r)
+		if r.ErrNo != 0 || r.Summary == nil {
+			t.Fatalf("transmit with a %s deadline = %d %q; want errNo 0 and counts", timeout, r.ErrNo, r.ErrMsg)
+		}
+		if sum := r.Delivered + r.Failed + r.Skipped + r.Pruned; r.Recipients != 303 || sum != r.Recipients {
+			t.Errorf("transmit with a %s deadline = %+v; want 303 recipients, each delivered, failed, skipped or pruned", timeout, *r.Summary)
+		}
+		if timeout == time.Second && r.Skipped == 0 {
+			t.Errorf("transmit with a 1s deadline = %+v; want the broadcast cut short (skipped)", *r.Summary)
 		}
 	}
 }

@@ -36,15 +36,22 @@ func banner(f localFlags, public bool, base, host, pushURL string, fn *emulator.
 	if f.concurrentFrames {
 		frames = "concurrent invokes per client (-concurrent-frames)"
 	}
+	dashboard := "off (-metrics=false)"
+	if f.metrics {
+		dashboard = fmt.Sprintf("%s%s  (Prometheus: %s%s)", base, emulator.DashboardPath, base, emulator.MetricsPath)
+	}
 	fmt.Fprintf(&b, `scfws local: API Gateway + SCF emulator
   chat page     %s/
+  dashboard     %s
   WebSocket     ws://%s%s
-  reverse push  %s  (the function's SENDBACK_HOST)
+  reverse push  %s
   function      %s, %s, timeout %s, store %s
   frames        %s
   idle timeout  %s; closing sent on: %s
   history       %s
-`, base, host, f.path, pushURL, f.function, scaling, f.functionTimeout, store, frames, f.idleTimeout, cleanup, history(env))
+  events        %s
+`, base, dashboard, host, f.path, push(pushURL, f.sendback), f.function, scaling, f.functionTimeout, store, frames, f.idleTimeout, cleanup, history(env),
+		events(f, env))
 	if !fn.Loopback() {
 		fmt.Fprintf(&b, "  WARNING       %s\n", everyInterface(f.function))
 	}
@@ -52,6 +59,25 @@ func banner(f localFlags, public bool, base, host, pushURL string, fn *emulator.
 		fmt.Fprintf(&b, "  WARNING       -public: listening on %s; anyone who reaches it can push to and close any client\n", f.addr)
 	}
 	return b.String()
+}
+
+// push names the push address, and the function's when -sendback moves it.
+func push(pushURL, sendback string) string {
+	if sendback != "" {
+		return pushURL + "  (the function's SENDBACK_HOST is -sendback " + sendback + ")"
+	}
+	return pushURL + "  (the function's SENDBACK_HOST)"
+}
+
+// events says how Event invocations run, and whether the function has a
+// run-role key to make them.
+func events(f localFlags, env map[string]string) string {
+	role := "no run-role key (-run-role=false)"
+	if env["TENCENTCLOUD_SECRETID"] != "" {
+		role = "the function has a run-role key and SCFWS_CLOUD_API=" + env[EnvCloudAPI]
+	}
+	return fmt.Sprintf("Event invokes queued, a failed one run again %d times %s apart (-async-retry-interval); %s",
+		cloudapi.DefaultRetryNum, f.asyncRetryInterval, role)
 }
 
 // history says what each stream keeps, and how to try a recovery.

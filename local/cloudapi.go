@@ -32,20 +32,27 @@ type cloudAPI struct {
 }
 
 // newCloudAPI serves fn and the functions deployed later, whose APIs get
-// the gateway options and URLs on host.
-func newCloudAPI(log *zap.Logger, console *emulator.Console, gateway emulator.Options, host string, fn *emulator.Function, faults cloudapi.Faults) *cloudAPI {
+// the gateway options and URLs on host; it accepts the session's key and
+// its function's run-role key, fails what -fail-action says, and retries
+// Event invocations -async-retry-interval apart.
+func newCloudAPI(log *zap.Logger, console *emulator.Console, gateway emulator.Options, host string, fn *emulator.Function, s *session) *cloudAPI {
 	a := &cloudAPI{}
 	a.cred, a.showKey = localCredential()
 	a.server = cloudapi.NewServer(a.cred)
+	if s.roleKey != nil {
+		a.server.AddCredential(*s.roleKey)
+	}
 	a.server.Log = log.Named("api")
-	for _, fault := range faults {
+	for _, fault := range s.f.faults {
 		a.server.Fail(fault)
 	}
 	a.deployed = newDeployedRuntime(log, console, gateway)
+	a.deployed.apiURL = "http://" + host
 	a.cloud = cloudapi.NewCloud(a.deployed, cloudOptions(host))
 	a.cloud.Register(a.server)
 	a.scf = cloudapi.NewSCF(localFunctions{fn: fn, cloud: a.cloud})
 	a.scf.Log = log.Named("api")
+	a.scf.RetryInterval = s.f.asyncRetryInterval
 	a.scf.Register(a.server)
 	return a
 }

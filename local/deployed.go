@@ -58,6 +58,8 @@ type deployedRuntime struct {
 	// gateway is the deployed APIs' gateway settings: local's flags. Path,
 	// PushPath and IdleTimeout come from each API.
 	gateway emulator.Options
+	// apiURL is local's Tencent Cloud API, for EnvCloudAPI.
+	apiURL string
 	// invokeFn runs a deployed function (default: invoke); tests replace it.
 	invokeFn func(ctx context.Context, id cloudapi.FunctionID, event []byte) ([]byte, error)
 
@@ -119,14 +121,19 @@ func (rt *deployedRuntime) Deploy(ctx context.Context, spec cloudapi.FunctionSpe
 	}
 	// local's rule: the in-memory registry lives in one process.
 	instances, perInstance, _ := scale(localFlags{}, spec.Env["STORE"])
+	id := deployedIdentity(spec)
 	env := maps.Clone(spec.Env)
 	if env == nil {
 		env = map[string]string{}
 	}
 	env["SCFWS_LOCAL"] = "true"
+	maps.Copy(env, runtimeEnv(id, spec.RoleKey, rt.apiURL))
+	if spec.RoleProblem != "" {
+		rt.log.Warn("the function runs without a run-role key: "+spec.RoleProblem, zap.Stringer("function", spec.FunctionID))
+	}
 	fn, err := emulator.NewFunction(exe, emulator.FunctionOptions{
 		Env: env, Timeout: spec.Timeout, Logs: rt.console.Source(spec.Name),
-		Instances: instances, Concurrency: perInstance, MaxEventBytes: config.MaxEventBytes,
+		Instances: instances, Concurrency: perInstance, MaxEventBytes: config.MaxEventBytes, Identity: id,
 	})
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -159,6 +166,12 @@ func (rt *deployedRuntime) Deploy(ctx context.Context, spec cloudapi.FunctionSpe
 	rt.log.Info("function deployed", zap.Stringer("function", spec.FunctionID), zap.Ints("pids", fn.Pids()),
 		zap.Int("instances", instances), zap.Int("concurrency", perInstance), zap.Duration("timeout", spec.Timeout))
 	return nil
+}
+
+// deployedIdentity is a deployed function as SCF names it.
+func deployedIdentity(spec cloudapi.FunctionSpec) emulator.Identity {
+	return emulator.Identity{Name: spec.Name, Namespace: spec.Namespace, Region: spec.Region,
+		AppID: spec.AppID, UIN: spec.UIN, MemoryMB: int32(spec.MemoryMB)}
 }
 
 // extractHandler writes the zip's executable spec.Handler, mode 0755, into

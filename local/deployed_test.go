@@ -182,13 +182,14 @@ func TestDeployRunsTheZip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	zipped := testkit.Zip(t, testkit.ZipFile{Name: "main", Data: code}) // once: 13 MB deflate slowly under -race
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp) // where Deploy unzips
 	rt := testDeployedRuntime(t)
 	id := cloudapi.FunctionID{Region: "ap-guangzhou", Namespace: "default", Name: "chat"}
 	deploy := func(heartbeat string) []int {
 		t.Helper()
-		spec := cloudapi.FunctionSpec{FunctionID: id, Runtime: "Go1", Handler: "main", Zip: testkit.Zip(t, testkit.ZipFile{Name: "main", Data: code}), Timeout: 3 * time.Second,
+		spec := cloudapi.FunctionSpec{FunctionID: id, Runtime: "Go1", Handler: "main", Zip: zipped, Timeout: 3 * time.Second,
 			Env: map[string]string{"STORE": "memory", "SENDBACK_HOST": "http://127.0.0.1:9/push", "HEARTBEAT_MESSAGE": heartbeat}}
 		if err := rt.Deploy(ctx, spec); err != nil {
 			t.Fatal(err)
@@ -414,5 +415,71 @@ func TestServeRefusesPathsItCannotMount(t *testing.T) {
 		if err := rt.Serve(context.Background(), api(10+i, p)); err != nil {
 			t.Errorf("Serve(path %q) = %v; want it served", p, err)
 		}
+	}
+}
+
+// A deployed function gets what SCF gives it: its own name, namespace and
+// region (in Environment and in the invoke request), local's API address,
+// and its role's key when it has one SCF can assume; without, no key.
+func TestDeployedFunctionEnvironment(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a function and runs it: skipped under -short")
+	}
+	code, err := os.ReadFile(testkit.BuildProgram(t, "./testdata/selfinvoke"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := testDeployedRuntime(t)
+	rt.apiURL = "http://127.0.0.1:9"
+	key := &cloudapi.Credential{SecretID: "AKIDscfwsRoleTest", SecretKey: "role-key", Token: "role-token"}
+	tests := []struct {
+		name    string
+		role    string
+		key     *cloudapi.Credential
+		problem string
+		want    map[string]string
+	}{
+		{"with a role", "chat_role", key, "", map[string]string{"TENCENTCLOUD_SECRETID": "AKIDscfwsRoleTest", "TENCENTCLOUD_SECRETKEY": "role-key",
+			"TENCENTCLOUD_SESSIONTOKEN": "role-token"}},
+		{"with a role SCF cannot assume", "cls_role", nil, "the role cls_role does not let scf.qcloud.com assume it",
+			map[string]string{"TENCENTCLOUD_SECRETID": "", "TENCENTCLOUD_SESSIONTOKEN": ""}},
+		{"without a role", "", nil, "", map[string]string{"TENCENTCLOUD_SECRETID": "", "TENCENTCLOUD_SESSIONTOKEN": ""}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			id := cloudapi.FunctionID{Region: "ap-shanghai", Namespace: "prod", Name: "chat"}
+			spec := cloudapi.FunctionSpec{FunctionID: id, Runtime: "Go1", Handler: "main", Timeout: 3 * time.Second,
+				Zip: testkit.Zip(t, testkit.ZipFile{Name: "main", Data: code}), Env: map[string]string{"SENDBACK_HOST": "http://127.0.0.1:9/push"},
+				Role: tt.role, RoleKey: tt.key, RoleProblem: tt.problem, AppID: "1250000000", UIN: "100000000001", MemoryMB: 256}
+			if err := rt.Deploy(ctx, spec); err != nil {
+				t.Fatal(err)
+			}
+			out, err := rt.Invoke(ctx, id, []byte(`{"op":"env"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got struct {
+				Env map[string]string                                                             `json:"env"`
+				FC  struct{ FunctionName, Namespace, TencentcloudRegion, TencentcloudUin string } `json:"fc"`
+			}
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%s: %v", out, err)
+			}
+			want := map[string]string{"SCF_FUNCTIONNAME": "chat", "SCF_NAMESPACE": "prod", "TENCENTCLOUD_REGION": "ap-shanghai",
+				"SCFWS_CLOUD_API": "http://127.0.0.1:9", "TENCENTCLOUD_UIN": "100000000001"}
+			for k, v := range tt.want {
+				want[k] = v
+			}
+			for k, v := range want {
+				if got.Env[k] != v {
+					t.Errorf("%s = %q; want %q", k, got.Env[k], v)
+				}
+			}
+			if fc := got.FC; fc.FunctionName != "chat" || fc.Namespace != "prod" || fc.TencentcloudRegion != "ap-shanghai" || fc.TencentcloudUin != "100000000001" {
+				t.Errorf("function context %+v; want chat in prod of ap-shanghai", fc)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/scfws/scfws/local/cloudapi"
@@ -32,13 +33,28 @@ as under SCF).
 Add ?fail-push=STATUS (200-599) to the WebSocket URL to make pushes to that
 connection answer STATUS; any but 200 and 429 also drops the client, as the
 gateway does. GET /_scfws/connections lists the open connections, GET
-/_scfws/status shows counts and the last refused handshake.
+/_scfws/status shows counts and the last refused handshake, GET
+/_scfws/metrics the metrics in Prometheus's format; /_scfws/dashboard charts
+them live, with the last events.
 
 It also answers Tencent Cloud's API on the same address: SCF Invoke of this
-function (named scfws), and what scfws deploy -endpoint uses, so a function
-deployed into it runs from its zip and its WebSocket API is served here, at
-the URL deploy prints. -fail-action makes chosen actions fail, every call or,
-with :N after the code, the first N (a busy resource, which deploy retries).
+function (named scfws), and what scfws deploy -endpoint uses (SCF, API
+Gateway, the tag API, CAM's role and policy calls), so a function deployed
+into it runs from its zip and its WebSocket API is served here, at the URL
+deploy prints. -fail-action makes chosen actions fail, every call or, with :N
+after the code, the first N (a busy resource, which deploy retries).
+
+As SCF does, Invoke with InvocationType Event answers at once and queues the
+event (at most 128 KB; 100,000 events); the events run on the function's
+instances in order, and one whose function fails (an error, a panic, a
+timeout, a killed process) runs again twice, -async-retry-interval apart
+(SCF: 1 minute), then is dropped. Each function gets, with every invoke, what
+SCF gives it: its name and namespace (SCF_FUNCTIONNAME, SCF_NAMESPACE, and in
+the invoke request), TENCENTCLOUD_REGION, and a run-role key
+(TENCENTCLOUD_SECRETID, _SECRETKEY, _SESSIONTOKEN) that local's API accepts
+for invoking that function; a deployed function gets one only when deployed
+with a role SCF can assume. SCFWS_CLOUD_API, this address, exists only under
+scfws local: it tells the function where the API is (on SCF, Tencent's).
 
 Flags:
 `
@@ -65,6 +81,10 @@ type localFlags struct {
 	maxMessageBytes      int64
 	heartbeat            string
 	faults               cloudapi.Faults
+	metrics              bool
+	asyncRetryInterval   time.Duration
+	sendback             string
+	runRole              bool
 
 	// Not flags: the HTTP server's timeouts, shorter in tests.
 	readTimeout     time.Duration // a whole request, body included
@@ -118,6 +138,10 @@ func (f *localFlags) flagSet() *flag.FlagSet {
 	fs.IntVar(&f.unknownPushStatus, "unknown-push-status", http.StatusNotFound, "HTTP status of a push to an unknown or closed connection (undocumented)")
 	fs.Int64Var(&f.maxMessageBytes, "max-message-bytes", 4<<20, "larger client frames close the client with 1009")
 	fs.StringVar(&f.heartbeat, "heartbeat", "__heartbeat__", "HEARTBEAT_MESSAGE for the function and the chat page, unless set in the environment")
+	fs.BoolVar(&f.metrics, "metrics", true, "count what the emulator sees: GET /_scfws/metrics (Prometheus) and the dashboard at /_scfws/dashboard; -metrics=false for neither")
+	fs.DurationVar(&f.asyncRetryInterval, "async-retry-interval", cloudapi.DefaultRetryInterval, "pause before an Event invocation whose function failed runs again (SCF: 1 minute, 2 retries)")
+	fs.StringVar(&f.sendback, "sendback", "", "the function's SENDBACK_HOST instead of local's push address, e.g. a test's counting endpoint (clients never get those pushes)")
+	fs.BoolVar(&f.runRole, "run-role", true, "give the function a run-role key, as SCF does for a function with a run role; -run-role=false runs it without one")
 	fs.Var(&f.faults, "fail-action", "make a Tencent Cloud API action fail with an error code, service:Action=Code[:N] (the first N calls only), e.g. apigateway:CreateApi=AuthFailure.UnauthorizedOperation (repeatable)")
 	return fs
 }
@@ -131,6 +155,20 @@ func (f localFlags) validate() error {
 		return UsageError{errors.New("-push-rate-limit, -instances and -function-concurrency cannot be negative")}
 	case f.maxMessageBytes <= 0:
 		return UsageError{fmt.Errorf("-max-message-bytes %d: want a positive size", f.maxMessageBytes)}
+	case f.asyncRetryInterval < 0:
+		return UsageError{fmt.Errorf("-async-retry-interval %s cannot be negative", f.asyncRetryInterval)}
+	}
+	return checkSendback(f.sendback)
+}
+
+// checkSendback accepts an http(s) URL with a host, or nothing.
+func checkSendback(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return UsageError{fmt.Errorf("-sendback %q: want an http(s) URL, e.g. http://127.0.0.1:9000/push", s)}
 	}
 	return nil
 }

@@ -65,18 +65,23 @@ func runLocal(ctx context.Context, f localFlags, stdout, stderr io.Writer) error
 	host := dialHost(l.Addr().(*net.TCPAddr))
 	base := "http://" + host
 	pushURL := base + pushPath
-	s.env["SENDBACK_HOST"] = pushURL
+	s.listening(base, pushURL)
 
 	fn, err := s.startFunction(ctx, console.Function)
 	if err != nil {
 		return err
 	}
 	defer fn.Close()
+	if s.metrics != nil {
+		sampling, stopSampling := context.WithCancel(ctx)
+		defer stopSampling()
+		go s.metrics.Run(sampling)
+	}
 	// Deployed APIs behave as local's own, by the same flags.
 	deployedGateway := s.gatewayOptions()
 	own := s.ownGateway(deployedGateway)
 	gw := emulator.New(fn, log, own)
-	api := newCloudAPI(log, console, deployedGateway, host, fn, f.faults)
+	api := newCloudAPI(log, console, deployedGateway, host, fn, s)
 	defer api.scf.Close()
 	srv := &http.Server{
 		Handler:           routes(api, gw, s.loopback),

@@ -109,6 +109,9 @@ func TestLocalRefusesBadSettings(t *testing.T) {
 		{[]string{"-instances", "2"}, "STORE=memory"},
 		{[]string{"-unknown-push-status", "42"}, "200-599"},
 		{[]string{"-push-rate-limit", "-1"}, "negative"},
+		{[]string{"-sendback", "127.0.0.1:9/push"}, "want an http(s) URL"},
+		{[]string{"-sendback", "ftp://host/push"}, "want an http(s) URL"},
+		{[]string{"-async-retry-interval", "-1s"}, "cannot be negative"},
 	}
 	for _, tt := range tests {
 		var stderr bytes.Buffer
@@ -380,5 +383,31 @@ func TestTokenMinterRoles(t *testing.T) {
 				t.Errorf("tokenMinter(%q, %q) = %q; want %q", tt.sub, tt.roles, got, tt.want)
 			}
 		})
+	}
+}
+
+// The run-role key of local's own function may invoke that function and
+// nothing else, as the role scfws deploy makes.
+func TestOwnRoleKey(t *testing.T) {
+	key := ownRoleKey()
+	tests := []struct {
+		service, action, params string
+		want                    bool // allowed
+	}{
+		{"scf", "Invoke", `{"FunctionName":"scfws"}`, true},
+		{"scf", "Invoke", `{"FunctionName":"scfws","Namespace":"default"}`, true},
+		{"scf", "Invoke", `{"FunctionName":"scfws","Namespace":"prod"}`, false},
+		{"scf", "Invoke", `{"FunctionName":"chat"}`, false},
+		{"scf", "GetFunction", `{"FunctionName":"scfws"}`, false},
+		{"cam", "CreateRole", `{}`, false},
+	}
+	for _, tt := range tests {
+		err := key.Allow(&cloudapi.Request{Service: tt.service, Action: tt.action, Params: []byte(tt.params)})
+		if (err == nil) != tt.want {
+			t.Errorf("%s:%s %s = %v; want allowed %v", tt.service, tt.action, tt.params, err, tt.want)
+		}
+	}
+	if key.Token == "" || !strings.HasPrefix(key.SecretID, "AKID") {
+		t.Errorf("key %v: want a temporary key", key)
 	}
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/scfws/scfws/auth"
 	"github.com/scfws/scfws/config"
+	"github.com/scfws/scfws/local/cloudapi"
 	"github.com/scfws/scfws/local/emulator"
 	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/router"
@@ -28,11 +29,13 @@ import (
 // it starts anything: where it listens, and how the function runs.
 type session struct {
 	f           localFlags
-	loopback    bool              // -addr is on this machine
-	env         map[string]string // the function's environment
-	generated   map[string]bool   // the secrets made for this session
-	instances   int               // function processes
-	perInstance int               // invokes each takes at once
+	loopback    bool                 // -addr is on this machine
+	env         map[string]string    // the function's environment
+	generated   map[string]bool      // the secrets made for this session
+	instances   int                  // function processes
+	perInstance int                  // invokes each takes at once
+	metrics     *emulator.Metrics    // nil with -metrics=false
+	roleKey     *cloudapi.Credential // the function's run-role key; nil with -run-role=false
 }
 
 // newSession checks -addr and works out the function's environment and
@@ -43,10 +46,16 @@ func newSession(f localFlags) (*session, error) {
 		return nil, err
 	}
 	s := &session{f: f, loopback: loopback, env: functionEnv(f)}
+	if f.metrics {
+		s.metrics = emulator.NewMetrics()
+	}
 	if err := refuseFeaturesOff(s.env); err != nil {
 		return nil, err
 	}
 	s.generated = addSessionSecrets(s.env)
+	if f.runRole {
+		s.roleKey = ownRoleKey()
+	}
 	if s.instances, s.perInstance, err = scale(f, s.env["STORE"]); err != nil {
 		return nil, err
 	}
@@ -152,12 +161,28 @@ func sessionSecret() string {
 	return hex.EncodeToString(b)
 }
 
+// listening completes the function's environment once local listens at
+// base: where it pushes (local's push address, or -sendback), what SCF
+// gives every function, and where the API is.
+func (s *session) listening(base, pushURL string) {
+	s.env["SENDBACK_HOST"] = cmp.Or(s.f.sendback, pushURL)
+	maps.Copy(s.env, runtimeEnv(ownIdentity(), s.roleKey, base))
+}
+
 // startFunction starts local's own function, and waits (up to 15s) until
-// every instance serves.
+// every instance serves. Its log lines go to logs, and to the metrics.
 func (s *session) startFunction(ctx context.Context, logs func(line []byte)) (*emulator.Function, error) {
+	if m := s.metrics; m != nil {
+		console := logs
+		logs = func(line []byte) {
+			console(line)
+			m.FunctionLine(line)
+		}
+	}
 	fn, err := emulator.NewFunction(s.f.function, emulator.FunctionOptions{
 		Env: s.env, Timeout: s.f.functionTimeout, Logs: logs,
-		Instances: s.instances, Concurrency: s.perInstance, MaxEventBytes: config.MaxEventBytes,
+		Instances: s.instances, Concurrency: s.perInstance, MaxEventBytes: config.MaxEventBytes, Metrics: s.metrics,
+		Identity: ownIdentity(),
 	})
 	if err != nil {
 		return nil, err
@@ -190,7 +215,7 @@ func (s *session) gatewayOptions() emulator.Options {
 func (s *session) ownGateway(shared emulator.Options) emulator.Options {
 	own := shared
 	own.Path, own.PushPath, own.IdleTimeout = s.f.path, pushPath, s.f.idleTimeout
-	own.HeartbeatMessage, own.RoutePath = s.env["HEARTBEAT_MESSAGE"], routePath
+	own.HeartbeatMessage, own.RoutePath, own.Metrics = s.env["HEARTBEAT_MESSAGE"], routePath, s.metrics
 	// An unsigned 6 MB body is refused here, not by an invoke.
 	maxMessage, _ := strconv.Atoi(strings.TrimSpace(s.env["MAX_MESSAGE_BYTES"])) // unset or bad: the default
 	own.RouteMaxBodyBytes = router.MaxRouteBody(maxMessage)

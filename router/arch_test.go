@@ -3,6 +3,7 @@ package router_test
 import (
 	"go/parser"
 	"go/token"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -91,4 +92,26 @@ func ourImports(t *testing.T, pkg string) []string {
 		t.Fatalf("no Go files in %s", pkg)
 	}
 	return out
+}
+
+// TestFunctionNeverLinksPrometheus: client_golang is scfws local's (its
+// metrics); neither the function's packages nor the function-only build
+// (-tags scfws_function) may carry it, even through a dependency.
+func TestFunctionNeverLinksPrometheus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs go list")
+	}
+	pkgs := []string{"-tags", "scfws_function", ".."}
+	for _, p := range append(functionPackages, "function") {
+		pkgs = append(pkgs, "../"+p)
+	}
+	out, err := exec.Command("go", append([]string{"list", "-deps"}, pkgs...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for dep := range strings.Lines(string(out)) {
+		if strings.Contains(dep, "github.com/prometheus/") {
+			t.Errorf("the function depends on %s; only scfws local may", strings.TrimSpace(dep))
+		}
+	}
 }

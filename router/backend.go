@@ -134,16 +134,17 @@ func (c *call) listUser(cmd *proto.Command) (Reply, error) {
 	return Reply{UserID: cmd.UserID, Connections: conns}, nil
 }
 
-// status says the settings loaded and the registry answers: what scfws
-// local asks at start, and what a health check can ask. A feature a bad
+// status says the settings loaded and the registry answers, with its
+// counts: what scfws local asks at start, and what a health check or a
+// dashboard can ask. A feature a bad
 // setting turned off is named in errMsg and off, with errNo 0: connections
 // work.
 func (c *call) status() (Reply, error) {
-	plain, v1, err := c.live()
+	plain, v1, groups, err := c.d.Registry.Counts(c.ctx)
 	if err != nil {
-		return Reply{}, err
+		return Reply{}, errRegistry(err)
 	}
-	r := Reply{Connections: map[string]int{"plain": len(plain), "v1": len(v1)}}
+	r := Reply{Connections: map[string]int{"plain": plain, "v1": v1}, Counts: &Counts{Groups: groups}}
 	if off := c.d.Options.Off; len(off) > 0 {
 		r.ErrMsg, r.Off = "ok, but a setting is refused: "+strings.Join(off, "; "), off
 	}

@@ -103,6 +103,16 @@ type Reply struct {
 	// although it could not push everyone); Job answers the job op.
 	Handoff *proto.Handoff `json:"handoff,omitempty"`
 	Job     *proto.Job     `json:"job,omitempty"`
+	*Counts
+}
+
+// Counts answer status beside connections: what the registry holds now.
+type Counts struct {
+	// Groups is how many groups have a live member.
+	Groups int `json:"groups"`
+	// JobsRunning is the place for the fan-out jobs in progress, which
+	// the fan-out issue adds; until then none run and status leaves it out.
+	JobsRunning *int `json:"jobsRunning,omitempty"`
 }
 
 // Handshake is the connecting reply's websocket object: it accepts the

@@ -47,6 +47,9 @@ type Registry interface {
 	// Live lists the live plain connections, LiveV1 the scfws.v1 ones.
 	Live(ctx context.Context) ([]string, error)
 	LiveV1(ctx context.Context) ([]string, error)
+	// Counts counts the live connections of each kind and the groups
+	// that have a live member, without listing them.
+	Counts(ctx context.Context) (plain, v1, groups int, err error)
 	// Sweep deletes connections past the idle timeout.
 	Sweep(ctx context.Context) (n int64, left []proto.Membership, err error)
 	// Join and Leave change a scfws.v1 connection's groups; first and last
@@ -613,14 +616,7 @@ func warning(err error) error {
 // logInvoke writes the invoke's one log line. Frame contents, tokens and
 // signatures are never logged, only sizes.
 func (r *Router) logInvoke(ctx context.Context, ev *Event, k kind, op string, reply Reply, err error, took time.Duration) {
-	level := zapcore.InfoLevel
-	var w warn
-	switch {
-	case errors.As(err, &w), reply.ErrNo != proto.CodeOK && reply.ErrNo < proto.CodeInternal:
-		level = zapcore.WarnLevel
-	case reply.ErrNo >= proto.CodeInternal:
-		level = zapcore.ErrorLevel
-	}
+	outcome, level := outcomeOf(reply, err)
 	ce := r.log.Check(level, "invoke")
 	if ce == nil {
 		return
@@ -654,16 +650,40 @@ func (r *Router) logInvoke(ctx context.Context, ev *Event, k kind, op string, re
 	if rc := ev.RequestContext; rc != nil && rc.RequestID != "" {
 		fields = append(fields, zap.String("apigwRequestId", clip(rc.RequestID)))
 	}
-	fields = append(fields, zap.Int("errNo", reply.ErrNo), zap.String("errMsg", reply.ErrMsg))
+	fields = append(fields, zap.Int("errNo", reply.ErrNo), zap.String("errMsg", reply.ErrMsg), zap.String("outcome", outcome))
 	if s := reply.Summary; s != nil {
 		fields = append(fields, zap.Int("recipients", s.Recipients), zap.Int("delivered", s.Delivered),
-			zap.Int("pruned", s.Pruned), zap.Int("failed", s.Failed), zap.Int("skipped", s.Skipped), zap.Int64("swept", s.Swept))
+			zap.Int("pruned", s.Pruned), zap.Int("failed", s.Failed), zap.Int("skipped", s.Skipped), zap.Int64("swept", s.Swept),
+			// Pushes handed to fan-out jobs: none until the fan-out issue.
+			zap.Int("handedOff", 0))
 	}
 	fields = append(fields, zap.Float64("durationMs", float64(took.Microseconds())/1000))
 	if err != nil {
 		fields = append(fields, zap.Error(err))
 	}
 	ce.Write(fields...)
+}
+
+// Outcomes of an invoke, in its log line: a word a log query can count by.
+const (
+	outcomeOK      = "ok"      // errNo 0, nothing to warn of
+	outcomeWarning = "warning" // errNo 0, but something failed (pushes, a sweep)
+	outcomeRefused = "refused" // an errNo under 500: the event or the caller's mistake
+	outcomeError   = "error"   // an errNo of 500 or more: the function's or its registry's
+)
+
+// outcomeOf is an invoke's outcome and the level of its log line.
+func outcomeOf(reply Reply, err error) (string, zapcore.Level) {
+	var w warn
+	switch {
+	case reply.ErrNo >= proto.CodeInternal:
+		return outcomeError, zapcore.ErrorLevel
+	case reply.ErrNo != proto.CodeOK:
+		return outcomeRefused, zapcore.WarnLevel
+	case errors.As(err, &w):
+		return outcomeWarning, zapcore.WarnLevel
+	}
+	return outcomeOK, zapcore.InfoLevel
 }
 
 // clip keeps a hostile field from flooding a log line or a reply.

@@ -84,6 +84,10 @@ func (f *fakeRegistry) Remove(_ context.Context, ids ...string) ([]proto.Members
 // The fake has plain connections only; v1 behaviour is tested against the
 // in-memory store (v1_test.go).
 func (f *fakeRegistry) LiveV1(context.Context) ([]string, error) { return nil, f.check() }
+func (f *fakeRegistry) Counts(ctx context.Context) (int, int, int, error) {
+	ids, err := f.Live(ctx)
+	return len(ids), 0, 0, err
+}
 func (f *fakeRegistry) Join(context.Context, string, string, int) (bool, error) {
 	return false, errors.New("not v1")
 }
@@ -262,6 +266,48 @@ func TestTransmitClassifiesOutcomes(t *testing.T) {
 	entries := logs.All()
 	if len(entries) != 1 || entries[0].Level != zapcore.WarnLevel || !strings.Contains(entries[0].ContextMap()["error"].(string), "1 pushes failed") {
 		t.Errorf("logged %+v; want one warning naming the failed push", entries)
+	}
+}
+
+// The invoke's one log line carries what a log query charts (SCF's log
+// service, scfws local's metrics): action, outcome, duration, and for a
+// send its counts, handedOff included.
+func TestLogLineForCharts(t *testing.T) {
+	push := &fakePusher{outcome: map[string]error{"failed1": errors.New("connection refused")}}
+	tests := []struct {
+		name        string
+		reg         *fakeRegistry
+		give        []byte
+		wantOutcome string
+		wantCounts  map[string]any // nil: no counts on the line
+	}{
+		{"sent", newFakeRegistry("me", "ok1", "ok2"), event(ActionDataSend, "me", "hi"), "ok",
+			map[string]any{"recipients": int64(2), "delivered": int64(2), "pruned": int64(0), "failed": int64(0), "skipped": int64(0), "handedOff": int64(0)}},
+		{"a push failed", newFakeRegistry("me", "ok1", "failed1"), event(ActionDataSend, "me", "hi"), "warning",
+			map[string]any{"recipients": int64(2), "delivered": int64(1), "failed": int64(1), "handedOff": int64(0)}},
+		{"refused", newFakeRegistry(), event("dance", "me", ""), "refused", nil},
+		{"registry down", &fakeRegistry{ids: map[string]bool{}, err: errors.New("db gone")}, event(ActionDataSend, "me", "hi"), "error",
+			map[string]any{"recipients": int64(0), "handedOff": int64(0)}},
+	}
+	for _, tt := range tests {
+		r, logs := newObserved(Fixed(&Deps{Registry: tt.reg, Pusher: push, Options: Options{MaxMessageBytes: 100}}))
+		handle(t, r, tt.give)
+		entries := logs.All()
+		if len(entries) != 1 {
+			t.Fatalf("%s: %d log lines; want 1", tt.name, len(entries))
+		}
+		m := entries[0].ContextMap()
+		if m["outcome"] != tt.wantOutcome || m["action"] == nil || m["durationMs"] == nil {
+			t.Errorf("%s: line %v; want outcome %q, an action and durationMs", tt.name, m, tt.wantOutcome)
+		}
+		for k, want := range tt.wantCounts {
+			if m[k] != want {
+				t.Errorf("%s: %s = %v; want %v", tt.name, k, m[k], want)
+			}
+		}
+		if _, has := m["recipients"]; has != (tt.wantCounts != nil) {
+			t.Errorf("%s: line %v has counts %v; want %v", tt.name, m, has, tt.wantCounts != nil)
+		}
 	}
 }
 

@@ -236,6 +236,32 @@ func (m *Memory) LiveV1(_ context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// Counts counts the live connections, plain and scfws.v1, and the groups
+// that have a live member.
+func (m *Memory) Counts(_ context.Context) (plain, v1, groups int, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, t := range m.plain {
+		if m.alive(t) {
+			plain++
+		}
+	}
+	for _, mc := range m.v1 {
+		if m.alive(mc.seen) {
+			v1++
+		}
+	}
+	for _, members := range m.groups {
+		for id := range members {
+			if mc := m.v1[id]; mc != nil && m.alive(mc.seen) {
+				groups++
+				break
+			}
+		}
+	}
+	return plain, v1, groups, nil
+}
+
 // Sweep deletes the connections older than the idle timeout and says how
 // many, and which users thereby left which groups.
 func (m *Memory) Sweep(_ context.Context) (int64, []proto.Membership, error) {

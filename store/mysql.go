@@ -72,6 +72,7 @@ type MySQL struct {
 	touch       string
 	remove      string // prefix; the IN list is appended
 	live        string
+	countLive   string
 	lookup      string
 	sweep       string
 	nonceClaim  string
@@ -208,6 +209,7 @@ func (s *MySQL) buildQueries(table string) {
 		s.insert = "INSERT INTO " + t + " (ConnectionID, Date) VALUES (?, " + now + ")"
 		s.live = "SELECT DISTINCT ConnectionID FROM " + t + " WHERE " + alive
 	}
+	s.countLive = "SELECT COUNT(DISTINCT ConnectionID) FROM " + t + " WHERE " + alive
 	// NULL without a row; 1 when any of its rows is live, else 0.
 	s.lookup = "SELECT MAX(" + alive + ") FROM " + t + " WHERE ConnectionID = ?"
 	s.remove = "DELETE FROM " + t + " WHERE ConnectionID IN "

@@ -316,6 +316,23 @@ func (s *MySQL) LiveV1(ctx context.Context) ([]string, error) {
 	return ids, nil
 }
 
+// Counts counts the live connections, plain and scfws.v1, and the groups
+// that have a live member.
+func (s *MySQL) Counts(ctx context.Context) (plain, v1, groups int, err error) {
+	if err = s.db.QueryRowContext(ctx, s.countLive, s.idle).Scan(&plain); err != nil {
+		return 0, 0, 0, fmt.Errorf("count connections: %w", err)
+	}
+	if !s.schema.V1 {
+		return plain, 0, 0, nil
+	}
+	err = s.db.QueryRowContext(ctx, "SELECT COUNT(DISTINCT c.ID), COUNT(DISTINCT g.GroupName) FROM "+s.v1+" c LEFT JOIN "+s.g+
+		" g ON g.ConnectionID = c.ID WHERE "+v1Alive, s.idle).Scan(&v1, &groups)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("count connections: %w", err)
+	}
+	return plain, v1, groups, nil
+}
+
 // Sweep deletes up to sweepBatch rows of each kind older than the idle
 // timeout, with their memberships, and says how many
 // connections went and which users thereby left which groups. A larger

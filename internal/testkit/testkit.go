@@ -68,15 +68,21 @@ type ZipFile struct {
 	Name string
 	Mode fs.FileMode // 0: the zip's default
 	Data []byte
+	// Stored keeps Data as it is, not deflated: for data that would not
+	// shrink, which the race detector takes seconds to deflate.
+	Stored bool
 }
 
-// Zip is a zip archive of files, deflated.
+// Zip is a zip archive of files, deflated unless Stored.
 func Zip(t testing.TB, files ...ZipFile) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	zw := zip.NewWriter(&b)
 	for _, f := range files {
 		h := &zip.FileHeader{Name: f.Name, Method: zip.Deflate}
+		if f.Stored {
+			h.Method = zip.Store
+		}
 		if f.Mode != 0 {
 			h.SetMode(f.Mode)
 		}

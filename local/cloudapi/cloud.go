@@ -20,6 +20,12 @@ const (
 // runs processes on this machine.
 const DefaultMaxFunctions = 20
 
+// The account's APPID and UIN by default.
+const (
+	DefaultAppID = "1250000000"
+	DefaultUIN   = "100000000001"
+)
+
 // Runtime is what only the emulator can do for the Cloud: run function code
 // and serve WebSocket APIs. The Cloud calls it without holding its lock.
 // Deploy and Remove run in the background, as SCF's asynchronous operations
@@ -70,11 +76,22 @@ type FunctionSpec struct {
 	Env      map[string]string
 	Timeout  time.Duration // each invoke's deadline
 	MemoryMB int64
+	// Role is the function's run role ("" for none). RoleKey, when SCF can
+	// assume it, is the temporary key the function gets for it (in
+	// TENCENTCLOUD_SECRETID, _SECRETKEY, _SESSIONTOKEN), which the Server
+	// accepts for what the role's policies allow; else RoleProblem says
+	// why the function runs without one.
+	Role        string
+	RoleKey     *Credential
+	RoleProblem string
+	// AppID and UIN are the account's, for TENCENTCLOUD_APPID and
+	// TENCENTCLOUD_UIN.
+	AppID, UIN string
 }
 
 // String never shows the environment: it holds secrets.
 func (f FunctionSpec) String() string {
-	return fmt.Sprintf("%s (%s, handler %s, %d-byte zip, %d variables)", f.FunctionID, f.Runtime, f.Handler, len(f.Zip), len(f.Env))
+	return fmt.Sprintf("%s (%s, handler %s, %d-byte zip, %d variables, role %q)", f.FunctionID, f.Runtime, f.Handler, len(f.Zip), len(f.Env), f.Role)
 }
 
 // GoString is String, for %#v.
@@ -109,8 +126,10 @@ type APISpec struct {
 // CloudOptions tunes a Cloud. The zero value gives Tencent's shapes.
 type CloudOptions struct {
 	// AppID is the account's APPID, part of default service domains
-	// (default 1250000000).
+	// (default DefaultAppID).
 	AppID string
+	// UIN is the account's ID, in CAM resources (default DefaultUIN).
+	UIN string
 	// Namespaces are the SCF namespaces every region has besides
 	// "default".
 	Namespaces []string
@@ -149,9 +168,14 @@ type Cloud struct {
 	rt   Runtime
 	opts CloudOptions
 
+	srv *Server // the one Register was given: it accepts the functions' role keys
+
 	mu        sync.Mutex
 	functions map[FunctionID]*function
 	services  map[string]*service // by ID
+	roles     []*role
+	policies  []*policy
+	seq       uint64 // the last role or policy ID handed out
 
 	releaseMu sync.Mutex // one release (Serve/Unserve sequence) at a time
 
@@ -163,7 +187,10 @@ type Cloud struct {
 // NewCloud makes an empty account whose code runs on rt.
 func NewCloud(rt Runtime, opts CloudOptions) *Cloud {
 	if opts.AppID == "" {
-		opts.AppID = "1250000000"
+		opts.AppID = DefaultAppID
+	}
+	if opts.UIN == "" {
+		opts.UIN = DefaultUIN
 	}
 	if opts.SubDomain == nil {
 		appID := opts.AppID
@@ -200,9 +227,13 @@ func NewCloud(rt Runtime, opts CloudOptions) *Cloud {
 }
 
 // Register makes srv answer SCF's and API Gateway's control-plane actions
-// from the Cloud, in the regions each serves, and the tag API's
-// DetachResourcesTag (Invoke is NewSCF's).
+// from the Cloud, in the regions each serves, the tag API's
+// DetachResourcesTag, and CAM's role and policy calls (Invoke is
+// NewSCF's). Register the Cloud on one Server, before it deploys a
+// function: that Server accepts the functions' role keys.
 func (c *Cloud) Register(srv *Server) {
+	c.srv = srv
+	c.registerCAM(srv)
 	for action, h := range map[string]Handler{
 		"CreateFunction":              c.createFunction,
 		"UpdateFunctionCode":          c.updateFunctionCode,

@@ -143,6 +143,8 @@ type function struct {
 	status      string
 	reasons     []statusReason
 	running     bool // a version answers invokes
+	role        string
+	key         *Credential // the role's key, once minted; kept while the function lives
 	added       time.Time
 	modified    time.Time
 }
@@ -153,7 +155,7 @@ func (f *function) spec(id FunctionID) FunctionSpec {
 		env[v.Key] = v.Value
 	}
 	return FunctionSpec{FunctionID: id, Runtime: f.runtime, Handler: f.handler, Zip: f.zip, Env: env,
-		Timeout: time.Duration(f.timeout) * time.Second, MemoryMB: f.memory}
+		Timeout: time.Duration(f.timeout) * time.Second, MemoryMB: f.memory, Role: f.role}
 }
 
 // decode reads an action's parameters; every control-plane call names a
@@ -214,6 +216,7 @@ type createFunctionRequest struct {
 	PublicNet    *scfPublicNet   `json:"PublicNetConfig"`
 	Tags         []scfTag        `json:"Tags"`
 	Type         *string         `json:"Type"`
+	Role         *string         `json:"Role"`
 }
 
 func (c *Cloud) createFunction(_ context.Context, req *Request) (any, error) {
@@ -263,6 +266,13 @@ func (c *Cloud) createFunction(_ context.Context, req *Request) (any, error) {
 		return nil, err
 	}
 	c.mu.Lock()
+	if in.Role != nil {
+		f.role = *in.Role
+		if err := c.passRole(f.role); err != nil {
+			c.mu.Unlock()
+			return nil, err
+		}
+	}
 	id, err := c.functionID(req, in.Namespace, in.FunctionName)
 	if err == nil {
 		err = c.roomFor(id)
@@ -293,10 +303,65 @@ func (c *Cloud) roomFor(id FunctionID) error {
 	return nil
 }
 
+// passRole checks that the caller may give a function the role (CAM's
+// cam:PassRole, checked as -fail-action cam:PassRole=... says) and that it
+// exists ("" is no role). The lock is held.
+func (c *Cloud) passRole(name string) error {
+	if name == "" {
+		return nil
+	}
+	if c.srv != nil {
+		if err := c.srv.Check(CAMService, "PassRole"); err != nil {
+			return err
+		}
+	}
+	if _, err := c.findRole("", name); err != nil {
+		return Errorf(CodeQcsRoleNotFound, "The role %s does not exist: create it in CAM first (its carrier the service scf.qcloud.com).", clip(name))
+	}
+	return nil
+}
+
+// roleKey gives spec f's role key, minting it the first time, when SCF can
+// assume the role; else it says why not. The lock is held.
+func (c *Cloud) roleKey(id FunctionID, f *function, spec *FunctionSpec) {
+	spec.AppID, spec.UIN = c.opts.AppID, c.opts.UIN
+	if f.role == "" {
+		return
+	}
+	if spec.RoleProblem = c.assumableBySCF(f.role); spec.RoleProblem != "" || c.srv == nil {
+		return
+	}
+	if f.key == nil {
+		key := Credential{SecretID: "AKIDscfwsRole" + randomID(22), SecretKey: randomID(32), Token: randomID(40)}
+		key.Allow = func(req *Request) error {
+			c.mu.Lock()
+			g := c.functions[id]
+			role := ""
+			if g == f {
+				role = f.role
+			}
+			c.mu.Unlock()
+			return c.authorize(role, req)
+		}
+		c.srv.AddCredential(key)
+		f.key = &key
+	}
+	spec.RoleKey = f.key
+}
+
+// dropKey stops accepting f's role key. The lock is held.
+func (c *Cloud) dropKey(f *function) {
+	if f.key != nil && c.srv != nil {
+		c.srv.RemoveCredential(f.key.SecretID)
+	}
+	f.key = nil
+}
+
 // deploy starts the background Deploy of f's settings, which then makes f
 // Active, or failed (with failCode as the reason). The lock is held.
 func (c *Cloud) deploy(id FunctionID, f *function, failed, failCode string) {
 	spec := f.spec(id)
+	c.roleKey(id, f, &spec)
 	c.background(func(ctx context.Context) error { return c.rt.Deploy(ctx, spec) }, func(err error) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -539,6 +604,7 @@ type updateFunctionConfigurationRequest struct {
 	Environment  *scfEnvironment `json:"Environment"`
 	VpcConfig    *scfVPC         `json:"VpcConfig"`
 	PublicNet    *scfPublicNet   `json:"PublicNetConfig"`
+	Role         *string         `json:"Role"`
 }
 
 func (c *Cloud) updateFunctionConfiguration(_ context.Context, req *Request) (any, error) {
@@ -579,6 +645,12 @@ func (c *Cloud) updateFunctionConfiguration(_ context.Context, req *Request) (an
 	}
 	if err := next.check(); err != nil {
 		return nil, err
+	}
+	if in.Role != nil && *in.Role != f.role {
+		if err := c.passRole(*in.Role); err != nil {
+			return nil, err
+		}
+		f.role = *in.Role
 	}
 	f.description, f.memory, f.timeout, f.env, f.vpc = next.description, next.memory, next.timeout, next.env, next.vpc
 	f.publicNet, f.eip = next.publicNet, next.eip
@@ -621,6 +693,7 @@ type functionInfo struct {
 	InitTimeout     int64          `json:"InitTimeout"`
 	AddTime         string         `json:"AddTime"`
 	ModTime         string         `json:"ModTime"`
+	Role            string         `json:"Role"`
 }
 
 func (c *Cloud) getFunction(_ context.Context, req *Request) (any, error) {
@@ -648,7 +721,7 @@ func (c *Cloud) getFunction(_ context.Context, req *Request) (any, error) {
 		Status: f.status, StatusDesc: statusDesc(f), StatusReasons: f.reasons, Tags: f.tags,
 		FunctionVersion: latestQualifier, Qualifier: latestQualifier, Type: "Event", AvailableStatus: "Available",
 		CodeResult: "success", InitTimeout: 65,
-		AddTime: f.added.Format(scfTimeLayout), ModTime: f.modified.Format(scfTimeLayout),
+		AddTime: f.added.Format(scfTimeLayout), ModTime: f.modified.Format(scfTimeLayout), Role: f.role,
 	}, nil
 }
 
@@ -697,6 +770,7 @@ func (c *Cloud) deleteFunction(_ context.Context, req *Request) (any, error) {
 			f.status, f.reasons = StatusDeleteFailed, []statusReason{{ErrorCode: CodeDeleteBusy, ErrorMessage: err.Error()}}
 			return
 		}
+		c.dropKey(f)
 		delete(c.functions, id)
 	})
 	return struct{}{}, nil

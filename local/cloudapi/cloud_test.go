@@ -100,6 +100,13 @@ func (r *fakeRuntime) Unserve(_ context.Context, api cloudapi.APIID) error {
 	return nil
 }
 
+// spec is the last version Deploy got of fn.
+func (r *fakeRuntime) spec(fn cloudapi.FunctionID) cloudapi.FunctionSpec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.specs[fn]
+}
+
 func (r *fakeRuntime) Calls() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -5,10 +5,13 @@
 // Server is the one HTTP endpoint: it checks TC3-HMAC-SHA256 signatures
 // exactly as the official SDKs make them, answers in the API's envelope and
 // error codes, and dispatches each (service, action) to a registered
-// handler. SCF answers SCF's Invoke; Cloud is an in-memory account that
+// handler. SCF answers SCF's Invoke, queueing Event invocations and
+// running them with SCF's retry policy; Cloud is an in-memory account that
 // answers SCF's and API Gateway's control-plane actions (create, update,
-// release, delete) and the tag API's DetachResourcesTag, and has a
-// Runtime, which the caller provides, run the code and serve the APIs.
+// release, delete), the tag API's DetachResourcesTag and CAM's role and
+// policy calls, gives a function with a run role a key the Server accepts
+// for what the role's policies allow, and has a Runtime, which the caller
+// provides, run the code and serve the APIs.
 //
 // The service comes from the credential scope of the Authorization header,
 // not from the Host, so clients pointed at one address with the SDK's

@@ -6,25 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 	"time"
-
-	"go.uber.org/zap"
 )
 
 // SCF's API: service, version, and the limits of Invoke
 // (https://www.tencentcloud.com/document/api/583/17243: ClientContext up to
-// 6 MB for a synchronous invocation, 128 KB for an asynchronous one).
+// 6 MB for a synchronous invocation, 128 KB for an asynchronous one; the
+// quota page 583/11637 says the same: "异步请求事件大小 | 128KB").
 const (
-	SCFService          = "scf"
-	SCFVersion          = "2018-04-16"
-	MaxSyncEventBytes   = 6 << 20
-	MaxAsyncEventBytes  = 128 << 10
-	DefaultNamespace    = "default"
-	InvocationSync      = "RequestResponse"
-	InvocationAsync     = "Event"
-	defaultMaxAsync     = 64
-	defaultAsyncTimeout = 15 * time.Minute
+	SCFService         = "scf"
+	SCFVersion         = "2018-04-16"
+	MaxSyncEventBytes  = 6 << 20
+	MaxAsyncEventBytes = 128 << 10
+	DefaultNamespace   = "default"
+	InvocationSync     = "RequestResponse"
+	InvocationAsync    = "Event"
 )
 
 // SCF's own error codes used by Invoke (tencentcloud-sdk-go
@@ -124,48 +120,6 @@ type InvokeRequest struct {
 	RoutingKey     string
 }
 
-// SCF serves SCF's Invoke action from Functions. Event invocations run in
-// the background, at most MaxAsync at once; Close waits for them.
-type SCF struct {
-	fns Functions
-	// MaxAsync bounds Event invocations in flight; more are refused with
-	// RequestLimitExceeded (default 64).
-	MaxAsync int
-	// AsyncTimeout bounds one Event invocation (default 15m, SCF's longest
-	// function timeout); Functions should apply the function's own.
-	AsyncTimeout time.Duration
-	// Log gets a line for each Event invocation that failed, as SCF logs
-	// it for the function (nobody waits for its result); nil logs nothing.
-	Log *zap.Logger
-
-	mu      sync.Mutex
-	running int
-	closed  bool
-	wg      sync.WaitGroup
-	ctx     context.Context
-	cancel  context.CancelFunc
-}
-
-// NewSCF serves fns. Register it on a Server, and Close it when done.
-func NewSCF(fns Functions) *SCF {
-	ctx, cancel := context.WithCancel(context.Background())
-	return &SCF{fns: fns, ctx: ctx, cancel: cancel}
-}
-
-// Register makes srv answer scf's Invoke, in SCF's regions.
-func (s *SCF) Register(srv *Server) {
-	srv.Handle(SCFService, SCFVersion, "Invoke", regional(SCFService, s.Invoke))
-}
-
-// Close cancels Event invocations still running and waits for them.
-func (s *SCF) Close() {
-	s.mu.Lock()
-	s.closed = true
-	s.mu.Unlock()
-	s.cancel()
-	s.wg.Wait()
-}
-
 // Invoke is the Invoke action.
 func (s *SCF) Invoke(ctx context.Context, req *Request) (any, error) {
 	var in InvokeRequest
@@ -208,7 +162,7 @@ func (s *SCF) Invoke(ctx context.Context, req *Request) (any, error) {
 		most, kind = MaxAsyncEventBytes, InvocationAsync
 	}
 	if len(event) > most {
-		return nil, Errorf(CodeInvalidPayload, "ClientContext is %d bytes, over the %d-byte limit of a %s invocation.", len(event), most, kind)
+		return nil, tooLarge(len(event), most, kind)
 	}
 	if !json.Valid(event) {
 		return nil, Errorf(CodeInvalidParam, "ClientContext is not valid JSON.")
@@ -286,49 +240,6 @@ func result(reply []byte, err error, took time.Duration) Result {
 	}
 	r.RetMsg, r.ErrMsg = ptr(""), ptr(string(msg))
 	return r
-}
-
-// invokeAsync accepts an Event invocation and runs it in the background.
-func (s *SCF) invokeAsync(ctx context.Context, fns Functions, in InvokeRequest, event []byte) (any, error) {
-	if f, ok := fns.(Finder); ok {
-		if err := notFound(f.Find(ctx, in.Namespace, in.FunctionName)); err != nil {
-			return nil, err
-		}
-	}
-	most := s.MaxAsync
-	if most <= 0 {
-		most = defaultMaxAsync
-	}
-	s.mu.Lock()
-	if s.closed || s.running >= most {
-		s.mu.Unlock()
-		return nil, Errorf(CodeRequestLimitExceeded, "%d Event invocations are already running; retry later.", most)
-	}
-	s.running++
-	s.wg.Add(1)
-	s.mu.Unlock()
-
-	timeout := s.AsyncTimeout
-	if timeout <= 0 {
-		timeout = defaultAsyncTimeout
-	}
-	id := newRequestID()
-	go func() {
-		defer func() {
-			s.mu.Lock()
-			s.running--
-			s.mu.Unlock()
-			s.wg.Done()
-		}()
-		runCtx, cancel := context.WithTimeout(s.ctx, timeout)
-		defer cancel()
-		// Nobody waits for the result, as under SCF: a failure is logged.
-		if _, err := fns.Invoke(runCtx, in.Namespace, in.FunctionName, event); err != nil && s.Log != nil {
-			s.Log.Warn("event invocation failed", zap.String("function", in.Namespace+"/"+in.FunctionName),
-				zap.String("functionRequestId", id), zap.Error(err))
-		}
-	}()
-	return invokeResponse{Result{FunctionRequestID: id}}, nil
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -27,6 +27,10 @@ type Credential struct {
 	SecretID  string
 	SecretKey string
 	Token     string
+	// Allow, when set, decides each call made with the key once it is
+	// authenticated (a role's key: what its policies allow); nil allows
+	// every call.
+	Allow func(req *Request) error
 }
 
 // String never shows the key or the token, so a credential in a log line or
@@ -146,6 +150,13 @@ func (s *Server) AddCredential(c Credential) {
 	s.creds[c.SecretID] = c
 }
 
+// RemoveCredential stops accepting the key with this SecretID.
+func (s *Server) RemoveCredential(secretID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.creds, secretID)
+}
+
 // Handle serves service's action with h. version, when not empty, is the
 // only X-TC-Version the service answers; others get NoSuchVersion.
 func (s *Server) Handle(service, version, action string, h Handler) {
@@ -224,6 +235,11 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 	}
 	if req.Service, err = s.service(req, loopback); err != nil {
 		return req, nil, err
+	}
+	if cred.Allow != nil {
+		if err := cred.Allow(req); err != nil {
+			return req, nil, err
+		}
 	}
 	h, err := s.handler(req)
 	return req, h, err
@@ -544,6 +560,16 @@ func (s *Server) takeFault(key string) (Fault, bool) {
 		delete(s.faultLeft, key)
 	}
 	return f, true
+}
+
+// Check fails with the fault injected for service's action, if any, as a
+// call of it would: for actions that are checked without a call of their
+// own, such as cam:PassRole when a function is given a role.
+func (s *Server) Check(service, action string) error {
+	if f, ok := s.takeFault(service + "/" + action); ok {
+		return &Error{Code: f.Code, Message: f.message()}
+	}
+	return nil
 }
 
 // Fault makes calls of Service's Action fail with Code: every call, or the

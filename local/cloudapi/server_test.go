@@ -47,6 +47,8 @@ var secrets = []string{testKey, tempKey, tempToken}
 //	fail     a Go error (the function's failure)
 //	slow     waits for its context
 //	gate     blocks until release is closed, then records the event
+//	flaky    fails its first call, then echoes
+//	vanish   is found, but gone when it is run (ErrFunctionNotFound)
 //	anything else in namespace "default": ErrFunctionNotFound
 //
 // and any namespace other than "default" or "prod" does not exist.
@@ -54,6 +56,7 @@ type fakeFunctions struct {
 	release chan struct{}
 	mu      sync.Mutex
 	calls   []string // "namespace/name event"
+	times   []time.Time
 	done    chan string
 }
 
@@ -65,7 +68,7 @@ func (f *fakeFunctions) Find(_ context.Context, namespace, name string) error {
 	switch {
 	case namespace != "default" && namespace != "prod":
 		return fmt.Errorf("namespace %s: %w", namespace, cloudapi.ErrNamespaceNotFound)
-	case name != "echo" && name != "fail" && name != "slow" && name != "gate":
+	case name != "echo" && name != "fail" && name != "slow" && name != "gate" && name != "flaky" && name != "vanish":
 		return fmt.Errorf("function %s: %w", name, cloudapi.ErrFunctionNotFound)
 	}
 	return nil
@@ -77,8 +80,16 @@ func (f *fakeFunctions) Invoke(ctx context.Context, namespace, name string, even
 	}
 	f.mu.Lock()
 	f.calls = append(f.calls, namespace+"/"+name+" "+string(event))
+	f.times = append(f.times, time.Now())
+	first := len(f.calls) == 1
 	f.mu.Unlock()
 	switch name {
+	case "vanish":
+		return nil, fmt.Errorf("function %s: %w", name, cloudapi.ErrFunctionNotFound)
+	case "flaky":
+		if first {
+			return nil, errors.New("handler returned: not yet")
+		}
 	case "fail":
 		return nil, errors.New("handler returned: boom")
 	case "slow":
@@ -95,6 +106,13 @@ func (f *fakeFunctions) Invoke(ctx context.Context, namespace, name string, even
 		}
 	}
 	return event, nil
+}
+
+// Times are when each call began.
+func (f *fakeFunctions) Times() []time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]time.Time(nil), f.times...)
 }
 
 func (f *fakeFunctions) Calls() []string {
@@ -302,7 +320,7 @@ func TestInvokeErrors(t *testing.T) {
 				r.InvocationType = common.StringPtr("Event")
 				return r
 			}(),
-			want: "InvalidParameter.Payload",
+			want: "InvalidParameterValue", wantMsg: "RequestTooLarge: ClientContext is 131074 bytes, over the 131072-byte (128 KB) limit of an Event invocation.",
 		},
 		{
 			name: "Event invocation of an unknown function",
@@ -520,9 +538,11 @@ func TestEventInvocationFailureIsLogged(t *testing.T) {
 	}
 }
 
+// The queue holds MaxQueued events, the one running included; more are
+// refused until one finishes.
 func TestEventInvocationsAreBounded(t *testing.T) {
 	e := newEnv(t)
-	e.scf.MaxAsync = 2
+	e.scf.MaxQueued, e.scf.MaxAsync = 2, 1
 	c := e.client(t, common.NewCredential(testID, testKey))
 	req := invokeRequest("gate", `{}`)
 	req.InvocationType = common.StringPtr("Event")
@@ -536,6 +556,11 @@ func TestEventInvocationsAreBounded(t *testing.T) {
 	}
 	close(e.fns.release)
 	<-e.fns.done
+	<-e.fns.done
+	testkit.Eventually(t, 5*time.Second, "the queue empty", func() bool { return e.scf.Queued() == 0 })
+	if _, err := c.Invoke(req); err != nil {
+		t.Errorf("Invoke once the queue emptied = %v", err)
+	}
 	<-e.fns.done
 }
 

@@ -18,8 +18,11 @@ import (
 //go:embed web
 var web embed.FS
 
-func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request) {
-	page, err := web.ReadFile("web/index.html")
+func (g *Gateway) servePage(w http.ResponseWriter, r *http.Request) { writePage(w, "web/index.html") }
+
+// writePage answers with one of the embedded pages.
+func writePage(w http.ResponseWriter, name string) {
+	page, err := web.ReadFile(name)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
@@ -117,6 +120,8 @@ func (g *Gateway) serveConfig(w http.ResponseWriter, r *http.Request) {
 		// Whether GET /_scfws/token mints scfws.v1 tokens: without it the
 		// page connects as an anonymous scfws.v1 client.
 		"tokens": g.opts.Token != nil,
+		// Whether the dashboard is served (local -metrics, on by default).
+		"dashboard": g.opts.Metrics != nil,
 	})
 }
 
@@ -151,6 +156,7 @@ type Refusal struct {
 	Status int    `json:"status"`
 	ErrNo  int    `json:"errNo,omitempty"`
 	ErrMsg string `json:"errMsg"`
+	conn   string // the refused connection's ID, when it had one
 }
 
 // Status is GET /_scfws/status.
@@ -200,6 +206,7 @@ func (g *Gateway) refuse(w http.ResponseWriter, rf Refusal) {
 	g.mu.Lock()
 	g.refused = &rf
 	g.mu.Unlock()
+	g.opts.Metrics.refusedHandshake(rf.conn, rf.Status, rf.ErrMsg)
 	body := rf.ErrMsg
 	switch {
 	case rf.Status == http.StatusForbidden:

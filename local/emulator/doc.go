@@ -4,6 +4,7 @@
 // binary as a child process over the runtime's real net/rpc protocol.
 //
 // The Gateway also serves the chat page, the /_scfws/ paths that page and
-// local programs use (its settings and state, tokens), and the function's
-// signed HTTP route.
+// local programs use (its settings and state, tokens, and with Metrics the
+// Prometheus metrics and the dashboard), and the function's signed HTTP
+// route.
 package emulator

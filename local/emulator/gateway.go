@@ -20,6 +20,8 @@ import (
 
 	"github.com/coder/websocket"
 	"go.uber.org/zap"
+
+	"github.com/scfws/scfws/proto"
 )
 
 // Invoker calls the function: a *Function, or anything that speaks the same
@@ -102,6 +104,9 @@ type Options struct {
 	// scfws.v1 token for the chat page. roles is nil when the request
 	// names none (the chat page's set), empty for roles= or roles=none.
 	Token func(sub string, roles []string) (string, error)
+	// Metrics, when set, counts what the gateway sees and serves
+	// /_scfws/metrics and the dashboard.
+	Metrics *Metrics
 }
 
 func (o *Options) defaults() {
@@ -210,6 +215,9 @@ func New(fn Invoker, log *zap.Logger, o Options) *Gateway {
 	g.mux.HandleFunc("GET "+o.Path, g.serveWebSocket)
 	g.mux.HandleFunc(o.PushPath, g.servePush)
 	g.mux.HandleFunc("GET /{$}", g.servePage)
+	for path, body := range chatScripts() {
+		g.mux.HandleFunc("GET "+path, serveScript(body))
+	}
 	g.mux.HandleFunc("GET /_scfws/config", g.admin(g.serveConfig))
 	g.mux.HandleFunc("GET /_scfws/connections", g.admin(g.serveConnections))
 	g.mux.HandleFunc("GET /_scfws/status", g.admin(g.serveStatus))
@@ -219,6 +227,9 @@ func New(fn Invoker, log *zap.Logger, o Options) *Gateway {
 	}
 	if o.RoutePath != "" {
 		g.mux.HandleFunc(strings.TrimSuffix(o.RoutePath, "/")+"/", g.serveRoute)
+	}
+	if o.Metrics != nil {
+		g.serveDashboardRoutes()
 	}
 	return g
 }
@@ -257,6 +268,9 @@ type conn struct {
 	done     chan struct{} // closed when the connection ends, by either side
 	written  chan struct{} // closed when the writer is done
 	ws       atomic.Pointer[websocket.Conn]
+
+	v1      bool // speaks scfws.v1: set with counted, before its goroutines start
+	counted bool // opened in the metrics, so closed there when it ends
 
 	endOnce   sync.Once
 	end       ending // set before done closes
@@ -514,11 +528,11 @@ func (g *Gateway) register(w http.ResponseWriter, r *http.Request, c *conn) (pro
 	switch {
 	case err != nil:
 		g.remove(c)
-		g.refuse(w, Refusal{Status: http.StatusBadGateway, ErrMsg: "the register invoke failed: " + err.Error()})
+		g.refuse(w, Refusal{Status: http.StatusBadGateway, ErrMsg: "the register invoke failed: " + err.Error(), conn: c.id})
 		return "", false
 	case reply.ErrNo != 0:
 		g.remove(c)
-		g.refuse(w, Refusal{Status: http.StatusForbidden, ErrNo: reply.ErrNo, ErrMsg: reply.ErrMsg})
+		g.refuse(w, Refusal{Status: http.StatusForbidden, ErrNo: reply.ErrNo, ErrMsg: reply.ErrMsg, conn: c.id})
 		return "", false
 	case reply.WebSocket != nil:
 		return reply.WebSocket.SecWebSocketProtocol, true
@@ -585,7 +599,10 @@ func (g *Gateway) start(c *conn, ws *websocket.Conn) {
 	}
 	// Only the subprotocol the function chose is logged, and never a
 	// bearer token that a client offered as one.
-	c.log.Info("connected", zap.String("remote", c.remote), zap.String("subprotocol", redact(ws.Subprotocol())))
+	subprotocol := redact(ws.Subprotocol())
+	c.log.Info("connected", zap.String("remote", c.remote), zap.String("subprotocol", subprotocol))
+	c.v1, c.counted = subprotocol == proto.Subprotocol, true
+	g.opts.Metrics.opened(c.id, c.v1, subprotocol)
 	go g.writeLoop(c, ws)
 	go g.readLoop(c, ws)
 }
@@ -643,6 +660,7 @@ func (g *Gateway) writeQueued(c *conn, ws *websocket.Conn, flush bool) bool {
 		c.out.written(f)
 		switch {
 		case err == nil:
+			g.opts.Metrics.frameOut(len(f.data))
 			continue
 		case timedOut:
 			g.end(c, tooSlow)
@@ -674,6 +692,7 @@ func (g *Gateway) readLoop(c *conn, ws *websocket.Conn) {
 		}
 		c.lastFrame.Store(time.Now().UnixNano())
 		c.idle.Reset(g.opts.IdleTimeout)
+		g.opts.Metrics.frameIn(c.id, len(data))
 		f := inFrame{typ: typ, data: data}
 		if !c.in.tryPut(f) {
 			// Full: stop reading until an invoke returns. The client is
@@ -757,6 +776,9 @@ func (g *Gateway) finish(c *conn, err error, upgradeFailed bool) {
 	}
 	why = redact(why)
 	c.log.Info("disconnected", zap.String("why", why))
+	if c.counted {
+		g.opts.Metrics.closed(c.id, c.v1, why)
+	}
 	d := Disconnect{ConnectionID: c.id, ByGateway: e.byGateway, Abrupt: e.abrupt, Why: why}
 	// The function stored a connection whose upgrade then failed.
 	if upgradeFailed || g.sendsClosing(e) {

@@ -40,6 +40,11 @@ const maxPushBytes = 8 << 20
 func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 	g.pushing.Add(1)
 	defer g.pushing.Add(-1)
+	if g.opts.Metrics != nil {
+		pw := &pushWriter{ResponseWriter: w, start: time.Now()}
+		defer g.countPush(pw)
+		w = pw
+	}
 	if !g.admitPush(w, r) {
 		return
 	}
@@ -63,6 +68,7 @@ func (g *Gateway) servePush(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	o, problem := p.order()
+	noteOrder(w, o)
 	if problem != "" {
 		g.refusePush(w, body, problem)
 		return

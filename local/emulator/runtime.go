@@ -38,6 +38,7 @@ import (
 type Function struct {
 	path      string
 	env       string // the Environment JSON sent with every invoke
+	identity  Identity
 	timeout   time.Duration
 	maxEvent  int
 	logs      func(line []byte) // each line a child prints
@@ -46,6 +47,7 @@ type Function struct {
 
 	instances []*instance
 	free      chan *instance // one entry per invoke an instance can take now
+	metrics   *Metrics
 
 	// spawnMu makes one child that binds its own port start at a time: a
 	// port is picked free and then released for the child to bind, so two
@@ -58,8 +60,10 @@ type Function struct {
 // instance is one child process slot: the process is started on first use
 // and again after it is replaced.
 type instance struct {
-	mu   sync.Mutex
-	proc *process
+	mu      sync.Mutex
+	proc    *process
+	started bool // a process was started: the next one is a restart
+	metrics *instanceMetrics
 }
 
 type process struct {
@@ -86,6 +90,42 @@ type FunctionOptions struct {
 	// MaxEventBytes is SCF's limit on an event and on a reply (default
 	// 6 MB): a larger one fails the invoke, as SCF refuses it.
 	MaxEventBytes int
+	// Metrics, when set, counts each instance's invokes and restarts and
+	// the invokes that fail.
+	Metrics *Metrics
+	// Identity is the function's name and account, which each invoke
+	// request carries as SCF's does.
+	Identity Identity
+}
+
+// Identity is what the Go1 runtime's invoke request says of the function
+// besides the event: scf-go-lib hands it to the handler as
+// functioncontext.FunctionContext (its cloudfunction/function.go), where
+// a function finds its own name to invoke itself.
+type Identity struct {
+	Name      string // default scfws-local
+	Namespace string // default default
+	Version   string // default $LATEST
+	Region    string
+	AppID     string
+	UIN       string
+	MemoryMB  int32 // default 128
+}
+
+func (id Identity) withDefaults() Identity {
+	if id.Name == "" {
+		id.Name = "scfws-local"
+	}
+	if id.Namespace == "" {
+		id.Namespace = "default"
+	}
+	if id.Version == "" {
+		id.Version = "$LATEST"
+	}
+	if id.MemoryMB <= 0 {
+		id.MemoryMB = 128
+	}
+	return id
 }
 
 // DefaultMaxEventBytes is SCF's limit on a synchronous event and its reply.
@@ -110,9 +150,11 @@ func NewFunction(path string, o FunctionOptions) (*Function, error) {
 		o.MaxEventBytes = DefaultMaxEventBytes
 	}
 	f := &Function{path: path, env: string(env), timeout: o.Timeout, maxEvent: o.MaxEventBytes, logs: o.Logs,
-		exclusive: o.Concurrency == 1, handOver: servesHandedListener(path), free: make(chan *instance, o.Instances*o.Concurrency)}
-	for range o.Instances {
-		f.instances = append(f.instances, &instance{})
+		exclusive: o.Concurrency == 1, handOver: servesHandedListener(path), free: make(chan *instance, o.Instances*o.Concurrency),
+		metrics: o.Metrics}
+	f.identity = o.Identity.withDefaults()
+	for i := range o.Instances {
+		f.instances = append(f.instances, &instance{metrics: o.Metrics.instance(i)})
 	}
 	// Interleaved, so that concurrent invokes spread over the instances.
 	for range o.Concurrency {
@@ -201,6 +243,15 @@ type outcome struct {
 // answer at once, but the instance stays busy until its handler returns,
 // as under SCF.
 func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	out, err := f.invoke(ctx, payload)
+	var ie *InvokeError
+	if errors.As(err, &ie) {
+		f.metrics.invokeFailed(ie.Kind)
+	}
+	return out, err
+}
+
+func (f *Function) invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	if len(payload) > f.maxEvent {
 		return nil, &InvokeError{Kind: "too large", Msg: fmt.Sprintf("event of %d bytes is over SCF's %d-byte limit", len(payload), f.maxEvent)}
 	}
@@ -217,22 +268,23 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	}
 	deadline := time.Now().Add(f.timeout)
 	req := &messages.InvokeRequest{
-		Payload:         payload,
-		RequestId:       newRequestID(),
-		Deadline:        messages.InvokeRequest_Timestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())},
-		Environment:     f.env,
-		FunctionName:    "scfws-local",
-		Namespace:       "default",
-		MemoryLimitInMb: 128,
-		TimeLimitInMs:   int32(f.timeout.Milliseconds()),
+		Payload:       payload,
+		RequestId:     newRequestID(),
+		Deadline:      messages.InvokeRequest_Timestamp{Seconds: deadline.Unix(), Nanos: int64(deadline.Nanosecond())},
+		Environment:   f.env,
+		TimeLimitInMs: int32(f.timeout.Milliseconds()),
 	}
+	f.identify(req)
 	resp := new(messages.InvokeResponse)
+	in.metrics.began()
 	call := p.client.Go("Function.Invoke", req, resp, make(chan *rpc.Call, 1))
 	done := make(chan outcome, 1)
 	f.wg.Add(1)
 	go func() {
 		defer f.wg.Done()
-		done <- f.await(in, p, call, resp, deadline)
+		o := f.await(in, p, call, resp, deadline)
+		in.metrics.ended()
+		done <- o
 	}()
 	select {
 	case o := <-done:
@@ -240,6 +292,14 @@ func (f *Function) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
+}
+
+// identify gives req the function's name and account.
+func (f *Function) identify(req *messages.InvokeRequest) {
+	id := f.identity
+	req.FunctionName, req.Namespace, req.FunctionVersion = id.Name, id.Namespace, id.Version
+	req.TencentcloudRegion, req.TencentcloudAppID, req.TencentcloudUin = id.Region, id.AppID, id.UIN
+	req.MemoryLimitInMb = id.MemoryMB
 }
 
 // await waits for one call and gives its instance back once the instance
@@ -329,7 +389,10 @@ func (f *Function) current(ctx context.Context, in *instance) (*process, error) 
 	if err != nil {
 		return nil, err
 	}
-	in.proc = p
+	if in.started {
+		in.metrics.restarted()
+	}
+	in.proc, in.started = p, true
 	return p, nil
 }
 

@@ -2,9 +2,13 @@ package emulator
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tencentyun/scf-go-lib/functioncontext"
 
 	"github.com/scfws/scfws/internal/testkit"
 	"github.com/scfws/scfws/proto"
@@ -88,5 +92,42 @@ func TestServesHandedListener(t *testing.T) {
 		if got := servesHandedListener(tt.give); got != tt.want {
 			t.Errorf("servesHandedListener(%s) = %v; want %v", filepath.Base(tt.give), got, tt.want)
 		}
+	}
+}
+
+// Each invoke request carries the function's name and account, as SCF's
+// does, so that scf-go-lib's functioncontext gives them to the handler
+// (rtcheck answers "ctx" with what it got).
+func TestInvokeCarriesIdentity(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a function and starts it: skipped under -short")
+	}
+	f, err := NewFunction(testkit.BuildProgram(t, "../../function/testdata/rtcheck"), FunctionOptions{
+		Env:      map[string]string{"TENCENTCLOUD_REGION": "ap-shanghai"},
+		Identity: Identity{Name: "chat", Namespace: "prod", Region: "ap-shanghai", AppID: "1250000000", UIN: "100000000001", MemoryMB: 256},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	out, err := f.Invoke(ctx, []byte("ctx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got struct {
+		FC functioncontext.FunctionContext `json:"fc"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("%s: %v", out, err)
+	}
+	fc := got.FC
+	want := functioncontext.FunctionContext{Namespace: "prod", FunctionName: "chat", FunctionVersion: "$LATEST", MemoryLimitInMb: 256,
+		TimeLimitInMs: 3000, TencentcloudRegion: "ap-shanghai", TencentcloudAppID: "1250000000", TencentcloudUin: "100000000001",
+		Environment: map[string]string{"TENCENTCLOUD_REGION": "ap-shanghai"}}
+	fc.RequestID = ""
+	if fmt.Sprint(fc) != fmt.Sprint(want) {
+		t.Errorf("the handler's function context = %+v;\nwant %+v", fc, want)
 	}
 }

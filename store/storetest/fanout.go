@@ -286,7 +286,7 @@ func fanoutBudget(t *testing.T, s Subject) {
 		{window: 1000, want: 30, limit: 50, n: 20},
 		{window: 1000, want: 5, limit: 50, n: 0},
 		{window: 1001, want: 5, limit: 50, n: 5},
-		{window: 1000, want: 5, limit: 50, n: 0},       // a clock behind finds its window spent still
+		{window: 1000, want: 5, limit: 50, n: 0},        // a clock behind finds its window spent still
 		{window: 1001 + 64, want: 50, limit: 50, n: 50}, // the same slot, a later window
 		{window: 1002, want: 60, limit: 50, n: 50},
 	}

@@ -281,6 +281,23 @@ func v1(t *testing.T, newSubject func(t *testing.T) Subject) {
 		}
 	})
 
+	t.Run("counts are of the live", func(t *testing.T) {
+		s := newSubject(t)
+		register(t, s.Reg, proto.Conn{ID: "p1"})
+		register(t, s.Reg, proto.Conn{ID: "p2"})
+		register(t, s.Reg, proto.Conn{ID: "p-dead"})
+		register(t, s.Reg, v1conn("a1", "alice"), "lobby", "dev")
+		register(t, s.Reg, v1conn("a2", "alice"), "lobby")
+		register(t, s.Reg, v1conn("x1", ""))
+		register(t, s.Reg, v1conn("d1", "dan"), "lobby", "attic")
+		s.Age(t, "p-dead", s.Idle+time.Minute)
+		s.Age(t, "d1", s.Idle+time.Minute)
+		plain, v1, groups, err := s.Reg.Counts(ctx)
+		if err != nil || plain != 2 || v1 != 3 || groups != 2 {
+			t.Errorf("Counts() = %d, %d, %d, %v; want 2 plain, 3 v1, 2 groups (attic has only a dead member)", plain, v1, groups, err)
+		}
+	})
+
 	t.Run("users", func(t *testing.T) {
 		s := newSubject(t)
 		register(t, s.Reg, v1conn("a1", "alice"))
