@@ -141,12 +141,13 @@ func TestFanoutStoredMessage(t *testing.T) {
 	data := strings.Repeat("x", 200<<10)
 	reply := sendHandedOff(t, c, `{"scfws":{"op":"sendToAll","data":"`+data+`"}}`, 2*time.Second, len(ids))
 	end := waitJob(t, c, reply.Handoff.Job, 60*time.Second)
-	// Pushes of 200 KB in flight when a deadline cut them are failed: they
-	// were written out, but their answer never came.
-	if j := end.Job; j.State != proto.JobDone || j.Delivered+j.Failed != len(ids) {
-		t.Errorf("job = %+v; want done", *j)
+	if j := end.Job; j.State != proto.JobDone || j.Delivered != len(ids) {
+		t.Errorf("job = %+v; want done, every recipient delivered", *j)
 	}
-	if checkPushes(t, push, fanCheck{ids: ids, frames: 1}) > 0 {
+	// Pushes of 200 KB a deadline cut in flight are pushed again by the
+	// shard the rest goes to; those that had landed repeat, at most the
+	// pushes in flight (PUSH_CONCURRENCY, 128) per cut.
+	if checkPushes(t, push, fanCheck{ids: ids, frames: 1, repeats: 128}) > 0 {
 		for _, row := range db.Strings(t, "SELECT CONCAT_WS(' ', Shard, Parent, State, LastKey, UpTo, Delivered, Failed) FROM ConnectionID_List_shards ORDER BY Shard") {
 			t.Log(row)
 		}
@@ -186,12 +187,15 @@ func TestFanoutOffOrNoRole(t *testing.T) {
 			reply, took := c.invoke(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`)
 			h := reply.Handoff
 			if reply.ErrNo != 0 || took > time.Second || reply.Summary == nil || reply.Recipients != len(ids) || reply.Skipped == 0 ||
-				reply.Delivered+reply.Skipped != len(ids) || h == nil || h.Job != "" || !strings.HasPrefix(h.Off, tt.want) {
+				reply.Delivered+reply.Failed+reply.Skipped != len(ids) || h == nil || h.Job != "" || !strings.HasPrefix(h.Off, tt.want) {
 				t.Errorf("reply after %s = %d %+v, handoff %+v; want today's: some pushed, the rest skipped, and off: %q",
 					took, reply.ErrNo, reply.Summary, h, tt.want)
 			}
-			if got := push.Total(); got != reply.Delivered {
-				t.Errorf("%d pushes arrived; the reply says %d delivered", got, reply.Delivered)
+			// Today's accounting of a cut broadcast: a push cut in flight
+			// counts failed, though its request was written and may have
+			// landed.
+			if got := push.Total(); got < reply.Delivered || got > reply.Delivered+reply.Failed {
+				t.Errorf("%d pushes arrived; the reply says %d delivered, %d failed", got, reply.Delivered, reply.Failed)
 			}
 		})
 	}

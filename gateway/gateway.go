@@ -169,6 +169,7 @@ type PushError struct {
 	kind       outcome
 	retryAfter time.Duration
 	why        string // for addressFault: what the address did
+	cut        bool   // the caller's context ended the attempt, not Timeout
 }
 
 func (e *PushError) Error() string {
@@ -207,6 +208,14 @@ func (e *PushError) AddressFault() bool { return e.kind == addressFault }
 // Unsent is true when no attempt's request was fully written: the
 // connection cannot have got the frame, so it may be pushed again.
 func (e *PushError) Unsent() bool { return e.kind == unsentFailure || e.kind == skipped }
+
+// Cut is true when the caller's context (its deadline, or a broadcast's
+// cut before it) ended the push with no answer, rather than the push's own
+// Timeout: a request written out may have landed, and one pushed again
+// may repeat. A fan-out pushes such a push again; a lone send does not.
+func (e *PushError) Cut() bool {
+	return e.kind == skipped || (e.cut && (e.kind == unanswered || e.kind == unsentFailure))
+}
 
 // HTTPStatus is the answer's status, 0 when there was none.
 func (e *PushError) HTTPStatus() int { return e.Status }
@@ -527,6 +536,7 @@ const replyLimit = 64 << 10
 var jsonContentType = []string{"application/json"}
 
 func (c *Client) attempt(ctx context.Context, m message) *PushError {
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	var sent atomic.Bool
@@ -551,10 +561,11 @@ func (c *Client) attempt(ctx context.Context, m message) *PushError {
 	}).WithContext(ctx)
 	resp, err := c.tr.RoundTrip(req)
 	if err != nil {
+		cut := caller.Err() != nil
 		if sent.Load() {
-			return &PushError{Err: err, kind: unanswered}
+			return &PushError{Err: err, kind: unanswered, cut: cut}
 		}
-		return &PushError{Err: err, kind: unsentFailure}
+		return &PushError{Err: err, kind: unsentFailure, cut: cut}
 	}
 	var buf [512]byte
 	n, err := io.ReadFull(resp.Body, buf[:])

@@ -24,6 +24,7 @@ import (
 type fanPusher struct {
 	nopPusher
 	perPush time.Duration
+	cutOnce int // the first broadcast this long or longer is cut in flight after half
 	mu      sync.Mutex
 	got     map[string][]string
 }
@@ -47,16 +48,27 @@ func (p *fanPusher) Broadcast(ctx context.Context, ids []string, _, data string)
 	if p.got == nil {
 		p.got = map[string][]string{}
 	}
-	for _, id := range ids {
+	for i, id := range ids {
+		if p.cutOnce > 0 && len(ids) >= p.cutOnce && i >= len(ids)/2 {
+			// The cut: the first quarter of those in flight landed.
+			errs[i] = pushErr{cut: true}
+			if i >= len(ids)*3/4 {
+				continue
+			}
+		}
 		p.got[id] = append(p.got[id], data)
+	}
+	if p.cutOnce > 0 && len(ids) >= p.cutOnce {
+		p.cutOnce = 0
 	}
 	return errs
 }
 
-type pushErr struct{ skipped bool }
+type pushErr struct{ skipped, cut bool }
 
 func (pushErr) Error() string   { return "push skipped" }
 func (e pushErr) Skipped() bool { return e.skipped }
+func (e pushErr) Cut() bool     { return e.cut }
 func (p *fanPusher) frames() map[string][]string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -259,6 +271,35 @@ func TestFanoutSendToAll(t *testing.T) {
 		if n > proto.MaxShardEventBytes {
 			t.Errorf("a shard's event of %d bytes", n)
 		}
+	}
+}
+
+// Pushes a cut ends in flight, unanswered, are pushed again by the shard
+// the rest goes to: every ID gets its push, those that had landed twice
+// (the repeat bound), with the same frame.
+func TestFanoutCutInFlight(t *testing.T) {
+	e := newFanEnv(t, 400, router.Options{Fanout: router.FanoutOptions{PageSize: 400}}, nil)
+	e.push.cutOnce = 400
+	reply := e.send(t, `{"scfws":{"op":"sendToGroup","group":"room","data":"hi"}}`, 2*time.Second)
+	if h := reply.Handoff; h == nil || h.Shards == 0 || reply.Delivered != 200 || reply.Failed != 0 {
+		t.Fatalf("reply = %+v, handoff %+v; want 200 delivered, the cut ones handed on", reply.Summary, h)
+	}
+	e.scf.drain(t, e.r, 2*time.Second)
+	got := e.push.frames()
+	twice := 0
+	for _, id := range e.prefixed("v-") {
+		switch fs := got[id]; {
+		case len(fs) == 2 && fs[0] == fs[1]:
+			twice++
+		case len(fs) != 1:
+			t.Errorf("%s got %d pushes", id, len(fs))
+		}
+	}
+	if twice != 100 {
+		t.Errorf("%d got theirs twice; want the 100 that landed when cut", twice)
+	}
+	if j := e.job(t, reply.Handoff.Job); j.State != proto.JobDone || j.Delivered != 400 {
+		t.Errorf("job = %+v; want done, 400 delivered", j)
 	}
 }
 

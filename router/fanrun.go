@@ -506,7 +506,9 @@ func (f *fanRun) pushPage(p *part, ids []string) (pushed int, sent []string) {
 		}
 	}
 	start := time.Now()
-	errs := f.c.d.Pusher.Broadcast(f.c.ctx, targets, p.frame.DataType, p.frame.Data)
+	ctx, cancel := f.pushCtx()
+	errs := f.c.d.Pusher.Broadcast(ctx, targets, p.frame.DataType, p.frame.Data)
+	cancel()
 	k := firstSkipped(errs)
 	done, doneErrs := targets[:k], errs[:k]
 	for i := k + 1; i < len(errs); i++ {
@@ -541,6 +543,17 @@ func (f *fanRun) pushPage(p *part, ids []string) (pushed int, sent []string) {
 	return k, sent
 }
 
+// pushCtx is what a page's pushes run in: the deadline less handOffGap,
+// so that the pushes a cut leaves can still be handed on in time; under a
+// deadline too short to keep it, the deadline (a small send).
+func (f *fanRun) pushCtx() (context.Context, context.CancelFunc) {
+	deadline, ok := f.c.ctx.Deadline()
+	if !ok || time.Until(deadline) < 2*handOffCost {
+		return f.c.ctx, func() {}
+	}
+	return context.WithDeadline(f.c.ctx, deadline.Add(-handOffGap))
+}
+
 // firstSkipped is the index of the first push the deadline kept from its
 // connection, len(errs) when none was. It is pushed again, by this run or
 // the next.
@@ -553,15 +566,19 @@ func firstSkipped(errs []error) int {
 	return len(errs)
 }
 
-// redo reports whether the deadline kept a push from its connection: not
-// attempted, or cut off before its request was written out.
+// redo reports whether a push is made again: the deadline kept it from
+// its connection (not attempted, or cut off before its request was written
+// out), or cut it in flight, unanswered. Such a one may have landed: its
+// second push is one of the repeats docs/fanout.md bounds, with the same
+// message id. A push that timed out on its own is not made again.
 func redo(err error) bool {
 	var sk interface{ Skipped() bool }
+	var cut interface{ Cut() bool }
 	var un interface{ Unsent() bool }
 	switch {
 	case err == nil:
 		return false
-	case errors.As(err, &sk) && sk.Skipped():
+	case errors.As(err, &sk) && sk.Skipped(), errors.As(err, &cut) && cut.Cut():
 		return true
 	}
 	return errors.As(err, &un) && un.Unsent() && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled))
