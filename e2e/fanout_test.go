@@ -25,7 +25,7 @@ type fanCheck struct {
 
 // checkPushes checks that every one of ids got its push, at most
 // c.repeats twice, nobody else any, and returns the repeats.
-func checkPushes(t *testing.T, push *pushtest.Server, c fanCheck) int {
+func checkPushes(t testing.TB, push *pushtest.Server, c fanCheck) int {
 	t.Helper()
 	byID, frames := push.Counts()
 	missing, repeats, twice := 0, 0, 0
@@ -52,7 +52,7 @@ func checkPushes(t *testing.T, push *pushtest.Server, c fanCheck) int {
 
 // sendHandedOff sends cmd and checks the reply: before the deadline, with
 // a job and what was pushed so far.
-func sendHandedOff(t *testing.T, c fanCluster, cmd string, timeout time.Duration, recipients int) router.Reply {
+func sendHandedOff(t testing.TB, c fanCluster, cmd string, timeout time.Duration, recipients int) router.Reply {
 	t.Helper()
 	reply, took := c.invoke(t, cmd)
 	h := reply.Handoff

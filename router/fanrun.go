@@ -484,8 +484,9 @@ func (f *fanRun) step(p *part) error {
 	p.r.After, p.done = to, done
 	if pushed < len(ids) && !f.stopped && !p.done {
 		// The deadline cut the page short: what is left goes on now,
-		// but for what it pushed after the first it could not.
-		p.sent = sent
+		// but for what it pushed after the first it could not, and what
+		// this run's parent pushed there.
+		p.sent = stillSent(p.sent, sent, to)
 		return f.handOffPart(p, 0, true)
 	}
 	return nil
@@ -541,6 +542,18 @@ func (f *fanRun) pushPage(p *part, ids []string) (pushed int, sent []string) {
 		return at[k], sent
 	}
 	return k, sent
+}
+
+// stillSent is what a range after cursor needs to skip: the pushes made
+// there before (old) and now.
+func stillSent(old, now []string, cursor string) []string {
+	out := now
+	for _, id := range old {
+		if id > cursor && !slices.Contains(now, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // pushCtx is what a page's pushes run in: the deadline less handOffGap,
