@@ -16,6 +16,23 @@ import (
 // a killed shard's retry may repeat.
 const pageSize = 500
 
+// cutRepeats bounds the other repeats (docs/fanout.md#the-repeat-bound):
+// pushes a deadline cut in flight, unanswered, are pushed again by the
+// shard the rest goes to, and those that had landed repeat, at most
+// PUSH_CONCURRENCY per cut. A quiet machine cuts none in flight; one
+// starved by other work cuts a few, so a test allows 1%.
+func cutRepeats(n int) int { return n / 100 }
+
+// checkJob checks that a job ended done with every recipient delivered,
+// and no more than repeats counted twice (a commit that landed but was
+// not confirmed is made again).
+func checkJob(t testing.TB, j *proto.Job, n, repeats int) {
+	t.Helper()
+	if j.State != proto.JobDone || j.Delivered < n || j.Delivered > n+repeats || j.Recipients != n || j.Shards.Lost > 0 {
+		t.Errorf("job = %+v; want done, every one of %d recipients delivered", *j, n)
+	}
+}
+
 // fanCheck is what a handed-off send's pushes must show.
 type fanCheck struct {
 	ids     []string
@@ -82,10 +99,9 @@ func TestFanoutSendToAll100k(t *testing.T) {
 	c := newFanCluster(t, fanSetup{db: db, push: push.URL, timeout: 3 * time.Second})
 	reply := sendHandedOff(t, c, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 3*time.Second, len(ids))
 	end := waitJob(t, c, reply.Handoff.Job, 90*time.Second)
-	if j := end.Job; j.State != proto.JobDone || j.Delivered != len(ids) || j.Recipients != len(ids) || j.Shards.Lost > 0 {
-		t.Errorf("job = %+v; want done, every recipient delivered", *j)
-	}
-	checkPushes(t, push, fanCheck{ids: ids, frames: 2})
+	repeats := checkPushes(t, push, fanCheck{ids: ids, frames: 2, repeats: cutRepeats(len(ids))})
+	checkJob(t, end.Job, len(ids), repeats)
+	t.Logf("repeats: %d", repeats)
 }
 
 // The same with one instance killed in the middle of a shard: SCF's retry
@@ -104,10 +120,8 @@ func TestFanoutInstanceKilledMidShard(t *testing.T) {
 	}
 	c.kill(t)
 	end := waitJob(t, c, reply.Handoff.Job, 120*time.Second)
-	if j := end.Job; j.State != proto.JobDone || j.Delivered != len(ids) {
-		t.Errorf("job = %+v; want done, each recipient counted once", *j)
-	}
-	repeats := checkPushes(t, push, fanCheck{ids: ids, frames: 2, repeats: pageSize})
+	repeats := checkPushes(t, push, fanCheck{ids: ids, frames: 2, repeats: pageSize + cutRepeats(len(ids))})
+	checkJob(t, end.Job, len(ids), repeats)
 	t.Logf("repeats after a kill: %d (bound: one page, %d); asynchronous invokes retried: %d", repeats, pageSize, c.retries())
 }
 
@@ -123,10 +137,8 @@ func TestFanoutPushBudget(t *testing.T) {
 	c := newFanCluster(t, fanSetup{db: db, push: push.URL, timeout: 3 * time.Second, env: map[string]string{"PUSH_RATE": "4000"}})
 	reply := sendHandedOff(t, c, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 3*time.Second, len(ids))
 	end := waitJob(t, c, reply.Handoff.Job, 60*time.Second)
-	if j := end.Job; j.State != proto.JobDone || j.Delivered != len(ids) {
-		t.Errorf("job = %+v; want done", *j)
-	}
-	checkPushes(t, push, fanCheck{ids: ids, frames: 1})
+	repeats := checkPushes(t, push, fanCheck{ids: ids, frames: 1, repeats: cutRepeats(len(ids))})
+	checkJob(t, end.Job, len(ids), repeats)
 }
 
 // A 200 KB message, over SCF's 128 KB for an asynchronous event, reaches
@@ -141,13 +153,12 @@ func TestFanoutStoredMessage(t *testing.T) {
 	data := strings.Repeat("x", 200<<10)
 	reply := sendHandedOff(t, c, `{"scfws":{"op":"sendToAll","data":"`+data+`"}}`, 2*time.Second, len(ids))
 	end := waitJob(t, c, reply.Handoff.Job, 60*time.Second)
-	if j := end.Job; j.State != proto.JobDone || j.Delivered != len(ids) {
-		t.Errorf("job = %+v; want done, every recipient delivered", *j)
-	}
 	// Pushes of 200 KB a deadline cut in flight are pushed again by the
 	// shard the rest goes to; those that had landed repeat, at most the
 	// pushes in flight (PUSH_CONCURRENCY, 128) per cut.
-	if checkPushes(t, push, fanCheck{ids: ids, frames: 1, repeats: 128}) > 0 {
+	repeats := checkPushes(t, push, fanCheck{ids: ids, frames: 1, repeats: 128})
+	checkJob(t, end.Job, len(ids), repeats)
+	if repeats > 0 {
 		for _, row := range db.Strings(t, "SELECT CONCAT_WS(' ', Shard, Parent, State, LastKey, UpTo, Delivered, Failed) FROM ConnectionID_List_shards ORDER BY Shard") {
 			t.Log(row)
 		}

@@ -94,9 +94,10 @@ const (
 	// handOffCost is the time kept for a hand-off: cutting ranges,
 	// recording them and invoking the shards.
 	handOffCost = 250 * time.Millisecond
-	// handOffGap is kept after a page's pushes for handing on what a cut
-	// left: the pages are sized to end handOffCost before the deadline,
-	// and the slack between the two is for pushes slower than measured.
+	// handOffGap is kept after a page's pushes (they are cut then) for
+	// handing on what a cut left; the pages are sized to end handOffCost
+	// before that, a slack for pushes slower than measured: a push cut in
+	// flight may have landed, and is pushed again.
 	handOffGap = 100 * time.Millisecond
 	// jobTTL is how long a job's state is kept; SCF keeps an
 	// asynchronous event at most 6 hours.

@@ -175,7 +175,7 @@ func (f *fanRun) left() int {
 // this process has measured, at most PUSH_RATE.
 func (f *fanRun) fit() int {
 	left := f.c.timeLeft()
-	t := left - handOffCost - min(250*time.Millisecond, left/10)
+	t := left - handOffCost - handOffGap - min(250*time.Millisecond, left/10)
 	rate := f.c.r.rates.estimate(f.c.d.Options.Fanout.instanceRate())
 	if pr := f.c.d.Options.PushRate; pr > 0 {
 		// Shared with the shards this run started, at least.
