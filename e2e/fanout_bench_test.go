@@ -25,7 +25,8 @@ import (
 // over their running time, from their log lines), the peak RSS of each
 // function instance (VmHWM), and the repeats; every ID must get its push,
 // at most once more (the bound in docs/fanout.md). FANOUT_BENCH_N sets
-// another count. Run it alone, without -race:
+// another count, FANOUT_BENCH_RATE a PUSH_RATE. Run it alone, without
+// -race:
 //
 //	go test ./e2e/ -run '^$' -bench Fanout1M -benchtime 1x -timeout 30m
 func BenchmarkFanout1M(b *testing.B) {
@@ -41,7 +42,11 @@ func BenchmarkFanout1M(b *testing.B) {
 	defer push.Close()
 	for b.Loop() {
 		push.CountOnly()
-		c := newFanCluster(b, fanSetup{db: db, push: push.URL, timeout: 10 * time.Second, env: map[string]string{"LOG_LEVEL": "info"}})
+		env := map[string]string{"LOG_LEVEL": "info"}
+		if rate := os.Getenv("FANOUT_BENCH_RATE"); rate != "" {
+			env["PUSH_RATE"] = rate
+		}
+		c := newFanCluster(b, fanSetup{db: db, push: push.URL, timeout: 10 * time.Second, env: env})
 		l, ok := c.(*fanLocal)
 		if !ok {
 			b.Skip("this build's scfws local cannot run the function's fan-out")
@@ -52,7 +57,11 @@ func BenchmarkFanout1M(b *testing.B) {
 		took := time.Since(start)
 		repeats := checkPushes(b, push, fanCheck{ids: ids, frames: 2, repeats: cutRepeats(n)})
 		checkJob(b, end.Job, n, repeats)
-		shards, perShard := shardRates(l.l.later.String())
+		out := l.l.stderr.String()
+		if path := os.Getenv("FANOUT_BENCH_LOG"); path != "" {
+			_ = os.WriteFile(path, []byte(out), 0o600)
+		}
+		shards, perShard := shardRates(out)
 		b.ReportMetric(took.Seconds(), "s-end-to-end")
 		b.ReportMetric(float64(n)/took.Seconds(), "pushes/s")
 		b.ReportMetric(perShard, "pushes/s/shard")
