@@ -65,8 +65,9 @@ type Shard struct {
 	// broadcast, or of a group message with noEcho.
 	Except string `json:"except,omitempty"`
 	// Sent are connections in the range that got their push already: the
-	// ones pushed after the first that a deadline kept from its push, in a
-	// page the deadline cut short (at most the pushes in flight at once).
+	// ones answered after the first that a deadline kept from its push or
+	// cut in flight, in a page the deadline cut short (at most the pushes
+	// in flight at once), and those its parent passed down past its cut.
 	Sent []string `json:"sent,omitempty"`
 	// Frame is the push, or nil when it is stored with the job: then
 	// Stored is its number there (from 1).
