@@ -26,6 +26,12 @@ const (
 	StoreMemory = "memory"
 )
 
+// FANOUT's values.
+const (
+	FanoutAuto = "auto"
+	FanoutOff  = "off"
+)
+
 // Config is everything the function needs. Field tags name the exact
 // environment variables documented in the README; `alias` names a second
 // variable read when the first is unset, and `secret` marks values that no
@@ -43,9 +49,11 @@ type Config struct {
 	IdleTimeout   Duration `envconfig:"IDLE_TIMEOUT" default:"600s" desc:"the API's backend timeout; quieter connections are dead (600 or 10m)"`
 
 	PushConcurrency int      `envconfig:"PUSH_CONCURRENCY" default:"128" desc:"reverse pushes in flight at once (1-512)"`
-	PushRate        int      `envconfig:"PUSH_RATE" default:"0" desc:"reverse pushes per second per instance; 0 = unlimited"`
+	PushRate        int      `envconfig:"PUSH_RATE" default:"0" desc:"reverse pushes per second for the whole service: every instance draws from one budget in the database (with STORE=memory, or without the <DB_TABLE>_budget table, each instance alone); 0 = unlimited"`
 	PushTimeout     Duration `envconfig:"PUSH_TIMEOUT" default:"2s" desc:"timeout of one push attempt"`
 	PushRetries     int      `envconfig:"PUSH_RETRIES" default:"2" desc:"retries of a push after 429, or a failure before it was sent"`
+	Fanout          string   `envconfig:"FANOUT" default:"auto" desc:"auto: a send with more recipients than its invoke can push before its deadline hands the rest to asynchronous invocations of the function (needs a run role); off: never"`
+	FanoutShardSize int      `envconfig:"FANOUT_SHARD_SIZE" default:"10000" desc:"recipients per shard of a handed-off send (100-1000000)"`
 
 	WSSubprotocols    []string `envconfig:"WS_SUBPROTOCOLS" desc:"comma-separated allow-list of subprotocols; empty = accept the first offered"`
 	BroadcastToSender bool     `envconfig:"BROADCAST_TO_SENDER" default:"false" desc:"echo a message back to its sender too"`
@@ -94,6 +102,10 @@ const (
 	// many members is more pushes than any function timeout holds.
 	maxPresenceMembers = 100000
 	maxPushRate        = 1_000_000
+	// FANOUT_SHARD_SIZE's bounds: smaller shards cost an invoke for few
+	// pushes (SCF's Invoke API takes 100 calls a second per account).
+	minShardSize = 100
+	maxShardSize = 1_000_000
 	// MaxHistorySize bounds HISTORY_SIZE: what one stream keeps, and so what
 	// one resume may replay and one sweep may delete per stream.
 	MaxHistorySize = 1000
@@ -337,7 +349,7 @@ func (c Config) checkStore(l *checklist) {
 		l.bad("DB_NAME", "must match [A-Za-z0-9_]{1,64}")
 	}
 	if !tableName.MatchString(c.DBTable) {
-		l.bad("DB_TABLE", "must match [A-Za-z0-9_]{1,57} (the other tables add suffixes of up to 7 characters: _v1, _groups, _nonce, _stream, _recent)")
+		l.bad("DB_TABLE", "must match [A-Za-z0-9_]{1,57} (the other tables add suffixes of up to 7 characters: _v1, _groups, _nonce, _stream, _recent, _jobs, _shards, _budget)")
 	}
 }
 
@@ -370,6 +382,12 @@ func (c Config) checkPush(l *checklist, from map[string]string) {
 	}
 	if c.MaxMessageBytes < 1 || c.MaxMessageBytes > MaxEventBytes {
 		l.bad("MAX_MESSAGE_BYTES", "must be 1-%d, not %d", MaxEventBytes, c.MaxMessageBytes)
+	}
+	if c.Fanout != FanoutAuto && c.Fanout != FanoutOff {
+		l.bad("FANOUT", "must be %q or %q, not %q", FanoutAuto, FanoutOff, clip(c.Fanout))
+	}
+	if c.FanoutShardSize < minShardSize || c.FanoutShardSize > maxShardSize {
+		l.bad("FANOUT_SHARD_SIZE", "must be %d-%d, not %d", minShardSize, maxShardSize, c.FanoutShardSize)
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/scfws/scfws/gateway"
 	"github.com/scfws/scfws/proto"
 	"github.com/scfws/scfws/router"
+	"github.com/scfws/scfws/selfinvoke"
 	"github.com/scfws/scfws/store"
 	"github.com/tencentyun/scf-go-lib/cloudfunction"
 )
@@ -29,6 +30,10 @@ var (
 	_ router.History        = (*store.MySQL)(nil)
 	_ router.History        = (*store.Memory)(nil)
 	_ router.Pusher         = (*gateway.Client)(nil)
+	_ router.Fanout         = (*store.MySQL)(nil)
+	_ router.Fanout         = (*store.Memory)(nil)
+	_ router.Invoker        = (*selfinvoke.Invoker)(nil)
+	_ gateway.Budget        = (*store.MySQL)(nil)
 	_ router.Verifier       = tokenVerifier{}
 	_ cloudfunction.Handler = (*router.Router)(nil)
 )
@@ -82,6 +87,7 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 	push, err := gateway.New(cfg.SendbackHost, gateway.Options{
 		Concurrency: cfg.PushConcurrency,
 		Rate:        cfg.PushRate,
+		Budget:      budgetOf(cfg, reg),
 		Timeout:     cfg.PushTimeout.D(),
 		Retries:     cfg.PushRetries,
 	})
@@ -109,7 +115,8 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 		zap.Bool("onlineCountSuffix", cfg.OnlineCountSuffix), zap.Bool("heartbeat", cfg.HeartbeatMessage != ""),
 		zap.Int("maxMessageBytes", cfg.MaxMessageBytes), zap.Strings("defaultRoles", cfg.DefaultRoles),
 		zap.Bool("presenceEvents", cfg.PresenceEvents), zap.Int("presenceMaxMembers", cfg.PresenceLimit), zap.Bool("publishRoute", cfg.PublishSecret != ""),
-		zap.Bool("probe", cfg.ProbeSecret != ""), zap.Int("historySize", cfg.HistorySize), zap.Duration("historyTTL", cfg.HistoryTTL.D()))
+		zap.Bool("probe", cfg.ProbeSecret != ""), zap.Int("historySize", cfg.HistorySize), zap.Duration("historyTTL", cfg.HistoryTTL.D()),
+		zap.String("fanout", cfg.Fanout), zap.Int("fanoutShardSize", cfg.FanoutShardSize))
 	history, problem := historyOf(cfg, reg)
 	if problem != nil {
 		cfg.Off = append(cfg.Off, *problem)
@@ -123,11 +130,14 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 	for _, w := range cfg.Warnings {
 		log.Warn(w)
 	}
+	fan, fanOff := fanoutOf(cfg, reg)
 	return &router.Deps{
 		Registry: reg,
 		Pusher:   push,
 		Verifier: verify,
 		History:  history,
+		Fanout:   fan,
+		Invoker:  &selfinvoke.Invoker{},
 		Options: router.Options{
 			Subprotocols:      cfg.WSSubprotocols,
 			BroadcastToSender: cfg.BroadcastToSender,
@@ -146,8 +156,37 @@ func depsFrom(cfg config.Config, reg router.Registry, log *zap.Logger) (*router.
 			Off:               off,
 			IdleTimeout:       cfg.IdleTimeout.D(),
 			PushRate:          cfg.PushRate,
+			Fanout:            router.FanoutOptions{Off: fanOff, ShardSize: cfg.FanoutShardSize},
 		},
 	}, nil
+}
+
+// fanoutOf is the registry's fan-out, and why it is off when it is: by
+// FANOUT, or because a MySQL registry cannot read its connections in
+// pages or keep jobs.
+func fanoutOf(cfg config.Config, reg router.Registry) (router.Fanout, string) {
+	fan, ok := reg.(router.Fanout)
+	db, isDB := reg.(*store.MySQL)
+	switch {
+	case !ok:
+		return nil, "the registry cannot keep fan-out jobs"
+	case cfg.Fanout == config.FanoutOff:
+		return fan, "FANOUT=off"
+	case isDB && !db.Schema().Keyed:
+		return fan, "the connection table has no unique key on ConnectionID, so its connections cannot be read in pages"
+	case isDB && !db.Schema().Jobs:
+		return fan, "the fan-out tables (<DB_TABLE>_jobs, <DB_TABLE>_shards) do not exist, and DB_AUTO_MIGRATE is off or DB_USER may not create them"
+	}
+	return fan, ""
+}
+
+// budgetOf is where PUSH_RATE's pushes come from: the database's budget,
+// which every instance shares, when there is one.
+func budgetOf(cfg config.Config, reg router.Registry) gateway.Budget {
+	if db, ok := reg.(*store.MySQL); ok && cfg.PushRate > 0 && db.Schema().Budget {
+		return db
+	}
+	return nil
 }
 
 // historyOf is the registry's history when HISTORY_SIZE turns it on. A
@@ -222,6 +261,17 @@ func logSchema(log *zap.Logger, cfg config.Config, s store.Schema) {
 	}
 	if s.HistoryCreated {
 		log.Info("created the history tables", zap.String("dbTable", cfg.DBTable))
+	}
+	switch {
+	case s.FanoutCreated:
+		log.Info("created the fan-out tables", zap.String("dbTable", cfg.DBTable))
+	case !s.Jobs && cfg.Fanout != config.FanoutOff:
+		log.Warn("the fan-out tables do not exist, and DB_AUTO_MIGRATE is off or DB_USER may not create them: sends are never handed off "+
+			"(docs/fanout.md has their CREATE TABLE)", zap.String("dbTable", cfg.DBTable))
+	}
+	if !s.Budget && cfg.PushRate > 0 {
+		log.Warn("the push budget's table does not exist: PUSH_RATE holds for each instance alone (docs/fanout.md has its CREATE TABLE)",
+			zap.String("dbTable", cfg.DBTable))
 	}
 }
 

@@ -31,10 +31,13 @@ type Options struct {
 	// transport keeps as many idle keep-alive connections, so a broadcast
 	// reuses them instead of reconnecting per push.
 	Concurrency int
-	// Rate bounds pushes per second for the whole Client (0 = unlimited).
-	// SCF runs one invocation at a time per instance, so this is also the
-	// rate of one invocation. Retries count.
+	// Rate bounds pushes per second (0 = unlimited): of the whole Client,
+	// or with a Budget, of every Client that draws from it. Retries count.
 	Rate int
+	// Budget, when set, is where Rate's pushes come from: a budget every
+	// instance of the function shares (PUSH_RATE is the service's, as the
+	// gateway's quota is). While it fails, the Client holds Rate alone.
+	Budget Budget
 	// Timeout bounds one attempt (default 2s).
 	Timeout time.Duration
 	// Retries after HTTP 429, or a network error or timeout that struck
@@ -59,12 +62,15 @@ type Client struct {
 	url    *url.URL
 	tr     *http.Transport
 	opts   Options
-	limit  *rate.Limiter // nil: unlimited
-	header http.Header   // shared by every request; never modified
+	limit  waiter      // nil: unlimited
+	header http.Header // shared by every request; never modified
 
 	// delivered is set by the first push the address accepted: until then,
 	// a refusal may be the address's fault rather than the connection's.
 	delivered atomic.Bool
+	// demand is the pushes of fan-outs in progress not yet begun: what a
+	// shared budget is asked for at most.
+	demand atomic.Int64
 }
 
 // New returns a Client for the reverse-push address rawURL.
@@ -113,7 +119,11 @@ func New(rawURL string, o Options) (*Client, error) {
 	if o.Rate > 0 {
 		// A burst of a hundredth of a second's worth: enough to keep the
 		// workers busy, too little to overshoot the rate noticeably.
-		c.limit = rate.NewLimiter(rate.Limit(o.Rate), max(1, o.Rate/100))
+		own := rate.NewLimiter(rate.Limit(o.Rate), max(1, o.Rate/100))
+		c.limit = own
+		if o.Budget != nil {
+			c.limit = newShared(o.Budget, o.Rate, own, &c.demand)
+		}
 	}
 	return c, nil
 }
@@ -159,6 +169,7 @@ type PushError struct {
 	kind       outcome
 	retryAfter time.Duration
 	why        string // for addressFault: what the address did
+	cut        bool   // the caller's context ended the attempt, not Timeout
 }
 
 func (e *PushError) Error() string {
@@ -193,6 +204,18 @@ func (e *PushError) Skipped() bool { return e.kind == skipped }
 // than the connection: a redirect, an auth or method error, or a refusal
 // that every push of a broadcast got. The connection is kept.
 func (e *PushError) AddressFault() bool { return e.kind == addressFault }
+
+// Unsent is true when no attempt's request was fully written: the
+// connection cannot have got the frame, so it may be pushed again.
+func (e *PushError) Unsent() bool { return e.kind == unsentFailure || e.kind == skipped }
+
+// Cut is true when the caller's context (its deadline, or a broadcast's
+// cut before it) ended the push with no answer, rather than the push's own
+// Timeout: a request written out may have landed, and one pushed again
+// may repeat. A fan-out pushes such a push again; a lone send does not.
+func (e *PushError) Cut() bool {
+	return e.kind == skipped || (e.cut && (e.kind == unanswered || e.kind == unsentFailure))
+}
 
 // HTTPStatus is the answer's status, 0 when there was none.
 func (e *PushError) HTTPStatus() int { return e.Status }
@@ -245,6 +268,7 @@ func (c *Client) fan(ctx context.Context, ids []string, head, tail []byte) []err
 	defer cut.stop()
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	c.demand.Add(int64(len(ids)))
 	for range min(c.opts.Concurrency, len(ids)) {
 		wg.Go(func() {
 			for {
@@ -252,6 +276,7 @@ func (c *Client) fan(ctx context.Context, ids []string, head, tail []byte) []err
 				if i >= len(ids) {
 					return
 				}
+				c.demand.Add(-1)
 				errs[i] = c.fanOne(ctx, cut, message{head: head, id: quote(ids[i]), tail: tail})
 			}
 		})
@@ -511,6 +536,7 @@ const replyLimit = 64 << 10
 var jsonContentType = []string{"application/json"}
 
 func (c *Client) attempt(ctx context.Context, m message) *PushError {
+	caller := ctx
 	ctx, cancel := context.WithTimeout(ctx, c.opts.Timeout)
 	defer cancel()
 	var sent atomic.Bool
@@ -535,10 +561,11 @@ func (c *Client) attempt(ctx context.Context, m message) *PushError {
 	}).WithContext(ctx)
 	resp, err := c.tr.RoundTrip(req)
 	if err != nil {
+		cut := caller.Err() != nil
 		if sent.Load() {
-			return &PushError{Err: err, kind: unanswered}
+			return &PushError{Err: err, kind: unanswered, cut: cut}
 		}
-		return &PushError{Err: err, kind: unsentFailure}
+		return &PushError{Err: err, kind: unsentFailure, cut: cut}
 	}
 	var buf [512]byte
 	n, err := io.ReadFull(resp.Body, buf[:])

@@ -16,6 +16,9 @@ type Command struct {
 	// (0: the latest), of Group's stream or UserID's.
 	Limit  int    `json:"limit,omitempty"`
 	Before uint64 `json:"before,omitempty"`
+	// job's and shard's: the job, and a shard's part of it (fanout.go).
+	Job   string `json:"job,omitempty"`
+	Shard *Shard `json:"shard,omitempty"`
 }
 
 // Operations of the backend API. OpStatus is the health check scfws local

@@ -105,6 +105,9 @@ type Ack struct {
 	Offset   *uint64            `json:"offset,omitempty"`
 	Epoch    *string            `json:"epoch,omitempty"`
 	Streams  *[]StreamState     `json:"streams,omitempty"`
+	// Job names the job a send handed its rest to (docs/fanout.md):
+	// Delivered then counts only what its own invoke pushed.
+	Job string `json:"job,omitempty"`
 }
 
 // AckError says why a request was refused; Name is one of the Refused*.

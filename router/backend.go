@@ -38,6 +38,10 @@ func (c *call) command(cmd *proto.Command) (Reply, error) {
 		return c.history(cmd)
 	case proto.OpStatus:
 		return c.status()
+	case proto.OpShard:
+		return c.shard(cmd)
+	case proto.OpJob:
+		return c.job(cmd)
 	case "":
 		return Reply{}, fail(proto.CodeUnknownOp, nil, "missing op")
 	default:
@@ -52,19 +56,36 @@ func (c *call) sendToGroup(cmd *proto.Command) (Reply, error) {
 	if err := argName("group", cmd.Group); err != nil {
 		return Reply{}, err
 	}
+	msg, stream := proto.Message{From: proto.FromServer, Group: cmd.Group}, &proto.Stream{Group: cmd.Group}
+	why := c.fanoutOff()
+	if why == "" {
+		return c.fanV1(proto.Target{Kind: proto.TargetGroup, Group: cmd.Group}, msg, cmd, stream)
+	}
 	conns, err := c.d.Registry.GroupConns(c.ctx, cmd.Group)
 	if err != nil {
 		return Reply{}, errRegistry(err)
 	}
-	return c.sendV1(conns, proto.Message{From: proto.FromServer, Group: cmd.Group}, cmd, &proto.Stream{Group: cmd.Group})
+	reply, err := c.sendV1(conns, msg, cmd, stream)
+	offReply(&reply, why)
+	return reply, err
 }
 
 func (c *call) sendToUser(cmd *proto.Command) (Reply, error) {
+	msg, stream := proto.Message{From: proto.FromServer}, &proto.Stream{UserID: cmd.UserID}
+	why := c.fanoutOff()
+	if why == "" {
+		if err := argName("userId", cmd.UserID); err != nil {
+			return Reply{}, err
+		}
+		return c.fanV1(proto.Target{Kind: proto.TargetUser, UserID: cmd.UserID}, msg, cmd, stream)
+	}
 	conns, err := c.userConns(cmd)
 	if err != nil {
 		return Reply{}, err
 	}
-	return c.sendV1(conns, proto.Message{From: proto.FromServer}, cmd, &proto.Stream{UserID: cmd.UserID})
+	reply, err := c.sendV1(conns, msg, cmd, stream)
+	offReply(&reply, why)
+	return reply, err
 }
 
 func (c *call) closeUser(cmd *proto.Command) (Reply, error) {
@@ -150,6 +171,16 @@ func (c *call) sendToAll(cmd *proto.Command) (Reply, error) {
 	if ref != nil {
 		return Reply{}, fail(proto.CodeBadData, nil, "%s", ref.msg)
 	}
+	why := c.fanoutOff()
+	if why == "" {
+		s, h, err := c.fan([]*part{
+			{target: proto.Target{Kind: proto.TargetPlain}, frame: proto.Frame{DataType: rawType, Data: rawData}},
+			{target: proto.Target{Kind: proto.TargetV1}, frame: proto.Frame{DataType: proto.DataText, Data: m.frame}},
+		})
+		reply := Reply{Summary: &s, ID: m.id, Handoff: h}
+		c.finishSends(&reply)
+		return reply, err
+	}
 	plain, v1, err := c.live()
 	if err != nil {
 		return Reply{}, err
@@ -157,32 +188,60 @@ func (c *call) sendToAll(cmd *proto.Command) (Reply, error) {
 	s := c.push(plain, rawType, rawData)
 	addSummary(&s, c.push(v1, proto.DataText, m.frame))
 	reply := Reply{Summary: &s, ID: m.id}
+	offReply(&reply, why)
 	c.finishSends(&reply)
 	return reply, nil
+}
+
+// acceptV1 checks a backend's message for scfws.v1 connections, gives it
+// its id and frame, and records it in stream when there is one: once,
+// before any push.
+func (c *call) acceptV1(msg proto.Message, cmd *proto.Command, stream *proto.Stream) (outgoing, error) {
+	if _, _, err := c.raw(cmd); err != nil { // the size and the data's form
+		return outgoing{}, err
+	}
+	m, ref := envelope(msg, cmd.DataType, cmd.Data)
+	if ref != nil {
+		return outgoing{}, fail(proto.CodeBadData, nil, "%s", ref.msg)
+	}
+	if stream != nil {
+		if err := c.record(*stream, &m); err != nil {
+			return outgoing{}, errRegistry(err)
+		}
+	}
+	return m, nil
 }
 
 // sendV1 sends to scfws.v1 connections, recording the message in stream
 // when there is one.
 func (c *call) sendV1(conns []string, msg proto.Message, cmd *proto.Command, stream *proto.Stream) (Reply, error) {
-	if _, _, err := c.raw(cmd); err != nil { // the size and the data's form
+	m, err := c.acceptV1(msg, cmd, stream)
+	if err != nil {
 		return Reply{}, err
 	}
-	m, ref := envelope(msg, cmd.DataType, cmd.Data)
-	if ref != nil {
-		return Reply{}, fail(proto.CodeBadData, nil, "%s", ref.msg)
-	}
-	if stream != nil {
-		if err := c.record(*stream, &m); err != nil {
-			return Reply{}, errRegistry(err)
-		}
-	}
 	s := c.push(conns, proto.DataText, m.frame)
-	reply := Reply{Summary: &s, ID: m.id}
+	return c.v1Reply(m, &s, nil), nil
+}
+
+// fanV1 is sendV1 to a target's connections, read a page at a time and
+// handed off when they will not all be pushed in time.
+func (c *call) fanV1(t proto.Target, msg proto.Message, cmd *proto.Command, stream *proto.Stream) (Reply, error) {
+	m, err := c.acceptV1(msg, cmd, stream)
+	if err != nil {
+		return Reply{}, err
+	}
+	s, h, err := c.fan([]*part{{target: t, frame: proto.Frame{DataType: proto.DataText, Data: m.frame}}})
+	return c.v1Reply(m, &s, h), err
+}
+
+// v1Reply answers a backend's send of m.
+func (c *call) v1Reply(m outgoing, s *proto.Summary, h *proto.Handoff) Reply {
+	reply := Reply{Summary: s, ID: m.id, Handoff: h}
 	if m.pos != nil {
 		reply.Offset, reply.Epoch = &m.pos.Offset, &m.pos.Epoch
 	}
 	c.finishSends(&reply)
-	return reply, nil
+	return reply
 }
 
 func (c *call) sendToConnection(cmd *proto.Command) (Reply, error) {

@@ -99,6 +99,10 @@ type Reply struct {
 	Messages *[]json.RawMessage `json:"messages,omitempty"`
 	Offset   *uint64            `json:"offset,omitempty"`
 	Epoch    *string            `json:"epoch,omitempty"`
+	// Handoff is what a send handed off (or why it handed off nothing
+	// although it could not push everyone); Job answers the job op.
+	Handoff *proto.Handoff `json:"handoff,omitempty"`
+	Job     *proto.Job     `json:"job,omitempty"`
 	*Counts
 }
 

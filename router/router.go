@@ -127,9 +127,13 @@ type Options struct {
 	// why: feature is off"): status reports them, and the signed route's
 	// refusal says why it is off.
 	Off []string
-	// IdleTimeout and PushRate are the settings, for scfws probe to read.
+	// IdleTimeout and PushRate are the settings, for scfws probe to read;
+	// PushRate, the service's pushes per second, also bounds what a send
+	// expects to push before its deadline.
 	IdleTimeout time.Duration
 	PushRate    int
+	// Fanout tunes handing sends off.
+	Fanout FanoutOptions
 }
 
 // DefaultMaxMessageBytes is MaxMessageBytes when unset.
@@ -164,6 +168,10 @@ type Deps struct {
 	Verifier Verifier
 	// History keeps streams; nil turns history off (HISTORY_SIZE=0).
 	History History
+	// Fanout keeps handed-off sends and reads recipients in pages, and
+	// Invoker starts their shards; either nil turns fan-out off.
+	Fanout  Fanout
+	Invoker Invoker
 	Options Options
 }
 
@@ -188,6 +196,7 @@ type Router struct {
 	loading *attempt // the load in progress, if any
 
 	lastSweep atomic.Int64 // unix nanoseconds
+	rates     rates        // pushes per second, measured
 }
 
 // attempt is one run of the Loader that concurrent invokes share; each
@@ -214,27 +223,30 @@ func New(log *zap.Logger, load Loader) *Router {
 	return &Router{log: log, load: load, now: time.Now}
 }
 
-// Invoke handles one event. It never returns an error: the SCF runtime
-// discards the payload of a failed invoke, and the gateway closes a client's
-// socket when a transmit invoke fails.
+// Invoke handles one event. It returns an error only for a shard of a
+// handed-off send that could not finish, so that SCF's asynchronous retry
+// runs it again: the SCF runtime discards the payload of a failed invoke,
+// and the gateway closes a client's socket when a transmit invoke fails.
 func (r *Router) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	out, _ := r.handle(ctx, payload)
-	return out, nil
+	out, _, retry := r.handle(ctx, payload)
+	return out, retry
 }
 
 // Handle routes one event and returns its reply; for a request on the HTTP
 // route, the reply inside the HTTP response Invoke returns.
 func (r *Router) Handle(ctx context.Context, payload []byte) Reply {
-	_, reply := r.handle(ctx, payload)
+	_, reply, _ := r.handle(ctx, payload)
 	return reply
 }
 
 // failure is an error that knows its reply code and the message for the
-// reply; the wrapped cause goes to the log only.
+// reply; the wrapped cause goes to the log only. A retry failure fails
+// the invoke (a shard's).
 type failure struct {
 	code  int
 	msg   string
 	cause error
+	retry bool
 }
 
 func (f *failure) Error() string {
@@ -260,8 +272,9 @@ const (
 )
 
 // handle routes one event. It logs one line for the invoke, and is the only
-// place that maps errors to replies.
-func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply Reply) {
+// place that maps errors to replies. retry is the error that fails the
+// invoke: a backend command's (a shard's) that asks SCF to run it again.
+func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply Reply, retry error) {
 	start := r.now()
 	inflight.Add(1)
 	defer inflight.Add(-1)
@@ -276,6 +289,7 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 			err = fail(proto.CodeInternal, fmt.Errorf("panic: %v\n%s", p, debug.Stack()), "internal error")
 			reply = Reply{}
 		}
+		retry = c.settle(k, &reply, err)
 		reply = finish(reply, err, trusted)
 		if reply.Summary != nil {
 			reply.Summary.ElapsedMs = r.now().Sub(start).Milliseconds()
@@ -289,10 +303,11 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 	}()
 
 	if k, err = decode(payload, &ev); err != nil {
-		return nil, reply
+		return nil, reply, nil
 	}
 	// The reserve applies before anything that may block, the first
 	// invoke's loading of the settings and the database included.
+	whole := ctx // what records a shard's progress may use
 	ctx, cancel := reserve(ctx, maxReserve)
 	defer cancel()
 	switch k {
@@ -303,21 +318,21 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 	}
 	deps, err := r.deps(ctx)
 	if err != nil {
-		return nil, reply
+		return nil, reply, nil
 	}
 	switch k {
 	case kindHTTP:
 		// The signature is checked, and claimed once, before anything is
 		// stored or sent.
 		if ev.Scfws, err = http.verify(&ev, deps.Options, r.now()); err != nil {
-			return nil, reply
+			return nil, reply, nil
 		}
 		if err = http.claim(ctx, deps.Registry); err != nil {
-			return nil, reply
+			return nil, reply, nil
 		}
 		trusted = true
 	}
-	c = &call{r: r, d: deps, ctx: ctx, start: start, payload: payload}
+	c = &call{r: r, d: deps, ctx: ctx, whole: whole, start: start, payload: payload}
 	switch k {
 	case kindWebSocket:
 		switch ev.WebSocket.Action {
@@ -336,7 +351,21 @@ func (r *Router) handle(ctx context.Context, payload []byte) (out []byte, reply 
 	if err == nil {
 		err = c.problems()
 	}
-	return nil, reply
+	return nil, reply, nil
+}
+
+// settle puts what the call handed off into the reply, and returns the
+// error that fails the invoke: a backend command's (a shard's) that asks
+// SCF to run it again. c is nil when the event never reached a call.
+func (c *call) settle(k kind, reply *Reply, err error) error {
+	if c != nil && reply.Handoff == nil {
+		reply.Handoff = c.handoff
+	}
+	var f *failure
+	if k == kindCommand && errors.As(err, &f) && f.retry {
+		return err
+	}
+	return nil
 }
 
 // encode is the invoke's payload: the reply, or for the HTTP route the API

@@ -191,17 +191,17 @@ func (c *call) requestSendToGroup(conn proto.Conn, req *proto.Request, s *proto.
 	if err := c.record(proto.Stream{Group: req.Group}, &m); err != nil {
 		return proto.Ack{}, internal(err)
 	}
-	members, err := c.d.Registry.GroupConns(c.ctx, req.Group)
-	if err != nil {
-		return proto.Ack{}, internal(err)
-	}
+	except := ""
 	if req.NoEcho {
-		members = without(members, conn.ID)
+		except = conn.ID
 	}
-	*s = c.push(members, proto.DataText, m.frame)
+	job, ref := c.sendFrame(proto.Target{Kind: proto.TargetGroup, Group: req.Group}, m.frame, except, s)
+	if ref != nil {
+		return proto.Ack{}, ref
+	}
 	// The sender learns its message's place: with noEcho it gets no push
 	// that would tell it, and would take the offset for a gap.
-	a := proto.Ack{Success: true, Delivered: &s.Delivered, ID: m.id}
+	a := proto.Ack{Success: true, Delivered: &s.Delivered, ID: m.id, Job: job}
 	if m.pos != nil {
 		a.Offset, a.Epoch = &m.pos.Offset, &m.pos.Epoch
 	}
@@ -223,13 +223,45 @@ func (c *call) requestSendToUser(conn proto.Conn, req *proto.Request, s *proto.S
 	if err := c.record(proto.Stream{UserID: req.UserID}, &m); err != nil {
 		return proto.Ack{}, internal(err)
 	}
-	conns, err := c.d.Registry.UserConns(c.ctx, req.UserID)
-	if err != nil {
-		return proto.Ack{}, internal(err)
+	job, ref := c.sendFrame(proto.Target{Kind: proto.TargetUser, UserID: req.UserID}, m.frame, "", s)
+	if ref != nil {
+		return proto.Ack{}, ref
 	}
-	*s = c.push(conns, proto.DataText, m.frame)
 	// The id only: the offset is in the recipient's stream, not the sender's.
-	return proto.Ack{Success: true, Delivered: &s.Delivered, ID: m.id}, nil
+	return proto.Ack{Success: true, Delivered: &s.Delivered, ID: m.id, Job: job}, nil
+}
+
+// sendFrame pushes a client's message frame to a group's or a user's
+// connections but except, handing off what will not be pushed in time;
+// job names the hand-off's job.
+func (c *call) sendFrame(t proto.Target, frame, except string, s *proto.Summary) (job string, ref *refusal) {
+	why := c.fanoutOff()
+	if why == "" {
+		sum, h, err := c.fan([]*part{{target: t, frame: proto.Frame{DataType: proto.DataText, Data: frame}, except: except}})
+		*s = sum
+		if err != nil {
+			return "", internal(errors.Unwrap(err))
+		}
+		if h != nil {
+			job = h.Job
+		}
+		return job, nil
+	}
+	var conns []string
+	var err error
+	if t.Kind == proto.TargetGroup {
+		conns, err = c.d.Registry.GroupConns(c.ctx, t.Group)
+	} else {
+		conns, err = c.d.Registry.UserConns(c.ctx, t.UserID)
+	}
+	if err != nil {
+		return "", internal(err)
+	}
+	*s = c.push(without(conns, except), proto.DataText, frame)
+	if s.Skipped > 0 {
+		c.handoff = &proto.Handoff{Off: why}
+	}
+	return "", nil
 }
 
 // requestListGroup answers who is in a group, to its members only.

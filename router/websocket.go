@@ -18,6 +18,9 @@ type call struct {
 	r   *Router
 	d   *Deps
 	ctx context.Context
+	// whole has the invoke's own deadline, not less the reply's reserve:
+	// for recording, after the pushes the deadline cut short, what they did.
+	whole context.Context
 
 	failed     int
 	firstFail  error // the first push that failed
@@ -33,6 +36,8 @@ type call struct {
 	start      time.Time // when the invoke began
 	payload    []byte    // the event, for what register keeps of it
 	frameBytes int       // the size of the frame being handled
+	// handoff is what a send of this invoke handed off, for the reply.
+	handoff *proto.Handoff
 }
 
 // problems is what the log line's error says when the reply is a success.
@@ -140,6 +145,11 @@ func (c *call) sweep(s *proto.Summary) {
 	c.announceLeft(left)
 	if c.d.History != nil {
 		if _, err := c.d.History.SweepHistory(c.ctx, c.d.Options.History); err != nil {
+			c.errs = append(c.errs, err)
+		}
+	}
+	if c.d.Fanout != nil {
+		if _, err := c.d.Fanout.SweepJobs(c.ctx); err != nil {
 			c.errs = append(c.errs, err)
 		}
 	}
@@ -426,6 +436,15 @@ func (c *call) transmit(ws *WebSocket) (Reply, error) {
 
 // broadcast sends a plain connection's frame to the other plain ones.
 func (c *call) broadcast(sender, dataType, data string, s *proto.Summary) error {
+	why := c.fanoutOff()
+	if why == "" {
+		return c.fanBroadcast(sender, dataType, data, s)
+	}
+	defer func() {
+		if s.Skipped > 0 {
+			c.handoff = &proto.Handoff{Off: why}
+		}
+	}()
 	live, err := c.d.Registry.Live(c.ctx)
 	if err != nil {
 		return errRegistry(err)
@@ -444,6 +463,26 @@ func (c *call) broadcast(sender, dataType, data string, s *proto.Summary) error 
 	}
 	*s = c.push(recipients, dataType, data)
 	return nil
+}
+
+// fanBroadcast is broadcast read a page at a time, and handed off when
+// the recipients will not all be pushed in time.
+func (c *call) fanBroadcast(sender, dataType, data string, s *proto.Summary) error {
+	all := proto.Target{Kind: proto.TargetPlain}
+	if c.d.Options.OnlineCountSuffix && dataType == proto.DataText {
+		n, err := c.d.Fanout.CountRecipients(c.ctx, all, proto.KeyRange{})
+		if err != nil {
+			return errRegistry(err)
+		}
+		data = fmt.Sprintf("%s(===Online people:%d===)", data, n)
+	}
+	p := &part{target: all, frame: proto.Frame{DataType: dataType, Data: data}}
+	if !c.d.Options.BroadcastToSender {
+		p.except = sender
+	}
+	sum, _, err := c.fan([]*part{p})
+	*s = sum
+	return err
 }
 
 // frameSize is the frame's size as the client sent it.

@@ -28,6 +28,9 @@ type Memory struct {
 	nonces   nonceHeap            // the same, soonest expiry first
 
 	streams map[string]*memStream // stream key -> its history
+
+	jobs   map[string]*memJob // fan-out jobs by ID
+	budget map[int64]int      // pushes taken per budget window
 }
 
 type memConn struct {
@@ -43,7 +46,7 @@ func NewMemory(idle time.Duration, now func() time.Time) *Memory {
 	}
 	return &Memory{idle: idle, now: now, plain: map[string]time.Time{}, v1: map[string]*memConn{},
 		groups: map[string]map[string]struct{}{}, users: map[string]map[string]struct{}{}, nonceSet: map[string]time.Time{},
-		streams: map[string]*memStream{}}
+		streams: map[string]*memStream{}, jobs: map[string]*memJob{}, budget: map[int64]int{}}
 }
 
 func (m *Memory) alive(t time.Time) bool { return !t.Before(m.now().Add(-m.idle)) }

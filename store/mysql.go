@@ -79,10 +79,13 @@ type MySQL struct {
 	nonceSweep  string
 	main, v1, g string // quoted table names
 	h           historyQueries
+	alive       string // the condition for a live plain row; its one argument is the idle timeout
+	f           fanoutQueries
 }
 
 // tableName leaves room within MySQL's 64 for the other tables' suffixes
-// of up to 7 characters: _v1, _groups, _nonce, _stream, _recent.
+// of up to 7 characters: _v1, _groups, _nonce, _stream, _recent, _jobs,
+// _shards, _budget.
 var tableName = regexp.MustCompile(`^[A-Za-z0-9_]{1,57}$`)
 
 // sweepBatch bounds one sweep, so that a backlog never holds a long lock.
@@ -216,6 +219,8 @@ func (s *MySQL) buildQueries(table string) {
 	s.nonceClaim = "INSERT IGNORE INTO " + nonces + " (Nonce, Expires) VALUES (?, ?)"
 	s.nonceSweep = "DELETE FROM " + nonces + " WHERE Expires < UTC_TIMESTAMP(3) LIMIT " + strconv.Itoa(nonceSweep)
 	s.h = newHistoryQueries(table)
+	s.alive = alive
+	s.f = newFanoutQueries(table)
 }
 
 // v1Alive is the condition for a live scfws.v1 row aliased c; its one

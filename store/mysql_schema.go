@@ -41,6 +41,12 @@ type Schema struct {
 	// <table>_recent) exist; HistoryCreated when OpenMySQL created them.
 	// Without them, every history call answers Unavailable.
 	History, HistoryCreated bool
+	// Jobs is true when the fan-out's tables (<table>_jobs and
+	// <table>_shards) exist, Budget when the push budget's
+	// (<table>_budget) does; FanoutCreated when OpenMySQL created them.
+	// Without them, sends are not handed off, and PUSH_RATE holds for
+	// each instance alone.
+	Jobs, Budget, FanoutCreated bool
 }
 
 // MariaDB's and MySQL's error numbers.
@@ -135,6 +141,13 @@ func (s *MySQL) prepareTable(ctx context.Context, table string, migrate bool) (S
 		return schema, err
 	}
 	schema.History, schema.HistoryCreated, err = s.prepareHistory(ctx, table, migrate)
+	if createDenied(err) {
+		err = nil
+	}
+	if err != nil {
+		return schema, err
+	}
+	schema.Jobs, schema.Budget, schema.FanoutCreated, err = s.prepareFanout(ctx, table, migrate)
 	if createDenied(err) {
 		err = nil
 	}

@@ -51,6 +51,9 @@ func TestMemory(t *testing.T) {
 			History:     m,
 			AgeStream:   func(t *testing.T, s proto.Stream, by time.Duration) { m.AgeStream(s, by) },
 			Kept:        func(t *testing.T) int { return m.Kept() },
+			Fanout:      m,
+			Budget:      m,
+			AgeJob:      func(t *testing.T, job string, by time.Duration) { m.AgeJob(job, by) },
 		}
 	})
 }
@@ -100,6 +103,14 @@ func mysqlSubject(t *testing.T, db *mysqltest.DB, table string, c store.MySQLCon
 			return out
 		},
 	}
+	if m.Schema().Jobs && m.Schema().Keyed {
+		subject.Fanout, subject.Budget = m, m
+		subject.AgeJob = func(t *testing.T, job string, by time.Duration) {
+			db.Exec(t, "UPDATE `"+table+"_jobs` SET Started = Started - INTERVAL ? MICROSECOND, Expires = Expires - INTERVAL ? MICROSECOND WHERE Job = ?",
+				by.Microseconds(), by.Microseconds(), job)
+			db.Exec(t, "UPDATE `"+table+"_shards` SET Updated = Updated - INTERVAL ? MICROSECOND WHERE Job = ?", by.Microseconds(), job)
+		}
+	}
 	if m.Schema().History {
 		subject.History = m
 		subject.AgeStream = func(t *testing.T, s proto.Stream, by time.Duration) {
@@ -121,8 +132,8 @@ func TestMySQLCreatedTable(t *testing.T) {
 		db := mysqltest.New(t)
 		s := mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{AutoMigrate: true})
 		if got := s.Reg.(*store.MySQL).Schema(); got != (store.Schema{Created: true, Keyed: true, DateType: "datetime", V1: true, V1Created: true,
-			Nonce: true, NonceCreated: true, History: true, HistoryCreated: true}) {
-			t.Errorf("store.Schema() = %+v; want created, keyed, datetime, with the v1 and nonce tables", got)
+			Nonce: true, NonceCreated: true, History: true, HistoryCreated: true, Jobs: true, Budget: true, FanoutCreated: true}) {
+			t.Errorf("store.Schema() = %+v; want created, keyed, datetime, with the v1, nonce, history and fan-out tables", got)
 		}
 		return s
 	})

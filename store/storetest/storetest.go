@@ -41,6 +41,15 @@ type Subject struct {
 	AgeStream func(t *testing.T, s proto.Stream, by time.Duration)
 	// Kept counts the stored messages of every stream.
 	Kept func(t *testing.T) int
+
+	// Fanout is the registry's fan-out, nil when it has none (its
+	// contract is then not run), and Budget its push budget.
+	Fanout router.Fanout
+	Budget interface {
+		TakePushes(ctx context.Context, window int64, want, limit int) (int, error)
+	}
+	// AgeJob moves a job's start, expiry and progress by into the past.
+	AgeJob func(t *testing.T, job string, by time.Duration)
 }
 
 // HostileIDs must each be stored and found exactly: quotes, SQL, unicode,
@@ -66,6 +75,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("concurrency", func(t *testing.T) { concurrency(t, newSubject) })
 	t.Run("nonces", func(t *testing.T) { nonces(t, newSubject) })
 	t.Run("history", func(t *testing.T) { history(t, newSubject) })
+	t.Run("fanout", func(t *testing.T) { fanout(t, newSubject) })
 }
 
 var ctx = context.Background()

@@ -53,6 +53,9 @@ type Server struct {
 	pushes  []Push
 	flaky   map[string]bool
 	discard bool
+	counter *counter // set by CountOnly
+
+	counting atomic.Bool // CountOnly's fast path
 }
 
 // Start starts a server on a loopback port. Close it when done.
@@ -152,6 +155,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		answer(w, http.StatusUnsupportedMediaType, 415, "Content-Type must be application/json")
 		return
 	}
+	if s.counting.Load() {
+		s.count(w, r)
+		return
+	}
 	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || body.WebSocket == nil || body.WebSocket.SecConnectionID == "" {
 		answer(w, http.StatusBadRequest, 400, fmt.Sprintf("malformed push: %v", err))
 		return
@@ -165,13 +172,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if !s.discard {
 		s.pushes = append(s.pushes, p)
 	}
-	firstFlaky := strings.HasPrefix(p.SecConnectionID, "flaky-") && !s.flaky[p.SecConnectionID]
-	if firstFlaky {
-		s.flaky[p.SecConnectionID] = true
-	}
+	firstFlaky := s.firstFlaky(p.SecConnectionID)
 	s.mu.Unlock()
+	s.answerFor(w, r, p.SecConnectionID, firstFlaky)
+}
 
-	switch id := p.SecConnectionID; {
+// firstFlaky reports whether id is a flaky- ID's first push; s.mu held.
+func (s *Server) firstFlaky(id string) bool {
+	first := strings.HasPrefix(id, "flaky-") && !s.flaky[id]
+	if first {
+		s.flaky[id] = true
+	}
+	return first
+}
+
+// answerFor answers a push to id as its prefix says.
+func (s *Server) answerFor(w http.ResponseWriter, r *http.Request, id string, firstFlaky bool) {
+	switch {
 	case strings.HasPrefix(id, "gone-"):
 		answer(w, http.StatusNotFound, 404, "connection not found")
 	case strings.HasPrefix(id, "errno-"):
