@@ -134,6 +134,10 @@ type Handoff = proto.Handoff
 // JobRunning, JobDone or JobStalled (a shard was lost: it will not end).
 type Job = proto.Job
 
+// JobShards counts a job's shards: done, all, and lost (never invoked:
+// their recipients got nothing).
+type JobShards = proto.JobShards
+
 // Job states.
 const (
 	JobRunning = proto.JobRunning
