@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -249,5 +251,109 @@ func TestPublishWaitJSON(t *testing.T) {
 	stdout, _, err = runPublish(append(way, "-connection", "c-00001", "-wait", "-json", "hi"), "")
 	if err != nil || !strings.HasPrefix(stdout, "{\n  \"errNo\": 0,") || strings.Contains(stdout, "handoff") {
 		t.Errorf("a send not handed off: %v, stdout %q; want its reply", err, stdout)
+	}
+}
+
+// scriptedJobs answers the job op from a script, one answer a poll, the
+// last one again and again: a JSON reply, or "" for no reply at all.
+type scriptedJobs struct {
+	script []string
+	polls  int
+}
+
+func (s *scriptedJobs) Invoke(ctx context.Context, _ []byte) ([]byte, error) {
+	a := s.script[min(s.polls, len(s.script)-1)]
+	s.polls++
+	if a == "" {
+		return nil, &client.TransportError{Via: "http", Err: fmt.Errorf("connection refused")}
+	}
+	return []byte(a), ctx.Err()
+}
+
+func TestFollow(t *testing.T) {
+	const (
+		running = `{"errNo":0,"errMsg":"ok","job":{"job":"J","state":"running","recipients":10,"delivered":3,"shards":{"done":0,"total":2}}}`
+		done    = `{"errNo":0,"errMsg":"ok","job":{"job":"J","state":"done","recipients":10,"delivered":10,"shards":{"done":2,"total":2}}}`
+		stalled = `{"errNo":0,"errMsg":"ok","job":{"job":"J","state":"stalled","recipients":10,"delivered":3,"shards":{"done":1,"total":2}}}`
+		lost    = `{"errNo":0,"errMsg":"ok","job":{"job":"J","state":"done","recipients":10,"delivered":5,"shards":{"done":1,"total":2,"lost":1}}}`
+	)
+	was := pollEvery
+	pollEvery.First, pollEvery.Most = time.Millisecond, 2*time.Millisecond
+	t.Cleanup(func() { pollEvery = was })
+	tests := []struct {
+		name      string
+		script    []string
+		cancel    bool
+		wantPolls int    // 0: any
+		wantState string // of the job followed to its end
+		wantErr   string // of the follow, or of the verdict
+	}{
+		{name: "to the end", script: []string{running, running, done}, wantPolls: 3, wantState: client.JobDone},
+		{name: "a few polls without a reply", script: []string{running, "", "", done}, wantPolls: 4, wantState: client.JobDone},
+		{name: "no reply, again and again", script: []string{running, ""}, wantPolls: 1 + maxPollFailures, wantErr: "follow job J: scfws http: connection refused"},
+		{name: "refused", script: []string{`{"errNo":109,"errMsg":"no such job"}`}, wantPolls: 1, wantErr: "follow job J: scfws: errNo 109: no such job"},
+		{name: "stalled", script: []string{stalled}, wantPolls: 1, wantState: client.JobStalled, wantErr: "job J stalled"},
+		{name: "lost shards", script: []string{lost}, wantPolls: 1, wantState: client.JobDone, wantErr: "job J lost 1 of 2 shards"},
+		{name: "never ends", script: []string{running}, wantErr: "job J still runs after -wait-timeout 50ms"},
+		{name: "Ctrl-C", script: []string{running}, cancel: true, wantErr: "stopped following job J"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if tt.cancel {
+				cancel()
+			}
+			s := &scriptedJobs{script: tt.script}
+			var out strings.Builder
+			w := &follower{c: client.New(s), job: "J", progress: &lineProgress{w: &out, job: "J", now: time.Now}, started: time.Now()}
+			j, err := w.follow(ctx, 50*time.Millisecond, time.Second)
+			if err == nil {
+				err = jobVerdict(j)
+			}
+			if tt.wantPolls != 0 && s.polls != tt.wantPolls {
+				t.Errorf("%d polls; want %d", s.polls, tt.wantPolls)
+			}
+			if tt.wantState != "" && (j == nil || j.State != tt.wantState) {
+				t.Errorf("followed to %+v; want %s", j, tt.wantState)
+			}
+			if (err == nil) != (tt.wantErr == "") || err != nil && !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("follow = %v; want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestJobSummary(t *testing.T) {
+	start := time.Date(2026, 12, 6, 6, 0, 0, 0, time.UTC)
+	fin := start.Add(3250 * time.Millisecond)
+	tests := []struct {
+		give client.Job
+		want string
+	}{
+		{client.Job{Job: "J", State: client.JobDone, Recipients: 10, Delivered: 7, Pruned: 2, Failed: 1, Shards: client.JobShards{Done: 3, Total: 3}, Started: start, Finished: &fin},
+			"job J done: 10 recipients, 7 delivered, 2 pruned, 1 failed; shards 3/3; started 2026-12-06T06:00:00.000Z, finished 2026-12-06T06:00:03.250Z, took 3.25s"},
+		{client.Job{Job: "J", State: client.JobStalled, Recipients: 10, Delivered: 4, Shards: client.JobShards{Done: 1, Total: 3, Lost: 1}, Started: start},
+			"job J stalled: 10 recipients, 4 delivered, 0 pruned, 0 failed; shards 1/3 (1 lost); started 2026-12-06T06:00:00.000Z"},
+	}
+	for _, tt := range tests {
+		if got := jobSummary(&tt.give); got != tt.want {
+			t.Errorf("jobSummary =\n%s\nwant\n%s", got, tt.want)
+		}
+	}
+}
+
+// Progress is a bar only on a terminal: never on a buffer or a pipe.
+func TestProgressOnlyBarsOnATerminal(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	for _, give := range []io.Writer{&strings.Builder{}, w} {
+		if _, bar := newProgress(give, "J").(*barProgress); bar {
+			t.Errorf("newProgress(%T) is a bar", give)
+		}
 	}
 }
