@@ -200,7 +200,7 @@ var (
 // lines on stderr (not a terminal), one per change, and the final counts.
 func TestPublishWaitPlain(t *testing.T) {
 	way := fanAPI(t, newFanFunction(t, 1500, 3*time.Millisecond))
-	stdout, stderr, err := runPublish(append(way, "-all", "-wait", "hi"), "")
+	stdout, stderr, err := runPublish(append(way, "-all", "-wait", "-wait-timeout", "30s", "hi"), "")
 	if err != nil {
 		t.Fatalf("publish -wait = %v\nstdout %s\nstderr %s", err, stdout, stderr)
 	}
@@ -235,7 +235,7 @@ func withoutTime(line string) string { return line[:max(0, strings.LastIndex(lin
 // that was not handed off prints its reply and ends.
 func TestPublishWaitJSON(t *testing.T) {
 	way := fanAPI(t, newFanFunction(t, 1500, 0))
-	stdout, stderr, err := runPublish(append(way, "-all", "-wait", "-json", "hi"), "")
+	stdout, stderr, err := runPublish(append(way, "-all", "-wait", "-wait-timeout", "30s", "-json", "hi"), "")
 	if err != nil {
 		t.Fatalf("publish -wait -json = %v\nstderr %s", err, stderr)
 	}

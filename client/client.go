@@ -1,8 +1,9 @@
 // Package client lets a backend talk to its scfws function: send to every
 // connection, a group, a user or one connection, close connections, manage
-// groups and list them. Each call is one backend command ({"scfws":{...}})
-// carried by a Transport: SCF's Invoke API through the official SDK (NewSCF),
-// or the function's signed HTTP route (NewHTTP).
+// groups and list them, and follow a send the function handed off (Job).
+// Each call is one backend command ({"scfws":{...}}) carried by a
+// Transport: SCF's Invoke API through the official SDK (NewSCF), or the
+// function's signed HTTP route (NewHTTP).
 //
 // A reply with a non-zero errNo is an *Error; anything that kept the
 // command from getting a reply (network, Tencent Cloud API, HTTP status,
