@@ -49,6 +49,8 @@ type publishFlags struct {
 	addTo, removeFrom                                string
 	reason                                           string
 	timeout                                          time.Duration
+	wait, json                                       bool
+	waitTimeout                                      time.Duration
 	data                                             string // the argument: DATA or -
 
 	set    map[string]bool // the flags given, even as ""
@@ -94,7 +96,10 @@ func (f *publishFlags) flagSet() *flag.FlagSet {
 	fs.BoolVar(&f.history, "history", false, "print the -group's or the -user's last messages instead of sending (HISTORY_SIZE)")
 	fs.IntVar(&f.limit, "limit", 0, "with -history, at most this many messages (default 50)")
 	fs.Uint64Var(&f.before, "before", 0, "with -history, only messages before this offset")
-	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up after this long")
+	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up on a call to the function after this long")
+	fs.BoolVar(&f.wait, "wait", false, "after a send the function handed off, follow its job to the end")
+	fs.BoolVar(&f.json, "json", false, "with -wait, print the job's final state as JSON")
+	fs.DurationVar(&f.waitTimeout, "wait-timeout", time.Hour, "with -wait, stop following the job after this long")
 	return fs
 }
 
@@ -102,7 +107,7 @@ func (f *publishFlags) flagSet() *flag.FlagSet {
 // function, the target, the action (which it records), then the data's type
 // and the timeout.
 func (f *publishFlags) validate() error {
-	for _, check := range []func() error{f.checkWay, f.checkTarget, f.checkAction, f.checkActionTarget, f.checkActionData} {
+	for _, check := range []func() error{f.checkWay, f.checkTarget, f.checkAction, f.checkActionTarget, f.checkActionData, f.checkWait} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -217,6 +222,19 @@ func (f *publishFlags) checkActionData() error {
 	return nil
 }
 
+// checkWait: -wait follows a send; -json and -wait-timeout go with it.
+func (f *publishFlags) checkWait() error {
+	switch {
+	case f.wait && f.action != "":
+		return fmt.Errorf("-wait follows a send, not -%s", f.action)
+	case (f.json || f.set["wait-timeout"]) && !f.wait:
+		return errors.New("-json and -wait-timeout go with -wait")
+	case f.waitTimeout <= 0:
+		return errors.New("-wait-timeout must be positive")
+	}
+	return nil
+}
+
 // publishCmd runs scfws publish.
 func publishCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	f, err := parsePublishFlags(args)
@@ -233,26 +251,46 @@ func publishCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, f.timeout)
-	defer cancel()
-
-	raw, err := client.New(transport).Do(ctx, cmd)
+	c := client.New(transport)
+	raw, err := doPublish(ctx, c, cmd, f.timeout)
 	var refused *client.Error
 	if err != nil && !errors.As(err, &refused) {
 		return explainPublish(err, f)
 	}
+	job := ""
+	if f.wait && refused == nil {
+		job = jobOf(raw)
+	}
+	if job == "" || !f.json { // with -json, the job's state is all stdout gets
+		if err := printReply(stdout, raw); err != nil {
+			return err
+		}
+	}
+	if refused != nil {
+		return exitError{code: 1, msg: fmt.Sprintf("the function answered errNo %d: %s", refused.ErrNo, refused.Msg)}
+	}
+	if job != "" {
+		return waitJob(ctx, c, job, f, stdout, stderr)
+	}
+	return nil
+}
+
+// doPublish sends cmd, giving up after timeout.
+func doPublish(ctx context.Context, c *client.Client, cmd client.Command, timeout time.Duration) (json.RawMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	return c.Do(ctx, cmd)
+}
+
+// printReply prints the function's reply, indented.
+func printReply(stdout io.Writer, raw []byte) error {
 	var out bytes.Buffer
 	if err := json.Indent(&out, raw, "", "  "); err != nil {
 		return fmt.Errorf("indent the reply: %w", err)
 	}
 	out.WriteByte('\n')
-	if _, err := stdout.Write(out.Bytes()); err != nil {
-		return err
-	}
-	if refused != nil {
-		return exitError{code: 1, msg: fmt.Sprintf("the function answered errNo %d: %s", refused.ErrNo, refused.Msg)}
-	}
-	return nil
+	_, err := stdout.Write(out.Bytes())
+	return err
 }
 
 // publishCommand is the backend command the flags and DATA ask for.

@@ -1,8 +1,9 @@
 // Package client lets a backend talk to its scfws function: send to every
 // connection, a group, a user or one connection, close connections, manage
-// groups and list them. Each call is one backend command ({"scfws":{...}})
-// carried by a Transport: SCF's Invoke API through the official SDK (NewSCF),
-// or the function's signed HTTP route (NewHTTP).
+// groups and list them, and follow a send the function handed off (Job).
+// Each call is one backend command ({"scfws":{...}}) carried by a
+// Transport: SCF's Invoke API through the official SDK (NewSCF), or the
+// function's signed HTTP route (NewHTTP).
 //
 // A reply with a non-zero errNo is an *Error; anything that kept the
 // command from getting a reply (network, Tencent Cloud API, HTTP status,
@@ -47,6 +48,7 @@ const (
 	OpListGroup        = proto.OpListGroup
 	OpListUser         = proto.OpListUser
 	OpHistory          = proto.OpHistory
+	OpJob              = proto.OpJob
 )
 
 // Command is the body of a backend command: {"scfws": Command}, the one
@@ -118,7 +120,31 @@ type SendResult struct {
 	ID     string
 	Offset uint64
 	Epoch  string
+	// Handoff is set when the function handed part of the send to
+	// asynchronous invocations of itself (FANOUT): follow its Job with
+	// Client.Job. The counts above are then what the first invoke did.
+	// With Off set nothing was handed off, and Off says why.
+	Handoff *Handoff
 }
+
+// Handoff is what a send handed off: its job, how many shards and how
+// many recipients they have; or why it handed off nothing (Off).
+type Handoff = proto.Handoff
+
+// Job is a handed-off send's progress, over all its shards: State is
+// JobRunning, JobDone or JobStalled (a shard was lost: it will not end).
+type Job = proto.Job
+
+// JobShards counts a job's shards: done, all, and lost (never invoked:
+// their recipients got nothing).
+type JobShards = proto.JobShards
+
+// Job states.
+const (
+	JobRunning = proto.JobRunning
+	JobDone    = proto.JobDone
+	JobStalled = proto.JobStalled
+)
 
 // History is a stream's last messages, oldest first, and the stream's
 // latest position (Offset 0 and Epoch "" when it has none, or history is
@@ -188,6 +214,8 @@ type reply struct {
 	Messages    []Message       `json:"messages"`
 	Offset      uint64          `json:"offset"`
 	Epoch       string          `json:"epoch"`
+	Handoff     *Handoff        `json:"handoff"`
+	Job         *Job            `json:"job"`
 }
 
 // Do sends cmd and returns the function's reply as it came. A reply with a
@@ -250,6 +278,7 @@ func (c *Client) send(ctx context.Context, cmd Command, p *Payload) (SendResult,
 	return SendResult{
 		Recipients: r.Recipients, Delivered: r.Delivered, Pruned: r.Pruned, Failed: r.Failed, Skipped: r.Skipped,
 		Elapsed: time.Duration(r.ElapsedMs) * time.Millisecond, ID: r.ID, Offset: r.Offset, Epoch: r.Epoch,
+		Handoff: r.Handoff,
 	}, err
 }
 
@@ -391,4 +420,20 @@ func (c *Client) history(ctx context.Context, cmd Command) (*History, error) {
 		return nil, err
 	}
 	return &History{Messages: r.Messages, Offset: r.Offset, Epoch: r.Epoch}, nil
+}
+
+// Job returns the progress of job, a send's Handoff.Job. Jobs are kept a
+// day; one unknown or expired is an *Error (ErrNoBadArgument).
+func (c *Client) Job(ctx context.Context, job string) (*Job, error) {
+	if err := need(OpJob, "job", job); err != nil {
+		return nil, err
+	}
+	_, r, err := c.do(ctx, Command{Op: OpJob, Job: job})
+	if err != nil {
+		return nil, err
+	}
+	if r.Job == nil {
+		return nil, fmt.Errorf("scfws %s: the reply has no job", OpJob)
+	}
+	return r.Job, nil
 }

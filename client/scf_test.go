@@ -23,10 +23,12 @@ const (
 
 // functions is a fake SCF: "chat" answers the canned reply for the op it
 // was sent, "broken" fails, "text" answers something that is not JSON,
-// "hang" waits for its context; other names do not exist.
+// "hang" waits for its context, "fan" is fan when set; other names do not
+// exist.
 type functions struct {
 	mu     sync.Mutex
 	events []string
+	fan    *fanFunction // "fan", when set
 }
 
 var canned = map[string]string{
@@ -54,6 +56,10 @@ func (f *functions) Invoke(ctx context.Context, namespace, name string, event []
 	case "hang":
 		<-ctx.Done()
 		return nil, ctx.Err()
+	case "fan":
+		if f.fan != nil {
+			return f.fan.Invoke(ctx, namespace, name, event)
+		}
 	}
 	return nil, cloudapi.ErrFunctionNotFound
 }

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"context"
 	"slices"
 	"strings"
 
@@ -145,10 +146,24 @@ func (c *call) status() (Reply, error) {
 		return Reply{}, errRegistry(err)
 	}
 	r := Reply{Connections: map[string]int{"plain": plain, "v1": v1}, Counts: &Counts{Groups: groups}}
+	if jc, ok := c.d.Fanout.(JobCounter); ok {
+		n, err := jc.JobsRunning(c.ctx)
+		if err != nil {
+			return Reply{}, errRegistry(err)
+		}
+		r.JobsRunning = &n
+	}
 	if off := c.d.Options.Off; len(off) > 0 {
 		r.ErrMsg, r.Off = "ok, but a setting is refused: "+strings.Join(off, "; "), off
 	}
 	return r, nil
+}
+
+// JobCounter is the part of a Fanout that status asks: how many jobs are
+// in progress (the job op's running ones). A Fanout without it leaves
+// jobsRunning out of status.
+type JobCounter interface {
+	JobsRunning(ctx context.Context) (int, error)
 }
 
 // live lists the live plain and scfws.v1 connections.

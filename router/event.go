@@ -110,8 +110,9 @@ type Reply struct {
 type Counts struct {
 	// Groups is how many groups have a live member.
 	Groups int `json:"groups"`
-	// JobsRunning is the place for the fan-out jobs in progress, which
-	// the fan-out issue adds; until then none run and status leaves it out.
+	// JobsRunning is how many fan-out jobs are in progress (handed-off
+	// sends whose shards still push); left out when the registry keeps
+	// no jobs.
 	JobsRunning *int `json:"jobsRunning,omitempty"`
 }
 

@@ -76,6 +76,7 @@ func Run(t *testing.T, newSubject func(t *testing.T) Subject) {
 	t.Run("nonces", func(t *testing.T) { nonces(t, newSubject) })
 	t.Run("history", func(t *testing.T) { history(t, newSubject) })
 	t.Run("fanout", func(t *testing.T) { fanout(t, newSubject) })
+	t.Run("jobs running", func(t *testing.T) { jobsRunning(t, newSubject(t)) })
 }
 
 var ctx = context.Background()
