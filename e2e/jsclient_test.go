@@ -110,3 +110,25 @@ func browserExample(t testing.TB) string {
 	}
 	return code
 }
+
+// The README's Node example is js/README.md's, which js's package test
+// runs as written against scfws local.
+func TestREADMENodeExampleIsTheLibrarys(t *testing.T) {
+	block := regexp.MustCompile("(?s)```js\n(import WebSocket from \"ws\";\n.*?)```")
+	var code string
+	for _, name := range []string{"../js/README.md", "../README.md"} {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := block.FindSubmatch(b)
+		switch {
+		case m == nil:
+			t.Errorf("%s shows no Node example (a ```js block importing ws)", name)
+		case code == "":
+			code = string(m[1])
+		case string(m[1]) != code:
+			t.Errorf("%s's Node example differs from js/README.md's:\n%s", name, m[1])
+		}
+	}
+}
