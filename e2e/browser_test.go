@@ -188,9 +188,13 @@ func waitJS(t testing.TB, tab context.Context, what, js string) {
 
 // quiet waits until nothing is on its way to a client: no invoke or push in
 // flight, nothing buffered. A frame that was due has then arrived.
-func (l *localRun) quiet(t testing.TB) {
+func (l *localRun) quiet(t testing.TB) { l.quietWithin(t, 30*time.Second) }
+
+// quietWithin is quiet for a test that keeps every core busy on purpose,
+// where draining the pushes takes longer.
+func (l *localRun) quietWithin(t testing.TB, within time.Duration) {
 	t.Helper()
-	testkit.Eventually(t, 30*time.Second, "the emulator to be quiet", func() bool {
+	testkit.Eventually(t, within, "the emulator to be quiet", func() bool {
 		s := l.status(t)
 		return s.Invoking == 0 && s.Pushing == 0 && s.Buffered == 0
 	})
