@@ -654,14 +654,25 @@ func (r *Router) logInvoke(ctx context.Context, ev *Event, k kind, op string, re
 	if s := reply.Summary; s != nil {
 		fields = append(fields, zap.Int("recipients", s.Recipients), zap.Int("delivered", s.Delivered),
 			zap.Int("pruned", s.Pruned), zap.Int("failed", s.Failed), zap.Int("skipped", s.Skipped), zap.Int64("swept", s.Swept),
-			// Pushes handed to fan-out jobs: none until the fan-out issue.
-			zap.Int("handedOff", 0))
+			zap.Int("handedOff", handedOff(reply.Handoff)))
+	}
+	if h := reply.Handoff; h != nil && h.Job != "" {
+		fields = append(fields, zap.String("job", h.Job), zap.Int("shards", h.Shards))
 	}
 	fields = append(fields, zap.Float64("durationMs", float64(took.Microseconds())/1000))
 	if err != nil {
 		fields = append(fields, zap.Error(err))
 	}
 	ce.Write(fields...)
+}
+
+// handedOff is how many recipients an invoke handed to shards: its log
+// line's count, which CLS and scfws local's metrics add up.
+func handedOff(h *proto.Handoff) int {
+	if h == nil {
+		return 0
+	}
+	return h.Recipients
 }
 
 // Outcomes of an invoke, in its log line: a word a log query can count by.
