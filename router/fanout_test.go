@@ -489,3 +489,42 @@ func TestShardEvents(t *testing.T) {
 		}
 	}
 }
+
+// The shard op is the function's own, made by its hand-offs and started
+// through SCF's Invoke API: a backend on the signed HTTP route may not
+// run one. With a real job's number, a forged shard would push any frame
+// (raw, to scfws.v1 connections too) over that shard's range and commit
+// its cursor, so that the real shard stops short. The job op, a backend's
+// way to follow its send, stays open.
+func TestShardOpRefusedOnSignedRoute(t *testing.T) {
+	e := newFanEnv(t, 3000, router.Options{PushRate: 1000, PublishSecret: publishSecret,
+		Fanout: router.FanoutOptions{ShardSize: 700, PageSize: 200}}, nil)
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil || reply.Handoff.Job == "" {
+		t.Fatalf("handoff = %+v; want a job", reply.Handoff)
+	}
+	job := reply.Handoff.Job
+	now := time.Now().Unix()
+	forged := `{"scfws":{"op":"shard","job":"` + job + `","shard":{"n":1,"kind":"v1","frame":{"dataType":"text","data":"forged"}}}}`
+	tests := []struct {
+		name       string
+		give       []byte
+		wantStatus int
+		wantErrNo  int
+	}{
+		{"shard", signed(t, now, forged), 403, proto.CodeUnauthorized},
+		{"job", signed(t, now, `{"scfws":{"op":"job","job":"`+job+`"}}`), 200, 0},
+	}
+	for _, tt := range tests {
+		if status, errNo := answer(t, e.r, tt.give); status != tt.wantStatus || errNo != tt.wantErrNo {
+			t.Errorf("%s: HTTP %d errNo %d; want %d, %d", tt.name, status, errNo, tt.wantStatus, tt.wantErrNo)
+		}
+	}
+	for id, fs := range e.push.frames() {
+		for _, f := range fs {
+			if f == "forged" {
+				t.Fatalf("%s got the forged shard's frame", id)
+			}
+		}
+	}
+}
