@@ -528,3 +528,30 @@ func TestShardOpRefusedOnSignedRoute(t *testing.T) {
 		}
 	}
 }
+
+// A malformed shard event of a real job is answered, never a panic: a
+// stored frame's number below 1 among them.
+func TestShardEventsOfARealJob(t *testing.T) {
+	e := newFanEnv(t, 3000, router.Options{PushRate: 1000, Fanout: router.FanoutOptions{ShardSize: 700, PageSize: 200}}, nil)
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil || reply.Handoff.Job == "" {
+		t.Fatalf("handoff = %+v; want a job", reply.Handoff)
+	}
+	shard := func(s string) string {
+		return `{"scfws":{"op":"shard","job":"` + reply.Handoff.Job + `","shard":{"n":1,"kind":"plain",` + s + `}}}`
+	}
+	tests := []struct {
+		give      string
+		wantErrNo int
+	}{
+		{give: shard(`"stored":-1`), wantErrNo: proto.CodeBadArgument},
+		{give: shard(`"stored":1`), wantErrNo: proto.CodeBadArgument},
+	}
+	for _, tt := range tests {
+		out, err := e.r.Invoke(context.Background(), []byte(tt.give))
+		var reply router.Reply
+		if jerr := json.Unmarshal(out, &reply); jerr != nil || err != nil || reply.ErrNo != tt.wantErrNo {
+			t.Errorf("Invoke(%s) = %s, %v; want errNo %d and no error", tt.give, out, err, tt.wantErrNo)
+		}
+	}
+}

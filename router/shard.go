@@ -109,7 +109,7 @@ func checkShard(cmd *proto.Command) error {
 		return fail(proto.CodeBadArgument, nil, "shard: job must be 1-32 bytes")
 	case sh.N < 1:
 		return fail(proto.CodeBadArgument, nil, "shard: n must be 1 or more")
-	case (sh.Frame == nil) == (sh.Stored == 0):
+	case (sh.Frame == nil) == (sh.Stored == 0) || sh.Stored < 0:
 		return fail(proto.CodeBadArgument, nil, "shard: give a frame, or the number of one stored with the job")
 	case len(sh.After) > maxIDBytes || len(sh.UpTo) > maxIDBytes || len(sh.Except) > maxIDBytes:
 		return fail(proto.CodeBadArgument, nil, "shard: keys of at most %d bytes", maxIDBytes)
