@@ -555,3 +555,44 @@ func TestShardEventsOfARealJob(t *testing.T) {
 		}
 	}
 }
+
+// skipFirstOnce keeps the first push of its first broadcast from its
+// connection (a deadline's cut) and delivers the rest: all of those
+// become the Sent of the shard the rest goes to.
+type skipFirstOnce struct {
+	*fanPusher
+	done atomic.Bool
+}
+
+func (s *skipFirstOnce) Broadcast(ctx context.Context, ids []string, dataType, data string) []error {
+	if len(ids) < 2 || !s.done.CompareAndSwap(false, true) {
+		return s.fanPusher.Broadcast(ctx, ids, dataType, data)
+	}
+	return append([]error{pushErr{skipped: true}}, s.fanPusher.Broadcast(ctx, ids[1:], dataType, data)...)
+}
+
+// A cut page with more pushes made after its first skipped one than a
+// shard's event may carry as Sent (maxSent) still hands its rest on: the
+// event carries fewer (those repeat), never one the shard refuses and
+// SCF never runs again (its whole range got nothing).
+func TestFanoutSentOverTheEventsBound(t *testing.T) {
+	e := newFanEnv(t, 1500, router.Options{Fanout: router.FanoutOptions{PageSize: 1000}}, nil)
+	push := &skipFirstOnce{fanPusher: e.push}
+	e.r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: e.mem, Pusher: push, Fanout: e.mem, Invoker: e.scf,
+		Options: router.Options{Fanout: router.FanoutOptions{PageSize: 1000}}}))
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil || reply.Handoff.Shards == 0 {
+		t.Fatalf("handoff = %+v; want the cut page's rest handed on", reply.Handoff)
+	}
+	e.scf.drain(t, e.r, 2*time.Second)
+	got, repeats := e.push.frames(), 0
+	for _, id := range e.prefixed("p-") {
+		if len(got[id]) == 0 {
+			t.Errorf("%s got nothing", id)
+		}
+		repeats += max(len(got[id])-1, 0)
+	}
+	if repeats > 999-512 {
+		t.Errorf("%d repeats; want at most the Sent left out (%d)", repeats, 999-512)
+	}
+}

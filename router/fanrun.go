@@ -396,8 +396,12 @@ func (f *fanRun) invokeAll(job string, shards []proto.Shard) []error {
 }
 
 // shardEvent is a shard's event: a backend command. Its Sent goes when the
-// event would be too large with it: those pushes may then repeat.
+// event would be too large with it, and past maxSent (the shard refuses
+// more): those pushes may then repeat.
 func shardEvent(job string, sh proto.Shard) ([]byte, error) {
+	if len(sh.Sent) > maxSent {
+		sh.Sent = sh.Sent[:maxSent]
+	}
 	b, err := json.Marshal(struct {
 		Scfws proto.Command `json:"scfws"`
 	}{proto.Command{Op: proto.OpShard, Job: job, Shard: &sh}})
