@@ -89,6 +89,8 @@ type fakeSCF struct {
 	failed int // invokes that failed and were retried
 	sizes  []int
 	refuse error // every Invoke fails with it
+	// refuseSent is how many of the next invokes with a Sent fail.
+	refuseSent int
 }
 
 func (s *fakeSCF) Ready(context.Context) string { return "" }
@@ -98,6 +100,10 @@ func (s *fakeSCF) Invoke(_ context.Context, ev []byte) error {
 	defer s.mu.Unlock()
 	if s.refuse != nil {
 		return s.refuse
+	}
+	if s.refuseSent > 0 && strings.Contains(string(ev), `"sent":[`) {
+		s.refuseSent--
+		return errors.New("invoke refused, once")
 	}
 	s.queue = append(s.queue, ev)
 	s.sizes = append(s.sizes, len(ev))
@@ -594,5 +600,64 @@ func TestFanoutSentOverTheEventsBound(t *testing.T) {
 	}
 	if repeats > 999-512 {
 		t.Errorf("%d repeats; want at most the Sent left out (%d)", repeats, 999-512)
+	}
+}
+
+// cutThenRefuse, once armed, cuts its next page of two or more like
+// skipFirstOnce and makes SCF refuse the next invoke with a Sent: the one
+// that hands the cut's rest on.
+type cutThenRefuse struct {
+	*fanPusher
+	scf   *fakeSCF
+	armed atomic.Bool
+}
+
+func (c *cutThenRefuse) Broadcast(ctx context.Context, ids []string, dataType, data string) []error {
+	if len(ids) < 2 || !c.armed.CompareAndSwap(true, false) {
+		return c.fanPusher.Broadcast(ctx, ids, dataType, data)
+	}
+	c.scf.mu.Lock()
+	c.scf.refuseSent++
+	c.scf.mu.Unlock()
+	return append([]error{pushErr{skipped: true}}, c.fanPusher.Broadcast(ctx, ids[1:], dataType, data)...)
+}
+
+// A shard that cut a page, handed its rest on and then failed (the child's
+// invoke was refused) is run again by SCF, and invokes that child again
+// with the Sent of the cut, kept with the child's row, not its own event's:
+// the pushes the cut had made are not made twice.
+func TestFanoutRetriedShardKeepsTheCutsSent(t *testing.T) {
+	mem := store.NewMemory(time.Hour, nil)
+	e := newFanEnv(t, 0, router.Options{}, mem)
+	e.mem = mem
+	for i := range 3000 {
+		e.ids = append(e.ids, fmt.Sprintf("p-%05d", i))
+		if _, err := mem.Register(context.Background(), proto.Conn{ID: e.ids[i]}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push := &cutThenRefuse{fanPusher: e.push, scf: e.scf}
+	e.r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: push, Fanout: mem, Invoker: e.scf,
+		Options: router.Options{PushRate: 1000, Fanout: router.FanoutOptions{ShardSize: 1_000_000, PageSize: 200}}}))
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil {
+		t.Fatal("nothing handed off")
+	}
+	push.armed.Store(true) // the first shard's first page
+	e.scf.drain(t, e.r, 2*time.Second)
+	if push.armed.Load() || e.scf.failed == 0 {
+		t.Fatalf("armed %v, %d failed invokes; want a cut and a retried shard", push.armed.Load(), e.scf.failed)
+	}
+	repeats := 0
+	for _, id := range e.ids {
+		fs := e.push.frames()[id]
+		if len(fs) == 0 {
+			t.Errorf("%s got nothing", id)
+		}
+		repeats += max(len(fs)-1, 0)
+	}
+	t.Logf("failed %d sizes %v job %+v", e.scf.failed, e.scf.sizes, e.job(t, reply.Handoff.Job))
+	if repeats != 0 {
+		t.Errorf("%d repeats; want none (the cut's pushes were all answered)", repeats)
 	}
 }

@@ -254,13 +254,14 @@ func (f *fanRun) handOff(p *part, rest proto.KeyRange, n int) error {
 	if err != nil {
 		return f.registryErr(err)
 	}
-	first, err := f.c.d.Fanout.HandOff(f.ctx(), f.job, f.n, p.r.UpTo, rs)
+	sent := p.sent[:min(len(p.sent), maxSent)] // a shard refuses more
+	first, err := f.c.d.Fanout.HandOff(f.ctx(), f.job, f.n, p.r.UpTo, rs, sent)
 	if err != nil {
 		return f.registryErr(err)
 	}
 	shards := make([]proto.Shard, len(rs))
 	for i, r := range rs {
-		shards[i] = proto.Shard{N: first + i, Target: p.target, KeyRange: r, Except: p.except, Sent: p.sent,
+		shards[i] = proto.Shard{N: first + i, Target: p.target, KeyRange: r, Except: p.except, Sent: sent,
 			Lanes: share(f.lanes, len(rs), i)}
 		if p.stored > 0 {
 			shards[i].Stored = p.stored

@@ -66,11 +66,12 @@ func (f *fanRun) shardHandoff() *proto.Handoff {
 
 // restart invokes again the children the shard's last run recorded but
 // may not have invoked: it died between the two. One that did start runs
-// twice; its second run stops at its first commit.
+// twice; its second run stops at its first commit. Each gets the Sent it
+// was handed (a cut's), kept with its row.
 func (f *fanRun) restart(p *part, children []proto.ShardState) {
 	shards := make([]proto.Shard, len(children))
 	for i, ch := range children {
-		shards[i] = proto.Shard{N: ch.N, Target: p.target, KeyRange: ch.Range, Except: p.except, Sent: p.sent,
+		shards[i] = proto.Shard{N: ch.N, Target: p.target, KeyRange: ch.Range, Except: p.except, Sent: ch.Sent,
 			Lanes: share(f.lanes, len(children), i)}
 		if p.stored > 0 {
 			shards[i].Stored = p.stored
