@@ -661,3 +661,38 @@ func TestFanoutRetriedShardKeepsTheCutsSent(t *testing.T) {
 		t.Errorf("%d repeats; want none (the cut's pushes were all answered)", repeats)
 	}
 }
+
+// A registry with dead rows among the live (idle connections not yet
+// swept): a hand-off that keeps a little more than the page read ahead
+// cuts its range after that page, not inside it (cutting counts dead rows
+// too), so that the page's pushes are not made again by the shard the
+// rest goes to.
+func TestFanoutHandOffPastThePageReadAhead(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	mem := store.NewMemory(time.Minute, func() time.Time { return clock() })
+	e := newFanEnv(t, 0, router.Options{}, mem)
+	e.mem = mem
+	for _, suffix := range []string{"-b", "-a"} { // the -b rows die, then the -a rows register
+		for i := range 2000 {
+			id := fmt.Sprintf("p-%05d%s", i, suffix)
+			if _, err := mem.Register(context.Background(), proto.Conn{ID: id}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if suffix == "-a" {
+				e.ids = append(e.ids, id)
+			}
+		}
+		now = now.Add(2 * time.Minute)
+	}
+	now = now.Add(-2 * time.Minute)
+	e.r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: e.push, Fanout: mem, Invoker: e.scf,
+		Options: router.Options{Fanout: router.FanoutOptions{ShardSize: 1_000_000, InstanceRate: 500}}}))
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil || reply.Recipients != 2000 {
+		t.Fatalf("reply = %+v, handoff %+v; want 2000 recipients, some handed off", reply.Summary, reply.Handoff)
+	}
+	t.Logf("reply %+v, handoff %+v", reply.Summary, reply.Handoff)
+	e.scf.drain(t, e.r, 2*time.Second)
+	e.once(t, e.ids, nil)
+}

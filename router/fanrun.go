@@ -229,7 +229,7 @@ func (f *fanRun) handOffPart(p *part, keep int, force bool) error {
 	case keep < len(p.page):
 		rest.After, p.page = p.page[keep-1], p.page[:keep]
 	default:
-		cut, ok, err := f.c.d.Fanout.KeyAfter(f.c.ctx, p.target, p.r, keep)
+		cut, ok, err := f.cutAfterPage(p, keep)
 		if err != nil {
 			return f.registryErr(err)
 		}
@@ -240,6 +240,21 @@ func (f *fanRun) handOffPart(p *part, keep int, force bool) error {
 	}
 	p.r.UpTo, p.count = rest.After, keep
 	return f.handOff(p, rest, max(handed, 1))
+}
+
+// cutAfterPage is the key after p's next keep recipients, keep at least
+// the page read ahead: counted from the page's last key, since a cut
+// counts dead rows too and could fall inside the page, whose pushes the
+// next shard would then make again.
+func (f *fanRun) cutAfterPage(p *part, keep int) (string, bool, error) {
+	from := p.r
+	if len(p.page) > 0 {
+		from.After, keep = p.page[len(p.page)-1], keep-len(p.page)
+		if keep == 0 {
+			return from.After, true, nil
+		}
+	}
+	return f.c.d.Fanout.KeyAfter(f.c.ctx, p.target, from, keep)
 }
 
 // handOff hands the range rest of p, about n recipients, to new shards.
