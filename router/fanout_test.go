@@ -696,3 +696,38 @@ func TestFanoutHandOffPastThePageReadAhead(t *testing.T) {
 	e.scf.drain(t, e.r, 2*time.Second)
 	e.once(t, e.ids, nil)
 }
+
+// hungMarks is the memory registry whose MarkShards hangs until its
+// context ends: a database that stopped answering after the hand-off.
+type hungMarks struct{ *store.Memory }
+
+func (h hungMarks) MarkShards(ctx context.Context, _ string, _ []int, _ int) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// The invoke that began a send records its shards started and its counts
+// after its pushes; a registry that hangs there still lets its reply out
+// before the invoke's deadline (the reserve is for that).
+func TestFanoutReplyInTimeWhenRecordsHang(t *testing.T) {
+	mem := store.NewMemory(time.Hour, nil)
+	e := newFanEnv(t, 0, router.Options{}, mem)
+	for i := range 3000 {
+		if _, err := mem.Register(context.Background(), proto.Conn{ID: fmt.Sprintf("p-%05d", i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: e.push, Fanout: hungMarks{mem}, Invoker: e.scf,
+		Options: router.Options{PushRate: 1000}}))
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		start := time.Now()
+		reply := e.r.Handle(ctx, []byte(`{"scfws":{"op":"sendToAll","data":"hi"}}`))
+		took := time.Since(start)
+		cancel()
+		t.Logf("reply after %s", took)
+		if took >= time.Second || reply.Handoff == nil {
+			t.Errorf("reply after %s of 1s, handoff %+v; want it before the deadline, with its shards", took, reply.Handoff)
+		}
+	}
+}

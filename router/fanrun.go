@@ -61,7 +61,10 @@ func (c *call) fan(parts []*part) (proto.Summary, *proto.Handoff, error) {
 	err := f.run()
 	if f.job != "" {
 		// Shard 0 is never run again: its counts go in once, at the end.
-		if _, cerr := c.d.Fanout.Commit(c.whole, f.job, 0, "", "", f.counts, true); cerr != nil {
+		ctx, cancel := f.records()
+		_, cerr := c.d.Fanout.Commit(ctx, f.job, 0, "", "", f.counts, true)
+		cancel()
+		if cerr != nil {
 			c.errs = append(c.errs, fmt.Errorf("job %s: record the first invoke's pushes: %w", f.job, cerr))
 		}
 	}
@@ -363,7 +366,9 @@ func (f *fanRun) start(shards []proto.Shard, n int) {
 		failed = append(failed, shards[i].N)
 		first = cmpOr(first, err)
 	}
-	if err := f.c.d.Fanout.MarkShards(f.c.whole, f.job, ok, proto.ShardRunning); err != nil {
+	ctx, cancel := f.records()
+	defer cancel()
+	if err := f.c.d.Fanout.MarkShards(ctx, f.job, ok, proto.ShardRunning); err != nil {
 		f.c.errs = append(f.c.errs, fmt.Errorf("job %s: mark shards started: %w", f.job, err))
 	}
 	f.hand.Shards += len(ok)
@@ -375,7 +380,7 @@ func (f *fanRun) start(shards []proto.Shard, n int) {
 		f.fail = failShard("invoke %d of %d shards: %w", len(failed), len(shards), first)
 		return
 	}
-	if err := f.c.d.Fanout.MarkShards(f.c.whole, f.job, failed, proto.ShardLost); err != nil {
+	if err := f.c.d.Fanout.MarkShards(ctx, f.job, failed, proto.ShardLost); err != nil {
 		f.c.errs = append(f.c.errs, fmt.Errorf("job %s: mark shards lost: %w", f.job, err))
 	}
 	f.lost = append(f.lost, first)
@@ -461,6 +466,19 @@ func (f *fanRun) ctx() context.Context {
 		return f.c.whole
 	}
 	return f.c.ctx
+}
+
+// records is what a run records its shards and counts in, past its
+// pushes' deadline: a shard's, whose reply nobody waits for, until the
+// invoke's own; the invoke that began the send's until half its reply's
+// reserve, so that a hung registry still lets the reply out in time.
+func (f *fanRun) records() (context.Context, context.CancelFunc) {
+	end, ok := f.c.ctx.Deadline()
+	hard, hok := f.c.whole.Deadline()
+	if f.n > 0 || !ok || !hok {
+		return f.c.whole, func() {}
+	}
+	return context.WithDeadline(f.c.whole, end.Add(hard.Sub(end)/2))
 }
 
 // registryErr is a registry failure: the reply's, or a shard's that SCF
