@@ -146,6 +146,9 @@ const (
 type ShardState struct {
 	N, Parent, State int
 	Range            KeyRange
+	// Sent is the Sent its parent handed it (Shard.Sent): a retried
+	// parent invokes it again with them, not with its own event's.
+	Sent []string
 	Counts
 }
 

@@ -32,9 +32,10 @@ type Fanout interface {
 
 	// CreateJob stores j with its shard 0, the invoke that begins it.
 	CreateJob(ctx context.Context, j proto.NewJob, r proto.KeyRange) error
-	// HandOff records shards over rs, children of parent, and ends the
-	// parent's range at upTo, at once; first is the first one's number.
-	HandOff(ctx context.Context, job string, parent int, upTo string, rs []proto.KeyRange) (first int, err error)
+	// HandOff records shards over rs, children of parent, each handed
+	// sent, and ends the parent's range at upTo, at once; first is the
+	// first one's number.
+	HandOff(ctx context.Context, job string, parent int, upTo string, rs []proto.KeyRange, sent []string) (first int, err error)
 	// MarkShards moves shards still handed to state (running, lost).
 	MarkShards(ctx context.Context, job string, ns []int, state int) error
 	// Shards returns shard n (found is false when its job has expired)

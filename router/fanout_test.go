@@ -89,6 +89,8 @@ type fakeSCF struct {
 	failed int // invokes that failed and were retried
 	sizes  []int
 	refuse error // every Invoke fails with it
+	// refuseSent is how many of the next invokes with a Sent fail.
+	refuseSent int
 }
 
 func (s *fakeSCF) Ready(context.Context) string { return "" }
@@ -98,6 +100,10 @@ func (s *fakeSCF) Invoke(_ context.Context, ev []byte) error {
 	defer s.mu.Unlock()
 	if s.refuse != nil {
 		return s.refuse
+	}
+	if s.refuseSent > 0 && strings.Contains(string(ev), `"sent":[`) {
+		s.refuseSent--
+		return errors.New("invoke refused, once")
 	}
 	s.queue = append(s.queue, ev)
 	s.sizes = append(s.sizes, len(ev))
@@ -486,6 +492,242 @@ func TestShardEvents(t *testing.T) {
 		var reply router.Reply
 		if jerr := json.Unmarshal(out, &reply); jerr != nil || err != nil || reply.ErrNo != tt.wantErrNo {
 			t.Errorf("Invoke(%s) = %s, %v; want errNo %d and no error", tt.give, out, err, tt.wantErrNo)
+		}
+	}
+}
+
+// The shard op is the function's own, made by its hand-offs and started
+// through SCF's Invoke API: a backend on the signed HTTP route may not
+// run one. With a real job's number, a forged shard would push any frame
+// (raw, to scfws.v1 connections too) over that shard's range and commit
+// its cursor, so that the real shard stops short. The job op, a backend's
+// way to follow its send, stays open.
+func TestShardOpRefusedOnSignedRoute(t *testing.T) {
+	e := newFanEnv(t, 3000, router.Options{PushRate: 1000, PublishSecret: publishSecret,
+		Fanout: router.FanoutOptions{ShardSize: 700, PageSize: 200}}, nil)
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil || reply.Handoff.Job == "" {
+		t.Fatalf("handoff = %+v; want a job", reply.Handoff)
+	}
+	job := reply.Handoff.Job
+	now := time.Now().Unix()
+	forged := `{"scfws":{"op":"shard","job":"` + job + `","shard":{"n":1,"kind":"v1","frame":{"dataType":"text","data":"forged"}}}}`
+	tests := []struct {
+		name       string
+		give       []byte
+		wantStatus int
+		wantErrNo  int
+	}{
+		{"shard", signed(t, now, forged), 403, proto.CodeUnauthorized},
+		{"job", signed(t, now, `{"scfws":{"op":"job","job":"`+job+`"}}`), 200, 0},
+	}
+	for _, tt := range tests {
+		if status, errNo := answer(t, e.r, tt.give); status != tt.wantStatus || errNo != tt.wantErrNo {
+			t.Errorf("%s: HTTP %d errNo %d; want %d, %d", tt.name, status, errNo, tt.wantStatus, tt.wantErrNo)
+		}
+	}
+	for id, fs := range e.push.frames() {
+		for _, f := range fs {
+			if f == "forged" {
+				t.Fatalf("%s got the forged shard's frame", id)
+			}
+		}
+	}
+}
+
+// A malformed shard event of a real job is answered, never a panic: a
+// stored frame's number below 1 among them.
+func TestShardEventsOfARealJob(t *testing.T) {
+	e := newFanEnv(t, 3000, router.Options{PushRate: 1000, Fanout: router.FanoutOptions{ShardSize: 700, PageSize: 200}}, nil)
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil || reply.Handoff.Job == "" {
+		t.Fatalf("handoff = %+v; want a job", reply.Handoff)
+	}
+	shard := func(s string) string {
+		return `{"scfws":{"op":"shard","job":"` + reply.Handoff.Job + `","shard":{"n":1,"kind":"plain",` + s + `}}}`
+	}
+	tests := []struct {
+		give      string
+		wantErrNo int
+	}{
+		{give: shard(`"stored":-1`), wantErrNo: proto.CodeBadArgument},
+		{give: shard(`"stored":1`), wantErrNo: proto.CodeBadArgument},
+	}
+	for _, tt := range tests {
+		out, err := e.r.Invoke(context.Background(), []byte(tt.give))
+		var reply router.Reply
+		if jerr := json.Unmarshal(out, &reply); jerr != nil || err != nil || reply.ErrNo != tt.wantErrNo {
+			t.Errorf("Invoke(%s) = %s, %v; want errNo %d and no error", tt.give, out, err, tt.wantErrNo)
+		}
+	}
+}
+
+// skipFirstOnce keeps the first push of its first broadcast from its
+// connection (a deadline's cut) and delivers the rest: all of those
+// become the Sent of the shard the rest goes to.
+type skipFirstOnce struct {
+	*fanPusher
+	done atomic.Bool
+}
+
+func (s *skipFirstOnce) Broadcast(ctx context.Context, ids []string, dataType, data string) []error {
+	if len(ids) < 2 || !s.done.CompareAndSwap(false, true) {
+		return s.fanPusher.Broadcast(ctx, ids, dataType, data)
+	}
+	return append([]error{pushErr{skipped: true}}, s.fanPusher.Broadcast(ctx, ids[1:], dataType, data)...)
+}
+
+// A cut page with more pushes made after its first skipped one than a
+// shard's event may carry as Sent (maxSent) still hands its rest on: the
+// event carries fewer (those repeat), never one the shard refuses and
+// SCF never runs again (its whole range got nothing).
+func TestFanoutSentOverTheEventsBound(t *testing.T) {
+	e := newFanEnv(t, 1500, router.Options{Fanout: router.FanoutOptions{PageSize: 1000}}, nil)
+	push := &skipFirstOnce{fanPusher: e.push}
+	e.r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: e.mem, Pusher: push, Fanout: e.mem, Invoker: e.scf,
+		Options: router.Options{Fanout: router.FanoutOptions{PageSize: 1000}}}))
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil || reply.Handoff.Shards == 0 {
+		t.Fatalf("handoff = %+v; want the cut page's rest handed on", reply.Handoff)
+	}
+	e.scf.drain(t, e.r, 2*time.Second)
+	got, repeats := e.push.frames(), 0
+	for _, id := range e.prefixed("p-") {
+		if len(got[id]) == 0 {
+			t.Errorf("%s got nothing", id)
+		}
+		repeats += max(len(got[id])-1, 0)
+	}
+	if repeats > 999-512 {
+		t.Errorf("%d repeats; want at most the Sent left out (%d)", repeats, 999-512)
+	}
+}
+
+// cutThenRefuse, once armed, cuts its next page of two or more like
+// skipFirstOnce and makes SCF refuse the next invoke with a Sent: the one
+// that hands the cut's rest on.
+type cutThenRefuse struct {
+	*fanPusher
+	scf   *fakeSCF
+	armed atomic.Bool
+}
+
+func (c *cutThenRefuse) Broadcast(ctx context.Context, ids []string, dataType, data string) []error {
+	if len(ids) < 2 || !c.armed.CompareAndSwap(true, false) {
+		return c.fanPusher.Broadcast(ctx, ids, dataType, data)
+	}
+	c.scf.mu.Lock()
+	c.scf.refuseSent++
+	c.scf.mu.Unlock()
+	return append([]error{pushErr{skipped: true}}, c.fanPusher.Broadcast(ctx, ids[1:], dataType, data)...)
+}
+
+// A shard that cut a page, handed its rest on and then failed (the child's
+// invoke was refused) is run again by SCF, and invokes that child again
+// with the Sent of the cut, kept with the child's row, not its own event's:
+// the pushes the cut had made are not made twice.
+func TestFanoutRetriedShardKeepsTheCutsSent(t *testing.T) {
+	mem := store.NewMemory(time.Hour, nil)
+	e := newFanEnv(t, 0, router.Options{}, mem)
+	e.mem = mem
+	for i := range 3000 {
+		e.ids = append(e.ids, fmt.Sprintf("p-%05d", i))
+		if _, err := mem.Register(context.Background(), proto.Conn{ID: e.ids[i]}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push := &cutThenRefuse{fanPusher: e.push, scf: e.scf}
+	e.r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: push, Fanout: mem, Invoker: e.scf,
+		Options: router.Options{PushRate: 1000, Fanout: router.FanoutOptions{ShardSize: 1_000_000, PageSize: 200}}}))
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil {
+		t.Fatal("nothing handed off")
+	}
+	push.armed.Store(true) // the first shard's first page
+	e.scf.drain(t, e.r, 2*time.Second)
+	if push.armed.Load() || e.scf.failed == 0 {
+		t.Fatalf("armed %v, %d failed invokes; want a cut and a retried shard", push.armed.Load(), e.scf.failed)
+	}
+	repeats := 0
+	for _, id := range e.ids {
+		fs := e.push.frames()[id]
+		if len(fs) == 0 {
+			t.Errorf("%s got nothing", id)
+		}
+		repeats += max(len(fs)-1, 0)
+	}
+	t.Logf("failed %d sizes %v job %+v", e.scf.failed, e.scf.sizes, e.job(t, reply.Handoff.Job))
+	if repeats != 0 {
+		t.Errorf("%d repeats; want none (the cut's pushes were all answered)", repeats)
+	}
+}
+
+// A registry with dead rows among the live (idle connections not yet
+// swept): a hand-off that keeps a little more than the page read ahead
+// cuts its range after that page, not inside it (cutting counts dead rows
+// too), so that the page's pushes are not made again by the shard the
+// rest goes to.
+func TestFanoutHandOffPastThePageReadAhead(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	mem := store.NewMemory(time.Minute, func() time.Time { return clock() })
+	e := newFanEnv(t, 0, router.Options{}, mem)
+	e.mem = mem
+	for _, suffix := range []string{"-b", "-a"} { // the -b rows die, then the -a rows register
+		for i := range 2000 {
+			id := fmt.Sprintf("p-%05d%s", i, suffix)
+			if _, err := mem.Register(context.Background(), proto.Conn{ID: id}, nil); err != nil {
+				t.Fatal(err)
+			}
+			if suffix == "-a" {
+				e.ids = append(e.ids, id)
+			}
+		}
+		now = now.Add(2 * time.Minute)
+	}
+	now = now.Add(-2 * time.Minute)
+	e.r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: e.push, Fanout: mem, Invoker: e.scf,
+		Options: router.Options{Fanout: router.FanoutOptions{ShardSize: 1_000_000, InstanceRate: 500}}}))
+	reply := e.send(t, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 2*time.Second)
+	if reply.Handoff == nil || reply.Recipients != 2000 {
+		t.Fatalf("reply = %+v, handoff %+v; want 2000 recipients, some handed off", reply.Summary, reply.Handoff)
+	}
+	t.Logf("reply %+v, handoff %+v", reply.Summary, reply.Handoff)
+	e.scf.drain(t, e.r, 2*time.Second)
+	e.once(t, e.ids, nil)
+}
+
+// hungMarks is the memory registry whose MarkShards hangs until its
+// context ends: a database that stopped answering after the hand-off.
+type hungMarks struct{ *store.Memory }
+
+func (h hungMarks) MarkShards(ctx context.Context, _ string, _ []int, _ int) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// The invoke that began a send records its shards started and its counts
+// after its pushes; a registry that hangs there still lets its reply out
+// before the invoke's deadline (the reserve is for that).
+func TestFanoutReplyInTimeWhenRecordsHang(t *testing.T) {
+	mem := store.NewMemory(time.Hour, nil)
+	e := newFanEnv(t, 0, router.Options{}, mem)
+	for i := range 3000 {
+		if _, err := mem.Register(context.Background(), proto.Conn{ID: fmt.Sprintf("p-%05d", i)}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.r = router.New(zap.NewNop(), router.Fixed(&router.Deps{Registry: mem, Pusher: e.push, Fanout: hungMarks{mem}, Invoker: e.scf,
+		Options: router.Options{PushRate: 1000}}))
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		start := time.Now()
+		reply := e.r.Handle(ctx, []byte(`{"scfws":{"op":"sendToAll","data":"hi"}}`))
+		took := time.Since(start)
+		cancel()
+		t.Logf("reply after %s", took)
+		if took >= time.Second || reply.Handoff == nil {
+			t.Errorf("reply after %s of 1s, handoff %+v; want it before the deadline, with its shards", took, reply.Handoff)
 		}
 	}
 }

@@ -61,7 +61,10 @@ func (c *call) fan(parts []*part) (proto.Summary, *proto.Handoff, error) {
 	err := f.run()
 	if f.job != "" {
 		// Shard 0 is never run again: its counts go in once, at the end.
-		if _, cerr := c.d.Fanout.Commit(c.whole, f.job, 0, "", "", f.counts, true); cerr != nil {
+		ctx, cancel := f.records()
+		_, cerr := c.d.Fanout.Commit(ctx, f.job, 0, "", "", f.counts, true)
+		cancel()
+		if cerr != nil {
 			c.errs = append(c.errs, fmt.Errorf("job %s: record the first invoke's pushes: %w", f.job, cerr))
 		}
 	}
@@ -229,7 +232,7 @@ func (f *fanRun) handOffPart(p *part, keep int, force bool) error {
 	case keep < len(p.page):
 		rest.After, p.page = p.page[keep-1], p.page[:keep]
 	default:
-		cut, ok, err := f.c.d.Fanout.KeyAfter(f.c.ctx, p.target, p.r, keep)
+		cut, ok, err := f.cutAfterPage(p, keep)
 		if err != nil {
 			return f.registryErr(err)
 		}
@@ -240,6 +243,21 @@ func (f *fanRun) handOffPart(p *part, keep int, force bool) error {
 	}
 	p.r.UpTo, p.count = rest.After, keep
 	return f.handOff(p, rest, max(handed, 1))
+}
+
+// cutAfterPage is the key after p's next keep recipients, keep at least
+// the page read ahead: counted from the page's last key, since a cut
+// counts dead rows too and could fall inside the page, whose pushes the
+// next shard would then make again.
+func (f *fanRun) cutAfterPage(p *part, keep int) (string, bool, error) {
+	from := p.r
+	if len(p.page) > 0 {
+		from.After, keep = p.page[len(p.page)-1], keep-len(p.page)
+		if keep == 0 {
+			return from.After, true, nil
+		}
+	}
+	return f.c.d.Fanout.KeyAfter(f.c.ctx, p.target, from, keep)
 }
 
 // handOff hands the range rest of p, about n recipients, to new shards.
@@ -254,13 +272,14 @@ func (f *fanRun) handOff(p *part, rest proto.KeyRange, n int) error {
 	if err != nil {
 		return f.registryErr(err)
 	}
-	first, err := f.c.d.Fanout.HandOff(f.ctx(), f.job, f.n, p.r.UpTo, rs)
+	sent := p.sent[:min(len(p.sent), maxSent)] // a shard refuses more
+	first, err := f.c.d.Fanout.HandOff(f.ctx(), f.job, f.n, p.r.UpTo, rs, sent)
 	if err != nil {
 		return f.registryErr(err)
 	}
 	shards := make([]proto.Shard, len(rs))
 	for i, r := range rs {
-		shards[i] = proto.Shard{N: first + i, Target: p.target, KeyRange: r, Except: p.except, Sent: p.sent,
+		shards[i] = proto.Shard{N: first + i, Target: p.target, KeyRange: r, Except: p.except, Sent: sent,
 			Lanes: share(f.lanes, len(rs), i)}
 		if p.stored > 0 {
 			shards[i].Stored = p.stored
@@ -347,7 +366,9 @@ func (f *fanRun) start(shards []proto.Shard, n int) {
 		failed = append(failed, shards[i].N)
 		first = cmpOr(first, err)
 	}
-	if err := f.c.d.Fanout.MarkShards(f.c.whole, f.job, ok, proto.ShardRunning); err != nil {
+	ctx, cancel := f.records()
+	defer cancel()
+	if err := f.c.d.Fanout.MarkShards(ctx, f.job, ok, proto.ShardRunning); err != nil {
 		f.c.errs = append(f.c.errs, fmt.Errorf("job %s: mark shards started: %w", f.job, err))
 	}
 	f.hand.Shards += len(ok)
@@ -359,7 +380,7 @@ func (f *fanRun) start(shards []proto.Shard, n int) {
 		f.fail = failShard("invoke %d of %d shards: %w", len(failed), len(shards), first)
 		return
 	}
-	if err := f.c.d.Fanout.MarkShards(f.c.whole, f.job, failed, proto.ShardLost); err != nil {
+	if err := f.c.d.Fanout.MarkShards(ctx, f.job, failed, proto.ShardLost); err != nil {
 		f.c.errs = append(f.c.errs, fmt.Errorf("job %s: mark shards lost: %w", f.job, err))
 	}
 	f.lost = append(f.lost, first)
@@ -396,8 +417,12 @@ func (f *fanRun) invokeAll(job string, shards []proto.Shard) []error {
 }
 
 // shardEvent is a shard's event: a backend command. Its Sent goes when the
-// event would be too large with it: those pushes may then repeat.
+// event would be too large with it, and past maxSent (the shard refuses
+// more): those pushes may then repeat.
 func shardEvent(job string, sh proto.Shard) ([]byte, error) {
+	if len(sh.Sent) > maxSent {
+		sh.Sent = sh.Sent[:maxSent]
+	}
 	b, err := json.Marshal(struct {
 		Scfws proto.Command `json:"scfws"`
 	}{proto.Command{Op: proto.OpShard, Job: job, Shard: &sh}})
@@ -441,6 +466,19 @@ func (f *fanRun) ctx() context.Context {
 		return f.c.whole
 	}
 	return f.c.ctx
+}
+
+// records is what a run records its shards and counts in, past its
+// pushes' deadline: a shard's, whose reply nobody waits for, until the
+// invoke's own; the invoke that began the send's until half its reply's
+// reserve, so that a hung registry still lets the reply out in time.
+func (f *fanRun) records() (context.Context, context.CancelFunc) {
+	end, ok := f.c.ctx.Deadline()
+	hard, hok := f.c.whole.Deadline()
+	if f.n > 0 || !ok || !hok {
+		return f.c.whole, func() {}
+	}
+	return context.WithDeadline(f.c.whole, end.Add(hard.Sub(end)/2))
 }
 
 // registryErr is a registry failure: the reply's, or a shard's that SCF

@@ -103,6 +103,12 @@ func (h *httpRequest) verify(ev *Event, o Options, now time.Time) (*proto.Comman
 	if err != nil {
 		return nil, err
 	}
+	if cmd.Op == proto.OpShard {
+		// The function's own: a forged one would push any frame over a
+		// real shard's range and move its cursor.
+		h.status = http.StatusForbidden
+		return nil, fail(proto.CodeUnauthorized, nil, "op %s is the function's own: only its hand-offs start one, through SCF's Invoke API", proto.OpShard)
+	}
 	h.status = 0 // from the reply
 	return cmd, nil
 }

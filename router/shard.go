@@ -66,11 +66,12 @@ func (f *fanRun) shardHandoff() *proto.Handoff {
 
 // restart invokes again the children the shard's last run recorded but
 // may not have invoked: it died between the two. One that did start runs
-// twice; its second run stops at its first commit.
+// twice; its second run stops at its first commit. Each gets the Sent it
+// was handed (a cut's), kept with its row.
 func (f *fanRun) restart(p *part, children []proto.ShardState) {
 	shards := make([]proto.Shard, len(children))
 	for i, ch := range children {
-		shards[i] = proto.Shard{N: ch.N, Target: p.target, KeyRange: ch.Range, Except: p.except, Sent: p.sent,
+		shards[i] = proto.Shard{N: ch.N, Target: p.target, KeyRange: ch.Range, Except: p.except, Sent: ch.Sent,
 			Lanes: share(f.lanes, len(children), i)}
 		if p.stored > 0 {
 			shards[i].Stored = p.stored
@@ -109,7 +110,7 @@ func checkShard(cmd *proto.Command) error {
 		return fail(proto.CodeBadArgument, nil, "shard: job must be 1-32 bytes")
 	case sh.N < 1:
 		return fail(proto.CodeBadArgument, nil, "shard: n must be 1 or more")
-	case (sh.Frame == nil) == (sh.Stored == 0):
+	case (sh.Frame == nil) == (sh.Stored == 0) || sh.Stored < 0:
 		return fail(proto.CodeBadArgument, nil, "shard: give a frame, or the number of one stored with the job")
 	case len(sh.After) > maxIDBytes || len(sh.UpTo) > maxIDBytes || len(sh.Except) > maxIDBytes:
 		return fail(proto.CodeBadArgument, nil, "shard: keys of at most %d bytes", maxIDBytes)

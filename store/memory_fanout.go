@@ -109,9 +109,10 @@ func (m *Memory) shard(job string, n int) *memShard {
 	return mj.shards[n]
 }
 
-// HandOff records new shards of job over rs, children of parent, and ends
+// HandOff records new shards of job over rs, children of parent, each
+// handed sent, and ends
 // parent's range at upTo.
-func (m *Memory) HandOff(_ context.Context, job string, parent int, upTo string, rs []proto.KeyRange) (int, error) {
+func (m *Memory) HandOff(_ context.Context, job string, parent int, upTo string, rs []proto.KeyRange, sent []string) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	p := m.shard(job, parent)
@@ -123,7 +124,8 @@ func (m *Memory) HandOff(_ context.Context, job string, parent int, upTo string,
 	mj := m.jobs[job]
 	first := len(mj.shards)
 	for i, r := range rs {
-		mj.shards = append(mj.shards, &memShard{st: proto.ShardState{N: first + i, Parent: parent, State: proto.ShardHanded, Range: r}, updated: now})
+		st := proto.ShardState{N: first + i, Parent: parent, State: proto.ShardHanded, Range: r, Sent: slices.Clone(sent)}
+		mj.shards = append(mj.shards, &memShard{st: st, updated: now})
 	}
 	return first, nil
 }

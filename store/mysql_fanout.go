@@ -188,14 +188,21 @@ func (s *MySQL) CreateJob(ctx context.Context, j proto.NewJob, r proto.KeyRange)
 // parent's range at upTo, at once: a retried parent pushes only its own
 // part, and finds the children it may not have invoked. first is the
 // first new shard's number; they follow in rs's order.
-func (s *MySQL) HandOff(ctx context.Context, job string, parent int, upTo string, rs []proto.KeyRange) (int, error) {
+func (s *MySQL) HandOff(ctx context.Context, job string, parent int, upTo string, rs []proto.KeyRange, sent []string) (int, error) {
 	if !s.schema.Jobs {
 		return 0, errNoJobTables
 	}
-	return again(ctx, func() (int, error) { return s.handOff1(ctx, job, parent, upTo, rs) })
+	var sentJSON []byte // NULL when none
+	if len(sent) > 0 {
+		var err error
+		if sentJSON, err = json.Marshal(sent); err != nil {
+			return 0, fmt.Errorf("hand off: %w", err)
+		}
+	}
+	return again(ctx, func() (int, error) { return s.handOff1(ctx, job, parent, upTo, rs, sentJSON) })
 }
 
-func (s *MySQL) handOff1(ctx context.Context, job string, parent int, upTo string, rs []proto.KeyRange) (int, error) {
+func (s *MySQL) handOff1(ctx context.Context, job string, parent int, upTo string, rs []proto.KeyRange, sent []byte) (int, error) {
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return 0, fmt.Errorf("hand off: %w", err)
@@ -213,11 +220,11 @@ func (s *MySQL) handOff1(ctx context.Context, job string, parent int, upTo strin
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return 0, fmt.Errorf("hand off: shard %d of job %s is not running", parent, job)
 	}
-	q := "INSERT INTO " + s.f.shards + " (Job, Shard, Parent, State, LastKey, UpTo, Updated) VALUES " +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3)), ", len(rs)), ", ")
-	args := make([]any, 0, 6*len(rs))
+	q := "INSERT INTO " + s.f.shards + " (Job, Shard, Parent, State, LastKey, UpTo, Sent, Updated) VALUES " +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?, ?, ?, UTC_TIMESTAMP(3)), ", len(rs)), ", ")
+	args := make([]any, 0, 7*len(rs))
 	for i, r := range rs {
-		args = append(args, job, next+i, parent, proto.ShardHanded, r.After, r.UpTo)
+		args = append(args, job, next+i, parent, proto.ShardHanded, r.After, r.UpTo, sent)
 	}
 	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 		return 0, fmt.Errorf("hand off: %w", err)
@@ -263,7 +270,7 @@ func (s *MySQL) Shards(ctx context.Context, job string, n int, unconfirmed bool)
 	if !s.schema.Jobs {
 		return proto.ShardState{}, nil, false, errNoJobTables
 	}
-	q := "SELECT Shard, Parent, State, LastKey, UpTo, Delivered, Pruned, Failed FROM " + s.f.shards + " WHERE Job = ? AND (Shard = ?"
+	q := "SELECT Shard, Parent, State, LastKey, UpTo, Sent, Delivered, Pruned, Failed FROM " + s.f.shards + " WHERE Job = ? AND (Shard = ?"
 	args := []any{job, n}
 	if unconfirmed {
 		q += " OR (Parent = ? AND State = " + strconv.Itoa(proto.ShardHanded) + " AND Shard <> 0)"
@@ -279,8 +286,14 @@ func (s *MySQL) Shards(ctx context.Context, job string, n int, unconfirmed bool)
 	found := false
 	for rows.Next() {
 		var st proto.ShardState
-		if err := rows.Scan(&st.N, &st.Parent, &st.State, &st.Range.After, &st.Range.UpTo, &st.Delivered, &st.Pruned, &st.Failed); err != nil {
+		var sent []byte
+		if err := rows.Scan(&st.N, &st.Parent, &st.State, &st.Range.After, &st.Range.UpTo, &sent, &st.Delivered, &st.Pruned, &st.Failed); err != nil {
 			return proto.ShardState{}, nil, false, fmt.Errorf("read shard: %w", err)
+		}
+		if len(sent) > 0 {
+			if err := json.Unmarshal(sent, &st.Sent); err != nil {
+				return proto.ShardState{}, nil, false, fmt.Errorf("read shard %d's sent: %w", st.N, err)
+			}
 		}
 		if st.N == n {
 			self, found = st, true
@@ -471,6 +484,12 @@ func (s *MySQL) prepareFanout(ctx context.Context, table string, migrate bool) (
 			return false, false, false, err
 		}
 		have[suffix] = len(cols) > 0
+		if suffix == "_shards" && len(cols) > 0 && cols["sent"] == "" {
+			// Made before shards kept their Sent.
+			if have[suffix], err = s.addSent(ctx, table+suffix, migrate); err != nil {
+				return false, false, false, err
+			}
+		}
 	}
 	jobs, budget = have["_jobs"] && have["_shards"], have["_budget"]
 	if (jobs && budget) || !migrate {
@@ -482,6 +501,18 @@ func (s *MySQL) prepareFanout(ctx context.Context, table string, migrate bool) (
 		}
 	}
 	return true, true, true, nil
+}
+
+// addSent adds the Sent column to a shards table made before it had one,
+// when migrate allows; ok is whether the table has it.
+func (s *MySQL) addSent(ctx context.Context, table string, migrate bool) (ok bool, err error) {
+	if !migrate {
+		return false, nil
+	}
+	if _, err := s.db.ExecContext(ctx, "ALTER TABLE `"+table+"` ADD COLUMN Sent MEDIUMBLOB NULL AFTER UpTo"); err != nil {
+		return false, fmt.Errorf("add Sent to %s: %w", table, err)
+	}
+	return true, nil
 }
 
 // fanoutTables are the CREATE statements of the fan-out tables.
@@ -504,6 +535,7 @@ func fanoutTables(table string) []string {
 			"State TINYINT UNSIGNED NOT NULL, " +
 			"LastKey VARBINARY(255) NOT NULL, " +
 			"UpTo VARBINARY(255) NOT NULL, " +
+			"Sent MEDIUMBLOB NULL, " +
 			"Delivered INT UNSIGNED NOT NULL DEFAULT 0, " +
 			"Pruned INT UNSIGNED NOT NULL DEFAULT 0, " +
 			"Failed INT UNSIGNED NOT NULL DEFAULT 0, " +

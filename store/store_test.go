@@ -427,3 +427,28 @@ func TestNonceSweepIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// A shards table made before shards kept their Sent gains the column
+// under auto-migrate, and fan-out works on it.
+func TestMySQLShardsTableBeforeSent(t *testing.T) {
+	db := mysqltest.New(t)
+	db.Exec(t, "CREATE TABLE `ConnectionID_List_shards` (Job VARBINARY(32) NOT NULL, Shard INT UNSIGNED NOT NULL, "+
+		"Parent INT UNSIGNED NOT NULL, State TINYINT UNSIGNED NOT NULL, LastKey VARBINARY(255) NOT NULL, UpTo VARBINARY(255) NOT NULL, "+
+		"Delivered INT UNSIGNED NOT NULL DEFAULT 0, Pruned INT UNSIGNED NOT NULL DEFAULT 0, Failed INT UNSIGNED NOT NULL DEFAULT 0, "+
+		"Updated DATETIME(3) NOT NULL, PRIMARY KEY (Job, Shard)) ENGINE=InnoDB")
+	s := mysqlSubject(t, db, "ConnectionID_List", store.MySQLConfig{AutoMigrate: true})
+	m := s.Reg.(*store.MySQL)
+	if !m.Schema().Jobs {
+		t.Fatalf("store.Schema() = %+v; want the fan-out tables", m.Schema())
+	}
+	ctx := context.Background()
+	if err := m.CreateJob(ctx, proto.NewJob{ID: "J", Recipients: 2, StallAfter: time.Hour, TTL: time.Hour}, proto.KeyRange{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.HandOff(ctx, "J", 0, "a", []proto.KeyRange{{After: "a"}}, []string{"b"}); err != nil {
+		t.Fatalf("HandOff = %v", err)
+	}
+	if _, children, _, err := m.Shards(ctx, "J", 0, true); err != nil || len(children) != 1 || len(children[0].Sent) != 1 {
+		t.Errorf("Shards = %+v, %v; want one child with its sent", children, err)
+	}
+}

@@ -152,12 +152,12 @@ func shardOf(t *testing.T, s Subject, job string, n int) (proto.ShardState, []pr
 
 func fanoutJobs(t *testing.T, s Subject) {
 	newJob(t, s, "J1", proto.KeyRange{})
-	first, err := s.Fanout.HandOff(ctx, "J1", 0, "m", []proto.KeyRange{{After: "m", UpTo: "t"}, {After: "t"}})
+	first, err := s.Fanout.HandOff(ctx, "J1", 0, "m", []proto.KeyRange{{After: "m", UpTo: "t"}, {After: "t"}}, nil)
 	if err != nil || first != 1 {
 		t.Fatalf("HandOff = %d, %v; want 1", first, err)
 	}
 	if _, children := shardOf(t, s, "J1", 0); len(children) != 2 || children[0].Range != (proto.KeyRange{After: "m", UpTo: "t"}) ||
-		children[1].N != 2 || children[1].Parent != 0 || children[1].State != proto.ShardHanded {
+		children[1].N != 2 || children[1].Parent != 0 || children[1].State != proto.ShardHanded || children[1].Sent != nil {
 		t.Errorf("unconfirmed children of 0 = %+v; want shards 1 and 2, handed", children)
 	}
 	of(t).no(s.Fanout.MarkShards(ctx, "J1", []int{1}, proto.ShardRunning))
@@ -165,13 +165,15 @@ func fanoutJobs(t *testing.T, s Subject) {
 	if self, children := shardOf(t, s, "J1", 0); len(children) != 0 || self.Range.UpTo != "m" {
 		t.Errorf("shard 0 = %+v with unconfirmed %+v; want its range ending at m, none unconfirmed", self, children)
 	}
-	// Shard 1 hands on (p, t] and keeps (m, p].
-	if n, err := s.Fanout.HandOff(ctx, "J1", 1, "p", []proto.KeyRange{{After: "p", UpTo: "t"}}); err != nil || n != 3 {
+	// Shard 1 hands on (p, t] and keeps (m, p]; the child keeps the Sent
+	// it was handed, for a retried shard 1 to invoke it again with.
+	sent := []string{"q\u00e9~", "r"}
+	if n, err := s.Fanout.HandOff(ctx, "J1", 1, "p", []proto.KeyRange{{After: "p", UpTo: "t"}}, sent); err != nil || n != 3 {
 		t.Fatalf("HandOff from shard 1 = %d, %v; want 3", n, err)
 	}
 	self, children := shardOf(t, s, "J1", 1)
-	if self.Range != (proto.KeyRange{After: "m", UpTo: "p"}) || len(children) != 1 || children[0].N != 3 {
-		t.Errorf("shard 1 = %+v, unconfirmed %+v; want (m, p] and shard 3", self, children)
+	if self.Range != (proto.KeyRange{After: "m", UpTo: "p"}) || len(children) != 1 || children[0].N != 3 || !slices.Equal(children[0].Sent, sent) {
+		t.Errorf("shard 1 = %+v, unconfirmed %+v; want (m, p] and shard 3, sent %q", self, children, sent)
 	}
 	commits := []struct {
 		n        int
@@ -205,7 +207,7 @@ func fanoutJobs(t *testing.T, s Subject) {
 	if _, _, found, err := s.Fanout.Shards(ctx, "J1", 9, false); found || err != nil {
 		t.Errorf("Shards(J1, 9) = %v, %v; want not found", found, err)
 	}
-	if _, err := s.Fanout.HandOff(ctx, "J1", 1, "o", []proto.KeyRange{{After: "o"}}); err == nil {
+	if _, err := s.Fanout.HandOff(ctx, "J1", 1, "o", []proto.KeyRange{{After: "o"}}, nil); err == nil {
 		t.Error("HandOff from a shard that is done = nil; want an error")
 	}
 }
@@ -215,7 +217,7 @@ func fanoutJobs(t *testing.T, s Subject) {
 // them stops after its first page.
 func fanoutCommits(t *testing.T, s Subject) {
 	newJob(t, s, "J2", proto.KeyRange{})
-	of(t).no(firstErr(s.Fanout.HandOff(ctx, "J2", 0, "", []proto.KeyRange{{After: "a"}})))
+	of(t).no(firstErr(s.Fanout.HandOff(ctx, "J2", 0, "", []proto.KeyRange{{After: "a"}}, nil)))
 	if ok, err := s.Fanout.Commit(ctx, "J2", 1, "a", "c", proto.Counts{Delivered: 2}, false); !ok || err != nil {
 		t.Fatalf("first run's commit = %v, %v", ok, err)
 	}
