@@ -14,7 +14,7 @@ import (
 )
 
 // docs/mysql.md's CREATE TABLE statements for scfws.v1 (and the signed
-// route's nonces, and history) make tables the store
+// route's nonces, history, and fan-out's jobs and budget) make tables the store
 // accepts: an administrator can run them for a DB_USER without CREATE, and
 // that user then gets scfws.v1 with DB_AUTO_MIGRATE on or off.
 func TestDocsV1TablesWork(t *testing.T) {
@@ -46,8 +46,9 @@ func TestDocsV1TablesWork(t *testing.T) {
 		t.Fatalf("OpenMySQL on docs/mysql.md's tables: %v", err)
 	}
 	defer s.Close()
-	if sc := s.Schema(); !sc.V1 || sc.V1Created || sc.V1Denied || !sc.Nonce || sc.NonceCreated || !sc.History || sc.HistoryCreated {
-		t.Errorf("schema %+v; want V1, Nonce and History found, not created", sc)
+	if sc := s.Schema(); !sc.V1 || sc.V1Created || sc.V1Denied || !sc.Nonce || sc.NonceCreated || !sc.History || sc.HistoryCreated ||
+		!sc.Jobs || !sc.Budget || sc.FanoutCreated {
+		t.Errorf("schema %+v; want V1, Nonce, History and the fan-out's found, not created", sc)
 	}
 	keep := proto.Retention{Size: 2, TTL: time.Hour}
 	for range 3 {
@@ -70,5 +71,34 @@ func TestDocsV1TablesWork(t *testing.T) {
 	}
 	if _, err := s.Register(context.Background(), proto.Conn{ID: "v==", UserID: "alice", V1: true}, []string{"lobby"}); err != nil {
 		t.Errorf("Register(v1) on docs/mysql.md's tables: %v", err)
+	}
+	fanoutOnDocTables(t, s)
+}
+
+// fanoutOnDocTables runs a job's life on docs/mysql.md's fan-out tables:
+// created with a stored frame, a shard handed off with what was sent,
+// read back, committed, and the push budget drawn from.
+func fanoutOnDocTables(t *testing.T, s *store.MySQL) {
+	t.Helper()
+	ctx := context.Background()
+	j := proto.NewJob{ID: "job1", Recipients: 2, Frames: []proto.Frame{{Data: "hi"}}, StallAfter: time.Minute, TTL: time.Hour}
+	if err := s.CreateJob(ctx, j, proto.KeyRange{}); err != nil {
+		t.Fatalf("CreateJob on docs/mysql.md's tables: %v", err)
+	}
+	n, err := s.HandOff(ctx, "job1", 0, "", []proto.KeyRange{{After: "a"}}, []string{"b"})
+	if err != nil {
+		t.Fatalf("HandOff on docs/mysql.md's tables: %v", err)
+	}
+	if sh, _, ok, err := s.Shards(ctx, "job1", n, false); err != nil || !ok || len(sh.Sent) != 1 {
+		t.Errorf("Shards on docs/mysql.md's tables = %+v, %v, %v; want shard %d with its Sent", sh, ok, err, n)
+	}
+	if _, err := s.Commit(ctx, "job1", n, "a", "z", proto.Counts{Delivered: 1}, true); err != nil {
+		t.Errorf("Commit on docs/mysql.md's tables: %v", err)
+	}
+	if frames, ok, err := s.JobFrames(ctx, "job1"); err != nil || !ok || len(frames) != 1 {
+		t.Errorf("JobFrames on docs/mysql.md's tables = %v, %v, %v", frames, ok, err)
+	}
+	if got, err := s.TakePushes(ctx, 1, 5, 10); err != nil || got != 5 {
+		t.Errorf("TakePushes on docs/mysql.md's table = %d, %v; want 5", got, err)
 	}
 }
