@@ -47,17 +47,13 @@ func BenchmarkFanout1M(b *testing.B) {
 			env["PUSH_RATE"] = rate
 		}
 		c := newFanCluster(b, fanSetup{db: db, push: push.URL, timeout: 10 * time.Second, env: env})
-		l, ok := c.(*fanLocal)
-		if !ok {
-			b.Skip("this build's scfws local cannot run the function's fan-out")
-		}
 		start := time.Now()
 		reply := sendHandedOff(b, c, `{"scfws":{"op":"sendToAll","data":"hi"}}`, 10*time.Second, n)
 		end := waitJob(b, c, reply.Handoff.Job, 30*time.Minute)
 		took := time.Since(start)
 		repeats := checkPushes(b, push, fanCheck{ids: ids, frames: 2, repeats: cutRepeats(n)})
 		checkJob(b, end.Job, n, repeats)
-		out := l.l.stderr.String()
+		out := c.l.stderr.String()
 		if path := os.Getenv("FANOUT_BENCH_LOG"); path != "" {
 			_ = os.WriteFile(path, []byte(out), 0o600)
 		}
@@ -69,7 +65,7 @@ func BenchmarkFanout1M(b *testing.B) {
 		b.ReportMetric(float64(end.Job.Shards.Total), "shards")
 		b.ReportMetric(float64(repeats), "repeats")
 		var most int64
-		for i, pid := range l.pids() {
+		for i, pid := range c.pids() {
 			rss := peakRSS(b, pid)
 			most = max(most, rss)
 			b.Logf("instance %d (pid %d): peak RSS %.1f MiB", i, pid, float64(rss)/(1<<20))
