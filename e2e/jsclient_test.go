@@ -91,30 +91,20 @@ func TestJSClientBrowserExample(t *testing.T) {
 // block, which README.md shows too.
 func browserExample(t testing.TB) string {
 	t.Helper()
-	block := regexp.MustCompile("(?s)```html\n<script type=\"module\">\n(.*?)</script>\n```")
-	var code string
-	for _, name := range []string{"../js/README.md", "../README.md"} {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := block.FindSubmatch(b)
-		switch {
-		case m == nil:
-			t.Fatalf("%s shows no browser example (a ```html block with a module script)", name)
-		case code == "":
-			code = string(m[1])
-		case string(m[1]) != code:
-			t.Errorf("%s's browser example differs from js/README.md's:\n%s", name, m[1])
-		}
-	}
-	return code
+	return sharedExample(t, "browser example (a ```html block with a module script)",
+		regexp.MustCompile("(?s)```html\n<script type=\"module\">\n(.*?)</script>\n```"))
 }
 
 // The README's Node example is js/README.md's, which js's package test
 // runs as written against scfws local.
 func TestREADMENodeExampleIsTheLibrarys(t *testing.T) {
-	block := regexp.MustCompile("(?s)```js\n(import WebSocket from \"ws\";\n.*?)```")
+	sharedExample(t, "Node example (a ```js block importing ws)", regexp.MustCompile("(?s)```js\n(import WebSocket from \"ws\";\n.*?)```"))
+}
+
+// sharedExample is the code block's first group in js/README.md, which
+// README.md must show the same.
+func sharedExample(t testing.TB, what string, block *regexp.Regexp) string {
+	t.Helper()
 	var code string
 	for _, name := range []string{"../js/README.md", "../README.md"} {
 		b, err := os.ReadFile(name)
@@ -124,11 +114,12 @@ func TestREADMENodeExampleIsTheLibrarys(t *testing.T) {
 		m := block.FindSubmatch(b)
 		switch {
 		case m == nil:
-			t.Errorf("%s shows no Node example (a ```js block importing ws)", name)
+			t.Fatalf("%s shows no %s", name, what)
 		case code == "":
 			code = string(m[1])
 		case string(m[1]) != code:
-			t.Errorf("%s's Node example differs from js/README.md's:\n%s", name, m[1])
+			t.Errorf("%s's %s differs from js/README.md's:\n%s", name, what, m[1])
 		}
 	}
+	return code
 }
